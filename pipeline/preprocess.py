@@ -1,0 +1,39 @@
+"""preprocess stage: raw uint8 MNIST -> model input, one .npy per array: x_* float32 (N, 784) in
+[0, 1], y_* uint8 labels. Optionally keeps only the first N images of each split, for smoke runs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from mnist_ann.data import check_layout, first, load_npz, preprocess, save_npy
+from mnist_ann.entry import run
+from mnist_ann.errors import ParamsError
+from mnist_ann.params import load_params
+
+log = logging.getLogger("preprocess")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
+    parser.add_argument("--input", type=Path, required=True, help="raw Keras-layout mnist.npz")
+    parser.add_argument("--output", type=Path, required=True, help="folder for the .npy files")
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params).preprocess
+    raw = load_npz(args.input)
+    check_layout(raw)
+    for split, size in (("train", params.train_size), ("test", params.test_size)):
+        available = len(raw[f"y_{split}"])
+        if size > available:
+            raise ParamsError(f"{args.params}: preprocess.{split}_size is {size}, but only {available} {split} images exist")
+        x, y = preprocess(first(raw[f"x_{split}"], size)), first(raw[f"y_{split}"], size)
+        save_npy(args.output / f"x_{split}.npy", x)
+        save_npy(args.output / f"y_{split}.npy", y)
+        log.info("%s: x %s %s, y %s %s", split, x.shape, x.dtype, y.shape, y.dtype)
+
+
+if __name__ == "__main__":
+    run(main)

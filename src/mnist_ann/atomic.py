@@ -1,0 +1,40 @@
+"""Atomic file writes: a reader (or DVC) sees the old file or the whole new one, never half of it.
+
+Outputs are written to a temporary name in the destination's folder (same file system, so the final
+rename is atomic) and renamed into place only once complete; on any error, Ctrl-C included, the
+temporary file is removed and the destination is left untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to `destination`; rename it there when the block succeeds.
+
+    The temporary name keeps the destination's suffix, for writers that insist on one (Keras, numpy).
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    tmp = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.tmp{destination.suffix}")
+    # O_EXCL: never clobber a file that happens to have the name; 0o666 minus the umask, like any new
+    # file (mkstemp's 0o600 would survive the rename and hide outputs from other users).
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield tmp
+        os.replace(tmp, destination)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(destination: str | Path, data: bytes) -> None:
+    """Write `data` to `destination` atomically."""
+    with atomic_path(destination) as tmp:
+        tmp.write_bytes(data)

