@@ -24,13 +24,23 @@ def configure_logging() -> None:
 
 
 def run(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None = None) -> NoReturn:
-    """Run `main(argv)` and exit: 0 on success, 1 with `error: <one line>` on an expected error,
-    130 on Ctrl-C. Anything else is a bug and keeps its traceback."""
+    """Run `main(argv)` and exit: 0 on success, 1 with `error: <one line>` on an expected error or a
+    file-system error, 130 on Ctrl-C. Anything else is a bug and keeps its traceback."""
     configure_logging()
     try:
         main(argv)
     except MnistAnnError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): not an error of ours. Point stdout at devnull so
+        # that the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_ERROR)
+    except OSError as exc:
+        # A missing input, an unwritable folder, a full disk: the user's to fix, named in one line.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -7,6 +7,7 @@ array reconstruction needs and refuses every other global, before anything is ca
 
 from __future__ import annotations
 
+import codecs
 import io
 import pickle
 from typing import Any
@@ -16,13 +17,17 @@ import numpy as np
 from .errors import DataError
 
 # numpy 1.x pickles name numpy.core; numpy 2 moved it to numpy._core. Both map to the same function,
-# resolved here directly so that loading does not import the deprecated numpy.core shim.
+# resolved here directly so that loading does not import the deprecated numpy.core shim. Protocol 5
+# rebuilds arrays with _frombuffer; protocol 2, written by Python 3, spells bytes as
+# _codecs.encode(text, "latin1"). Each of these only builds data.
 _ALLOWED = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
-    ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+    ("_codecs", "encode"): codecs.encode,
 }
+for _module in ("numpy.core", "numpy._core"):
+    _ALLOWED[(f"{_module}.multiarray", "_reconstruct")] = np._core.multiarray._reconstruct
+    _ALLOWED[(f"{_module}.numeric", "_frombuffer")] = np._core.numeric._frombuffer
 
 
 class ArrayOnlyUnpickler(pickle.Unpickler):

