@@ -3,6 +3,11 @@ file, one line and exit 1 on an expected error, nothing left at the output path.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -98,3 +103,19 @@ def test_unwritable_output_is_one_line(tmp_path, raw_npz):
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert str(blocker) in result.stderr
     assert blocker.read_text() == "a file where the output folder should go"
+
+
+def test_committed_dvc_lock_matches_code_and_params():
+    """dvc.lock must record the current code and params, or a fresh clone reruns stages it need not
+    (and `dvc status` lies). Outputs may be absent here (a clean clone has none), so only code and
+    params changes count."""
+    dvc = Path(sys.executable).parent / "dvc"
+    status = json.loads(subprocess.run([dvc, "status", "--json"], cwd=REPO, capture_output=True, text=True, check=True).stdout)
+    stale = {
+        stage: change
+        for stage, changes in status.items()
+        for change in changes
+        if "changed params" in change or "changed command" in change
+        or any(not path.startswith("data/") for path in change.get("changed deps", {}))
+    }
+    assert stale == {}, f"dvc.lock is stale, run `make repro` and commit it: {stale}"
