@@ -9,12 +9,14 @@ STAMP  := $(VENV)/.synced
 # DVC stage commands say `python ...`: run them, and everything else here, with the venv's tools.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup repro test test-fast lock clean-venv help
+.PHONY: setup repro test test-fast bench ui lock clean-venv help
 
 help:
 	@echo "make repro      set up .venv from $(LOCK), then run the DVC pipeline (dvc repro)"
 	@echo "make test       set up .venv from $(LOCK), then run the whole test suite"
 	@echo "make test-fast  the tests without the slow end-to-end runs and the registry download"
+	@echo "make bench      measure the pipeline against the seed tutorial (writes benchmarks/results.*)"
+	@echo "make ui         browse the MLflow runs at http://127.0.0.1:5000 (loopback only: no authentication)"
 	@echo "make lock       re-resolve $(LOCK) from pyproject.toml (needs the package registry)"
 
 setup: $(STAMP)
@@ -37,6 +39,13 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not network"
+
+bench: setup
+	$(BIN)/python benchmarks/bench.py
+
+# The MLflow UI has no authentication: keep it on the loopback interface.
+ui: setup
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
 
 lock:
 	@test -x $(BIN)/uv || { echo "run 'make setup' first (or pip install uv)"; exit 1; }

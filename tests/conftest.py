@@ -107,3 +107,21 @@ def closed_port_url():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/mnist.npz"
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory) -> str:
+    """One real SQLite MLflow store for the whole session (creating one costs seconds)."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    mlflow.MlflowClient(uri).search_experiments()  # creates the schema now, once
+    return uri
+
+
+@pytest.fixture
+def tracking_env(mlflow_store, monkeypatch) -> str:
+    """Stages and library calls in this test log to the session store."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+    monkeypatch.delenv("MNIST_ANN_TRACKING", raising=False)
+    return mlflow_store

@@ -65,7 +65,7 @@ def fresh_repo(tmp_path) -> Path:
     """A new git + DVC repository holding this project's pipeline files."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(REPO / name, repo / name)
     for folder in ("pipeline", "src"):
         shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -74,25 +74,50 @@ def fresh_repo(tmp_path) -> Path:
     return repo
 
 
-def test_dvc_repro_runs_the_stages_once(mnist_cache, fresh_repo, monkeypatch):
+def _set_params(repo: Path, **changes: str) -> None:
+    """Edit params.yaml in place, keeping its comments: `section__key="value"`."""
+    params = repo / "params.yaml"
+    text = params.read_text()
+    for dotted, value in changes.items():
+        section, key = dotted.split("__")
+        block = text.index(f"\n{section}:")
+        line_start = text.index(f"  {key}:", block)
+        line_end = text.index("#", line_start)
+        text = text[:line_start] + f"  {key}: {value}  " + text[line_end:]
+    params.write_text(text)
+
+
+def test_dvc_repro_runs_the_pipeline_once_and_tracks_it(mnist_cache, fresh_repo, monkeypatch):
     monkeypatch.setenv("MNIST_ANN_CACHE_DIR", str(mnist_cache))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the default store, at the repo root
+    _set_params(fresh_repo, preprocess__train_size="2000", preprocess__test_size="500", train__epochs="1")
     first = _dvc(fresh_repo, "repro")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "Running stage 'download'" in first.stdout and "Running stage 'preprocess'" in first.stdout
-    x_train = load_npy(fresh_repo / "data" / "processed" / "x_train.npy")
-    assert x_train.shape == (60000, 784) and x_train.dtype == np.float32
-    assert yaml.safe_load((fresh_repo / "dvc.lock").read_text())["stages"].keys() == {"download", "preprocess"}
+    for stage in ("download", "preprocess", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in first.stdout
+    assert load_npy(fresh_repo / "data" / "processed" / "x_train.npy").shape == (2000, 784)
+    assert yaml.safe_load((fresh_repo / "dvc.lock").read_text())["stages"].keys() == {"download", "preprocess", "train", "evaluate"}
+    evaluation = yaml.safe_load((fresh_repo / "metrics" / "evaluate.json").read_text())
+    assert 0.5 < evaluation["test_accuracy"] <= 1.0  # 2000 images, one epoch: well above chance
+
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{fresh_repo / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert runs[0].data.metrics["test_accuracy"] == pytest.approx(evaluation["test_accuracy"])
+    assert runs[0].info.artifact_uri.startswith((fresh_repo / "mlartifacts").resolve().as_uri())
 
     _git(fresh_repo, "add", "-A")
     _git(fresh_repo, "commit", "-qm", "first run")
     again = _dvc(fresh_repo, "repro")
     assert again.returncode == 0 and "Running stage" not in again.stdout
 
-    params = fresh_repo / "params.yaml"
-    params.write_text(params.read_text().replace("train_size: 0 ", "train_size: 1000 "))
+    _set_params(fresh_repo, train__learning_rate="0.005")
     changed = _dvc(fresh_repo, "repro")
     assert changed.returncode == 0, changed.stdout + changed.stderr
-    assert "Running stage 'download'" not in changed.stdout and "Running stage 'preprocess'" in changed.stdout
-    assert load_npy(fresh_repo / "data" / "processed" / "x_train.npy").shape == (1000, 784)
+    assert "Running stage 'download'" not in changed.stdout and "Running stage 'preprocess'" not in changed.stdout
+    assert "Running stage 'train'" in changed.stdout and "Running stage 'evaluate'" in changed.stdout
     diff = _dvc(fresh_repo, "params", "diff").stdout.split()
-    assert diff[diff.index("preprocess.train_size") + 1 :][:2] == ["0", "1000"]
+    assert diff[diff.index("train.learning_rate") + 1 :][:2] == ["0.01", "0.005"]
+    assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == 2

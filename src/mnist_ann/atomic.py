@@ -8,10 +8,13 @@ temporary file is removed and the destination is left untouched.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
+import json
 import os
 import secrets
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 
 @contextlib.contextmanager
@@ -34,7 +37,21 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
         raise
 
 
-def write_bytes(destination: str | Path, data: bytes) -> None:
-    """Write `data` to `destination` atomically."""
+def write_text(destination: str | Path, text: str) -> None:
+    """Write `text` (UTF-8) to `destination` atomically."""
     with atomic_path(destination) as tmp:
-        tmp.write_bytes(data)
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(destination: str | Path, value: object) -> None:
+    """Write `value` as indented JSON, atomically."""
+    write_text(destination, json.dumps(value, indent=2) + "\n")
+
+
+def write_csv(destination: str | Path, rows: Sequence[Mapping[str, object]]) -> None:
+    """Write dict rows (the keys of the first row are the header; None is an empty cell), atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(destination, buffer.getvalue())

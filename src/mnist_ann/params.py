@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -235,3 +235,15 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except ParamsError as exc:
         raise ParamsError(f"{path}: {exc}") from None
 
+
+
+def flatten(params: Any, prefix: str = "") -> dict[str, Any]:
+    """Params as `{"train.learning_rate": 0.01, ...}`, for trackers; lists stay lists."""
+    flat: dict[str, Any] = {}
+    for f in fields(params):
+        value = getattr(params, f.name)
+        if is_dataclass(value):
+            flat.update(flatten(value, f"{prefix}{f.name}."))
+        else:
+            flat[f"{prefix}{f.name}"] = [asdict(v) if is_dataclass(v) else v for v in value] if isinstance(value, tuple) else value
+    return flat

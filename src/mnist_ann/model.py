@@ -1,0 +1,171 @@
+"""The seed's ANN in Keras 3: build it, train it deterministically, save and load it safely."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+# TensorFlow's C++ start-up chatter (CPU feature notices, a benign tf.data attribute message on every
+# fit) would bury the stage's own log; a user's own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import sys  # noqa: E402
+
+
+def _import_keras_without_sklearn():
+    """Import Keras as if scikit-learn were absent. Keras imports it only for its optional
+    scikit-learn wrappers, which this project does not use, and that costs 1.4 s of every stage's
+    start on a 2-core machine. A None entry in sys.modules makes `import sklearn` fail; it is removed
+    again at once, so anything else that wants scikit-learn later imports it as usual."""
+    blocked = "sklearn" not in sys.modules
+    if blocked:
+        sys.modules["sklearn"] = None  # type: ignore[assignment]
+    try:
+        import keras
+    finally:
+        if blocked:
+            del sys.modules["sklearn"]
+    return keras
+
+
+keras = _import_keras_without_sklearn()
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from .atomic import atomic_path  # noqa: E402
+from .data import NUM_CLASSES, NUM_PIXELS  # noqa: E402
+from .errors import DataError  # noqa: E402
+
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "rmsprop": keras.optimizers.RMSprop,
+    "sgd": keras.optimizers.SGD,
+}
+
+
+def make_deterministic(seed: int) -> None:
+    """Same seed, same machine => bit-identical weights: seeds Python, numpy and TF, and makes TF pick
+    deterministic kernels (a little slower on some ops, none that this model uses heavily)."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def build_model(
+    hidden_units: Sequence[int],
+    activation: str,
+    optimizer: str,
+    learning_rate: float,
+    loss: str,
+) -> keras.Model:
+    """The seed's network: Dense hidden layers, then a 10-way softmax; compiled with accuracy."""
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(NUM_PIXELS,), name="pixels"),
+            *[keras.layers.Dense(units, activation=activation) for units in hidden_units],
+            keras.layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities"),
+        ],
+        name="mnist_ann",
+    )
+    model.compile(
+        optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate),
+        loss=loss,
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def targets(labels: np.ndarray, loss: str) -> np.ndarray:
+    """Labels in the form `loss` expects: one-hot float32 for categorical cross-entropy (the seed's
+    `tf.one_hot`), the digits themselves for the sparse variant."""
+    if loss == "sparse_categorical_crossentropy":
+        return labels.astype(np.int32)
+    return np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+
+
+def fit(
+    model: keras.Model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    batch_size: int,
+    epochs: int,
+    validation_freq: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> dict[str, list[float]]:
+    """Train on in-memory arrays (no per-image tf.data map), shuffled every epoch, validating every
+    `validation_freq` epochs; returns the Keras history as plain lists.
+
+    A whole epoch runs per call into TF (`steps_per_execution`): for a model this small the
+    per-batch Python round trip costs more than the batch. The batches, their order and so the
+    weights are the same as one step per call. The setting is for this fit only: the saved model
+    keeps the default, so that predicting a few images later does not run hundreds of steps.
+    """
+    for what, images, labels in (("training", x_train, y_train), ("validation", x_val, y_val)):
+        if len(images) != len(labels):
+            raise DataError(f"{what} set has {len(images)} images but {len(labels)} labels")
+    loss = model.loss
+    model.steps_per_execution = max(1, math.ceil(len(x_train) / batch_size))
+    try:
+        history = model.fit(
+            x_train, targets(y_train, loss),
+            batch_size=batch_size, epochs=epochs, shuffle=True,
+            validation_data=(x_val, targets(y_val, loss)), validation_freq=validation_freq,
+            callbacks=list(callbacks), verbose=0,
+        )
+    finally:
+        model.steps_per_execution = 1
+        model.train_function = model.test_function = model.predict_function = None  # rebuilt for 1 step
+    return {name: [float(v) for v in values] for name, values in history.history.items()}
+
+
+def epoch_table(history: dict[str, list[float]], validation_freq: int) -> list[dict[str, float | None]]:
+    """One row per epoch (counted from 1) with every metric; Keras validates only every
+    `validation_freq`-th epoch, so the other rows have None for the val_ metrics."""
+    epochs = len(history["loss"])
+    validated = [e for e in range(1, epochs + 1) if e % validation_freq == 0]
+    rows = [{"epoch": e} for e in range(1, epochs + 1)]
+    for name, values in history.items():
+        at = validated if name.startswith("val_") else range(1, epochs + 1)
+        lookup = dict(zip(at, values))
+        for row in rows:
+            row[name] = lookup.get(row["epoch"])
+    return rows
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """Calls `report(metrics, epoch)` after each epoch, epochs counted from 1 (as Keras prints them)."""
+
+    def __init__(self, report: Callable[[dict[str, float], int], None]):
+        super().__init__()
+        self.report = report
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.report(dict(logs or {}), epoch + 1)
+
+
+def save_model(model: keras.Model, path: str | Path) -> None:
+    """Save as a .keras file, atomically."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a .keras file in safe mode: a model carrying Python code (a Lambda layer) is refused."""
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (ValueError, OSError, KeyError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot load the Keras model: {first_line}") from None
+
+
+def summary(model: keras.Model) -> str:
+    """The text of `model.summary()`."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    return "\n".join(lines)

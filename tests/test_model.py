@@ -1,0 +1,113 @@
+"""The Keras model: the seed's architecture, deterministic training, history, safe save and load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnist_ann.data import preprocess
+from mnist_ann.errors import DataError
+from mnist_ann.model import (
+    EpochEnd, build_model, epoch_table, fit, keras, load_model, make_deterministic, save_model, summary, targets,
+)
+
+SEED_RECIPE = dict(hidden_units=(256, 128, 64, 32), activation="relu", optimizer="adam", learning_rate=0.01,
+                   loss="categorical_crossentropy")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    rng = np.random.default_rng(0)
+    x = preprocess(rng.integers(0, 256, (96, 28, 28), dtype=np.uint8))
+    y = rng.integers(0, 10, 96).astype(np.uint8)
+    return x[:64], y[:64], x[64:], y[64:]
+
+
+def small_model(seed=0, **overrides):
+    make_deterministic(seed)
+    return build_model(**{**SEED_RECIPE, "hidden_units": (16, 8), **overrides})
+
+
+def test_architecture_is_the_seeds():
+    model = build_model(**SEED_RECIPE)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [256, 128, 64, 32, 10]
+    assert [layer.activation.__name__ for layer in dense] == ["relu"] * 4 + ["softmax"]
+    assert model.input_shape == (None, 784) and model.output_shape == (None, 10)
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
+    assert model.loss == "categorical_crossentropy"
+    assert model.count_params() == 784 * 256 + 256 + 256 * 128 + 128 + 128 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10
+    assert "mnist_ann" in summary(model)
+
+
+def test_history_has_one_value_per_epoch(tiny):
+    seen = []
+    history = fit(small_model(), *tiny, batch_size=16, epochs=3, validation_freq=1,
+                  callbacks=[EpochEnd(lambda metrics, epoch: seen.append((epoch, sorted(metrics))))])
+    assert {name: len(values) for name, values in history.items()} == {
+        "accuracy": 3, "loss": 3, "val_accuracy": 3, "val_loss": 3}
+    assert [epoch for epoch, _ in seen] == [1, 2, 3]
+    assert seen[0][1] == ["accuracy", "loss", "val_accuracy", "val_loss"]
+
+
+def test_validation_frequency_leaves_gaps(tiny):
+    history = fit(small_model(), *tiny, batch_size=16, epochs=4, validation_freq=2)
+    assert len(history["val_loss"]) == 2
+    table = epoch_table(history, validation_freq=2)
+    assert [row["epoch"] for row in table] == [1, 2, 3, 4]
+    assert [row["val_loss"] is None for row in table] == [True, False, True, False]
+    assert table[3]["val_loss"] == history["val_loss"][1]
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tiny):
+    def trained_weights(seed):
+        model = small_model(seed)
+        fit(model, *tiny, batch_size=16, epochs=2, validation_freq=1)
+        return model.get_weights()
+
+    first, again, other = trained_weights(7), trained_weights(7), trained_weights(8)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
+def test_fit_leaves_one_step_per_execution(tiny):
+    model = small_model()
+    fit(model, *tiny, batch_size=16, epochs=1, validation_freq=1)
+    assert model.steps_per_execution == 1
+
+
+def test_sparse_loss_trains_on_digit_labels(tiny):
+    assert targets(tiny[1], "sparse_categorical_crossentropy").shape == (64,)
+    assert targets(tiny[1], "categorical_crossentropy").shape == (64, 10)
+    history = fit(small_model(loss="sparse_categorical_crossentropy"), *tiny, batch_size=16, epochs=1, validation_freq=1)
+    assert np.isfinite(history["loss"][0])
+
+
+def test_mismatched_counts_are_named(tiny):
+    x, y, x_val, y_val = tiny
+    with pytest.raises(DataError, match="training set has 64 images but 63 labels"):
+        fit(small_model(), x, y[:-1], x_val, y_val, batch_size=16, epochs=1, validation_freq=1)
+
+
+def test_save_load_round_trip(tiny, tmp_path):
+    model = small_model()
+    fit(model, *tiny, batch_size=16, epochs=1, validation_freq=1)
+    save_model(model, tmp_path / "model.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+    loaded = load_model(tmp_path / "model.keras")
+    np.testing.assert_array_equal(loaded.predict(tiny[2], verbose=0), model.predict(tiny[2], verbose=0))
+
+
+def test_safe_mode_refuses_a_lambda_layer(tmp_path):
+    unsafe = keras.Sequential([keras.Input((784,)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Dense(10)])
+    unsafe.save(tmp_path / "lambda.keras")
+    with pytest.raises(DataError, match=r"lambda.keras: cannot load the Keras model: .*(unsafe|safe_mode)"):
+        load_model(tmp_path / "lambda.keras")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip"])
+def test_unreadable_model_file_is_named(tmp_path, content):
+    (tmp_path / "model.keras").write_bytes(content)
+    with pytest.raises(DataError, match="model.keras: cannot load the Keras model"):
+        load_model(tmp_path / "model.keras")
