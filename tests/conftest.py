@@ -125,3 +125,16 @@ def tracking_env(mlflow_store, monkeypatch) -> str:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
     monkeypatch.delenv("MNIST_ANN_TRACKING", raising=False)
     return mlflow_store
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """A small Keras model and its ONNX export: (keras model, path of model.onnx)."""
+    from mnist_ann.model import build_model, make_deterministic
+    from mnist_ann.onnx_export import save_onnx, to_onnx
+
+    make_deterministic(11)
+    model = build_model((32, 16), "relu", "adam", 0.01, "categorical_crossentropy")
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    save_onnx(to_onnx(model, 17), path)
+    return model, path

@@ -93,10 +93,13 @@ def test_dvc_repro_runs_the_pipeline_once_and_tracks_it(mnist_cache, fresh_repo,
     _set_params(fresh_repo, preprocess__train_size="2000", preprocess__test_size="500", train__epochs="1")
     first = _dvc(fresh_repo, "repro")
     assert first.returncode == 0, first.stdout + first.stderr
-    for stage in ("download", "preprocess", "train", "evaluate"):
+    stages = ("download", "preprocess", "train", "evaluate", "export")
+    for stage in stages:
         assert f"Running stage '{stage}'" in first.stdout
     assert load_npy(fresh_repo / "data" / "processed" / "x_train.npy").shape == (2000, 784)
-    assert yaml.safe_load((fresh_repo / "dvc.lock").read_text())["stages"].keys() == {"download", "preprocess", "train", "evaluate"}
+    assert yaml.safe_load((fresh_repo / "dvc.lock").read_text())["stages"].keys() == set(stages)
+    parity = yaml.safe_load((fresh_repo / "metrics" / "export.json").read_text())
+    assert parity["images"] == 500 and parity["argmax_agreement"] == 1.0 and parity["max_abs_diff"] <= 1e-5
     evaluation = yaml.safe_load((fresh_repo / "metrics" / "evaluate.json").read_text())
     assert 0.5 < evaluation["test_accuracy"] <= 1.0  # 2000 images, one epoch: well above chance
 
@@ -107,6 +110,8 @@ def test_dvc_repro_runs_the_pipeline_once_and_tracks_it(mnist_cache, fresh_repo,
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert runs[0].data.metrics["test_accuracy"] == pytest.approx(evaluation["test_accuracy"])
     assert runs[0].info.artifact_uri.startswith((fresh_repo / "mlartifacts").resolve().as_uri())
+
+    _check_batch_inference(fresh_repo)
 
     _git(fresh_repo, "add", "-A")
     _git(fresh_repo, "commit", "-qm", "first run")
@@ -121,3 +126,32 @@ def test_dvc_repro_runs_the_pipeline_once_and_tracks_it(mnist_cache, fresh_repo,
     diff = _dvc(fresh_repo, "params", "diff").stdout.split()
     assert diff[diff.index("train.learning_rate") + 1 :][:2] == ["0.01", "0.005"]
     assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == 2
+    assert len(client.search_model_versions("name='mnist-ann'")) == 2  # each export registers a version
+
+
+def _check_batch_inference(repo: Path) -> None:
+    """The exported model, run by `mnist-ann predict` on real test digits as PNGs and as an array,
+    gives Keras's answers."""
+    from PIL import Image
+
+    from mnist_ann.data import preprocess
+    from mnist_ann.model import load_model
+
+    digits = load_npz(repo / "data" / "raw" / "mnist.npz")["x_test"][:50]
+    folder = repo / "inbox"
+    folder.mkdir()
+    for i, digit in enumerate(digits[:20]):
+        Image.fromarray(digit).save(folder / f"{i:02d}.png")
+    np.save(repo / "digits.npy", digits)
+    result = run_script("-m", "mnist_ann.cli", "predict", "--model", repo / "models" / "model.onnx",
+                        folder, repo / "digits.npy", "--output", repo / "predictions.csv")
+    assert result.returncode == 0, result.stderr
+    import csv
+
+    with open(repo / "predictions.csv") as fp:
+        rows = list(csv.DictReader(fp))
+    assert len(rows) == 70
+    expected = load_model(repo / "models" / "model.keras").predict(preprocess(np.concatenate([digits[:20], digits])), verbose=0)
+    got = np.array([[float(row[f"prob_{d}"]) for d in range(10)] for row in rows])
+    np.testing.assert_allclose(got, expected, atol=2e-6)
+    assert [int(row["label"]) for row in rows] == expected.argmax(axis=1).tolist()

@@ -44,6 +44,10 @@ EVALUATE_ARGS = ["--data", "data/processed", "--model", "models/model.keras", "-
                  "--plots", "plots/evaluate"]
 
 
+EXPORT_ARGS = ["--data", "data/processed", "--model", "models/model.keras", "--run-file", "models/mlflow_run.json",
+               "--output", "models/model.onnx", "--metrics", "metrics/export.json"]
+
+
 @pytest.fixture(scope="module")
 def trained(workdir, mlflow_store):
     env = {"MLFLOW_TRACKING_URI": mlflow_store}
@@ -51,6 +55,8 @@ def trained(workdir, mlflow_store):
     assert train.returncode == 0, train.stderr
     evaluate = run_script(REPO / "pipeline" / "evaluate.py", *EVALUATE_ARGS, cwd=workdir, env=env)
     assert evaluate.returncode == 0, evaluate.stderr
+    export = run_script(REPO / "pipeline" / "export.py", *EXPORT_ARGS, cwd=workdir, env=env)
+    assert export.returncode == 0, export.stderr
     run_id = json.loads((workdir / "models" / "mlflow_run.json").read_text())["run_id"]
     return workdir, mlflow.MlflowClient(mlflow_store), run_id, evaluate
 
@@ -96,7 +102,8 @@ def test_logged_model_predicts_like_the_file(trained):
     from mnist_ann.model import load_model
 
     experiment_id = client.get_run(run_id).info.experiment_id
-    logged = [m for m in client.search_logged_models(experiment_ids=[experiment_id]) if m.source_run_id == run_id][0]
+    logged = [m for m in client.search_logged_models(experiment_ids=[experiment_id])
+              if m.source_run_id == run_id and m.name == "model"][0]
     mlflow.set_tracking_uri(client.tracking_uri)  # models:/ URIs resolve through the global store
     pyfunc = mlflow.pyfunc.load_model(logged.model_uri)
     x = load_npy(workdir / "data" / "processed" / "x_test.npy")[:8]
@@ -129,3 +136,37 @@ def test_failing_stage_marks_the_run_failed(trained, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {bad_model}: cannot load the Keras model")
     assert not (tmp_path / "evaluate.json").exists()
+
+
+def test_export_passes_the_gate_and_registers(trained):
+    workdir, client, run_id, _ = trained
+    figures = json.loads((workdir / "metrics" / "export.json").read_text())
+    assert figures["images"] == 64 and figures["argmax_agreement"] == 1.0
+    assert figures["max_abs_diff"] <= figures["atol"] == 1e-5 and figures["opset"] == 17
+    assert figures["onnx_test_accuracy"] == figures["keras_test_accuracy"]
+    assert (workdir / "models" / "model.onnx").stat().st_size > 0
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["parity_argmax_agreement"] == 1.0 and "parity_max_abs_diff" in run.data.metrics
+    versions = client.search_model_versions("name='mnist-ann'")
+    assert any(v.run_id == run_id for v in versions)
+    logged = {m.name for m in client.search_logged_models(experiment_ids=[run.info.experiment_id]) if m.source_run_id == run_id}
+    assert {"model", "onnx_model"} <= logged
+
+
+def test_failed_gate_leaves_no_model(trained, tmp_path):
+    workdir, client, run_id, _ = trained
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["export"]["atol"] = 1e-30  # no two float32 runtimes agree to that
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    args = [a if a != "models/model.onnx" else str(tmp_path / "model.onnx") for a in EXPORT_ARGS]
+    args[args.index("metrics/export.json")] = str(tmp_path / "export.json")
+    result = run_script(REPO / "pipeline" / "export.py", "--params", tmp_path / "params.yaml", *args, cwd=workdir,
+                        env={"MLFLOW_TRACKING_URI": client.tracking_uri})
+    figures = json.loads((tmp_path / "export.json").read_text())
+    if figures["max_abs_diff"] == 0:
+        pytest.skip("Keras and onnxruntime agreed to the last bit on this machine: nothing to refuse")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ONNX parity gate failed: max |Keras - ONNX| probability difference")
+    assert not (tmp_path / "model.onnx").exists() and not list(tmp_path.glob(".model.onnx*"))
+    assert client.get_run(run_id).info.status == "FAILED"

@@ -37,6 +37,12 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
         raise
 
 
+def write_bytes(destination: str | Path, data: bytes) -> None:
+    """Write `data` to `destination` atomically."""
+    with atomic_path(destination) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_text(destination: str | Path, text: str) -> None:
     """Write `text` (UTF-8) to `destination` atomically."""
     with atomic_path(destination) as tmp:

@@ -23,12 +23,13 @@ def configure_logging() -> None:
     )
 
 
-def run(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None = None) -> NoReturn:
-    """Run `main(argv)` and exit: 0 on success, 1 with `error: <one line>` on an expected error or a
-    file-system error, 130 on Ctrl-C. Anything else is a bug and keeps its traceback."""
+def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
+    """Run `main(argv)` and exit: with its return value (0 when it returns None), 1 with
+    `error: <one line>` on an expected error or a file-system error, 130 on Ctrl-C. Anything else
+    is a bug and keeps its traceback."""
     configure_logging()
     try:
-        main(argv)
+        code = main(argv)
     except MnistAnnError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
@@ -45,4 +46,4 @@ def run(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | No
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
-    sys.exit(EXIT_OK)
+    sys.exit(EXIT_OK if code is None else code)

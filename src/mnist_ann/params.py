@@ -194,6 +194,7 @@ class EvaluateParams:
 class ExportParams:
     opset: int = param(opset)
     atol: float = param(positive_number)
+    registered_model: str = param(name)
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,21 @@ class Run:
         )
 
 
+    def log_onnx_model(self, proto: Any, input_example: Any, output_example: Any, registered_model: str) -> None:
+        """The ONNX model, run on the CPU provider, with signature and input example, registered
+        as a new version of `registered_model`. Saved inline: with external data, MLflow would
+        rewrite the caller's proto."""
+        import mlflow.onnx
+        from mlflow.models import infer_signature
+
+        mlflow.onnx.log_model(
+            proto, name="onnx_model", signature=infer_signature(input_example, output_example),
+            input_example=input_example, onnx_execution_providers=["CPUExecutionProvider"],
+            save_as_external_data=False, registered_model_name=registered_model,
+            pip_requirements=_pins("onnxruntime", "onnx", "numpy"),
+        )
+
+
 class NoRun(Run):
     """Stands in for a run when tracking is off: every call does nothing."""
 
@@ -94,6 +109,7 @@ class NoRun(Run):
     def log_artifact(self, path, folder=None): pass
     def log_text(self, text, file): pass
     def log_keras_model(self, model, input_example): pass
+    def log_onnx_model(self, proto, input_example, output_example, registered_model): pass
 
 
 def _pins(*packages: str) -> list[str]:

@@ -1,0 +1,228 @@
+"""What `mnist-ann predict` reads: files and folders of images and arrays, found, opened and turned
+into 28x28 digits, with numpy and Pillow only.
+
+Array files (.npy, .npz, IDX) are read lazily in chunks (.npy and plain IDX memory-mapped), so
+memory stays flat however large they are. Every problem with one input is an InputError naming it;
+the caller skips that input and goes on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .data import IMAGE_SHAPE, NUM_PIXELS, check_npy_header, preprocess
+from .errors import DataError, MnistAnnError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
+NPZ_KEYS = ("x", "x_test")  # tried in this order when --key is not given
+# IDX type codes (MNIST's own format: http://yann.lecun.com/exdb/mnist/), all big-endian.
+IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+class InputError(MnistAnnError):
+    """One input that cannot be scored; the batch goes on without it."""
+
+
+@dataclass(frozen=True)
+class Input:
+    path: Path
+    kind: str  # "image", "npy", "npz" or "idx"
+
+
+def kind_of(path: Path) -> str:
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".npy"):
+        return "npy"
+    if name.endswith(".npz"):
+        return "npz"
+    if name.endswith("-ubyte") or re.search(r"\.idx\d?$", name):  # train-images-idx3-ubyte, x.idx3
+        return "idx"
+    return "image"
+
+
+def discover(arguments: Sequence[str]) -> tuple[list[Input], list[tuple[str, str]]]:
+    """Files named or found under folders (recursively, in name order; hidden files and folders in
+    walked folders are passed over), and the arguments that name nothing."""
+    found, missing = [], []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            for folder, subfolders, files in os.walk(path):
+                subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith("."):
+                        found.append(Input(Path(folder) / name, kind_of(Path(name))))
+        elif path.is_file():
+            found.append(Input(path, kind_of(path)))
+        else:
+            missing.append((argument, "no such file or folder"))
+    return found, missing
+
+
+class ArrayInput:
+    """An array file seen as N images, read in chunks of model-ready pixels."""
+
+    def __init__(self, item: Input, key: str | None = None):
+        self.path = item.path
+        self._array: np.ndarray | None = None  # mapped or loaded; None for gzipped IDX (streamed)
+        self._gz_offset = 0
+        try:
+            if item.kind == "npy":
+                self._open_npy()
+            elif item.kind == "npz":
+                self._array = _npz_member(item.path, key)
+            else:
+                self._open_idx()
+        except (OSError, ValueError, EOFError) as exc:
+            raise InputError(f"cannot read: {exc}") from None
+        except DataError as exc:
+            raise InputError(str(exc)) from None
+        if self._array is not None:
+            self.shape, self.dtype = tuple(self._array.shape), self._array.dtype
+        if len(self.shape) not in (2, 3) or self.shape[1:] not in (IMAGE_SHAPE, (NUM_PIXELS,)):
+            raise InputError(f"array must have shape (N, 28, 28) or (N, 784), got {self.shape}")
+        if not (np.issubdtype(self.dtype, np.integer) or np.issubdtype(self.dtype, np.floating)):
+            raise InputError(f"array must hold integers 0-255 or floats 0-1, got dtype {self.dtype}")
+        self.count = self.shape[0]
+
+    def _open_npy(self) -> None:
+        with open(self.path, "rb") as fp:
+            check_npy_header(fp, "array", max_bytes=np.iinfo(np.int64).max)  # mapped, never allocated
+        self._array = np.load(self.path, mmap_mode="r", allow_pickle=False)
+
+    def _open_idx(self) -> None:
+        gzipped = self.path.name.lower().endswith(".gz")
+        with (gzip.open if gzipped else open)(self.path, "rb") as fp:
+            magic = fp.read(4)
+            if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in IDX_DTYPES:
+                raise InputError("not an IDX file (bad magic number)")
+            self.shape = tuple(int.from_bytes(fp.read(4), "big") for _ in range(magic[3]))
+        self.dtype = np.dtype(IDX_DTYPES[magic[2]])
+        offset = 4 + 4 * len(self.shape)
+        if gzipped:  # compressed: streamed in chunks by raw_chunks
+            self._gz_offset = offset
+            return
+        expected = offset + int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        if os.path.getsize(self.path) < expected:
+            raise InputError(f"IDX file is truncated: {os.path.getsize(self.path)} bytes, header says {expected}")
+        self._array = np.memmap(self.path, dtype=self.dtype, mode="r", offset=offset, shape=self.shape)
+
+    def raw_chunks(self, size: int) -> Iterator[np.ndarray]:
+        """The images as stored, `size` at a time."""
+        if self._array is not None:
+            for start in range(0, self.count, size):
+                yield np.asarray(self._array[start : start + size])
+            return
+        per_image = NUM_PIXELS * self.dtype.itemsize
+        with gzip.open(self.path, "rb") as fp:
+            fp.seek(self._gz_offset)
+            for start in range(0, self.count, size):
+                n = min(size, self.count - start)
+                data = fp.read(n * per_image)
+                if len(data) < n * per_image:
+                    raise InputError(f"IDX file is truncated after {start + len(data) // per_image} images")
+                yield np.frombuffer(data, self.dtype).reshape(n, NUM_PIXELS)
+
+    def check(self, size: int) -> None:
+        """Read the whole file once and raise if any value is out of range, so that a bad file is
+        skipped whole rather than half scored. uint8 needs no check: every value is a pixel."""
+        if self.dtype == np.uint8:
+            return
+        for chunk in self.raw_chunks(size):
+            self.pixels(chunk)
+
+    def pixels(self, chunk: np.ndarray) -> np.ndarray:
+        try:
+            return preprocess(chunk.astype(chunk.dtype.newbyteorder("=")))
+        except DataError as exc:
+            raise InputError(str(exc)) from None
+
+    def chunks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(index of the first image, model-ready pixels) for each chunk."""
+        for number, chunk in enumerate(self.raw_chunks(size)):
+            yield number * size, self.pixels(chunk)
+
+
+def _npz_member(path: Path, key: str | None) -> np.ndarray:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n.removesuffix(".npy") for n in archive.namelist()]
+            chosen = key or next((k for k in NPZ_KEYS if k in names), names[0] if len(names) == 1 else None)
+            if chosen not in names:
+                wanted = f"key {key!r}" if key else f"one of the keys {', '.join(NPZ_KEYS)} (or --key)"
+                raise InputError(f"npz has no {wanted}; it has {', '.join(names) or 'nothing'}")
+            with archive.open(f"{chosen}.npy") as fp:
+                check_npy_header(fp, f"array {chosen}")
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"not a readable .npz file: {exc}") from None
+    except DataError as exc:
+        raise InputError(str(exc)) from None
+    with np.load(path, allow_pickle=False) as npz:
+        return npz[chosen]
+
+
+def decode_image(path: str, invert: bool) -> np.ndarray:
+    """An image file as a 28x28 uint8 digit, white on black like MNIST.
+
+    Any mode Pillow reads: 16-bit grey is scaled to 8 bits; colour becomes luminance (ITU-R 601);
+    transparent pixels become the background (black, or white with `invert`); palette images use
+    their palette. Animated images: the first frame. Other sizes are resized to 28x28 with Pillow's
+    Lanczos filter (aspect ratio not kept). `invert` turns dark-on-light scans into light-on-dark.
+    A decompression bomb (more pixels than Pillow's limit) is an error, not a warning.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.seek(0)
+                grey = _grey(image, background=255 if invert else 0)
+                if grey.size != IMAGE_SHAPE[::-1]:
+                    grey = grey.resize(IMAGE_SHAPE[::-1], Image.Resampling.LANCZOS)
+                digit = np.asarray(grey, dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(f"refused as a decompression bomb: {exc}") from None
+    except UnidentifiedImageError:
+        raise InputError("not an image Pillow can read") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # truncated or damaged data
+        raise InputError(f"damaged image: {exc}") from None
+    return 255 - digit if invert else digit
+
+
+def _grey(image, background: int):
+    from PIL import Image
+
+    if image.mode.startswith("I") or image.mode == "F":  # 16/32-bit integer or float grey
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (background, background, background, 255))
+        return Image.alpha_composite(canvas, rgba).convert("L")
+    return image.convert("L")
+
+
+def decode_images(paths: Sequence[str], invert: bool) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
+    """Decode many images (one worker's share): the digits, the positions in `paths` that
+    decoded, and (path, reason) for those that did not."""
+    digits, ok, failed = [], [], []
+    for position, path in enumerate(paths):
+        try:
+            digits.append(decode_image(path, invert))
+            ok.append(position)
+        except InputError as exc:
+            failed.append((path, str(exc)))
+    stacked = np.stack(digits) if digits else np.empty((0, *IMAGE_SHAPE), np.uint8)
+    return stacked, ok, failed

@@ -1,0 +1,147 @@
+"""Prediction files: CSV (or JSON Lines) with one row per image: `source`, `label`, `confidence`
+and the ten class probabilities, written to a temporary file and renamed into place at the end.
+
+CSV rows are formatted with numpy, a block at a time, rather than value by value in Python: for
+array inputs that is most of the work left once onnxruntime has scored the images. Probabilities are
+written with six decimals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import BinaryIO, Iterator, Sequence
+
+import numpy as np
+
+from .atomic import atomic_path, write_csv
+from .data import NUM_CLASSES
+
+DECIMALS = 6
+_SCALE = 10**DECIMALS
+_DIGIT = np.uint8(ord("0"))
+
+
+def header(with_probabilities: bool) -> list[str]:
+    return ["source", "label", "confidence"] + ([f"prob_{d}" for d in range(NUM_CLASSES)] if with_probabilities else [])
+
+
+def csv_field(text: str) -> str:
+    """`text` as one CSV field, quoted when it holds a comma, a quote or a line break."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _fixed(values: np.ndarray) -> np.ndarray:
+    """Numbers in [0, 1] as (n, 8) ASCII bytes `d.dddddd`."""
+    scaled = np.rint(np.clip(values.astype(np.float64), 0, 1) * _SCALE).astype(np.int64)
+    out = np.empty((len(values), DECIMALS + 2), np.uint8)
+    out[:, 0] = _DIGIT + scaled // _SCALE
+    out[:, 1] = ord(".")
+    fraction = scaled % _SCALE
+    for position in range(DECIMALS + 1, 1, -1):
+        out[:, position] = _DIGIT + fraction % 10
+        fraction //= 10
+    return out
+
+
+def _numeric_columns(probabilities: np.ndarray, with_probabilities: bool) -> np.ndarray:
+    """Everything after `source` on each row, newline included, as an (n, width) byte matrix."""
+    n = len(probabilities)
+    comma = np.full((n, 1), ord(","), np.uint8)
+    parts = [comma, (_DIGIT + probabilities.argmax(axis=1)).astype(np.uint8)[:, None], comma,
+             _fixed(probabilities.max(axis=1))]
+    if with_probabilities:
+        for digit in range(NUM_CLASSES):
+            parts += [comma, _fixed(probabilities[:, digit])]
+    parts.append(np.full((n, 1), ord("\n"), np.uint8))
+    return np.concatenate(parts, axis=1)
+
+
+def _decimal(numbers: np.ndarray, width: int) -> np.ndarray:
+    """Non-negative integers that all have `width` digits, as an (n, width) byte matrix."""
+    out = np.empty((len(numbers), width), np.uint8)
+    rest = numbers.astype(np.int64)
+    for position in range(width - 1, -1, -1):
+        out[:, position] = _DIGIT + rest % 10
+        rest //= 10
+    return out
+
+
+class PredictionWriter:
+    """Appends prediction rows to an open binary file, in CSV or JSON Lines."""
+
+    def __init__(self, fp: BinaryIO, fmt: str, with_probabilities: bool):
+        self.fp, self.fmt, self.with_probabilities = fp, fmt, with_probabilities
+        self.rows = 0
+        if fmt == "csv":
+            fp.write((",".join(header(with_probabilities)) + "\n").encode())
+
+    def write(self, sources: Sequence[str], probabilities: np.ndarray) -> None:
+        """Rows for images named one by one (image files)."""
+        if self.fmt == "jsonl":
+            self._write_jsonl(sources, probabilities)
+            return
+        numeric = _numeric_columns(probabilities, self.with_probabilities)
+        self.fp.write(b"".join(csv_field(s).encode() + row.tobytes() for s, row in zip(sources, numeric)))
+        self.rows += len(sources)
+
+    def write_array_rows(self, path: str, start: int, probabilities: np.ndarray) -> None:
+        """Rows for images `start`, `start + 1`, ... of the array file `path`, named `path#i`."""
+        if self.fmt == "jsonl":
+            self._write_jsonl([f"{path}#{i}" for i in range(start, start + len(probabilities))], probabilities)
+            return
+        numeric = _numeric_columns(probabilities, self.with_probabilities)
+        quoted = csv_field(f"{path}#")
+        prefix, suffix = (quoted[:-1], b'"') if quoted.endswith('"') else (quoted, b"")
+        prefix_bytes = np.frombuffer(prefix.encode(), np.uint8)
+        indices = np.arange(start, start + len(probabilities))
+        # Within one block the index has the same number of digits, so every row has the same
+        # width and the block is one byte matrix.
+        bounds = [0] + [int(np.searchsorted(indices, 10**k)) for k in range(1, 19) if 10**k <= indices[-1]] + [len(indices)]
+        for lo, hi in zip(bounds, bounds[1:]):
+            if lo == hi:
+                continue
+            width = len(str(indices[lo]))
+            block = [np.broadcast_to(prefix_bytes, (hi - lo, len(prefix_bytes))), _decimal(indices[lo:hi], width)]
+            if suffix:
+                block.append(np.full((hi - lo, 1), ord('"'), np.uint8))
+            block.append(numeric[lo:hi])
+            self.fp.write(np.concatenate(block, axis=1).tobytes())
+        self.rows += len(probabilities)
+
+    def _write_jsonl(self, sources: Sequence[str], probabilities: np.ndarray) -> None:
+        lines = []
+        for source, row in zip(sources, probabilities.astype(float)):
+            record = {"source": source, "label": int(row.argmax()), "confidence": round(float(row.max()), DECIMALS)}
+            if self.with_probabilities:
+                record["probabilities"] = [round(p, DECIMALS) for p in row.tolist()]
+            lines.append(json.dumps(record) + "\n")
+        self.fp.write("".join(lines).encode())
+        self.rows += len(sources)
+
+
+@contextlib.contextmanager
+def prediction_file(path: str | Path, fmt: str, with_probabilities: bool) -> Iterator[PredictionWriter]:
+    """A writer whose rows appear at `path` only when the block ends without error."""
+    with atomic_path(path) as tmp, open(tmp, "wb", buffering=1 << 20) as fp:
+        yield PredictionWriter(fp, fmt, with_probabilities)
+
+
+def errors_path(output: str | Path) -> Path:
+    """Where the inputs that could not be scored are listed: `predictions.errors.csv` beside
+    `predictions.csv`."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.errors.csv")
+
+
+def write_errors(output: str | Path, errors: Sequence[tuple[str, str]]) -> Path | None:
+    """List the failed inputs next to the output, or remove a stale list when nothing failed."""
+    path = errors_path(output)
+    if not errors:
+        path.unlink(missing_ok=True)
+        return None
+    write_csv(path, [{"source": source, "error": reason} for source, reason in errors])
+    return path
