@@ -3,13 +3,12 @@ canonical hashes, written as a Keras-layout .npz (x_train, y_train, x_test, y_te
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 from mnist_ann.data import save_npz
 from mnist_ann.download import default_cache_dir, download_mnist
-from mnist_ann.entry import run
+from mnist_ann.entry import run, stage_parser
 from mnist_ann.params import load_params
 from mnist_ann.transfer import Patience
 
@@ -17,8 +16,7 @@ log = logging.getLogger("download")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
+    parser = stage_parser(__doc__)
     parser.add_argument("--output", type=Path, required=True, help="the .npz to write")
     args = parser.parse_args(argv)
 

@@ -4,14 +4,13 @@ recall, confusion matrix) and show a sample of predictions next to their labels,
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
 from mnist_ann.atomic import write_csv, write_json, write_text
 from mnist_ann.data import load_npy
-from mnist_ann.entry import run
+from mnist_ann.entry import run, stage_parser
 from mnist_ann.evaluation import score
 from mnist_ann.model import load_model
 from mnist_ann.params import load_params
@@ -23,11 +22,7 @@ log = logging.getLogger("evaluate")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
-    parser.add_argument("--data", type=Path, required=True, help="folder of the preprocess stage's .npy files")
-    parser.add_argument("--model", type=Path, required=True, help="the trained .keras model")
-    parser.add_argument("--run-file", type=Path, required=True, help="the train stage's MLflow run id file")
+    parser = stage_parser(__doc__, "data", "model", "run-file")
     parser.add_argument("--metrics", type=Path, required=True, help="JSON file for the test metrics")
     parser.add_argument("--predictions", type=Path, required=True, help="CSV of true and predicted digits")
     parser.add_argument("--plots", type=Path, required=True, help="folder for confusion_matrix.png and predictions.png")

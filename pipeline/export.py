@@ -4,14 +4,13 @@ model into the pipeline's MLflow run and registers it as a new model version."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
 from mnist_ann.atomic import atomic_path, write_json
 from mnist_ann.data import load_npy
-from mnist_ann.entry import run
+from mnist_ann.entry import run, stage_parser
 from mnist_ann.errors import MnistAnnError
 from mnist_ann.inference import OnnxModel
 from mnist_ann.model import load_model
@@ -28,11 +27,7 @@ class ParityError(MnistAnnError):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
-    parser.add_argument("--data", type=Path, required=True, help="folder of the preprocess stage's .npy files")
-    parser.add_argument("--model", type=Path, required=True, help="the trained .keras model")
-    parser.add_argument("--run-file", type=Path, required=True, help="the train stage's MLflow run id file")
+    parser = stage_parser(__doc__, "data", "model", "run-file")
     parser.add_argument("--output", type=Path, required=True, help="the .onnx file to write")
     parser.add_argument("--metrics", type=Path, required=True, help="JSON file for the parity figures")
     args = parser.parse_args(argv)

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 from mnist_ann.data import check_layout, first, load_npz, preprocess, save_npy
-from mnist_ann.entry import run
+from mnist_ann.entry import run, stage_parser
 from mnist_ann.errors import ParamsError
 from mnist_ann.params import load_params
 
@@ -16,8 +15,7 @@ log = logging.getLogger("preprocess")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
+    parser = stage_parser(__doc__)
     parser.add_argument("--input", type=Path, required=True, help="raw Keras-layout mnist.npz")
     parser.add_argument("--output", type=Path, required=True, help="folder for the .npy files")
     args = parser.parse_args(argv)

@@ -4,7 +4,6 @@ the per-epoch history (for `dvc plots`), final metrics, and the accuracy and los
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 from mnist_ann import model as ann
 from mnist_ann.atomic import write_csv, write_json
 from mnist_ann.data import load_npy
-from mnist_ann.entry import run
+from mnist_ann.entry import run, stage_parser
 from mnist_ann.params import flatten, load_params
 from mnist_ann.plots import plot_curves
 from mnist_ann.provenance import provenance_tags, repo_root
@@ -23,9 +22,7 @@ log = logging.getLogger("train")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
-    parser.add_argument("--data", type=Path, required=True, help="folder of the preprocess stage's .npy files")
+    parser = stage_parser(__doc__, "data")
     parser.add_argument("--model", type=Path, required=True, help="the .keras file to write")
     parser.add_argument("--run-file", type=Path, required=True, help="JSON file for the MLflow run id")
     parser.add_argument("--metrics", type=Path, required=True, help="JSON file for the final metrics")

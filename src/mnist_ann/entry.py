@@ -3,9 +3,11 @@ once, turn expected errors into one line on stderr and a meaningful exit code.""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from .errors import MnistAnnError
@@ -47,3 +49,21 @@ def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] 
         print("interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if code is None else code)
+
+
+# Arguments several stages take, with one wording.
+_STAGE_ARGUMENTS = {
+    "data": "folder of the preprocess stage's .npy files",
+    "model": "the trained .keras model",
+    "run-file": "the train stage's MLflow run id file (JSON)",
+}
+
+
+def stage_parser(description: str, *common: str) -> argparse.ArgumentParser:
+    """An argument parser for a stage script: `--params` plus the shared arguments named in
+    `common` (data, model, run-file); the stage adds its own outputs."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
+    for name in common:
+        parser.add_argument(f"--{name}", type=Path, required=True, help=_STAGE_ARGUMENTS[name])
+    return parser
