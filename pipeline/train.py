@@ -38,7 +38,10 @@ def main(argv: list[str] | None = None) -> None:
         tracked.set_tags(provenance_tags())
         tracked.log_params(flatten(params))
         ann.make_deterministic(params.seed)
-        model = ann.build_model(train.hidden_units, train.activation, train.optimizer, train.learning_rate, train.loss)
+        model = ann.build_model(
+            train.hidden_units, train.activation, train.optimizer, train.learning_rate, train.loss,
+            lr_schedule=train.lr_schedule, total_steps=train.epochs * ann.steps_per_epoch(len(x_train), train.batch_size),
+        )
         started = time.perf_counter()
         history = ann.fit(
             model, x_train, y_train, x_test, y_test,

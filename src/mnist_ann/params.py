@@ -25,6 +25,7 @@ MIN_OPSET, MAX_OPSET = 13, 18
 ACTIVATIONS = ("relu", "elu", "gelu", "selu", "sigmoid", "swish", "tanh")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def _fail(key: str, expected: str, value: Any) -> None:
@@ -179,6 +180,7 @@ class TrainParams:
     activation: str = param(one_of(*ACTIVATIONS))
     optimizer: str = param(one_of(*OPTIMIZERS))
     learning_rate: float = param(positive_number)
+    lr_schedule: str = param(one_of(*LR_SCHEDULES))
     loss: str = param(one_of(*LOSSES))
     batch_size: int = param(positive_int)
     epochs: int = param(positive_int)
