@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.synced
 # DVC stage commands say `python ...`: run them, and everything else here, with the venv's tools.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup repro test test-fast bench ui lock clean-venv help
+.PHONY: setup repro test test-fast bench ui audit lock clean-venv help
 
 help:
 	@echo "make repro      set up .venv from $(LOCK), then run the DVC pipeline (dvc repro)"
@@ -17,6 +17,7 @@ help:
 	@echo "make test-fast  the tests without the slow end-to-end runs and the registry download"
 	@echo "make bench      measure the pipeline against the seed tutorial (writes benchmarks/results.*)"
 	@echo "make ui         browse the MLflow runs at http://127.0.0.1:5000 (loopback only: no authentication)"
+	@echo "make audit      check requirements.lock against known vulnerabilities (needs the advisory database online)"
 	@echo "make lock       re-resolve $(LOCK) from pyproject.toml (needs the package registry)"
 
 setup: $(STAMP)
@@ -46,6 +47,11 @@ bench: setup
 # The MLflow UI has no authentication: keep it on the loopback interface.
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+# pip-audit asks an online vulnerability database (PyPI's or OSV); machines that reach only a
+# package registry cannot run it. uv fetches the pinned pip-audit on first use.
+audit: setup
+	$(BIN)/uv tool run --from pip-audit==2.10.1 pip-audit --requirement $(LOCK) --require-hashes --disable-pip --strict --progress-spinner off
 
 lock:
 	@test -x $(BIN)/uv || { echo "run 'make setup' first (or pip install uv)"; exit 1; }

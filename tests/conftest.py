@@ -197,3 +197,46 @@ def mnist_cache(tmp_path_factory) -> Path:
                         env={"MNIST_ANN_CACHE_DIR": str(cache)}, timeout=600)
     assert result.returncode == 0, result.stderr
     return cache
+
+
+STAGES = ("download", "preprocess", "train", "evaluate", "export")
+
+
+def ran(result: subprocess.CompletedProcess) -> set[str]:
+    """The stages a successful `dvc repro` ran."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {stage for stage in STAGES if f"Running stage '{stage}'" in result.stdout}
+
+
+def store(repo: Path):
+    import mlflow
+
+    return mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+
+
+def all_runs(repo: Path) -> list:
+    client = store(repo)
+    return client.search_runs([e.experiment_id for e in client.search_experiments()], order_by=["start_time ASC"])
+
+
+@pytest.fixture(scope="session")
+def baseline(tmp_path_factory, mnist_cache) -> Path:
+    """A copy of the repo after its first `dvc repro`, committed."""
+    repo = copy_of_this_repo(tmp_path_factory.mktemp("baseline"))
+    set_params(repo, preprocess__train_size="2000", preprocess__test_size="500", train__epochs="2")
+    git(repo, "commit", "-qam", "small params")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MNIST_ANN_CACHE_DIR", str(mnist_cache))
+        assert ran(dvc(repo, "repro")) == set(STAGES)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "first run")
+    return repo
+
+
+@pytest.fixture
+def repo(baseline, tmp_path, mnist_cache, monkeypatch) -> Path:
+    """A private copy of the baseline (git history, DVC cache, outputs, MLflow store)."""
+    monkeypatch.setenv("MNIST_ANN_CACHE_DIR", str(mnist_cache))
+    return Path(shutil.copytree(baseline, tmp_path / "repo", symlinks=True))
+
+

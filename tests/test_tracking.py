@@ -3,6 +3,9 @@ status; an unreachable server is a bounded, one-line failure."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import time
 
 import mlflow
@@ -96,3 +99,18 @@ def test_provenance_tags(tmp_path, monkeypatch):
     assert tags["version.keras"].startswith("3.") and tags["version.mlflow"]
     assert "cores)" in tags["cpu"]
     assert "mlflow.source.git.commit" not in tags  # tmp_path is no git checkout
+
+
+def test_run_left_running_by_a_dead_stage_is_marked_killed(tracking_env, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    client = mlflow.MlflowClient(tracking_env)
+    experiment_id = client.create_experiment("exp-reap")
+
+    orphan = client.create_run(experiment_id, tags={"mnist_ann.host": socket.gethostname(), "mnist_ann.pid": dead.stdout.strip()})
+    alive = client.create_run(experiment_id, tags={"mnist_ann.host": socket.gethostname(), "mnist_ann.pid": "1"})
+    foreign = client.create_run(experiment_id, tags={"mnist_ann.host": "another-machine", "mnist_ann.pid": dead.stdout.strip()})
+    with pipeline_run("exp-reap", tmp_path):
+        pass
+    assert status(tracking_env, orphan.info.run_id) == "KILLED"
+    assert status(tracking_env, alive.info.run_id) == "RUNNING"  # pid 1 lives: a parallel stage's run
+    assert status(tracking_env, foreign.info.run_id) == "RUNNING"  # not ours to judge

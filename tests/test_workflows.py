@@ -20,48 +20,10 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import VENV_BIN, copy_of_this_repo, dvc, git, run_script, set_params
+from conftest import STAGES, VENV_BIN, all_runs, dvc, git, ran, run_script, set_params, store
 from mnist_ann.data import load_npz, preprocess
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
-
-STAGES = ("download", "preprocess", "train", "evaluate", "export")
-
-
-def ran(result: subprocess.CompletedProcess) -> set[str]:
-    assert result.returncode == 0, result.stdout + result.stderr
-    return {stage for stage in STAGES if f"Running stage '{stage}'" in result.stdout}
-
-
-def store(repo: Path) -> mlflow.MlflowClient:
-    return mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-
-
-def all_runs(repo: Path) -> list:
-    client = store(repo)
-    return client.search_runs([e.experiment_id for e in client.search_experiments()], order_by=["start_time ASC"])
-
-
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory, mnist_cache) -> Path:
-    """A copy of the repo after its first `dvc repro`, committed."""
-    repo = copy_of_this_repo(tmp_path_factory.mktemp("baseline"))
-    set_params(repo, preprocess__train_size="2000", preprocess__test_size="500", train__epochs="2")
-    git(repo, "commit", "-qam", "small params")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MNIST_ANN_CACHE_DIR", str(mnist_cache))
-        assert ran(dvc(repo, "repro")) == set(STAGES)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "first run")
-    return repo
-
-
-@pytest.fixture
-def repo(baseline, tmp_path, mnist_cache, monkeypatch) -> Path:
-    """A private copy of the baseline (git history, DVC cache, outputs, MLflow store)."""
-    monkeypatch.setenv("MNIST_ANN_CACHE_DIR", str(mnist_cache))
-    return Path(shutil.copytree(baseline, tmp_path / "repo", symlinks=True))
-
 
 @pytest.fixture(scope="module")
 def two_runs(baseline, tmp_path_factory, mnist_cache) -> tuple[Path, subprocess.CompletedProcess]:
@@ -184,20 +146,22 @@ def test_mlflow_server_compares_runs(two_runs):
         server.wait(timeout=30)
 
 
-def test_experiments_and_a_parallel_sweep_land_in_the_main_store(repo):
+def test_experiments_and_four_parallel_ones_land_in_the_main_store(repo):
     single = dvc(repo, "exp", "run", "-n", "slow-lr", "-S", "train.learning_rate=0.001")
     assert ran(single) == {"train", "evaluate", "export"}
-    queued = dvc(repo, "exp", "run", "--queue", "-S", "train.learning_rate=0.02,0.005")
+    # Four at once against the one SQLite store (on two cores: slow, and the worst case for locking).
+    queued = dvc(repo, "exp", "run", "--queue", "-S", "train.learning_rate=0.02,0.01,0.005,0.002")
     assert queued.returncode == 0, queued.stderr
-    sweep = dvc(repo, "exp", "run", "--run-all", "--jobs", "2")
+    sweep = dvc(repo, "exp", "run", "--run-all", "--jobs", "4")
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    assert "database is locked" not in sweep.stdout + sweep.stderr
 
     runs = all_runs(repo)  # the main repo's store: runs made in .dvc/tmp/exps copies are not lost
-    assert len(runs) == 4 and all(run.info.status == "FINISHED" for run in runs)
+    assert len(runs) == 6 and all(run.info.status == "FINISHED" for run in runs)
     by_experiment = {run.data.tags.get("dvc.experiment"): run for run in runs[1:]}
-    assert "slow-lr" in by_experiment and None not in by_experiment
+    assert len(by_experiment) == 5 and "slow-lr" in by_experiment and None not in by_experiment
     rates = sorted(run.data.params["train.learning_rate"] for run in runs[1:])
-    assert rates == ["0.001", "0.005", "0.02"]
+    assert rates == ["0.001", "0.002", "0.005", "0.01", "0.02"]
     assert all("test_accuracy" in run.data.metrics and "parity_max_abs_diff" in run.data.metrics for run in runs)
 
     shown = dvc(repo, "exp", "show", "--csv")

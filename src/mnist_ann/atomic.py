@@ -25,7 +25,8 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.tmp{destination.suffix}")
+    _remove_orphans(destination)
+    tmp = destination.with_name(f".{destination.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{destination.suffix}")
     # O_EXCL: never clobber a file that happens to have the name; 0o666 minus the umask, like any new
     # file (mkstemp's 0o600 would survive the rename and hide outputs from other users).
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
@@ -35,6 +36,26 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _remove_orphans(destination: Path) -> None:
+    """Delete temporary files that a killed writer (SIGKILL, power loss) left next to
+    `destination`: their names carry the writer's pid, and that process is gone."""
+    for orphan in destination.parent.glob(f".{destination.name}.*.tmp{destination.suffix}"):
+        pid = orphan.name[len(destination.name) + 2 :].split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            orphan.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def write_bytes(destination: str | Path, data: bytes) -> None:

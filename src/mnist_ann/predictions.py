@@ -125,9 +125,15 @@ class PredictionWriter:
 
 @contextlib.contextmanager
 def prediction_file(path: str | Path, fmt: str, with_probabilities: bool) -> Iterator[PredictionWriter]:
-    """A writer whose rows appear at `path` only when the block ends without error."""
-    with atomic_path(path) as tmp, open(tmp, "wb", buffering=1 << 20) as fp:
-        yield PredictionWriter(fp, fmt, with_probabilities)
+    """A writer whose rows appear at `path` only when the block ends without error. A failed
+    write (a full disk) is reported against `path`, not the temporary file."""
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb", buffering=1 << 20) as fp:
+            yield PredictionWriter(fp, fmt, with_probabilities)
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
 
 
 def errors_path(output: str | Path) -> Path:

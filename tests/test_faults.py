@@ -1,0 +1,164 @@
+"""Faults lose nothing: Ctrl-C and SIGKILL in the middle of a stage under `dvc repro`, a tracking
+server that stalls, and a full disk under `mnist-ann predict` (four experiments at once against one
+SQLite store: tests/test_workflows.py). After each: dvc.lock as it was, no torn or temporary file, no MLflow run left
+RUNNING, and the next `dvc repro` recovers by itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO, VENV_BIN, all_runs, dvc, ran, run_script, set_params
+
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
+DECLARED = ["data/raw/mnist.npz", "models/model.keras", "models/model.onnx", "models/mlflow_run.json",
+            "metrics/train.json", "metrics/evaluate.json", "metrics/export.json"]
+
+
+def interrupt_repro(repo: Path, marker: str, sig: int) -> tuple[int, str]:
+    """Start `dvc repro` in its own process group, wait for `marker` in its output, then send `sig`
+    to the whole group (as a terminal's Ctrl-C does for SIGINT)."""
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    process = subprocess.Popen([str(VENV_BIN / "dvc"), "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    seen, found = [], threading.Event()
+
+    def read():
+        for line in process.stdout:
+            seen.append(line)
+            if marker in line:
+                found.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert found.wait(240), "".join(seen)[-3000:]
+    os.killpg(process.pid, sig)
+    code = process.wait(120)
+    reader.join(10)
+    return code, "".join(seen)
+
+
+def assert_nothing_torn(repo: Path) -> None:
+    temporary = [p for p in repo.rglob(".*.tmp*") if ".dvc" not in p.parts and ".git" not in p.parts]
+    assert temporary == [], temporary
+    for name in DECLARED:
+        path = repo / name
+        if not path.exists():
+            continue
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".onnx":
+            import onnx
+
+            onnx.checker.check_model(str(path))
+        elif path.suffix == ".keras":
+            from mnist_ann.model import load_model
+
+            load_model(path)
+
+
+CASES = [
+    ("train", "INFO train: epoch 1:", signal.SIGINT),
+    ("export", "INFO tf2onnx", signal.SIGINT),
+    ("train", "INFO train: epoch 1:", signal.SIGKILL),
+]
+
+
+@pytest.mark.parametrize("stage, marker, sig", CASES, ids=[f"{s}-{signal.Signals(g).name}" for s, _, g in CASES])
+def test_interrupted_stage_loses_nothing_and_recovers(repo, stage, marker, sig):
+    set_params(repo, train__learning_rate="0.005")  # train, evaluate and export must run again
+    lock_before = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    code, output = interrupt_repro(repo, marker, sig)
+    assert code != 0, output[-2000:]
+    # DVC records each stage as it completes; the interrupted one, and those after it, keep their entry.
+    lock_after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    later = ("train", "evaluate", "export")[("train", "evaluate", "export").index(stage):]
+    assert {s: lock_after[s] for s in later} == {s: lock_before[s] for s in later}
+    if sig == signal.SIGINT:
+        assert_nothing_torn(repo)
+        assert all(run.info.status != "RUNNING" for run in all_runs(repo))
+        assert all_runs(repo)[-1].info.status in ("KILLED", "FAILED")
+    else:  # nothing can run at SIGKILL: the next run cleans up
+        assert all_runs(repo)[-1].info.status == "RUNNING"
+
+    assert ran(dvc(repo, "repro")) == set(later)  # the next run picks up where it stopped
+    assert_nothing_torn(repo)
+    statuses = [run.info.status for run in all_runs(repo)]
+    assert statuses[-1] == "FINISHED" and "RUNNING" not in statuses
+    assert dvc(repo, "status").stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_stalled_tracking_server_ends_the_stage_within_30_s(tmp_path, mlflow_store):
+    """A server that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    from conftest import tiny_mnist
+    from mnist_ann.data import preprocess, save_npy
+
+    arrays = tiny_mnist(train=32, test=8)
+    for split in ("train", "test"):
+        save_npy(tmp_path / "data" / f"x_{split}.npy", preprocess(arrays[f"x_{split}"]))
+        save_npy(tmp_path / "data" / f"y_{split}.npy", arrays[f"y_{split}"])
+    started = time.monotonic()
+    try:
+        result = run_script(REPO / "pipeline" / "train.py", "--params", REPO / "params.yaml", "--data", tmp_path / "data",
+                            "--model", tmp_path / "m.keras", "--run-file", tmp_path / "r.json", "--metrics", tmp_path / "t.json",
+                            "--history", tmp_path / "h.csv", "--plots", tmp_path / "plots",
+                            env={"MLFLOW_TRACKING_URI": uri}, timeout=120)
+    finally:
+        stop.set()
+        for connection in held:
+            connection.close()
+        listener.close()
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: MLflow tracking at {uri} is unavailable: "), result.stderr[-2000:]
+    assert not (tmp_path / "m.keras").exists()  # failed before any training
+
+
+def test_full_disk_under_predict_keeps_the_previous_output(exported, tmp_path):
+    """A file-size limit stands in for a full disk: writes past it fail with an OSError."""
+    _, model_path = exported
+    np.save(tmp_path / "many.npy", np.zeros((5000, 28, 28), np.uint8))
+    (tmp_path / "out.csv").write_text("previous results\n")
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "-m", "mnist_ann.cli", "predict", "--model", str(model_path),
+         str(tmp_path / "many.npy"), "--output", str(tmp_path / "out.csv")],
+        capture_output=True, text=True, preexec_fn=limit_file_size, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'out.csv'}: File too large"
+    assert (tmp_path / "out.csv").read_text() == "previous results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.npy", "out.csv"]
