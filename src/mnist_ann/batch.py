@@ -54,7 +54,7 @@ def score_inputs(
         for is_image, group in itertools.groupby(inputs, key=lambda i: i.kind == "image"):
             group = list(group)
             if is_image:
-                _score_images(model, [str(i.path) for i in group], writer, outcome, batch_size, invert, pool, progress)
+                _score_images(model, [i.path for i in group], writer, outcome, batch_size, invert, pool, progress)
             else:
                 for item in group:
                     _score_array(model, item, writer, outcome, batch_size, npz_key, progress)

@@ -35,6 +35,9 @@ class OnnxModel:
             raise ModelError(f"{path}: no such model file")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: warnings would go to stderr on every start
+        # Idle worker threads would otherwise spin between calls, taking the cores that the image
+        # decoders need; a whole batch per call keeps them busy while it lasts anyway.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = onnxruntime.InferenceSession(str(path), options, providers=PROVIDERS)
         except Exception as exc:  # onnxruntime raises its own classes for each failure kind

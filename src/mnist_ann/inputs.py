@@ -1,13 +1,14 @@
 """What `mnist-ann predict` reads: files and folders of images and arrays, found, opened and turned
 into 28x28 digits, with numpy and Pillow only.
 
-Array files (.npy, .npz, IDX) are read lazily in chunks (.npy and plain IDX memory-mapped), so
-memory stays flat however large they are. Every problem with one input is an InputError naming it;
+Array files (.npy, plain or gzipped IDX) are read a chunk at a time, so memory stays flat however
+large they are; an .npz member is loaded whole (zip members cannot be read in place). Every problem with one input is an InputError naming it;
 the caller skips that input and goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
@@ -33,12 +34,12 @@ class InputError(MnistAnnError):
 
 @dataclass(frozen=True)
 class Input:
-    path: Path
+    path: str
     kind: str  # "image", "npy", "npz" or "idx"
 
 
-def kind_of(path: Path) -> str:
-    name = path.name.lower().removesuffix(".gz")
+def kind_of(name: str) -> str:
+    name = name.lower().removesuffix(".gz")
     if name.endswith(".npy"):
         return "npy"
     if name.endswith(".npz"):
@@ -53,25 +54,30 @@ def discover(arguments: Sequence[str]) -> tuple[list[Input], list[tuple[str, str
     walked folders are passed over), and the arguments that name nothing."""
     found, missing = [], []
     for argument in arguments:
-        path = Path(argument)
-        if path.is_dir():
-            for folder, subfolders, files in os.walk(path):
-                subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith("."):
-                        found.append(Input(Path(folder) / name, kind_of(Path(name))))
-        elif path.is_file():
-            found.append(Input(path, kind_of(path)))
+        if os.path.isdir(argument):
+            found.extend(_walk(argument))
+        elif os.path.isfile(argument):
+            found.append(Input(argument, kind_of(os.path.basename(argument))))
         else:
             missing.append((argument, "no such file or folder"))
     return found, missing
+
+
+def _walk(folder: str) -> Iterator[Input]:
+    with os.scandir(folder) as entries:
+        visible = sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
+    for entry in visible:
+        if entry.is_dir():
+            yield from _walk(entry.path)
+        elif entry.is_file():
+            yield Input(entry.path, kind_of(entry.name))
 
 
 class ArrayInput:
     """An array file seen as N images, read in chunks of model-ready pixels."""
 
     def __init__(self, item: Input, key: str | None = None):
-        self.path = item.path
+        self.path = Path(item.path)
         self._array: np.ndarray | None = None  # mapped or loaded; None for gzipped IDX (streamed)
         self._gz_offset = 0
         try:
@@ -116,12 +122,21 @@ class ArrayInput:
         self._array = np.memmap(self.path, dtype=self.dtype, mode="r", offset=offset, shape=self.shape)
 
     def raw_chunks(self, size: int) -> Iterator[np.ndarray]:
-        """The images as stored, `size` at a time."""
-        if self._array is not None:
+        """The images as stored, `size` at a time. Files are read chunk by chunk, not through the
+        memory map: pages read through a map stay resident (and count as the process's memory)
+        until the kernel needs them back, so a 1M-image file would look like 800 MB."""
+        per_image = NUM_PIXELS * self.dtype.itemsize
+        if isinstance(self._array, np.memmap) and self._array.flags.c_contiguous:
+            with open(self.path, "rb") as fp:
+                fp.seek(self._array.offset)
+                for start in range(0, self.count, size):
+                    n = min(size, self.count - start)
+                    yield np.fromfile(fp, self.dtype, count=n * NUM_PIXELS).reshape(n, NUM_PIXELS)
+            return
+        if self._array is not None:  # .npz members (loaded) and Fortran-ordered files
             for start in range(0, self.count, size):
                 yield np.asarray(self._array[start : start + size])
             return
-        per_image = NUM_PIXELS * self.dtype.itemsize
         with gzip.open(self.path, "rb") as fp:
             fp.seek(self._gz_offset)
             for start in range(0, self.count, size):
@@ -180,17 +195,33 @@ def decode_image(path: str, invert: bool) -> np.ndarray:
     Lanczos filter (aspect ratio not kept). `invert` turns dark-on-light scans into light-on-dark.
     A decompression bomb (more pixels than Pillow's limit) is an error, not a warning.
     """
+    with _bombs_are_errors():
+        return _decode(path, invert)
+
+
+@contextlib.contextmanager
+def _bombs_are_errors() -> Iterator[None]:
+    """A context in which Pillow's DecompressionBombWarning is raised, not printed. Entered once
+    per batch of images: per image it would cost a tenth of a decode."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
+def _decode(path: str, invert: bool) -> np.ndarray:
+    """decode_image, for callers inside `_bombs_are_errors()`."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+        with Image.open(path) as image:
+            if getattr(image, "n_frames", 1) > 1:
                 image.seek(0)
-                grey = _grey(image, background=255 if invert else 0)
-                if grey.size != IMAGE_SHAPE[::-1]:
-                    grey = grey.resize(IMAGE_SHAPE[::-1], Image.Resampling.LANCZOS)
-                digit = np.asarray(grey, dtype=np.uint8)
+            grey = image if image.mode == "L" else _grey(image, background=255 if invert else 0)
+            if grey.size != IMAGE_SHAPE[::-1]:
+                grey = grey.resize(IMAGE_SHAPE[::-1], Image.Resampling.LANCZOS)
+            digit = np.asarray(grey, dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"refused as a decompression bomb: {exc}") from None
     except UnidentifiedImageError:
@@ -218,11 +249,12 @@ def decode_images(paths: Sequence[str], invert: bool) -> tuple[np.ndarray, list[
     """Decode many images (one worker's share): the digits, the positions in `paths` that
     decoded, and (path, reason) for those that did not."""
     digits, ok, failed = [], [], []
-    for position, path in enumerate(paths):
-        try:
-            digits.append(decode_image(path, invert))
-            ok.append(position)
-        except InputError as exc:
-            failed.append((path, str(exc)))
+    with _bombs_are_errors():
+        for position, path in enumerate(paths):
+            try:
+                digits.append(_decode(path, invert))
+                ok.append(position)
+            except InputError as exc:
+                failed.append((path, str(exc)))
     stacked = np.stack(digits) if digits else np.empty((0, *IMAGE_SHAPE), np.uint8)
     return stacked, ok, failed
