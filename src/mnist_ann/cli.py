@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -32,8 +33,7 @@ def _predict(args: argparse.Namespace) -> int:
     for source, reason in missing:
         log.warning("skipped %s: %s", source, reason)
     model = OnnxModel(args.model)
-    total_hint = len(inputs)
-    with prediction_file(args.output, args.format, not args.no_probabilities) as writer, _progress(total_hint) as progress:
+    with prediction_file(args.output, args.format, not args.no_probabilities) as writer, _ProgressBar(len(inputs)) as progress:
         outcome = score_inputs(
             model, inputs, writer, batch_size=args.batch_size, invert=args.invert, npz_key=args.key,
             workers=args.workers, progress=progress,
@@ -47,7 +47,7 @@ def _predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class _progress:
+class _ProgressBar:
     """A progress bar on stderr when it is a terminal (counting images), nothing otherwise."""
 
     def __init__(self, inputs: int):
@@ -55,13 +55,17 @@ class _progress:
         if sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(unit="img", unit_scale=True, file=sys.stderr, desc=f"{inputs} inputs")
+            # A terminal that reports no size (0x0: some ptys, CI runners) makes tqdm hide the bar;
+            # shutil falls back to 80x24 there.
+            columns, lines = shutil.get_terminal_size()
+            self.bar = tqdm(unit="img", unit_scale=True, file=sys.stderr, desc=f"{inputs} inputs",
+                            ncols=columns, nrows=lines)
 
     def __enter__(self):
-        return self.bar.update if self.bar else (lambda n: None)
+        return self.bar.update if self.bar is not None else (lambda n: None)
 
     def __exit__(self, *exc):
-        if self.bar:
+        if self.bar is not None:  # (a tqdm bar without a total refuses bool())
             self.bar.close()
 
 
