@@ -77,7 +77,7 @@ def test_params_and_metrics_diff(two_runs):
     assert "train.learning_rate" in dvc(repo, "params", "diff").stdout  # and the table people read
 
 
-@pytest.mark.parametrize("command", [["plots", "show"], ["plots", "diff"]])
+@pytest.mark.parametrize("command", [["plots", "show"], ["plots", "diff", "main"]])
 def test_plots_make_html_with_curves_and_confusion(two_runs, tmp_path, command):
     repo, _ = two_runs
     result = dvc(repo, *command, "-o", str(tmp_path / "plots"))
@@ -171,6 +171,11 @@ def test_experiments_and_four_parallel_ones_land_in_the_main_store(repo):
     run_ids = {row["Experiment"]: row["run_id"] for row in table if row.get("Experiment")}
     for name, run in by_experiment.items():
         assert run_ids[name] == run.info.run_id  # `dvc exp show` names each experiment's MLflow run
+
+    applied = dvc(repo, "exp", "apply", "slow-lr")
+    assert applied.returncode == 0, applied.stderr
+    assert "learning_rate: 0.001" in (repo / "params.yaml").read_text()
+    assert json.loads((repo / "models" / "mlflow_run.json").read_text())["run_id"] == by_experiment["slow-lr"].info.run_id
 
 
 def test_remote_push_then_pull_in_a_fresh_clone(repo, tmp_path):
