@@ -7,7 +7,6 @@ import statistics
 import sys
 import time
 
-import numpy as np
 
 from mnist_ann.data import load_npy, preprocess
 from mnist_ann.model import load_model

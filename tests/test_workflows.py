@@ -10,17 +10,15 @@ import json
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
 import yaml
 
-from conftest import STAGES, VENV_BIN, all_runs, dvc, git, ran, run_script, set_params, store
+from conftest import STAGES, VENV_BIN, all_runs, dvc, git, ran, run_script, set_params
 from mnist_ann.data import load_npz, preprocess
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
