@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from mnist_ann.data import check_layout, first, load_npz, preprocess, save_npy
-from mnist_ann.entry import run, stage_parser
+from mnist_ann.data import check_layout, first_or_all, load_npz, preprocess, save_split
+from mnist_ann.entry import run_main, stage_arguments
 from mnist_ann.errors import ParamsError
 from mnist_ann.params import load_params
 
@@ -15,23 +14,22 @@ log = logging.getLogger("preprocess")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--input", type=Path, required=True, help="raw Keras-layout mnist.npz")
-    parser.add_argument("--output", type=Path, required=True, help="folder for the .npy files")
-    args = parser.parse_args(argv)
-
+    args = stage_arguments(
+        __doc__, argv, (), {"input": "raw Keras-layout mnist.npz", "output": "folder for the .npy files"}
+    )
     params = load_params(args.params).preprocess
     raw = load_npz(args.input)
     check_layout(raw)
     for split, size in (("train", params.train_size), ("test", params.test_size)):
         available = len(raw[f"y_{split}"])
         if size > available:
-            raise ParamsError(f"{args.params}: preprocess.{split}_size is {size}, but only {available} {split} images exist")
-        x, y = preprocess(first(raw[f"x_{split}"], size)), first(raw[f"y_{split}"], size)
-        save_npy(args.output / f"x_{split}.npy", x)
-        save_npy(args.output / f"y_{split}.npy", y)
+            raise ParamsError(
+                f"{args.params}: preprocess.{split}_size is {size}, but only {available} {split} images exist"
+            )
+        x, y = preprocess(first_or_all(raw[f"x_{split}"], size)), first_or_all(raw[f"y_{split}"], size)
+        save_split(args.output, split, x, y)
         log.info("%s: x %s %s, y %s %s", split, x.shape, x.dtype, y.shape, y.dtype)
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

@@ -4,67 +4,93 @@ the per-epoch history (for `dvc plots`), final metrics, and the accuracy and los
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import time
-from pathlib import Path
 
-from mnist_ann import model as ann
+import numpy as np
+
 from mnist_ann.atomic import write_csv, write_json
-from mnist_ann.data import load_npy
-from mnist_ann.entry import run, stage_parser
-from mnist_ann.params import flatten, load_params
-from mnist_ann.plots import plot_curves
-from mnist_ann.provenance import provenance_tags, repo_root
-from mnist_ann.tracking import pipeline_run
+from mnist_ann.data import load_split
+from mnist_ann.entry import run_main, stage_arguments
+from mnist_ann.params import Params, flatten, load_params
+from mnist_ann.provenance import provenance_tags
+from mnist_ann.tracking import TrackedRun, tracked_stage, write_run_file
 
 log = logging.getLogger("train")
+# The paths this stage writes, with their help.
+OUTPUTS = {
+    "model": "the .keras file to write",
+    "run_file": "JSON file for the MLflow run id",
+    "metrics": "JSON file for the final metrics",
+    "history": "CSV file for the per-epoch metrics",
+    "plots": "folder for accuracy.png and loss.png",
+}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__, "data")
-    parser.add_argument("--model", type=Path, required=True, help="the .keras file to write")
-    parser.add_argument("--run-file", type=Path, required=True, help="JSON file for the MLflow run id")
-    parser.add_argument("--metrics", type=Path, required=True, help="JSON file for the final metrics")
-    parser.add_argument("--history", type=Path, required=True, help="CSV file for the per-epoch metrics")
-    parser.add_argument("--plots", type=Path, required=True, help="folder for accuracy.png and loss.png")
-    args = parser.parse_args(argv)
-
-    params = load_params(args.params)
-    train = params.train
-    x_train, y_train, x_test, y_test = (load_npy(args.data / f"{name}.npy") for name in ("x_train", "y_train", "x_test", "y_test"))
-
-    with pipeline_run(params.mlflow.experiment_name, repo_root(), run_name=os.environ.get("DVC_EXP_NAME")) as tracked:
-        tracked.set_tags(provenance_tags())
-        tracked.log_params(flatten(params))
-        ann.make_deterministic(params.seed)
-        model = ann.build_model(
-            train.hidden_units, train.activation, train.optimizer, train.learning_rate, train.loss,
-            lr_schedule=train.lr_schedule, total_steps=train.epochs * ann.steps_per_epoch(len(x_train), train.batch_size),
-        )
-        started = time.perf_counter()
-        history = ann.fit(
-            model, x_train, y_train, x_test, y_test,
-            batch_size=train.batch_size, epochs=train.epochs, validation_freq=train.validation_freq,
-            callbacks=[ann.EpochEnd(lambda metrics, epoch: log.info("epoch %d: %s", epoch, _format(metrics))),
-                       ann.EpochEnd(tracked.log_metrics)],
-        )
-        fit_seconds = time.perf_counter() - started
-
-        ann.save_model(model, args.model)
-        table = ann.epoch_table(history, train.validation_freq)
-        write_csv(args.history, table)
-        final = {name: value for name, value in table[-1].items() if value is not None}
-        write_json(args.metrics, final)
-        for metric in ("accuracy", "loss"):
-            plot_curves({k: [row[k] for row in table] for k in table[0]}, metric, args.plots / f"{metric}.png")
-            tracked.log_artifact(args.plots / f"{metric}.png", "plots")
-        tracked.log_artifact(args.history)
-        tracked.log_metrics({"fit_seconds": fit_seconds})
-        tracked.log_text(ann.summary(model), "model_summary.txt")
-        tracked.log_keras_model(model, x_test[:5])
-        write_json(args.run_file, {"run_id": tracked.run_id, "experiment": params.mlflow.experiment_name})
+    args = stage_arguments(__doc__, argv, ("data",), OUTPUTS)
+    params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
+    splits = load_split(args.data, "train"), load_split(args.data, "test")
+    with tracked_stage(params.mlflow.experiment_name, run_name=os.environ.get("DVC_EXP_NAME")) as run:
+        run.set_tags(provenance_tags())
+        run.log_params(flatten(params))
+        model, epochs, fit_seconds = _fit(params, splits, run)
+        _write_outputs(args, run, model, epochs)
+        run.log_metrics({"fit_seconds": fit_seconds})
+        run.log_keras_model(model, splits[1][0][:5])
+        write_run_file(args.run_file, run.run_id, params.mlflow.experiment_name)
+    final = {name: value for name, value in epochs[-1].items() if value is not None}
     log.info("trained in %.1f s: %s", fit_seconds, _format(final))
+
+
+def _fit(params: Params, splits: tuple[tuple[np.ndarray, np.ndarray], ...], run: TrackedRun) -> tuple:
+    """Build the seed's network and fit it on the (train, test) splits, validating on test and
+    logging every epoch; returns the model, one row per epoch, and the seconds `fit` took."""
+    from mnist_ann import model as ann  # TensorFlow: imported once the params are known good
+
+    train = params.train
+    (x_train, y_train), (x_test, y_test) = splits
+    ann.make_deterministic(params.seed)
+    model = ann.build_model(
+        train.hidden_units,
+        train.activation,
+        train.optimizer,
+        train.learning_rate,
+        train.loss,
+        lr_schedule=train.lr_schedule,
+        total_steps=train.epochs * ann.steps_per_epoch(len(x_train), train.batch_size),
+    )
+    report = [ann.EpochEnd(lambda m, epoch: log.info("epoch %d: %s", epoch, _format(m))), ann.EpochEnd(run.log_metrics)]
+    started = time.perf_counter()
+    history = ann.fit(
+        model,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        batch_size=train.batch_size,
+        epochs=train.epochs,
+        validation_freq=train.validation_freq,
+        callbacks=report,
+    )
+    return model, ann.epoch_table(history, train.validation_freq), time.perf_counter() - started
+
+
+def _write_outputs(args: argparse.Namespace, run: TrackedRun, model, epochs: list[dict]) -> None:
+    """The model, the per-epoch history, the final metrics and the seed's two curves; logged too."""
+    from mnist_ann.model import save_model, summary
+    from mnist_ann.plots import plot_curves
+
+    save_model(model, args.model)
+    write_csv(args.history, epochs)
+    write_json(args.metrics, {name: value for name, value in epochs[-1].items() if value is not None})
+    for metric in ("accuracy", "loss"):
+        plot_curves(epochs, metric, args.plots / f"{metric}.png")
+        run.log_artifact(args.plots / f"{metric}.png", "plots")
+    run.log_artifact(args.history)
+    run.log_text(summary(model), "model_summary.txt")
 
 
 def _format(metrics: dict) -> str:
@@ -72,4 +98,4 @@ def _format(metrics: dict) -> str:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

@@ -13,8 +13,10 @@ import io
 import json
 import os
 import secrets
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+
+from .processes import process_alive
 
 
 @contextlib.contextmanager
@@ -45,17 +47,6 @@ def _remove_orphans(destination: Path) -> None:
         pid = orphan.name[len(destination.name) + 2 :].split("-", 1)[0]
         if pid.isdigit() and not process_alive(int(pid)):
             orphan.unlink(missing_ok=True)
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
 
 
 def write_bytes(destination: str | Path, data: bytes) -> None:

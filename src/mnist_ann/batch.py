@@ -10,15 +10,17 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from .data import preprocess
+from .errors import InputError
+from .images import decode_images
 from .inference import OnnxModel
-from .inputs import ArrayInput, Input, InputError, decode_images
+from .inputs import ArrayInput, Input
 from .predictions import PredictionWriter
 
 log = logging.getLogger(__name__)
@@ -36,32 +38,39 @@ class Outcome:
         self.errors.append((source, reason))
 
 
+@dataclass(frozen=True)
+class BatchSettings:
+    """How predict reads and scores its inputs (its command-line options)."""
+
+    batch_size: int = 8192  # images per model call
+    invert: bool = False  # image files are dark digits on a light background
+    npz_key: str | None = None  # the array to read from .npz files; None: x, else x_test, else the only one
+    workers: int = 1  # processes decoding image files
+
+
 def score_inputs(
     model: OnnxModel,
     inputs: Sequence[Input],
     writer: PredictionWriter,
-    *,
-    batch_size: int,
-    invert: bool = False,
-    npz_key: str | None = None,
-    workers: int = 1,
+    settings: BatchSettings,
     progress: Callable[[int], None] = lambda n: None,
 ) -> Outcome:
     """Score `inputs` in their order into `writer`; `progress(n)` after every n images."""
-    outcome = Outcome()
+    workers = settings.workers
     pool = _pool(workers) if workers > 1 and any(i.kind == "image" for i in inputs) else None
+    scorer = _Scorer(model, writer, settings, pool, progress)
     try:
         for is_image, group in itertools.groupby(inputs, key=lambda i: i.kind == "image"):
             group = list(group)
             if is_image:
-                _score_images(model, [i.path for i in group], writer, outcome, batch_size, invert, pool, progress)
+                scorer.score_images([i.path for i in group])
             else:
                 for item in group:
-                    _score_array(model, item, writer, outcome, batch_size, npz_key, progress)
+                    scorer.score_array(item)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    return outcome
+    return scorer.outcome
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -69,33 +78,46 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
 
 
-def _score_array(model, item, writer, outcome, batch_size, npz_key, progress) -> None:
-    source = str(item.path)
-    try:
-        array = ArrayInput(item, npz_key)
-        array.check(batch_size)
-        for start, pixels in array.chunks(batch_size):
-            writer.write_array_rows(source, start, model.predict(pixels))
-            outcome.scored += len(pixels)
-            progress(len(pixels))
-    except InputError as exc:
-        outcome.fail(source, str(exc))
+@dataclass
+class _Scorer:
+    """One predict run's settings and its outcome so far."""
 
+    model: OnnxModel
+    writer: PredictionWriter
+    settings: BatchSettings
+    pool: ProcessPoolExecutor | None  # image decoders; None decodes in this process
+    progress: Callable[[int], None]  # told the number of images tried after each chunk
+    outcome: Outcome = field(default_factory=Outcome)
 
-def _score_images(model, paths, writer, outcome, batch_size, invert, pool, progress) -> None:
-    for tried, names, digits in _decoded(paths, invert, batch_size, pool, outcome):
-        if names:
-            writer.write(names, model.predict(preprocess(digits)))
-            outcome.scored += len(names)
-        progress(tried)
+    def score_array(self, item: Input) -> None:
+        """All images of one array file, or none of them (the file is checked before any is scored)."""
+        source = str(item.path)
+        try:
+            array = ArrayInput(item, self.settings.npz_key)
+            array.check(self.settings.batch_size)
+            for start, pixels in array.chunks(self.settings.batch_size):
+                self.writer.write_array_rows(source, start, self.model.predict(pixels))
+                self.outcome.scored += len(pixels)
+                self.progress(len(pixels))
+        except InputError as exc:
+            self.outcome.fail(source, str(exc))
 
+    def score_images(self, paths: Sequence[str]) -> None:
+        for tried, names, digits in self._decoded(paths):
+            if names:
+                self.writer.write(names, self.model.predict(preprocess(digits)))
+                self.outcome.scored += len(names)
+            self.progress(tried)
 
-def _decoded(paths, invert, batch_size, pool, outcome) -> Iterator[tuple[int, list[str], np.ndarray]]:
-    """(images tried, names decoded, digits) per task, in input order; failures go to `outcome`."""
-    size = min(IMAGES_PER_TASK, batch_size)
-    tasks = [paths[i : i + size] for i in range(0, len(paths), size)]
-    results = pool.map(decode_images, tasks, itertools.repeat(invert)) if pool else (decode_images(t, invert) for t in tasks)
-    for task, (digits, ok, failed) in zip(tasks, results):
-        for source, reason in failed:
-            outcome.fail(source, reason)
-        yield len(task), [task[i] for i in ok], digits
+    def _decoded(self, paths: Sequence[str]) -> Iterator[tuple[int, list[str], np.ndarray]]:
+        """(images tried, names decoded, digits) per task, in input order; failures go to the outcome."""
+        size, invert = min(IMAGES_PER_TASK, self.settings.batch_size), self.settings.invert
+        tasks = [paths[i : i + size] for i in range(0, len(paths), size)]
+        if self.pool is not None:
+            results = self.pool.map(decode_images, tasks, itertools.repeat(invert))
+        else:
+            results = (decode_images(task, invert) for task in tasks)
+        for task, (digits, ok, failed) in zip(tasks, results):
+            for source, reason in failed:
+                self.outcome.fail(source, reason)
+            yield len(task), [task[i] for i in ok], digits

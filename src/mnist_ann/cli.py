@@ -13,18 +13,18 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from . import __version__
-from .entry import EXIT_ERROR, EXIT_OK, run
+from .entry import EXIT_ERROR, EXIT_OK, run_main
 
 EXIT_SOME_FAILED = 2
 log = logging.getLogger("mnist-ann")
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .batch import score_inputs
+    from .batch import BatchSettings, score_inputs
     from .inference import OnnxModel
     from .inputs import discover
     from .predictions import prediction_file, write_errors
@@ -33,11 +33,12 @@ def _predict(args: argparse.Namespace) -> int:
     for source, reason in missing:
         log.warning("skipped %s: %s", source, reason)
     model = OnnxModel(args.model)
-    with prediction_file(args.output, args.format, not args.no_probabilities) as writer, _ProgressBar(len(inputs)) as progress:
-        outcome = score_inputs(
-            model, inputs, writer, batch_size=args.batch_size, invert=args.invert, npz_key=args.key,
-            workers=args.workers, progress=progress,
-        )
+    with (
+        prediction_file(args.output, args.format, not args.no_probabilities) as writer,
+        _ProgressBar(len(inputs)) as progress,
+    ):
+        settings = BatchSettings(args.batch_size, args.invert, args.key, args.workers)
+        outcome = score_inputs(model, inputs, writer, settings, progress)
     errors = missing + outcome.errors
     errors_file = write_errors(args.output, errors)
     log.info("scored %d images from %d inputs into %s", outcome.scored, len(inputs), args.output)
@@ -58,8 +59,9 @@ class _ProgressBar:
             # A terminal that reports no size (0x0: some ptys, CI runners) makes tqdm hide the bar;
             # shutil falls back to 80x24 there.
             columns, lines = shutil.get_terminal_size()
-            self.bar = tqdm(unit="img", unit_scale=True, file=sys.stderr, desc=f"{inputs} inputs",
-                            ncols=columns, nrows=lines)
+            self.bar = tqdm(
+                unit="img", unit_scale=True, file=sys.stderr, desc=f"{inputs} inputs", ncols=columns, nrows=lines
+            )
 
     def __enter__(self):
         return self.bar.update if self.bar is not None else (lambda n: None)
@@ -122,9 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--no-probabilities", action="store_true", help="leave out the ten class probabilities")
     predict.add_argument("--invert", action="store_true", help="inputs are dark digits on a light background (scans)")
     predict.add_argument("--key", help="array to read from .npz files (default: x, else x_test, else the only one)")
-    predict.add_argument("--batch-size", type=_positive, default=8192, help="images scored per model call (default 8192)")
-    predict.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
-                         help="processes decoding images (default: one per core)")
+    predict.add_argument(
+        "--batch-size", type=_positive, default=8192, help="images scored per model call (default 8192)"
+    )
+    predict.add_argument(
+        "--workers",
+        type=_positive,
+        default=os.cpu_count() or 1,
+        help="processes decoding images (default: one per core)",
+    )
     predict.set_defaults(handler=_predict)
 
     check = commands.add_parser(
@@ -144,7 +152,7 @@ def _main(argv: Sequence[str] | None) -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    run(_main, argv)
+    run_main(_main, argv)
 
 
 if __name__ == "__main__":

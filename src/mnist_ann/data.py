@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -59,9 +59,7 @@ def verify(arrays: Mapping[str, np.ndarray], expected: Mapping[str, ArraySpec] =
             raise DataError(f"{key} is missing (have: {', '.join(sorted(arrays)) or 'nothing'})")
         array = arrays[key]
         if array.shape != spec.shape or array.dtype.name != spec.dtype:
-            raise DataError(
-                f"{key} is {array.dtype.name} {array.shape}, expected {spec.dtype} {spec.shape}"
-            )
+            raise DataError(f"{key} is {array.dtype.name} {array.shape}, expected {spec.dtype} {spec.shape}")
         if array_sha256(array) != spec.sha256:
             raise DataError(f"{key} has the right shape but not the expected content (sha256 differs)")
 
@@ -86,9 +84,7 @@ def check_npy_header(fp, what: str, max_bytes: int = MAX_ARRAY_BYTES) -> None:
     anything is allocated."""
     try:
         version = np.lib.format.read_magic(fp)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0}.get(
-            version, np.lib.format.read_array_header_2_0
-        )
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0}.get(version, np.lib.format.read_array_header_2_0)
         shape, _, dtype = read_header(fp)
     except ValueError as exc:
         raise DataError(f"{what}: not a valid .npy array: {exc}") from None
@@ -162,39 +158,18 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     raise DataError(f"pixels must be integers 0-255 or floats 0-1, got dtype {flat.dtype}")
 
 
-def first(arrays: np.ndarray, count: int) -> np.ndarray:
-    """The first `count` rows of `arrays`, or all of them when `count` is 0 (the "keep all" value)."""
-    return arrays[:count] if count else arrays
+def first_or_all(rows: np.ndarray, count: int) -> np.ndarray:
+    """The first `count` rows, or all of them when `count` is 0 (params.yaml's "keep all" value)."""
+    return rows[:count] if count else rows
 
 
-def from_pickled_splits(splits: object) -> dict[str, np.ndarray]:
-    """The original MNIST pickle's `((x, y) train, (x, y) valid, (x, y) test)`, pixels as float32
-    v/256 and train+valid being the original 60000 in order, -> the Keras layout of uint8 arrays."""
-    try:
-        (x_fit, y_fit), (x_valid, y_valid), (x_test, y_test) = splits  # type: ignore[misc]
-    except (TypeError, ValueError):
-        raise DataError("pickle is not the MNIST ((x, y), (x, y), (x, y)) layout") from None
-    x_train, y_train = np.concatenate([x_fit, x_valid]), np.concatenate([y_fit, y_valid])
-    return {
-        "x_train": _pixels_from_fraction(x_train, "x_train"),
-        "y_train": _labels(y_train, "y_train"),
-        "x_test": _pixels_from_fraction(x_test, "x_test"),
-        "y_test": _labels(y_test, "y_test"),
-    }
+def save_split(folder: str | Path, split: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write one split ("train" or "test") as the preprocess stage lays it out: x_<split>.npy and
+    y_<split>.npy in `folder`, each atomically."""
+    save_npy(Path(folder) / f"x_{split}.npy", images)
+    save_npy(Path(folder) / f"y_{split}.npy", labels)
 
 
-def _pixels_from_fraction(x: np.ndarray, key: str) -> np.ndarray:
-    # v/256 is exact in float32, so v*256 recovers the original integer exactly; anything else means
-    # the file is not what it claims.
-    scaled = np.asarray(x, dtype=np.float32).reshape(-1, *IMAGE_SHAPE) * np.float32(256)
-    pixels = np.rint(scaled)
-    if not (np.array_equal(pixels, scaled) and pixels.min() >= 0 and pixels.max() <= 255):
-        raise DataError(f"{key}: pixels are not whole multiples of 1/256 in [0, 1)")
-    return pixels.astype(np.uint8)
-
-
-def _labels(y: np.ndarray, key: str) -> np.ndarray:
-    y = np.asarray(y)
-    if y.size and (y.min() < 0 or y.max() >= NUM_CLASSES):
-        raise DataError(f"{key}: labels must be 0-9, got {y.min()}..{y.max()}")
-    return y.astype(np.uint8)
+def load_split(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of one split, as save_split wrote them."""
+    return load_npy(Path(folder) / f"x_{split}.npy"), load_npy(Path(folder) / f"y_{split}.npy")

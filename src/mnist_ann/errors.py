@@ -1,5 +1,5 @@
-"""The expected failures: each carries one line that names what is wrong, and entry points print
-that line without a traceback."""
+"""Every error the library raises on purpose, in one place. Each carries one line that names what is
+wrong (the parameter, the file, the reason), and entry points print that line without a traceback."""
 
 
 class MnistAnnError(Exception):
@@ -16,3 +16,19 @@ class DataError(MnistAnnError):
 
 class DownloadError(MnistAnnError):
     """Every configured data source failed; the message lists each source and why."""
+
+
+class InputError(MnistAnnError):
+    """One input of `mnist-ann predict` that cannot be scored; the batch goes on without it."""
+
+
+class ModelError(MnistAnnError):
+    """A model file that is missing, not ONNX, unsafe, or of the wrong shape."""
+
+
+class ParityError(MnistAnnError):
+    """The ONNX model does not give the Keras model's answers (the export stage's gate)."""
+
+
+class TrackingError(MnistAnnError):
+    """The tracking store cannot be reached, refuses the run, or the run-id file is unreadable."""

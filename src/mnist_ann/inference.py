@@ -8,15 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from .data import NUM_CLASSES, NUM_PIXELS
-from .errors import MnistAnnError
+from .errors import ModelError
 
 INPUT_NAME = "pixels"  # float32 (batch, 784), values in [0, 1]
 OUTPUT_NAME = "probabilities"  # float32 (batch, 10)
 PROVIDERS = ["CPUExecutionProvider"]  # named explicitly: no silent fallback to another device
-
-
-class ModelError(MnistAnnError):
-    """A model file that is missing, not ONNX, unsafe, or of the wrong shape."""
 
 
 class OnnxModel:
@@ -47,7 +43,9 @@ class OnnxModel:
             found = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
             raise ModelError(f"{path}: model input must be one float tensor (batch, {NUM_PIXELS}), found {found}")
         if not outputs or not _fits(outputs[0].shape, NUM_CLASSES):
-            raise ModelError(f"{path}: model output must be (batch, {NUM_CLASSES}), found {outputs[0].shape if outputs else 'none'}")
+            raise ModelError(
+                f"{path}: model output must be (batch, {NUM_CLASSES}), found {outputs[0].shape if outputs else 'none'}"
+            )
         self.path = path
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
 

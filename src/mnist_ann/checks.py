@@ -1,0 +1,106 @@
+"""The checks params.py builds its sections from: each takes a raw YAML value and its dotted key, and
+returns the value (normalised) or raises ParamsError with one line naming the key."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import field, fields
+from typing import Any
+
+from .errors import ParamsError
+
+Check = Callable[[Any, str], Any]  # (raw value, dotted key) -> checked value, or raise ParamsError
+
+
+def fail(key: str, expected: str, value: Any) -> None:
+    raise ParamsError(f"{key} must be {expected}, got {value!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def positive_int(value: Any, key: str) -> int:
+    if not (_is_int(value) and value > 0):
+        fail(key, "a positive integer", value)
+    return value
+
+
+def non_negative_int(value: Any, key: str) -> int:
+    if not (_is_int(value) and value >= 0):
+        fail(key, "an integer >= 0", value)
+    return value
+
+
+def positive_number(value: Any, key: str) -> float:
+    if not ((_is_int(value) or isinstance(value, float)) and math.isfinite(value) and value > 0):
+        fail(key, "a positive number", value)
+    return float(value)
+
+
+def int_between(low: int, high: int, what: str) -> Check:
+    """An integer from `low` to `high`, described as `what` in errors."""
+
+    def check(value: Any, key: str) -> int:
+        if not (_is_int(value) and low <= value <= high):
+            fail(key, f"{what} from {low} to {high}", value)
+        return value
+
+    return check
+
+
+def non_empty_string(value: Any, key: str) -> str:
+    if not (isinstance(value, str) and value.strip()):
+        fail(key, "a non-empty string", value)
+    return value
+
+
+def one_of(*options: str) -> Check:
+    def check(value: Any, key: str) -> str:
+        if value not in options:
+            fail(key, "one of " + ", ".join(options), value)
+        return value
+
+    return check
+
+
+def non_empty_list(item: Check) -> Check:
+    def check(value: Any, key: str) -> tuple:
+        if not isinstance(value, list) or not value:
+            fail(key, "a non-empty list", value)
+        return tuple(item(v, f"{key}[{i}]") for i, v in enumerate(value))
+
+    return check
+
+
+def refuse_unknown_keys(raw: dict, known: list[str], key: str) -> None:
+    for unknown in sorted(raw.keys() - set(known), key=str):
+        raise ParamsError(f"{join(key, unknown)} is not a known parameter (known: {', '.join(known)})")
+
+
+def param(check: Check) -> Any:
+    """A dataclass field whose raw value is checked (and normalised) by `check` when loading."""
+    return field(metadata={"check": check})
+
+
+def section(cls: type) -> Any:
+    """A dataclass field holding a nested section."""
+    return param(lambda value, key: build(cls, value, key))
+
+
+def join(key: str, child: str) -> str:
+    return f"{key}.{child}" if key else child
+
+
+def build(cls: type, raw: Any, key: str = "") -> Any:
+    """Build dataclass `cls` from the mapping `raw`, checking every key; `key` names it in errors."""
+    if not isinstance(raw, dict):
+        fail(key or "the top level", "a mapping of keys to values", raw)
+    refuse_unknown_keys(raw, [f.name for f in fields(cls)], key)
+    values = {}
+    for f in fields(cls):
+        if f.name not in raw:
+            raise ParamsError(f"{join(key, f.name)} is missing")
+        values[f.name] = f.metadata["check"](raw[f.name], join(key, f.name))
+    return cls(**values)

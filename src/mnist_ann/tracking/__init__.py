@@ -1,0 +1,29 @@
+"""The one door to MLflow: every other module stays free of tracking, and importing this package
+does nothing (mlflow itself is imported when a run starts).
+
+One MLflow run per pipeline execution: the train stage starts it and writes its id to the run-id
+file; evaluate and export read that file and reopen the run. Each stage's part ends the run
+FINISHED when the stage succeeds, FAILED when it raises, KILLED on Ctrl-C.
+
+Where runs go: $MLFLOW_TRACKING_URI, else a SQLite store `mlflow.db` at the repository root, with
+artifacts in `mlartifacts/` beside it. A tracking server that does not answer fails the stage
+before any training, after about 11 s of waiting, with one line (see HTTP_LIMITS).
+"""
+
+from __future__ import annotations
+
+from .runs import TrackedRun, UntrackedRun
+from .stage import tracked_stage
+from .store import HTTP_LIMITS, read_run_file, repo_root, tracking_enabled, tracking_uri, write_run_file
+
+__all__ = [
+    "HTTP_LIMITS",
+    "TrackedRun",
+    "UntrackedRun",
+    "read_run_file",
+    "repo_root",
+    "tracked_stage",
+    "tracking_enabled",
+    "tracking_uri",
+    "write_run_file",
+]
