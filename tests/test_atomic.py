@@ -14,16 +14,17 @@ from mnist_ann.atomic import atomic_path, write_text
 def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half of the new")
-            raise RuntimeError("disk gone")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half of the new")
+        raise RuntimeError("disk gone")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
 
 
 def test_temp_files_of_dead_writers_are_removed(tmp_path):
-    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead_pid = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     orphan = tmp_path / f".out.txt.{dead_pid}-0a0b0c0d.tmp.txt"
     orphan.write_text("left by a SIGKILLed stage")
     live = tmp_path / f".out.txt.{os.getpid()}-0a0b0c0d.tmp.txt"

@@ -7,10 +7,20 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import tiny_mnist
+from helpers import tiny_mnist
 from mnist_ann.data import (
-    MNIST, check_layout, first, from_pickled_splits, load_npy, load_npz, preprocess, save_npy,
-    save_npz, spec_of, verify,
+    MNIST,
+    check_layout,
+    first_or_all,
+    load_npy,
+    load_npz,
+    load_split,
+    preprocess,
+    save_npy,
+    save_npz,
+    save_split,
+    spec_of,
+    verify,
 )
 from mnist_ann.errors import DataError
 
@@ -56,9 +66,9 @@ def test_preprocess_rejects_bad_arrays(images, message):
         preprocess(images)
 
 
-def test_first_keeps_all_for_zero():
+def test_first_or_all_keeps_all_for_zero():
     labels = np.arange(10)
-    assert len(first(labels, 0)) == 10 and list(first(labels, 3)) == [0, 1, 2]
+    assert len(first_or_all(labels, 0)) == 10 and list(first_or_all(labels, 3)) == [0, 1, 2]
 
 
 def test_verify_accepts_exact_and_names_what_differs():
@@ -77,8 +87,10 @@ def test_verify_accepts_exact_and_names_what_differs():
 
 def test_canonical_spec_is_the_keras_layout():
     assert {k: (s.shape, s.dtype) for k, s in MNIST.items()} == {
-        "x_train": ((60000, 28, 28), "uint8"), "y_train": ((60000,), "uint8"),
-        "x_test": ((10000, 28, 28), "uint8"), "y_test": ((10000,), "uint8"),
+        "x_train": ((60000, 28, 28), "uint8"),
+        "y_train": ((60000,), "uint8"),
+        "x_test": ((10000, 28, 28), "uint8"),
+        "y_test": ((10000,), "uint8"),
     }
 
 
@@ -146,27 +158,13 @@ def test_unreadable_npz_is_a_data_error(tmp_path, content):
         load_npz(path)
 
 
-def test_mirror_layout_converts_exactly():
-    """Pixels stored as float32 v/256 and train+valid splits become the original uint8 arrays."""
-    original = tiny_mnist(train=30, test=10)
-    x_fraction = (original["x_train"].reshape(30, 784).astype(np.float32) / 256).astype(np.float32)
-    splits = (
-        (x_fraction[:20], original["y_train"][:20].astype(np.int64)),
-        (x_fraction[20:], original["y_train"][20:].astype(np.int64)),
-        ((original["x_test"].reshape(10, 784) / 256).astype(np.float32), original["y_test"].astype(np.int64)),
-    )
-    converted = from_pickled_splits(splits)
-    verify(converted, spec_of(original))
-
-
-@pytest.mark.parametrize(
-    "splits, message",
-    [
-        ("not splits", "not the MNIST"),
-        (((np.full((1, 784), 0.3, np.float32), np.zeros(1)),) * 3, "not whole multiples of 1/256"),
-        (((np.zeros((1, 784), np.float32), np.array([10])),) * 3, "labels must be 0-9"),
-    ],
-)
-def test_mirror_layout_rejects_other_content(splits, message):
-    with pytest.raises(DataError, match=message):
-        from_pickled_splits(splits)
+def test_split_round_trip(tmp_path):
+    """save_split and load_split agree on the file layout the preprocess stage writes."""
+    raw = tiny_mnist(train=6, test=3)
+    images = preprocess(raw["x_test"])
+    save_split(tmp_path / "processed", "test", images, raw["y_test"])
+    assert sorted(p.name for p in (tmp_path / "processed").iterdir()) == ["x_test.npy", "y_test.npy"]
+    loaded_images, loaded_labels = load_split(tmp_path / "processed", "test")
+    assert np.array_equal(loaded_images, images) and np.array_equal(loaded_labels, raw["y_test"])
+    with pytest.raises(FileNotFoundError):
+        load_split(tmp_path / "processed", "train")

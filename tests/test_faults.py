@@ -5,6 +5,7 @@ RUNNING, and the next `dvc repro` recovers by itself."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -19,12 +20,19 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, VENV_BIN, all_runs, dvc, ran, run_script, set_params
+from helpers import REPO, VENV_BIN, all_runs, dvc, ran, run_script, write_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
-DECLARED = ["data/raw/mnist.npz", "models/model.keras", "models/model.onnx", "models/mlflow_run.json",
-            "metrics/train.json", "metrics/evaluate.json", "metrics/export.json"]
+DECLARED = [
+    "data/raw/mnist.npz",
+    "models/model.keras",
+    "models/model.onnx",
+    "models/mlflow_run.json",
+    "metrics/train.json",
+    "metrics/evaluate.json",
+    "metrics/export.json",
+]
 
 
 def interrupt_repro(repo: Path, marker: str, sig: int) -> tuple[int, str]:
@@ -32,8 +40,15 @@ def interrupt_repro(repo: Path, marker: str, sig: int) -> tuple[int, str]:
     to the whole group (as a terminal's Ctrl-C does for SIGINT)."""
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    process = subprocess.Popen([str(VENV_BIN / "dvc"), "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [str(VENV_BIN / "dvc"), "repro"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     seen, found = [], threading.Event()
 
     def read():
@@ -79,13 +94,13 @@ CASES = [
 
 @pytest.mark.parametrize("stage, marker, sig", CASES, ids=[f"{s}-{signal.Signals(g).name}" for s, _, g in CASES])
 def test_interrupted_stage_loses_nothing_and_recovers(repo, stage, marker, sig):
-    set_params(repo, train__learning_rate="0.005")  # train, evaluate and export must run again
+    write_params(repo / "params.yaml", {"train.learning_rate": 0.005})  # train, evaluate and export must run again
     lock_before = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     code, output = interrupt_repro(repo, marker, sig)
     assert code != 0, output[-2000:]
     # DVC records each stage as it completes; the interrupted one, and those after it, keep their entry.
     lock_after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    later = ("train", "evaluate", "export")[("train", "evaluate", "export").index(stage):]
+    later = ("train", "evaluate", "export")[("train", "evaluate", "export").index(stage) :]
     assert {s: lock_after[s] for s in later} == {s: lock_before[s] for s in later}
     if sig == signal.SIGINT:
         assert_nothing_torn(repo)
@@ -112,14 +127,12 @@ def test_stalled_tracking_server_ends_the_stage_within_30_s(tmp_path, mlflow_sto
     def accept():
         listener.settimeout(0.5)
         while not stop.is_set():
-            try:
+            with contextlib.suppress(OSError):
                 held.append(listener.accept()[0])
-            except OSError:
-                pass
 
     threading.Thread(target=accept, daemon=True).start()
     uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    from conftest import tiny_mnist
+    from helpers import tiny_mnist
     from mnist_ann.data import preprocess, save_npy
 
     arrays = tiny_mnist(train=32, test=8)
@@ -128,10 +141,25 @@ def test_stalled_tracking_server_ends_the_stage_within_30_s(tmp_path, mlflow_sto
         save_npy(tmp_path / "data" / f"y_{split}.npy", arrays[f"y_{split}"])
     started = time.monotonic()
     try:
-        result = run_script(REPO / "pipeline" / "train.py", "--params", REPO / "params.yaml", "--data", tmp_path / "data",
-                            "--model", tmp_path / "m.keras", "--run-file", tmp_path / "r.json", "--metrics", tmp_path / "t.json",
-                            "--history", tmp_path / "h.csv", "--plots", tmp_path / "plots",
-                            env={"MLFLOW_TRACKING_URI": uri}, timeout=120)
+        result = run_script(
+            REPO / "pipeline" / "train.py",
+            "--params",
+            REPO / "params.yaml",
+            "--data",
+            tmp_path / "data",
+            "--model",
+            tmp_path / "m.keras",
+            "--run-file",
+            tmp_path / "r.json",
+            "--metrics",
+            tmp_path / "t.json",
+            "--history",
+            tmp_path / "h.csv",
+            "--plots",
+            tmp_path / "plots",
+            env={"MLFLOW_TRACKING_URI": uri},
+            timeout=120,
+        )
     finally:
         stop.set()
         for connection in held:
@@ -155,9 +183,22 @@ def test_full_disk_under_predict_keeps_the_previous_output(exported, tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
 
     result = subprocess.run(
-        [str(VENV_BIN / "python"), "-m", "mnist_ann.cli", "predict", "--model", str(model_path),
-         str(tmp_path / "many.npy"), "--output", str(tmp_path / "out.csv")],
-        capture_output=True, text=True, preexec_fn=limit_file_size, timeout=120)
+        [
+            str(VENV_BIN / "python"),
+            "-m",
+            "mnist_ann.cli",
+            "predict",
+            "--model",
+            str(model_path),
+            str(tmp_path / "many.npy"),
+            "--output",
+            str(tmp_path / "out.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_file_size,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'out.csv'}: File too large"
     assert (tmp_path / "out.csv").read_text() == "previous results\n"

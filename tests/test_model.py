@@ -8,11 +8,25 @@ import pytest
 from mnist_ann.data import preprocess
 from mnist_ann.errors import DataError
 from mnist_ann.model import (
-    EpochEnd, build_model, epoch_table, fit, keras, load_model, make_deterministic, save_model, summary, targets,
+    EpochEnd,
+    build_model,
+    epoch_table,
+    fit,
+    keras,
+    load_model,
+    make_deterministic,
+    save_model,
+    summary,
+    targets,
 )
 
-SEED_RECIPE = dict(hidden_units=(256, 128, 64, 32), activation="relu", optimizer="adam", learning_rate=0.01,
-                   loss="categorical_crossentropy")
+SEED_RECIPE = dict(
+    hidden_units=(256, 128, 64, 32),
+    activation="relu",
+    optimizer="adam",
+    learning_rate=0.01,
+    loss="categorical_crossentropy",
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +57,20 @@ def test_architecture_is_the_seeds():
 
 def test_history_has_one_value_per_epoch(tiny):
     seen = []
-    history = fit(small_model(), *tiny, batch_size=16, epochs=3, validation_freq=1,
-                  callbacks=[EpochEnd(lambda metrics, epoch: seen.append((epoch, sorted(metrics))))])
+    history = fit(
+        small_model(),
+        *tiny,
+        batch_size=16,
+        epochs=3,
+        validation_freq=1,
+        callbacks=[EpochEnd(lambda metrics, epoch: seen.append((epoch, sorted(metrics))))],
+    )
     assert {name: len(values) for name, values in history.items()} == {
-        "accuracy": 3, "loss": 3, "val_accuracy": 3, "val_loss": 3}
+        "accuracy": 3,
+        "loss": 3,
+        "val_accuracy": 3,
+        "val_loss": 3,
+    }
     assert [epoch for epoch, _ in seen] == [1, 2, 3]
     assert seen[0][1] == ["accuracy", "loss", "val_accuracy", "val_loss"]
 
@@ -80,7 +104,9 @@ def test_fit_leaves_one_step_per_execution(tiny):
 def test_sparse_loss_trains_on_digit_labels(tiny):
     assert targets(tiny[1], "sparse_categorical_crossentropy").shape == (64,)
     assert targets(tiny[1], "categorical_crossentropy").shape == (64, 10)
-    history = fit(small_model(loss="sparse_categorical_crossentropy"), *tiny, batch_size=16, epochs=1, validation_freq=1)
+    history = fit(
+        small_model(loss="sparse_categorical_crossentropy"), *tiny, batch_size=16, epochs=1, validation_freq=1
+    )
     assert np.isfinite(history["loss"][0])
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import tiny_mnist
+from helpers import tiny_mnist
 from mnist_ann.data import preprocess
 from mnist_ann.inference import OnnxModel
 from mnist_ann.model import build_model, make_deterministic
@@ -24,7 +24,7 @@ def test_names_shapes_and_opset(keras_model):
     proto = to_onnx(keras_model, opset=17)
     (graph_input,), (graph_output,) = proto.graph.input, proto.graph.output
     assert graph_input.name == "pixels" and graph_output.name == "probabilities"
-    dims = lambda value: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]  # noqa: E731
+    dims = lambda value: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
     assert dims(graph_input) == ["batch", 784] and dims(graph_output) == ["batch", 10]
     assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert {o.domain: o.version for o in proto.opset_import}[""] == 17

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import REPO, run_script
+from helpers import REPO, run_script
 from mnist_ann.data import MNIST, array_sha256, load_npz
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from conftest import REPO
+from helpers import REPO
 
 SOURCES = sorted((REPO / "src").rglob("*.py")) + sorted((REPO / "pipeline").rglob("*.py"))
 
@@ -41,7 +41,12 @@ def test_every_np_load_refuses_pickles():
 
 
 def test_keras_models_load_in_safe_mode():
-    loads = [(path, node) for path in SOURCES for node, name in calls(path) if name.endswith("load_model") and "keras" in name]
+    loads = [
+        (path, node)
+        for path in SOURCES
+        for node, name in calls(path)
+        if name.endswith("load_model") and "keras" in name
+    ]
     assert loads, "the check would pass vacuously"
     for path, node in loads:
         assert {k.arg: ast.unparse(k.value) for k in node.keywords}.get("safe_mode") == "True", f"{path}:{node.lineno}"
@@ -52,12 +57,15 @@ def locked_versions() -> dict[str, Version]:
     return {name.lower(): Version(version) for name, version in pins}
 
 
-@pytest.mark.parametrize("package, floor, why", [
-    ("mlflow", "3.16.1", "basic-auth default password"),
-    ("onnx", "1.21", "external-data path traversal"),
-    ("keras", "3.9", "safe_mode bypasses fixed in 3.9+"),
-    ("pillow", "10.3", "buffer overflow in ImageCms (CVE-2024-28219)"),
-])
+@pytest.mark.parametrize(
+    "package, floor, why",
+    [
+        ("mlflow", "3.16.1", "basic-auth default password"),
+        ("onnx", "1.21", "external-data path traversal"),
+        ("keras", "3.9", "safe_mode bypasses fixed in 3.9+"),
+        ("pillow", "10.3", "buffer overflow in ImageCms (CVE-2024-28219)"),
+    ],
+)
 def test_lock_is_past_known_advisories(package, floor, why):
     versions = locked_versions()
     assert versions[package] >= Version(floor), f"{package} {versions[package]} < {floor}: {why}"

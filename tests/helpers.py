@@ -1,0 +1,205 @@
+"""Plain helpers the tests share (fixtures live in conftest.py): tiny data, running scripts and the
+predict command as separate processes, editing params, and real git/DVC repositories."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent  # `python` in the stage commands must be this environment's
+STAGES = ("download", "preprocess", "train", "evaluate", "export")
+# Each stage's paths as dvc.yaml passes them, relative to the folder the stage runs in.
+STAGE_ARGS = {
+    "download": ["--output", "data/raw/mnist.npz"],
+    "preprocess": ["--input", "data/raw/mnist.npz", "--output", "data/processed"],
+    "train": ["--data", "data/processed", "--model", "models/model.keras", "--run-file", "models/mlflow_run.json",
+              "--metrics", "metrics/train.json", "--history", "metrics/train_history.csv", "--plots", "plots/train"],
+    "evaluate": ["--data", "data/processed", "--model", "models/model.keras", "--run-file", "models/mlflow_run.json",
+                 "--metrics", "metrics/evaluate.json", "--predictions", "metrics/test_predictions.csv",
+                 "--plots", "plots/evaluate"],
+    "export": ["--data", "data/processed", "--model", "models/model.keras", "--run-file", "models/mlflow_run.json",
+               "--output", "models/model.onnx", "--metrics", "metrics/export.json"],
+}  # fmt: skip
+
+
+def tiny_mnist(train: int = 30, test: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random arrays in the Keras MNIST layout (uint8 images and labels)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "x_train": rng.integers(0, 256, (train, 28, 28), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, train, dtype=np.uint8),
+        "x_test": rng.integers(0, 256, (test, 28, 28), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, test, dtype=np.uint8),
+    }
+
+
+def run_script(*args: str | Path, cwd: Path = REPO, env: dict | None = None, timeout: float = 120):
+    """Run a Python script or module as its own process, the way DVC runs a stage."""
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+# --- params ---------------------------------------------------------------------------------------
+
+DELETE = object()  # a value for write_params: remove the key
+
+
+def write_params(path: Path, changes: Mapping[str, Any], base: Path | None = None) -> Path:
+    """Write `path`: the params of `base` (default: `path` itself when it exists, else this
+    repository's params.yaml) with `changes` applied, each a dotted key and its new value
+    (`{"train.epochs": 2}`), or DELETE to remove the key. Comments are not kept."""
+    base = base or (path if path.exists() else REPO / "params.yaml")
+    raw = yaml.safe_load(base.read_text())
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for key in parents:
+            node = node[key]
+        if value is DELETE:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+# --- mnist-ann predict ----------------------------------------------------------------------------
+
+DIGITS = tiny_mnist(test=40, seed=5)["x_test"]  # 40 random uint8 "digits"
+
+
+def predict(*args, cwd=None):
+    """`mnist-ann predict ARGS` as its own process."""
+    return run_script("-m", "mnist_ann.cli", "predict", *map(str, args), **({"cwd": cwd} if cwd else {}))
+
+
+def read_rows(path):
+    with open(path, newline="") as fp:
+        return list(csv.DictReader(fp))
+
+
+def assert_rows_match_keras(rows, keras_model, images):
+    """Labels and the ten probabilities of `rows` are Keras's for `images` (uint8 28x28)."""
+    from mnist_ann.data import preprocess
+
+    expected = keras_model.predict(preprocess(np.asarray(images)), verbose=0)
+    got = np.array([[float(row[f"prob_{d}"]) for d in range(10)] for row in rows])
+    np.testing.assert_allclose(got, expected, atol=1.5e-6)  # six decimals in the file
+    top2 = np.sort(expected, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-5  # a near tie may go either way within the tolerance
+    labels = np.array([int(row["label"]) for row in rows])
+    assert (labels[clear] == expected.argmax(axis=1)[clear]).all()
+    confidence = np.array([float(row["confidence"]) for row in rows])
+    np.testing.assert_allclose(confidence, expected.max(axis=1), atol=1.5e-6)
+
+
+def idx_bytes(images: np.ndarray) -> bytes:
+    """`images` (uint8, N x 28 x 28) as an IDX file, MNIST's own format."""
+    return struct.pack(">BBBB", 0, 0, 0x08, 3) + struct.pack(">III", *images.shape) + images.tobytes()
+
+
+# --- real repositories for the DVC workflows ------------------------------------------------------
+
+
+def dvc(repo: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)  # the default store: mlflow.db at the repo root
+    return subprocess.run(
+        [str(VENV_BIN / "dvc"), *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def run_queue(repo: Path, jobs: int, timeout: float = 900) -> tuple[subprocess.CompletedProcess, bool]:
+    """`dvc exp run --run-all --jobs N` as the README writes it; returns its outcome and whether DVC
+    hung. A known DVC bug (treeverse/dvc#10428, open) can leave it waiting forever after every
+    experiment finished: a queue worker's monitor thread dies on a half-written broker message, so
+    that worker never exits. Once `dvc queue status` shows no task queued or running for 60 s, the
+    workers are told to stop (`dvc queue stop`), which lets the command return."""
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    command = [str(VENV_BIN / "dvc"), "exp", "run", "--run-all", "--jobs", str(jobs)]
+    process = subprocess.Popen(
+        command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
+    deadline, idle_since, hung = time.monotonic() + timeout, None, False
+    while True:
+        try:
+            out, err = process.communicate(timeout=10)
+            return subprocess.CompletedProcess(command, process.returncode, out, err), hung
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+        status = dvc(repo, "queue", "status", timeout=60).stdout
+        if any(word in status for word in ("Queued", "Running")):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > 60 and not hung:
+            hung = True
+            dvc(repo, "queue", "stop", timeout=60)
+
+
+def git(repo: Path, *args: str) -> str:
+    identity = ["-c", "user.name=test", "-c", "user.email=test@localhost", "-c", "init.defaultBranch=main"]
+    return subprocess.run(["git", *identity, *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def copy_of_this_repo(destination: Path) -> Path:
+    """The project's files as they are in the work tree (what `git clone` of a commit of them
+    gives), as a new git repository with one commit; no data, models or MLflow store."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for name in listed:
+        source = REPO / name
+        if source.is_file() and not name.startswith(("metrics/", "plots/")):
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    git(destination, "init", "-q")
+    git(destination, "add", "-A")
+    git(destination, "commit", "-qm", "copy of mnist-ann")
+    return destination
+
+
+def ran(result: subprocess.CompletedProcess) -> set[str]:
+    """The stages a successful `dvc repro` ran."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {stage for stage in STAGES if f"Running stage '{stage}'" in result.stdout}
+
+
+def store(repo: Path):
+    """The MLflow client of a repository's own store (mlflow.db at its root)."""
+    import mlflow
+
+    return mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+
+
+def all_runs(repo: Path) -> list:
+    client = store(repo)
+    return client.search_runs([e.experiment_id for e in client.search_experiments()], order_by=["start_time ASC"])

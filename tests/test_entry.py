@@ -1,0 +1,54 @@
+"""entry.py: what every stage script and command does around its work: exit codes that mean
+something, one line for what the user can fix, a traceback only for bugs, the stage arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mnist_ann.entry import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, run_main, stage_arguments
+
+
+def exit_of(main, capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exited:
+        run_main(main, [])
+    return exited.value.code, capsys.readouterr().err
+
+
+def test_exit_codes(capsys, tmp_path):
+    assert exit_of(lambda argv: None, capsys) == (EXIT_OK, "")
+    assert exit_of(lambda argv: 2, capsys)[0] == 2
+
+    def missing(argv):
+        (tmp_path / "absent.npz").read_bytes()
+
+    assert exit_of(missing, capsys) == (EXIT_ERROR, f"error: {tmp_path / 'absent.npz'}: No such file or directory\n")
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    assert exit_of(interrupted, capsys) == (EXIT_INTERRUPTED, "interrupted\n")
+
+
+def test_bugs_keep_their_traceback():
+    def buggy(argv):
+        raise ZeroDivisionError("a bug, not the user's to fix")
+
+    with pytest.raises(ZeroDivisionError):
+        run_main(buggy, [])
+
+
+def test_stage_arguments_are_required_paths(capsys):
+    args = stage_arguments(
+        "doc", ["--data", "d", "--run-file", "r.json", "--plots", "p"], ("data", "run_file"), {"plots": "x"}
+    )
+    assert (args.params, args.data, args.run_file, args.plots) == (
+        Path("params.yaml"),
+        Path("d"),
+        Path("r.json"),
+        Path("p"),
+    )
+    with pytest.raises(SystemExit):
+        stage_arguments("doc", ["--data", "d"], ("data",), {"plots": "folder for the plots"})
+    assert "--plots" in capsys.readouterr().err

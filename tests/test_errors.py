@@ -1,0 +1,47 @@
+"""errors.py: every error the library raises on purpose is declared there, derives from
+MnistAnnError, and reaches the user as one line without a traceback."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+import pytest
+
+from helpers import REPO
+from mnist_ann import errors
+from mnist_ann.entry import run_main
+
+ERRORS = [cls for _, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, Exception)]
+
+
+def test_errors_are_declared_in_one_place():
+    """No other module of the library or stage script defines an exception class (a private one
+    that never leaves its module, like transfer.py's retry signal, excepted)."""
+    elsewhere = []
+    for path in [*(REPO / "src" / "mnist_ann").rglob("*.py"), *(REPO / "pipeline").glob("*.py")]:
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.ClassDef)
+                and not node.name.startswith("_")
+                and any(
+                    isinstance(base, ast.Name) and (base.id.endswith("Error") or base.id == "Exception")
+                    for base in node.bases
+                )
+            ):
+                elsewhere.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}")
+    assert elsewhere == []
+    assert len(ERRORS) >= 8 and all(issubclass(cls, errors.MnistAnnError) for cls in ERRORS)
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda cls: cls.__name__)
+def test_each_error_is_one_line_and_exit_1(error, capsys):
+    def main(argv):
+        raise error("params.yaml: train.epochs must be a positive integer, got -3")
+
+    with pytest.raises(SystemExit) as exited:
+        run_main(main, [])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == "error: params.yaml: train.epochs must be a positive integer, got -3\n"

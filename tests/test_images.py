@@ -1,0 +1,60 @@
+"""images.py: image files in any format and mode Pillow reads become the digits Keras would see."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from helpers import DIGITS, assert_rows_match_keras, predict, read_rows
+
+
+def _image_variants(folder):
+    """The same digits saved in many formats and modes; all lossless ones give the same pixels."""
+    saved = []
+    for i, digit in enumerate(DIGITS[:12]):
+        grey = Image.fromarray(digit, "L")
+        variants = [
+            ("png", grey),
+            ("bmp", grey),
+            ("tiff", grey),
+            ("webp", grey),
+            ("png", Image.merge("RGB", [grey] * 3)),
+            ("png", Image.merge("RGBA", [grey] * 3 + [Image.new("L", grey.size, 255)])),
+            ("png", grey.convert("P")),
+            ("png", Image.fromarray(digit.astype(np.uint16) * 257)),  # 16-bit
+        ]
+        kind, image = variants[i % len(variants)]
+        path = folder / ("nested" if i % 2 else "") / f"{i:02d}.{kind}"
+        path.parent.mkdir(exist_ok=True)
+        image.save(path, **({"lossless": True} if kind == "webp" else {}))
+        saved.append((path, digit))
+    return saved
+
+
+def test_image_folders_in_any_mode(exported, tmp_path):
+    keras_model, model_path = exported
+    saved = _image_variants(tmp_path / "images")
+    result = predict("--model", model_path, tmp_path / "images", "--output", tmp_path / "out.csv")
+    assert result.returncode == 0, result.stderr
+    rows = {row["source"]: row for row in read_rows(tmp_path / "out.csv")}
+    assert set(rows) == {str(path) for path, _ in saved}
+    assert_rows_match_keras([rows[str(path)] for path, _ in saved], keras_model, [digit for _, digit in saved])
+
+
+def test_resize_invert_and_animation(exported, tmp_path):
+    keras_model, model_path = exported
+    digit = DIGITS[0]
+    Image.fromarray(255 - digit).save(tmp_path / "scan.png")  # dark on light
+    big = Image.fromarray(digit).resize((56, 56), Image.Resampling.NEAREST)
+    big.save(tmp_path / "big.png")
+    frames = [Image.fromarray(digit), Image.fromarray(DIGITS[1])]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    inverted = predict("--model", model_path, tmp_path / "scan.png", "--invert", "--output", tmp_path / "inv.csv")
+    assert inverted.returncode == 0, inverted.stderr
+    assert_rows_match_keras(read_rows(tmp_path / "inv.csv"), keras_model, [digit])
+    plain = predict("--model", model_path, tmp_path / "big.png", tmp_path / "anim.gif", "--output", tmp_path / "p.csv")
+    assert plain.returncode == 0, plain.stderr
+    rows = read_rows(tmp_path / "p.csv")
+    resized = np.asarray(big.resize((28, 28), Image.Resampling.LANCZOS))
+    first_frame = np.asarray(Image.open(tmp_path / "anim.gif").convert("L"))
+    assert_rows_match_keras(rows, keras_model, [resized, first_frame])

@@ -1,0 +1,69 @@
+"""inference.py: the ONNX model on onnxruntime refuses, in one line, every model it cannot run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import DIGITS, predict
+
+
+def _onnx_with_input_width(path, width):
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.ones((width, 10), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["pixels", "w"], ["probabilities"])],
+        "g",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", width])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])],
+        [weights],
+    )
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+
+
+def _onnx_with_outside_data(path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.ones((784, 10), np.float32), "w")
+    weights.ClearField("raw_data")
+    weights.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "../outside.bin"), ("offset", "0"), ("length", str(784 * 40))):
+        entry = weights.external_data.add()
+        entry.key, entry.value = key, value
+    (path.parent.parent / "outside.bin").write_bytes(np.ones((784, 10), np.float32).tobytes())
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["pixels", "w"], ["probabilities"])],
+        "g",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 784])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])],
+        [weights],
+    )
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+
+
+@pytest.mark.parametrize(
+    "model_kind, message",
+    [
+        ("missing", "no such model file"),
+        ("garbage", "not a usable ONNX model"),
+        ("wrong-input", "model input must be one float tensor (batch, 784), found pixels tensor(float) ['batch', 100]"),
+        ("outside-data", "External data path"),
+    ],
+)
+def test_unusable_model_is_exit_1_and_writes_nothing(tmp_path, model_kind, message):
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "model.onnx"
+    if model_kind == "garbage":
+        model.write_bytes(b"\x08\x07garbage")
+    elif model_kind == "wrong-input":
+        _onnx_with_input_width(model, 100)
+    elif model_kind == "outside-data":
+        _onnx_with_outside_data(model)
+    np.save(tmp_path / "a.npy", DIGITS[:2])
+    (tmp_path / "out.csv").write_text("previous results\n")
+    result = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "out.csv")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"error: {model}: ")
+    assert message in result.stderr
+    assert (tmp_path / "out.csv").read_text() == "previous results\n"

@@ -1,0 +1,38 @@
+"""plots.py: each figure is written as a PNG, the same figure as the same bytes (so DVC sees no
+change when nothing changed), and epochs that were not validated are left out of the curves."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from helpers import DIGITS
+from mnist_ann.plots import plot_confusion, plot_curves, plot_predictions
+
+EPOCHS = [
+    {"epoch": 1, "accuracy": 0.80, "loss": 0.6, "val_accuracy": None, "val_loss": None},
+    {"epoch": 2, "accuracy": 0.90, "loss": 0.3, "val_accuracy": 0.88, "val_loss": 0.35},
+    {"epoch": 3, "accuracy": 0.95, "loss": 0.2, "val_accuracy": None, "val_loss": None},
+]
+
+
+def test_figures_are_reproducible_pngs(tmp_path):
+    matrix = np.diag([5] * 10) + 1
+    for name in ("a", "b"):
+        plot_curves(EPOCHS, "accuracy", tmp_path / name / "accuracy.png")
+        plot_confusion(matrix, tmp_path / name / "confusion.png")
+        plot_predictions(
+            DIGITS[:10], np.arange(10), np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 0]), tmp_path / name / "p.png"
+        )
+    for figure in ("accuracy.png", "confusion.png", "p.png"):
+        first = (tmp_path / "a" / figure).read_bytes()
+        assert first[:4] == b"\x89PNG" and first == (tmp_path / "b" / figure).read_bytes()
+
+
+def test_unvalidated_epochs_are_left_out(tmp_path):
+    plot_curves(EPOCHS, "loss", tmp_path / "gaps.png")
+    validated_only_at_2 = [{**row, "val_loss": row["val_loss"]} for row in EPOCHS]
+    plot_curves(validated_only_at_2, "loss", tmp_path / "same.png")
+    every_epoch = [{**row, "val_loss": row["loss"] + 0.05} for row in EPOCHS]
+    plot_curves(every_epoch, "loss", tmp_path / "full.png")
+    assert (tmp_path / "gaps.png").read_bytes() == (tmp_path / "same.png").read_bytes()
+    assert (tmp_path / "gaps.png").read_bytes() != (tmp_path / "full.png").read_bytes()

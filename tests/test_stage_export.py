@@ -1,0 +1,66 @@
+"""The export stage as DVC runs it: the parity gate lets a faithful ONNX model through and registers
+it, and refuses one that differs, leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import REPO, STAGE_ARGS, run_script, write_params
+
+pytestmark = pytest.mark.slow
+
+
+def test_export_passes_the_gate_and_registers(trained):
+    workdir, client, run_id = trained.workdir, trained.client, trained.run_id
+    figures = json.loads((workdir / "metrics" / "export.json").read_text())
+    assert figures["images"] == 64 and figures["argmax_agreement"] == 1.0
+    assert figures["max_abs_diff"] <= figures["atol"] == 1e-5 and figures["opset"] == 17
+    assert figures["onnx_test_accuracy"] == figures["keras_test_accuracy"]
+    assert (workdir / "models" / "model.onnx").stat().st_size > 0
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["parity_argmax_agreement"] == 1.0 and "parity_max_abs_diff" in run.data.metrics
+    versions = client.search_model_versions("name='mnist-ann'")
+    assert any(v.run_id == run_id for v in versions)
+    logged = {
+        m.name
+        for m in client.search_logged_models(experiment_ids=[run.info.experiment_id])
+        if m.source_run_id == run_id
+    }
+    assert {"model", "onnx_model"} <= logged
+
+
+def test_failed_gate_leaves_no_model(trained, tmp_path):
+    workdir, client = trained.workdir, trained.client
+    # no two float32 runtimes agree to 1e-30
+    params = write_params(tmp_path / "params.yaml", {"export.atol": 1e-30}, base=workdir / "params.yaml")
+    # A run of its own, so that failing it leaves the shared pipeline run FINISHED for other tests.
+    run_id = client.create_run(client.get_run(trained.run_id).info.experiment_id).info.run_id
+    (tmp_path / "run.json").write_text(json.dumps({"run_id": run_id, "experiment": "mnist-ann"}))
+    replaced = {
+        "models/model.onnx": tmp_path / "model.onnx",
+        "metrics/export.json": tmp_path / "export.json",
+        "models/mlflow_run.json": tmp_path / "run.json",
+    }
+    args = [str(replaced.get(a, a)) for a in STAGE_ARGS["export"]]
+    result = run_script(
+        REPO / "pipeline" / "export.py",
+        "--params",
+        params,
+        *args,
+        cwd=workdir,
+        env={"MLFLOW_TRACKING_URI": client.tracking_uri},
+    )
+    figures = json.loads((tmp_path / "export.json").read_text())
+    if figures["max_abs_diff"] == 0:
+        pytest.skip("Keras and onnxruntime agreed to the last bit on this machine: nothing to refuse")
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: ONNX parity gate failed: max |Keras - ONNX| probability difference")
+    )
+    assert not (tmp_path / "model.onnx").exists() and not list(tmp_path.glob(".model.onnx*"))
+    assert client.get_run(run_id).info.status == "FAILED"

@@ -1,0 +1,85 @@
+"""The train stage as DVC runs it, on tiny data, logging into a real SQLite store: one MLflow run
+carries params, per-epoch curves, tags, artifacts and the model, and evaluate logs into the same
+run."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import mlflow
+import numpy as np
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+
+def epochs_of(workdir) -> int:
+    return yaml.safe_load((workdir / "params.yaml").read_text())["train"]["epochs"]
+
+
+def test_train_outputs(trained):
+    workdir = trained.workdir
+    with open(workdir / "metrics" / "train_history.csv") as fp:
+        rows = list(csv.DictReader(fp))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert set(rows[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"}
+    final = json.loads((workdir / "metrics" / "train.json").read_text())
+    assert final["epoch"] == epochs_of(workdir) and final["val_accuracy"] == pytest.approx(
+        float(rows[-1]["val_accuracy"])
+    )
+    for name in ("accuracy.png", "loss.png"):
+        assert (workdir / "plots" / "train" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_one_run_carries_everything(trained):
+    workdir, client, run_id = trained.workdir, trained.client, trained.run_id
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["train.learning_rate"] == "0.01" and params["train.epochs"] == str(epochs_of(workdir))
+    assert params["train.hidden_units"] == "[256, 128, 64, 32]" and params["seed"] == "42"
+    assert "download.sources" in params and params["mlflow.experiment_name"] == "mnist-ann"
+    history = client.get_metric_history(run_id, "val_accuracy")
+    assert [m.step for m in history] == [1, 2]
+    tags = run.data.tags
+    assert tags["data.md5"] == "feedbeef.dir"
+    assert tags["version.tensorflow-cpu"] and tags["version.keras"].startswith("3.") and tags["cpu"]
+    # evaluate logged into the same run
+    metrics = run.data.metrics
+    assert 0 <= metrics["test_accuracy"] <= 1 and "precision_3" in metrics and "recall_9" in metrics
+    artifacts = {a.path for a in client.list_artifacts(run_id)} | {
+        a.path for a in client.list_artifacts(run_id, "plots")
+    }
+    assert {
+        "model_summary.txt",
+        "train_history.csv",
+        "confusion_matrix.json",
+        "plots/accuracy.png",
+        "plots/loss.png",
+        "plots/confusion_matrix.png",
+        "plots/predictions.png",
+        "plots/predictions.txt",
+    } <= artifacts
+    logged = client.search_logged_models(experiment_ids=[run.info.experiment_id])
+    assert any(model.source_run_id == run_id for model in logged)
+
+
+def test_logged_model_predicts_like_the_file(trained):
+    workdir, client, run_id = trained.workdir, trained.client, trained.run_id
+    from mnist_ann.data import load_npy
+    from mnist_ann.model import load_model
+
+    experiment_id = client.get_run(run_id).info.experiment_id
+    logged = next(
+        m
+        for m in client.search_logged_models(experiment_ids=[experiment_id])
+        if m.source_run_id == run_id and m.name == "model"
+    )
+    mlflow.set_tracking_uri(client.tracking_uri)  # models:/ URIs resolve through the global store
+    pyfunc = mlflow.pyfunc.load_model(logged.model_uri)
+    x = load_npy(workdir / "data" / "processed" / "x_test.npy")[:8]
+    expected = load_model(workdir / "models" / "model.keras").predict(x, verbose=0)
+    np.testing.assert_allclose(np.asarray(pyfunc.predict(x)), expected, rtol=1e-6, atol=1e-7)
+    assert tuple(pyfunc.metadata.get_input_schema().to_dict()[0]["tensor-spec"]["shape"]) == (-1, 784)
