@@ -31,6 +31,12 @@ sys.path.insert(0, str(REPO / "src"))
 from mnist_ann.provenance import cpu_model  # noqa: E402
 
 
+def predict_command(inputs: Path, output: Path, *extra: str) -> list[str]:
+    """`mnist-ann predict` with the pipeline's exported model, as a user types it."""
+    model = REPO / "models" / "model.onnx"
+    return [str(BIN / "mnist-ann"), "predict", "--model", str(model), str(inputs), "--output", str(output), *extra]
+
+
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
@@ -41,8 +47,11 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, st
 
 
 def summary(seconds: list[float]) -> dict:
-    return {"median_s": round(statistics.median(seconds), 2), "min_s": round(min(seconds), 2),
-            "runs_s": [round(s, 2) for s in seconds]}
+    return {
+        "median_s": round(statistics.median(seconds), 2),
+        "min_s": round(min(seconds), 2),
+        "runs_s": [round(s, 2) for s in seconds],
+    }
 
 
 def scratch_repo(parent: Path) -> Path:
@@ -64,7 +73,12 @@ def bench_training(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     repo = scratch_repo(workdir)
     seed_out = workdir / "seed-out"
     seed_out.mkdir()
-    seed_cmd = [sys.executable, str(REPO / "benchmarks" / "seed_tutorial.py"), str(REPO / "data" / "raw" / "mnist.npz"), str(seed_out)]
+    seed_cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "seed_tutorial.py"),
+        str(REPO / "data" / "raw" / "mnist.npz"),
+        str(seed_out),
+    ]
     stage_cmd = [str(BIN / "dvc"), "repro", "--force", "-s", "train"]
     # What every Keras program here pays before its first line of work, the seed included.
     import_cmd = [sys.executable, "-c", "import tensorflow; from tensorflow import keras; keras.Sequential"]
@@ -86,7 +100,9 @@ def bench_training(workdir: Path, env: dict[str, str], repeats: int) -> dict:
         "speedup_median": round(statistics.median(seed_times) / statistics.median(stage_times), 2),
         "speedup_beyond_import": round(
             (statistics.median(seed_times) - statistics.median(import_times))
-            / (statistics.median(stage_times) - statistics.median(import_times)), 2),
+            / (statistics.median(stage_times) - statistics.median(import_times)),
+            2,
+        ),
     }
 
 
@@ -102,7 +118,9 @@ def _last_fit_seconds(env: dict[str, str]) -> float | None:
 
 def timed_with_rss(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
     started = time.perf_counter()
-    result = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", *command], cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        ["/usr/bin/time", "-f", "MAXRSS %M", *command], cwd=cwd, env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"benchmark command failed: {' '.join(command)}\n{result.stderr[-2000:]}")
@@ -130,13 +148,13 @@ def bench_inference(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     images = workdir / "x100k.npy"
     np.save(images, test_images(100_000))
     model = REPO / "models" / "model.onnx"
-    command = [str(BIN / "mnist-ann"), "predict", "--model", str(model), str(images), "--output", str(workdir / "p.csv")]
+    command = predict_command(images, workdir / "p.csv")
     timed(command, workdir, env)
     cli_times = [timed(command, workdir, env)[0] for _ in range(repeats)]
 
     session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     x = preprocess(np.load(images))
-    run = lambda batch: session.run(None, {"pixels": batch})  # noqa: E731
+    run = lambda batch: session.run(None, {"pixels": batch})
     run(x[:10000])
     raw_times = []
     for _ in range(repeats):
@@ -153,22 +171,36 @@ def bench_inference(workdir: Path, env: dict[str, str], repeats: int) -> dict:
         run(one)
         latencies.append(time.perf_counter() - started)
 
-    keras = json.loads(timed([sys.executable, str(REPO / "benchmarks" / "keras_timings.py"),
-                              str(REPO / "models" / "model.keras"), str(images)], workdir, env)[1])
+    keras = json.loads(
+        timed(
+            [
+                sys.executable,
+                str(REPO / "benchmarks" / "keras_timings.py"),
+                str(REPO / "models" / "model.keras"),
+                str(images),
+            ],
+            workdir,
+            env,
+        )[1]
+    )
     cli_rate = len(x) / statistics.median(cli_times)
     raw_rate = len(x) / statistics.median(raw_times)
     return {
         "images": len(x),
         "predict_cli": {**summary(cli_times), "images_per_s": round(cli_rate)},
         "onnxruntime_in_process": {**summary(raw_times), "images_per_s": round(raw_rate)},
-        "keras_predict": {"images_per_s": round(keras["predict_images_per_s"]),
-                          "batch_10k_images_per_s": round(keras["predict_batch_10k_images_per_s"])},
+        "keras_predict": {
+            "images_per_s": round(keras["predict_images_per_s"]),
+            "batch_10k_images_per_s": round(keras["predict_batch_10k_images_per_s"]),
+        },
         "cli_share_of_raw_onnxruntime": round(cli_rate / raw_rate, 3),
         "cli_vs_keras_predict": round(cli_rate / keras["predict_images_per_s"], 2),
         "cli_vs_keras_predict_batch_10k": round(cli_rate / keras["predict_batch_10k_images_per_s"], 2),
-        "latency_ms": {"onnxruntime": round(1000 * statistics.median(latencies), 3),
-                       "keras_call": round(keras["call_latency_ms"], 3),
-                       "keras_predict": round(keras["predict_latency_ms"], 3)},
+        "latency_ms": {
+            "onnxruntime": round(1000 * statistics.median(latencies), 3),
+            "keras_call": round(keras["call_latency_ms"], 3),
+            "keras_predict": round(keras["predict_latency_ms"], 3),
+        },
     }
 
 
@@ -181,20 +213,26 @@ def bench_image_folder(workdir: Path, env: dict[str, str], repeats: int, count: 
     folder.mkdir()
     for i, digit in enumerate(test_images(count)):
         Image.fromarray(digit).save(folder / f"{i:05d}.png")
-    loop = [sys.executable, "-c",
-            "import os, sys, numpy as np\nfrom PIL import Image\nd = sys.argv[1]\n"
-            "digits = [np.asarray(Image.open(os.path.join(d, f)).convert('L')) for f in sorted(os.listdir(d))]",
-            str(folder)]
-    ours = [str(BIN / "mnist-ann"), "predict", "--model", str(REPO / "models" / "model.onnx"), str(folder),
-            "--output", str(workdir / "png.csv")]
+    loop = [
+        sys.executable,
+        "-c",
+        "import os, sys, numpy as np\nfrom PIL import Image\nd = sys.argv[1]\n"
+        "digits = [np.asarray(Image.open(os.path.join(d, f)).convert('L')) for f in sorted(os.listdir(d))]",
+        str(folder),
+    ]
+    ours = predict_command(folder, workdir / "png.csv")
     timed(loop, workdir, env)
     timed(ours, workdir, env)
     loop_times, our_times = [], []
     for _ in range(repeats):
         loop_times.append(timed(loop, workdir, env)[0])
         our_times.append(timed(ours, workdir, env)[0])
-    return {"images": count, "pillow_loop": summary(loop_times), "predict_cli": summary(our_times),
-            "speedup_median": round(statistics.median(loop_times) / statistics.median(our_times), 2)}
+    return {
+        "images": count,
+        "pillow_loop": summary(loop_times),
+        "predict_cli": summary(our_times),
+        "speedup_median": round(statistics.median(loop_times) / statistics.median(our_times), 2),
+    }
 
 
 def bench_memory(workdir: Path, env: dict[str, str]) -> dict:
@@ -210,8 +248,7 @@ def bench_memory(workdir: Path, env: dict[str, str]) -> dict:
     del tiled
     figures = {}
     for name, path in (("100k", small), ("1M", large)):
-        command = [str(BIN / "mnist-ann"), "predict", "--model", str(REPO / "models" / "model.onnx"), str(path),
-                   "--output", str(workdir / f"mem-{name}.csv"), "--no-probabilities"]
+        command = predict_command(path, workdir / f"mem-{name}.csv", "--no-probabilities")
         seconds, peak = timed_with_rss(command, workdir, env)
         figures[name] = {"seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1)}
     large.unlink()
@@ -223,16 +260,23 @@ def bench_pipeline(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     """6. The whole pipeline, `dvc repro --force` (download served from the cache), vs the seed
     script alone."""
     repo = workdir / "repo"  # made by bench_training
-    seed_cmd = [sys.executable, str(REPO / "benchmarks" / "seed_tutorial.py"), str(REPO / "data" / "raw" / "mnist.npz"),
-                str(workdir / "seed-out")]
+    seed_cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "seed_tutorial.py"),
+        str(REPO / "data" / "raw" / "mnist.npz"),
+        str(workdir / "seed-out"),
+    ]
     pipeline_cmd = [str(BIN / "dvc"), "repro", "--force"]
     timed(pipeline_cmd, repo, env)
     seed_times, pipeline_times = [], []
     for _ in range(repeats):
         pipeline_times.append(timed(pipeline_cmd, repo, env)[0])
         seed_times.append(timed(seed_cmd, workdir, env)[0])
-    return {"pipeline": summary(pipeline_times), "seed_script": summary(seed_times),
-            "pipeline_over_seed": round(statistics.median(pipeline_times) / statistics.median(seed_times), 2)}
+    return {
+        "pipeline": summary(pipeline_times),
+        "seed_script": summary(seed_times),
+        "pipeline_over_seed": round(statistics.median(pipeline_times) / statistics.median(seed_times), 2),
+    }
 
 
 def bench_cold_start(workdir: Path, env: dict[str, str], repeats: int) -> dict:
@@ -242,15 +286,16 @@ def bench_cold_start(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     np.save(workdir / "x10.npy", test_images(10))
     commands = {
         "predict_help": [str(BIN / "mnist-ann"), "predict", "--help"],
-        "predict_10_images": [str(BIN / "mnist-ann"), "predict", "--model", str(REPO / "models" / "model.onnx"),
-                              str(workdir / "x10.npy"), "--output", str(workdir / "x10.csv")],
+        "predict_10_images": predict_command(workdir / "x10.npy", workdir / "x10.csv"),
         "import_tensorflow": [sys.executable, "-c", "import tensorflow"],
     }
     figures = {}
     for name, command in commands.items():
         timed(command, workdir, env)
         figures[name] = summary([timed(command, workdir, env)[0] for _ in range(max(repeats, 3))])
-    figures["tensorflow_over_predict_10"] = round(figures["import_tensorflow"]["median_s"] / figures["predict_10_images"]["median_s"], 1)
+    figures["tensorflow_over_predict_10"] = round(
+        figures["import_tensorflow"]["median_s"] / figures["predict_10_images"]["median_s"], 1
+    )
     return figures
 
 
@@ -260,40 +305,73 @@ def versions() -> dict[str, str]:
 
 
 def markdown(results: dict) -> str:
-    m, t, i, f, mem, p, c = (results[k] for k in ("machine", "training", "inference", "image_folder", "memory", "pipeline", "cold_start"))
+    m, t, i, f, mem, p, c = (
+        results[k] for k in ("machine", "training", "inference", "image_folder", "memory", "pipeline", "cold_start")
+    )
     r = results["repeats"]
     rows = [
-        ("1. training, whole process: `dvc repro --force -s train` vs the seed script",
-         f"{t['train_stage']['median_s']} s (fit {t['train_stage']['fit_s']} s), test acc {t['train_stage']['test_accuracy']}",
-         f"{t['seed_script']['median_s']} s, test acc {t['seed_script']['test_accuracy']}",
-         f"**{t['speedup_median']}x** (target 2x)"),
-        (f"1b. the same, less the {t['tensorflow_import']['median_s']} s both spend importing TensorFlow/Keras",
-         f"{round(t['train_stage']['median_s'] - t['tensorflow_import']['median_s'], 2)} s",
-         f"{round(t['seed_script']['median_s'] - t['tensorflow_import']['median_s'], 2)} s",
-         f"{t['speedup_beyond_import']}x"),
-        (f"2. throughput, {i['images']:,} images: `mnist-ann predict` (whole process, CSV) vs in-process onnxruntime",
-         f"{i['predict_cli']['images_per_s']:,} img/s", f"{i['onnxruntime_in_process']['images_per_s']:,} img/s",
-         f"**{round(100 * i['cli_share_of_raw_onnxruntime'])}%** (target >= 25%)"),
-        ("2b. the same vs Keras `model.predict(x)` in-process (default batch 32; batch 10k)",
-         f"{i['predict_cli']['images_per_s']:,} img/s",
-         f"{i['keras_predict']['images_per_s']:,} img/s; {i['keras_predict']['batch_10k_images_per_s']:,} img/s",
-         f"**{i['cli_vs_keras_predict']}x** (target >= 5x); {i['cli_vs_keras_predict_batch_10k']}x"),
-        ("3. latency, one image: onnxruntime vs Keras `model(x)` / `model.predict(x)`",
-         f"{i['latency_ms']['onnxruntime']} ms", f"{i['latency_ms']['keras_call']} ms / {i['latency_ms']['keras_predict']} ms",
-         f"{round(i['latency_ms']['keras_call'] / i['latency_ms']['onnxruntime'])}x / {round(i['latency_ms']['keras_predict'] / i['latency_ms']['onnxruntime'])}x"),
-        (f"4. {f['images']:,} PNGs: `mnist-ann predict` vs a single-process Pillow loop (both whole processes)",
-         f"{f['predict_cli']['median_s']} s", f"{f['pillow_loop']['median_s']} s", f"**{f['speedup_median']}x** (target 1.5x)"),
-        ("5. peak RSS of `mnist-ann predict` on an .npy of 1M images vs 100k (read in chunks)",
-         f"{mem['1M']['peak_rss_mb']} MB ({mem['1M']['seconds']} s)", f"{mem['100k']['peak_rss_mb']} MB ({mem['100k']['seconds']} s)",
-         f"**{mem['growth_1M_over_100k']}x** (target < 400 MB, flat)"),
-        ("6. whole pipeline `dvc repro --force` (tracking, export) vs the seed script alone",
-         f"{p['pipeline']['median_s']} s", f"{p['seed_script']['median_s']} s", f"**{p['pipeline_over_seed']}x** the time (target <= 1.5x)"),
-        ("7. cold start: `mnist-ann predict --help` / a 10-image predict vs `import tensorflow`",
-         f"{c['predict_help']['median_s']} s / {c['predict_10_images']['median_s']} s", f"{c['import_tensorflow']['median_s']} s",
-         f"{c['tensorflow_over_predict_10']}x faster"),
+        (
+            "1. training, whole process: `dvc repro --force -s train` vs the seed script",
+            f"{t['train_stage']['median_s']} s (fit {t['train_stage']['fit_s']} s), "
+            f"test acc {t['train_stage']['test_accuracy']}",
+            f"{t['seed_script']['median_s']} s, test acc {t['seed_script']['test_accuracy']}",
+            f"**{t['speedup_median']}x** (target 2x)",
+        ),
+        (
+            f"1b. the same, less the {t['tensorflow_import']['median_s']} s both spend importing TensorFlow/Keras",
+            f"{round(t['train_stage']['median_s'] - t['tensorflow_import']['median_s'], 2)} s",
+            f"{round(t['seed_script']['median_s'] - t['tensorflow_import']['median_s'], 2)} s",
+            f"{t['speedup_beyond_import']}x",
+        ),
+        (
+            f"2. throughput, {i['images']:,} images: `mnist-ann predict` (whole process, CSV) "
+            "vs in-process onnxruntime",
+            f"{i['predict_cli']['images_per_s']:,} img/s",
+            f"{i['onnxruntime_in_process']['images_per_s']:,} img/s",
+            f"**{round(100 * i['cli_share_of_raw_onnxruntime'])}%** (target >= 25%)",
+        ),
+        (
+            "2b. the same vs Keras `model.predict(x)` in-process (default batch 32; batch 10k)",
+            f"{i['predict_cli']['images_per_s']:,} img/s",
+            f"{i['keras_predict']['images_per_s']:,} img/s; {i['keras_predict']['batch_10k_images_per_s']:,} img/s",
+            f"**{i['cli_vs_keras_predict']}x** (target >= 5x); {i['cli_vs_keras_predict_batch_10k']}x",
+        ),
+        (
+            "3. latency, one image: onnxruntime vs Keras `model(x)` / `model.predict(x)`",
+            f"{i['latency_ms']['onnxruntime']} ms",
+            f"{i['latency_ms']['keras_call']} ms / {i['latency_ms']['keras_predict']} ms",
+            f"{round(i['latency_ms']['keras_call'] / i['latency_ms']['onnxruntime'])}x / "
+            f"{round(i['latency_ms']['keras_predict'] / i['latency_ms']['onnxruntime'])}x",
+        ),
+        (
+            f"4. {f['images']:,} PNGs: `mnist-ann predict` vs a single-process Pillow loop (both whole processes)",
+            f"{f['predict_cli']['median_s']} s",
+            f"{f['pillow_loop']['median_s']} s",
+            f"**{f['speedup_median']}x** (target 1.5x)",
+        ),
+        (
+            "5. peak RSS of `mnist-ann predict` on an .npy of 1M images vs 100k (read in chunks)",
+            f"{mem['1M']['peak_rss_mb']} MB ({mem['1M']['seconds']} s)",
+            f"{mem['100k']['peak_rss_mb']} MB ({mem['100k']['seconds']} s)",
+            f"**{mem['growth_1M_over_100k']}x** (target < 400 MB, flat)",
+        ),
+        (
+            "6. whole pipeline `dvc repro --force` (tracking, export) vs the seed script alone",
+            f"{p['pipeline']['median_s']} s",
+            f"{p['seed_script']['median_s']} s",
+            f"**{p['pipeline_over_seed']}x** the time (target <= 1.5x)",
+        ),
+        (
+            "7. cold start: `mnist-ann predict --help` / a 10-image predict vs `import tensorflow`",
+            f"{c['predict_help']['median_s']} s / {c['predict_10_images']['median_s']} s",
+            f"{c['import_tensorflow']['median_s']} s",
+            f"{c['tensorflow_over_predict_10']}x faster",
+        ),
     ]
-    header = (f"Measured by `make bench` on {m['cpu']}, {m['cores']} cores, {results['date']}; medians of {r} runs "
-              "after a warm-up; " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".")
+    header = (
+        f"Measured by `make bench` on {m['cpu']}, {m['cores']} cores, {results['date']}; medians of {r} runs "
+        "after a warm-up; " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "."
+    )
     table = ["| comparison | ours | baseline | ratio |", "| --- | --- | --- | --- |"]
     table += [f"| {a} | {b} | {c_} | {d} |" for a, b, c_, d in rows]
     return header + "\n\n" + "\n".join(table) + "\n"
@@ -314,12 +392,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender (default 3)")
     args = parser.parse_args()
     if not (REPO / "models" / "model.onnx").exists():  # the benchmarks score the pipeline's own model
-        subprocess.run([str(BIN / "dvc"), "repro"], cwd=REPO, check=True,
-                       env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
+        subprocess.run(
+            [str(BIN / "dvc"), "repro"],
+            cwd=REPO,
+            check=True,
+            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        )
     with tempfile.TemporaryDirectory(prefix="mnist-ann-bench-") as scratch:
         workdir = Path(scratch)
-        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-               "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
+        env = {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
+        }
         env.pop("DVC_ROOT", None)
         results = {
             "date": time.strftime("%Y-%m-%d"),

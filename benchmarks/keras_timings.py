@@ -7,7 +7,6 @@ import statistics
 import sys
 import time
 
-
 from mnist_ann.data import load_npy, preprocess
 from mnist_ann.model import load_model
 
@@ -23,7 +22,6 @@ def images_per_second(batch_size):
     return len(x) / (time.perf_counter() - started)
 
 
-
 def median_seconds(call, repeats):
     call()
     times = []
@@ -35,9 +33,13 @@ def median_seconds(call, repeats):
 
 
 one = x[:1]
-print(json.dumps({
-    "predict_images_per_s": images_per_second(None),  # Keras's default batch (32), as users call it
-    "predict_batch_10k_images_per_s": images_per_second(10000),
-    "call_latency_ms": 1000 * median_seconds(lambda: model(one, training=False), 200),
-    "predict_latency_ms": 1000 * median_seconds(lambda: model.predict(one, verbose=0), 50),
-}))
+print(
+    json.dumps(
+        {
+            "predict_images_per_s": images_per_second(None),  # Keras's default batch (32), as users call it
+            "predict_batch_10k_images_per_s": images_per_second(10000),
+            "call_latency_ms": 1000 * median_seconds(lambda: model(one, training=False), 200),
+            "predict_latency_ms": 1000 * median_seconds(lambda: model.predict(one, verbose=0), 50),
+        }
+    )
+)
