@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -56,6 +57,19 @@ def run_script(*args: str | Path, cwd: Path = REPO, env: dict | None = None, tim
         env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
     )
+
+
+def popen_with_default_signals(args: list[str], **kwargs) -> subprocess.Popen:
+    """subprocess.Popen whose child starts with SIGINT and SIGTERM at their default disposition.
+    A suite started in the background by a non-interactive shell (`make test &`, as some CI runners
+    do) inherits SIGINT as ignored, and so would every child: a test that sends Ctrl-C would then
+    test nothing (and fail)."""
+
+    def default_signals() -> None:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_DFL)
+
+    return subprocess.Popen(args, preexec_fn=default_signals, **kwargs)
 
 
 # --- params ---------------------------------------------------------------------------------------

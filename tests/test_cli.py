@@ -3,10 +3,18 @@ light start-up, a progress bar only on a terminal."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
+import pytest
 from PIL import Image
 
-from helpers import DIGITS, predict, read_rows, run_script
+from helpers import DIGITS, popen_with_default_signals, predict, read_rows, run_script
 
 
 def test_unwritable_output_is_exit_1(exported, tmp_path):
@@ -84,3 +92,80 @@ def test_progress_bar_on_a_terminal(exported, tmp_path):
     assert result.returncode == 0, shown.decode(errors="replace")
     assert b"40.0img" in shown or b"40img" in shown
     assert len(read_rows(tmp_path / "out.csv")) == 40
+
+
+@pytest.mark.parametrize(
+    "target", ["input-npy", "model", "image-in-folder", "errors-file-is-input", "symlink-to-input"]
+)
+def test_output_that_would_replace_an_input_or_the_model_is_refused(exported, tmp_path, target):
+    """Issue 11: predict once replaced its own input with CSV and exited 0."""
+    _, model_path = exported
+    model = tmp_path / "model.onnx"
+    model.write_bytes(model_path.read_bytes())
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(DIGITS[0]).save(folder / "a.png")
+    np.save(tmp_path / "x.npy", DIGITS[:3])
+    (tmp_path / "out.errors.csv").write_text("an odd name for an input, but an input")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "x.npy")
+    output = {
+        "input-npy": tmp_path / "x.npy",
+        "model": model,
+        "image-in-folder": folder / "a.png",
+        "errors-file-is-input": tmp_path / "out.csv",
+        "symlink-to-input": tmp_path / "link.csv",
+    }[target]
+    inputs = [tmp_path / "x.npy", folder] + ([tmp_path / "out.errors.csv"] if target.startswith("errors") else [])
+    before = {p: p.read_bytes() for p in [model, folder / "a.png", tmp_path / "x.npy", tmp_path / "out.errors.csv"]}
+    result = predict("--model", model, *inputs, "--output", output)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "refusing to overwrite it" in result.stderr
+    assert {p: p.read_bytes() for p in before} == before
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "device-through-symlink"])
+def test_output_that_is_not_a_regular_file_is_refused(exported, tmp_path, kind):
+    _, model_path = exported
+    np.save(tmp_path / "x.npy", DIGITS[:2])
+    output = tmp_path / "out.csv"
+    if kind == "folder":
+        output.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(output)
+    else:
+        output.symlink_to("/dev/null")
+    result = predict("--model", model_path, tmp_path / "x.npy", "--output", output)
+    assert result.returncode == 1
+    assert result.stderr == f"error: {output}: exists and is not a regular file; refusing to replace it\n"
+    assert output.is_dir() if kind == "folder" else (output.is_fifo() or output.is_symlink())
+    assert os.path.exists("/dev/null") and Path("/dev/null").is_char_device()
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_mid_run_leaves_the_old_output_and_no_traceback(exported, tmp_path, sig, code, word):
+    """Issue 11: SIGTERM (`timeout`, `kill`, `docker stop`) left a hidden 383 MB temporary file, and
+    Ctrl-C printed a traceback from every image worker."""
+    _, model_path = exported
+    folder = tmp_path / "png"
+    folder.mkdir()
+    for i in range(200):
+        Image.fromarray(DIGITS[i % len(DIGITS)]).save(folder / f"{i:03d}.png")
+    big = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.uint8, shape=(500_000, 28, 28))
+    big[:] = DIGITS[0]
+    big.flush()
+    del big
+    output = tmp_path / "out.csv"
+    output.write_text("previous results\n")
+    command = [sys.executable, "-m", "mnist_ann.cli", "predict", "--model", str(model_path), str(folder)]
+    command += [str(tmp_path / "big.npy"), "--output", str(output), "--workers", "2"]
+    process = popen_with_default_signals(command, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.csv.*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the images are scored; the array is under way, the workers idle
+    os.killpg(process.pid, sig)  # the whole group, as a terminal's Ctrl-C does
+    stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == code, stderr
+    assert stderr.strip().splitlines()[-1] == word and "Traceback" not in stderr
+    assert output.read_text() == "previous results\n" and list(tmp_path.glob(".out.csv*")) == []

@@ -8,10 +8,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import resource
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +22,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import REPO, VENV_BIN, all_runs, dvc, ran, run_script, write_params
+from helpers import REPO, VENV_BIN, all_runs, dvc, popen_with_default_signals, ran, run_script, write_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -40,7 +42,7 @@ def interrupt_repro(repo: Path, marker: str, sig: int) -> tuple[int, str]:
     to the whole group (as a terminal's Ctrl-C does for SIGINT)."""
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    process = subprocess.Popen(
+    process = popen_with_default_signals(
         [str(VENV_BIN / "dvc"), "repro"],
         cwd=repo,
         env=env,
@@ -203,3 +205,18 @@ def test_full_disk_under_predict_keeps_the_previous_output(exported, tmp_path):
     assert result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'out.csv'}: File too large"
     assert (tmp_path / "out.csv").read_text() == "previous results\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["many.npy", "out.csv"]
+
+
+def test_fault_tests_send_signals_that_arrive_however_the_suite_is_started():
+    """Issue 11: started as `make test &` from a script, the suite inherits SIGINT as ignored and
+    the Ctrl-C tests failed. Their children must start with the default disposition."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a background job of a script
+    try:
+        child = popen_with_default_signals(
+            [sys.executable, "-c", "print(open('/proc/self/status').read())"], stdout=subprocess.PIPE, text=True
+        )
+        status = child.communicate(timeout=30)[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    ignored = int(re.search(r"SigIgn:\s*([0-9a-f]+)", status).group(1), 16)
+    assert not ignored & (1 << (signal.SIGINT - 1)) and not ignored & (1 << (signal.SIGTERM - 1))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import random
+import struct
+
 import numpy as np
 from PIL import Image
 
@@ -58,3 +62,42 @@ def test_resize_invert_and_animation(exported, tmp_path):
     resized = np.asarray(big.resize((28, 28), Image.Resampling.LANCZOS))
     first_frame = np.asarray(Image.open(tmp_path / "anim.gif").convert("L"))
     assert_rows_match_keras(rows, keras_model, [resized, first_frame])
+
+
+def _mutants(count_per_format: int = 30) -> dict[str, bytes]:
+    """A small deterministic mutation fuzzer: a digit saved in six formats, then 1-10 random bytes
+    overwritten, or the file cut short, per mutant. Also content Pillow identifies by magic
+    alone (BLP, DDS) under a .png name."""
+    rng = random.Random(11)
+    mutants = {"blp.png": b"BLP1" + bytes(200), "dds.png": b"DDS " + struct.pack("<I", 124) + b"\xff" * 200}
+    for fmt in ("PNG", "JPEG", "GIF", "TIFF", "BMP", "WEBP"):
+        buffer = io.BytesIO()
+        Image.fromarray(DIGITS[0]).save(buffer, fmt)
+        seed = buffer.getvalue()
+        for i in range(count_per_format):
+            data = bytearray(seed)
+            if i % 5 == 4:
+                data = data[: rng.randrange(8, len(data))]
+            else:
+                for _ in range(rng.randint(1, 10)):
+                    data[rng.randrange(len(data))] = rng.randrange(256)
+            mutants[f"{fmt.lower()}-{i:02d}.{fmt.lower()}"] = bytes(data)
+    return mutants
+
+
+def test_fuzzed_images_never_stop_the_batch(exported, tmp_path):
+    """Whatever a damaged image makes Pillow raise is that image's error (issue 11): every file is
+    either scored or listed, and the run ends with exit 0 or 2, never a traceback."""
+    _, model_path = exported
+    folder = tmp_path / "fuzz"
+    folder.mkdir()
+    mutants = _mutants()
+    for name, data in mutants.items():
+        (folder / name).write_bytes(data)
+    result = predict("--model", model_path, folder, "--output", tmp_path / "out.csv")
+    assert result.returncode in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr
+    scored = {row["source"] for row in read_rows(tmp_path / "out.csv")}
+    failed = {row["source"] for row in read_rows(tmp_path / "out.errors.csv")}
+    assert scored | failed == {str(folder / name) for name in mutants} and not scored & failed
+    assert str(folder / "blp.png") in failed and str(folder / "dds.png") in failed

@@ -1,9 +1,12 @@
-"""inputs.py: the inputs predict finds under its arguments, and array files of every layout read in
-chunks, scored as Keras scores the same pixels."""
+"""inputs.py: array files of every layout read in chunks, scored as Keras scores the same pixels;
+damaged or hostile array files are skipped whole, never half scored, never a traceback."""
 
 from __future__ import annotations
 
 import gzip
+import io
+import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -44,3 +47,61 @@ def test_array_inputs(exported, tmp_path, layout):
     assert [row["source"] for row in rows] == [f"{path}#{i}" for i in range(25)]
     assert_rows_match_keras(rows, keras_model, images)
     assert not (tmp_path / "out.errors.csv").exists()
+
+
+def _npz_bytes(compress: bool = False, member: str = "x.npy") -> bytes:
+    buffer = io.BytesIO()
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buffer, "w", method) as archive, archive.open(member, "w") as fp:
+        np.lib.format.write_array(fp, DIGITS[:4])
+    return buffer.getvalue()
+
+
+def _set_flag_bits(data: bytes, offset_in_header: int, value: int, width: int) -> bytes:
+    """Patch a field of every local and central zip header (signatures PK\\3\\4 and PK\\1\\2)."""
+    out = bytearray(data)
+    for signature, field in ((b"PK\x03\x04", offset_in_header), (b"PK\x01\x02", offset_in_header + 2)):
+        at = out.find(signature)
+        out[at + field : at + field + width] = value.to_bytes(width, "little")
+    return bytes(out)
+
+
+def _hostile_arrays() -> dict[str, bytes]:
+    stored, deflated = _npz_bytes(), _npz_bytes(compress=True)
+    flipped = bytearray(stored)
+    flipped[stored.find(b"NUMPY") + 200] ^= 0xFF  # one pixel byte: the CRC no longer matches
+    bad_deflate = bytearray(deflated)
+    start = deflated.find(b"x.npy") + len("x.npy")
+    bad_deflate[start : start + 40] = b"\xff" * 40
+    gz = gzip.compress(idx_bytes(DIGITS[:20]))
+    promising = gzip.compress(idx_bytes(DIGITS[:20])[:16] + DIGITS[:20].tobytes()[: 784 * 16])
+    header = struct.pack(">BBBB", 0, 0, 0x08, 3) + struct.pack(">III", 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+    return {
+        "member-without-suffix.npz": _npz_bytes(member="x"),
+        "flipped-byte.npz": bytes(flipped),
+        "bad-deflate.npz": bytes(bad_deflate),
+        "encrypted.npz": _set_flag_bits(stored, 6, 1, 2),
+        "unknown-method.npz": _set_flag_bits(stored, 8, 99, 2),
+        "cut-images-idx3-ubyte.gz": gz[: len(gz) // 2],
+        "huge-images-idx3-ubyte": header + b"\0" * 100,
+        "promises-20-holds-16-idx3-ubyte.gz": promising,
+    }
+
+
+def test_hostile_array_files_are_skipped_whole(exported, tmp_path):
+    """Issue 11: each of these ended the batch with a traceback, or (the last) left 16 rows of a
+    file reported as skipped."""
+    _, model_path = exported
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    for name, data in _hostile_arrays().items():
+        (folder / name).write_bytes(data)
+    np.save(folder / "zz-good.npy", DIGITS[:3])
+    result = predict("--model", model_path, folder, "--output", tmp_path / "out.csv")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert [row["source"] for row in read_rows(tmp_path / "out.csv")] == [
+        f"{folder / 'zz-good.npy'}#{i}" for i in range(3)
+    ]
+    errors = {row["source"] for row in read_rows(tmp_path / "out.errors.csv")}
+    assert errors == {str(folder / name) for name in _hostile_arrays()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -17,10 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import preprocess
+from .discovery import Input
 from .errors import InputError
 from .images import decode_images
 from .inference import OnnxModel
-from .inputs import ArrayInput, Input
+from .inputs import ArrayInput
 from .predictions import PredictionWriter
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,15 @@ def score_inputs(
 
 def _pool(workers: int) -> ProcessPoolExecutor:
     # fork: workers start in milliseconds and need nothing re-imported; they only run Pillow.
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    context = multiprocessing.get_context("fork")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_leave_signals_to_the_parent)
+
+
+def _leave_signals_to_the_parent() -> None:
+    """Ctrl-C reaches the whole process group: workers that took it would each print a traceback.
+    The main process handles it (and SIGTERM) and shuts the pool down; workers finish their task."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 @dataclass

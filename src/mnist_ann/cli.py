@@ -25,13 +25,14 @@ log = logging.getLogger("mnist-ann")
 
 def _predict(args: argparse.Namespace) -> int:
     from .batch import BatchSettings, score_inputs
+    from .discovery import discover
     from .inference import OnnxModel
-    from .inputs import discover
-    from .predictions import prediction_file, write_errors
+    from .predictions import check_output, prediction_file, write_errors
 
     inputs, missing = discover(args.inputs)
     for source, reason in missing:
         log.warning("skipped %s: %s", source, reason)
+    check_output(args.output, [item.path for item in inputs], args.model)
     model = OnnxModel(args.model)
     with (
         prediction_file(args.output, args.format, not args.no_probabilities) as writer,

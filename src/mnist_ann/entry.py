@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -13,7 +14,16 @@ from typing import NoReturn
 
 from .errors import MnistAnnError
 
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143  # 128 + the signal, as shells say
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, `docker stop`), raised like Ctrl-C so that everything that
+    cleans up after Ctrl-C (temporary files removed, the MLflow run marked KILLED) runs for it too."""
+
+
+def _raise_terminated(signum, frame) -> NoReturn:
+    raise Terminated
 
 
 def configure_logging() -> None:
@@ -28,9 +38,10 @@ def configure_logging() -> None:
 
 def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
     """Run `main(argv)` and exit: with its return value (0 when it returns None), 1 with
-    `error: <one line>` on an expected error or a file-system error, 130 on Ctrl-C. Anything else
-    is a bug and keeps its traceback."""
+    `error: <one line>` on an expected error or a file-system error, 130 on Ctrl-C, 143 on
+    SIGTERM. Anything else is a bug and keeps its traceback."""
     configure_logging()
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = main(argv)
     except MnistAnnError as exc:
@@ -46,6 +57,9 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        sys.exit(EXIT_TERMINATED)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)

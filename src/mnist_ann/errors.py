@@ -18,8 +18,16 @@ class DownloadError(MnistAnnError):
     """Every configured data source failed; the message lists each source and why."""
 
 
+class TrainingError(MnistAnnError):
+    """Training that cannot give a usable model (the loss became NaN or infinite)."""
+
+
 class InputError(MnistAnnError):
     """One input of `mnist-ann predict` that cannot be scored; the batch goes on without it."""
+
+
+class OutputError(MnistAnnError):
+    """An output path predict must not write: an input, the model, or not a regular file."""
 
 
 class ModelError(MnistAnnError):

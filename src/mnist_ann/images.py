@@ -50,6 +50,8 @@ def _decode(path: str, invert: bool) -> np.ndarray:
         raise InputError("not an image Pillow can read") from None
     except (OSError, ValueError, SyntaxError) as exc:  # truncated or damaged data
         raise InputError(f"damaged image: {exc}") from None
+    except Exception as exc:  # Pillow's decoders raise many other kinds on hostile data: still this file's fault
+        raise InputError(f"damaged image: {type(exc).__name__}: {exc}") from None
     return 255 - digit if invert else digit
 
 

@@ -50,8 +50,18 @@ class OnnxModel:
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
-        """Class probabilities for preprocessed pixels (N, 784) float32."""
-        return self.session.run([self.output_name], {self.input_name: pixels})[0]
+        """Class probabilities for preprocessed pixels (N, 784) float32. A model that returns
+        another shape than it declares, or NaN/infinite values, is a ModelError: its answers
+        cannot be trusted for any image, so the run stops rather than write them."""
+        probabilities = self.session.run([self.output_name], {self.input_name: pixels})[0]
+        if probabilities.shape != (len(pixels), NUM_CLASSES):
+            raise ModelError(
+                f"{self.path}: returned {probabilities.shape} for {len(pixels)} images, "
+                f"not ({len(pixels)}, {NUM_CLASSES}) as it declares"
+            )
+        if not np.isfinite(probabilities).all():
+            raise ModelError(f"{self.path}: returned NaN or infinite probabilities")
+        return probabilities
 
 
 def _fits(shape: list, width: int) -> bool:

@@ -1,5 +1,5 @@
-"""What `mnist-ann predict` reads: the inputs found under its arguments, and array files read as
-model-ready pixels, with numpy only (images are decoded by images.py).
+"""Array files as `mnist-ann predict` reads them: .npy, .npz and MNIST's IDX (plain or gzipped),
+as model-ready pixels, with numpy only. (discovery.py finds the inputs; images.py decodes images.)
 
 Array files (.npy, plain or gzipped IDX) are read a chunk at a time, so memory stays flat however
 large they are; an .npz member is loaded whole (zip members cannot be read in place). Every problem
@@ -10,63 +10,20 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import zipfile
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from .data import IMAGE_SHAPE, NUM_PIXELS, check_npy_header, preprocess
+from .discovery import Input
 from .errors import DataError, InputError
 
 NPZ_KEYS = ("x", "x_test")  # tried in this order when --key is not given
 # IDX type codes (MNIST's own format: http://yann.lecun.com/exdb/mnist/), all big-endian.
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-@dataclass(frozen=True)
-class Input:
-    """One file to score: its path as found, and how it is read."""
-
-    path: str
-    kind: str  # "image", "npy", "npz" or "idx"
-
-
-def kind_of(name: str) -> str:
-    name = name.lower().removesuffix(".gz")
-    if name.endswith(".npy"):
-        return "npy"
-    if name.endswith(".npz"):
-        return "npz"
-    if name.endswith("-ubyte") or re.search(r"\.idx\d?$", name):  # train-images-idx3-ubyte, x.idx3
-        return "idx"
-    return "image"
-
-
-def discover(arguments: Sequence[str]) -> tuple[list[Input], list[tuple[str, str]]]:
-    """Files named or found under folders (recursively, in name order; hidden files and folders in
-    walked folders are passed over), and the arguments that name nothing."""
-    found, missing = [], []
-    for argument in arguments:
-        if os.path.isdir(argument):
-            found.extend(_walk(argument))
-        elif os.path.isfile(argument):
-            found.append(Input(argument, kind_of(os.path.basename(argument))))
-        else:
-            missing.append((argument, "no such file or folder"))
-    return found, missing
-
-
-def _walk(folder: str) -> Iterator[Input]:
-    with os.scandir(folder) as entries:
-        visible = sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
-    for entry in visible:
-        if entry.is_dir():
-            yield from _walk(entry.path)
-        elif entry.is_file():
-            yield Input(entry.path, kind_of(entry.name))
 
 
 class ArrayInput:
@@ -83,14 +40,15 @@ class ArrayInput:
                 self._array = _npz_member(item.path, key)
             else:
                 self._open_idx()
-        except (OSError, ValueError, EOFError) as exc:
-            raise InputError(f"cannot read: {exc}") from None
+        except InputError:
+            raise
         except DataError as exc:
             raise InputError(str(exc)) from None
+        except Exception as exc:  # zip, zlib, gzip and numpy raise a dozen kinds on damaged files
+            raise InputError(f"cannot read: {exc or type(exc).__name__}") from None
         if self._array is not None:
             self.shape, self.dtype = tuple(self._array.shape), self._array.dtype
-        if len(self.shape) not in (2, 3) or self.shape[1:] not in (IMAGE_SHAPE, (NUM_PIXELS,)):
-            raise InputError(f"array must have shape (N, 28, 28) or (N, 784), got {self.shape}")
+        _check_shape(self.shape)
         if not (np.issubdtype(self.dtype, np.integer) or np.issubdtype(self.dtype, np.floating)):
             raise InputError(f"array must hold integers 0-255 or floats 0-1, got dtype {self.dtype}")
         self.count = self.shape[0]
@@ -107,6 +65,7 @@ class ArrayInput:
             if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in IDX_DTYPES:
                 raise InputError("not an IDX file (bad magic number)")
             self.shape = tuple(int.from_bytes(fp.read(4), "big") for _ in range(magic[3]))
+        _check_shape(self.shape)  # before any size is computed from a forged header
         self.dtype = np.dtype(IDX_DTYPES[magic[2]])
         offset = 4 + 4 * len(self.shape)
         if gzipped:  # compressed: streamed in chunks by raw_chunks
@@ -137,15 +96,19 @@ class ArrayInput:
             fp.seek(self._gz_offset)
             for start in range(0, self.count, size):
                 n = min(size, self.count - start)
-                data = fp.read(n * per_image)
+                try:
+                    data = fp.read(n * per_image)
+                except (OSError, EOFError, zlib.error) as exc:  # cut mid-stream, or damaged
+                    raise InputError(f"cannot read: {exc}") from None
                 if len(data) < n * per_image:
                     raise InputError(f"IDX file is truncated after {start + len(data) // per_image} images")
                 yield np.frombuffer(data, self.dtype).reshape(n, NUM_PIXELS)
 
     def check(self, size: int) -> None:
         """Read the whole file once and raise if any value is out of range, so that a bad file is
-        skipped whole rather than half scored. uint8 needs no check: every value is a pixel."""
-        if self.dtype == np.uint8:
+        skipped whole rather than half scored. uint8 needs no check: every value is a pixel; but a
+        gzipped IDX file is read through all the same, since only then is its length known."""
+        if self.dtype == np.uint8 and self._array is not None:
             return
         for chunk in self.raw_chunks(size):
             self.pixels(chunk)
@@ -160,6 +123,11 @@ class ArrayInput:
         """(index of the first image, model-ready pixels) for each chunk."""
         for number, chunk in enumerate(self.raw_chunks(size)):
             yield number * size, self.pixels(chunk)
+
+
+def _check_shape(shape: tuple[int, ...]) -> None:
+    if len(shape) not in (2, 3) or shape[1:] not in (IMAGE_SHAPE, (NUM_PIXELS,)):
+        raise InputError(f"array must have shape (N, 28, 28) or (N, 784), got {shape}")
 
 
 def _npz_member(path: Path, key: str | None) -> np.ndarray:

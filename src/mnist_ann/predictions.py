@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -19,6 +21,8 @@ import numpy as np
 
 from .atomic import atomic_path, write_csv
 from .data import NUM_CLASSES
+from .errors import OutputError
+from .names import csv_field, printable, spreadsheet_safe
 
 DECIMALS = 6
 _SCALE = 10**DECIMALS
@@ -27,13 +31,6 @@ _DIGIT = np.uint8(ord("0"))
 
 def header(with_probabilities: bool) -> list[str]:
     return ["source", "label", "confidence"] + ([f"prob_{d}" for d in range(NUM_CLASSES)] if with_probabilities else [])
-
-
-def csv_field(text: str) -> str:
-    """`text` as one CSV field, quoted when it holds a comma, a quote or a line break."""
-    if any(c in text for c in ',"\r\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
 
 
 def _fixed(values: np.ndarray) -> np.ndarray:
@@ -123,7 +120,11 @@ class PredictionWriter:
     def _write_jsonl(self, sources: Sequence[str], probabilities: np.ndarray) -> None:
         lines = []
         for source, row in zip(sources, probabilities.astype(float)):
-            record = {"source": source, "label": int(row.argmax()), "confidence": round(float(row.max()), DECIMALS)}
+            record = {
+                "source": printable(source),
+                "label": int(row.argmax()),
+                "confidence": round(float(row.max()), DECIMALS),
+            }
             if self.with_probabilities:
                 record["probabilities"] = [round(p, DECIMALS) for p in row.tolist()]
             lines.append(json.dumps(record) + "\n")
@@ -157,5 +158,31 @@ def write_errors(output: str | Path, errors: Sequence[tuple[str, str]]) -> Path 
     if not errors:
         path.unlink(missing_ok=True)
         return None
-    write_csv(path, [{"source": source, "error": reason} for source, reason in errors])
+    rows = [{"source": spreadsheet_safe(source), "error": printable(reason)} for source, reason in errors]
+    write_csv(path, rows)
     return path
+
+
+def check_output(output: str | Path, sources: Sequence[str], model: str | Path) -> None:
+    """Refuse, before any work, an output (or the errors file beside it) that would replace one of
+    the inputs, the model, or anything but a regular file (a folder, a device such as /dev/null, a
+    FIFO): renaming the finished file into place would destroy it."""
+    protected = None
+    for path in (Path(output), errors_path(output)):
+        try:
+            found = os.stat(path)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(found.st_mode):
+            raise OutputError(f"{path}: exists and is not a regular file; refusing to replace it")
+        if protected is None:
+            protected = {_identity(p): f"the model {model}" for p in [model] if os.path.exists(p)}
+            protected.update({_identity(s): f"an input ({s})" for s in sources if os.path.exists(s)})
+        what = protected.get((found.st_dev, found.st_ino))
+        if what:
+            raise OutputError(f"{path} is {printable(what)}; refusing to overwrite it")
+
+
+def _identity(path: str | Path) -> tuple[int, int]:
+    found = os.stat(path)
+    return found.st_dev, found.st_ino

@@ -1,0 +1,83 @@
+"""What `mnist-ann predict` reads: the files named on its command line and those found under the
+folders it names, each with the way it is read. Whatever cannot be read is named with the reason,
+never silently passed over and never the end of the run."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+Skipped = tuple[str, str]  # (path, reason)
+
+
+@dataclass(frozen=True)
+class Input:
+    """One file to score: its path as found, and how it is read."""
+
+    path: str
+    kind: str  # "image", "npy", "npz" or "idx"
+
+
+def kind_of(name: str) -> str:
+    name = name.lower().removesuffix(".gz")
+    if name.endswith(".npy"):
+        return "npy"
+    if name.endswith(".npz"):
+        return "npz"
+    if name.endswith("-ubyte") or re.search(r"\.idx\d?$", name):  # train-images-idx3-ubyte, x.idx3
+        return "idx"
+    return "image"
+
+
+def discover(arguments: Sequence[str]) -> tuple[list[Input], list[Skipped]]:
+    """Files named or found under folders (recursively, in name order; hidden files and folders in
+    walked folders are passed over), and what was skipped with why: arguments that name nothing,
+    folders that cannot be read, symbolic-link loops, dangling links, FIFOs and other non-files."""
+    found: list[Input] = []
+    skipped: list[Skipped] = []
+    for argument in arguments:
+        if os.path.isdir(argument):
+            found.extend(_walk(argument, skipped, set()))
+        elif os.path.isfile(argument):
+            found.append(Input(argument, kind_of(os.path.basename(argument))))
+        elif os.path.lexists(argument):
+            skipped.append((argument, _not_a_file(argument)))
+        else:
+            skipped.append((argument, "no such file or folder"))
+    return found, skipped
+
+
+def _walk(folder: str, skipped: list[Skipped], seen: set[tuple[int, int]]) -> Iterator[Input]:
+    """The files under `folder`; `seen` holds the folders already walked, so that a symbolic link
+    back up the tree is reported once instead of walked until the kernel refuses (ELOOP)."""
+    try:
+        identity = (os.stat(folder).st_dev, os.stat(folder).st_ino)
+        if identity in seen:
+            skipped.append((folder, "symbolic link loop: this folder is already being read"))
+            return
+        seen.add(identity)
+        with os.scandir(folder) as entries:
+            visible = sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError as exc:
+        skipped.append((folder, f"cannot read folder: {exc.strerror or exc}"))
+        return
+    for entry in visible:
+        if entry.is_dir():
+            yield from _walk(entry.path, skipped, seen)
+        elif entry.is_file():
+            yield Input(entry.path, kind_of(entry.name))
+        else:
+            skipped.append((entry.path, _not_a_file(entry.path)))
+
+
+def _not_a_file(path: str) -> str:
+    if os.path.islink(path) and not os.path.exists(path):
+        return "dangling symbolic link"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    return "a FIFO, not a file" if stat.S_ISFIFO(mode) else "not a regular file"
