@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mnist_ann.data import preprocess
-from mnist_ann.errors import DataError
+from mnist_ann.errors import DataError, TrainingError
 from mnist_ann.model import (
     EpochEnd,
     build_model,
@@ -147,3 +147,10 @@ def test_cosine_schedule_decays_to_zero(tiny):
     constant = small_model()
     fit(constant, *tiny, batch_size=16, epochs=2, validation_freq=1)
     assert float(constant.optimizer.learning_rate) == pytest.approx(0.01)
+
+
+def test_diverging_training_fails_by_name(tiny):
+    """Issue 11: `learning_rate: 1e300` trained a NaN model to exit 0; only the export gate stopped it."""
+    model = small_model(optimizer="sgd", learning_rate=1e30)
+    with pytest.raises(TrainingError, match=r"training diverged: the loss became (nan|inf) in epoch 1; lower the"):
+        fit(model, *tiny, batch_size=16, epochs=3, validation_freq=1)

@@ -78,6 +78,14 @@ BAD = [
     ),
     ({"download.retries": -1}, "download.retries must be an integer >= 0, got -1"),
     ({"download.connect_timeout": 0}, "download.connect_timeout must be a positive number, got 0"),
+    # Values that passed and then failed minutes into the work, or never ended (issue 11):
+    ({"seed": 4294967296}, "seed must be at most 4.29497e+09, got 4294967296"),
+    ({"train.hidden_units": [1000000000]}, "train.hidden_units[0] must be at most 65536, got 1000000000"),
+    ({"train.hidden_units": [8] * 10000}, "train.hidden_units must be a list of at most 64 items, got '10000 items'"),
+    ({"train.epochs": 10**20}, "train.epochs must be at most 100000, got 100000000000000000000"),
+    ({"train.learning_rate": 1e300}, "train.learning_rate must be at most 10, got 1e+300"),
+    ({"export.registered_model": "a/b:c"}, "export.registered_model must be letters, digits, . _ - (a model name)"),
+    ({"download.read_timeout": 1e9}, "download.read_timeout must be at most 600, got 1000000000.0"),
 ]
 
 
@@ -144,3 +152,13 @@ def test_cli_check_params(tmp_path):
     assert bad.returncode == 1
     assert bad.stderr.strip().endswith("train.epochs must be a positive integer, got 0")
     assert "Traceback" not in bad.stderr
+
+
+def test_error_messages_stay_short_whatever_the_value(tmp_path):
+    """The value is shown abridged: formatting a huge one in full once hung check-params."""
+    path = write_params(
+        tmp_path / "params.yaml", {"train.activation": "x" * 20_000, "seed": [[i] * 500 for i in range(10)]}
+    )
+    with pytest.raises(ParamsError) as caught:
+        load_params(path)
+    assert len(str(caught.value)) < 300 and "..." in str(caught.value)

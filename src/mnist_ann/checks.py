@@ -4,6 +4,8 @@ returns the value (normalised) or raises ParamsError with one line naming the ke
 from __future__ import annotations
 
 import math
+import re
+import reprlib
 from collections.abc import Callable
 from dataclasses import field, fields
 from typing import Any
@@ -14,7 +16,8 @@ Check = Callable[[Any, str], Any]  # (raw value, dotted key) -> checked value, o
 
 
 def fail(key: str, expected: str, value: Any) -> None:
-    raise ParamsError(f"{key} must be {expected}, got {value!r}")
+    # reprlib bounds the text: a YAML alias bomb or a 50 MB string must not be spelled out here.
+    raise ParamsError(f"{key} must be {expected}, got {reprlib.repr(value)}")
 
 
 def _is_int(value: Any) -> bool:
@@ -50,6 +53,30 @@ def int_between(low: int, high: int, what: str) -> Check:
     return check
 
 
+def at_most(check: Check, limit: float) -> Check:
+    """`check`, then a ceiling: values past what this project can run (a 10^20-epoch fit, a layer
+    of 10^9 units) fail here, by name, rather than minutes into the work."""
+
+    def bounded(value: Any, key: str) -> Any:
+        value = check(value, key)
+        if value > limit:
+            fail(key, f"at most {limit:g}", value)
+        return value
+
+    return bounded
+
+
+def matching(pattern: str, what: str) -> Check:
+    """A non-empty string matching `pattern` (a regular expression, matched whole)."""
+
+    def check(value: Any, key: str) -> str:
+        if not (isinstance(value, str) and re.fullmatch(pattern, value)):
+            fail(key, what, value)
+        return value
+
+    return check
+
+
 def non_empty_string(value: Any, key: str) -> str:
     if not (isinstance(value, str) and value.strip()):
         fail(key, "a non-empty string", value)
@@ -65,10 +92,12 @@ def one_of(*options: str) -> Check:
     return check
 
 
-def non_empty_list(item: Check) -> Check:
+def non_empty_list(item: Check, longest: int = 100) -> Check:
     def check(value: Any, key: str) -> tuple:
         if not isinstance(value, list) or not value:
             fail(key, "a non-empty list", value)
+        if len(value) > longest:
+            fail(key, f"a list of at most {longest} items", f"{len(value)} items")
         return tuple(item(v, f"{key}[{i}]") for i, v in enumerate(value))
 
     return check

@@ -37,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
 from .data import NUM_CLASSES, NUM_PIXELS  # noqa: E402
-from .errors import DataError  # noqa: E402
+from .errors import DataError, TrainingError  # noqa: E402
 from .params import OPTIMIZERS  # noqa: E402
 
 # Images per call when scoring a whole split: large enough that per-call overhead vanishes, small
@@ -131,12 +131,18 @@ def fit(
             shuffle=True,
             validation_data=(x_val, targets(y_val, loss)),
             validation_freq=validation_freq,
-            callbacks=list(callbacks),
+            callbacks=[*callbacks, keras.callbacks.TerminateOnNaN()],
             verbose=0,
         )
     finally:
         model.steps_per_execution = 1
         model.train_function = model.test_function = model.predict_function = None  # rebuilt for 1 step
+    losses = history.history["loss"]
+    if not np.isfinite(losses).all():  # a NaN model would train to "success" and fail only at export
+        epoch = next(i for i, value in enumerate(losses, 1) if not np.isfinite(value))
+        raise TrainingError(
+            f"training diverged: the loss became {losses[epoch - 1]} in epoch {epoch}; lower the learning rate"
+        )
     return {name: [float(v) for v in values] for name, values in history.history.items()}
 
 

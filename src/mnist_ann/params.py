@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .checks import (
+    at_most,
     build,
     fail,
     int_between,
+    matching,
     non_empty_list,
     non_empty_string,
     non_negative_int,
@@ -30,6 +30,7 @@ from .checks import (
     section,
 )
 from .errors import ParamsError
+from .params_file import read_params_file
 
 # tf2onnx 1.17 knows opsets up to 18; below 13 some Keras ops have no ONNX form.
 MIN_OPSET, MAX_OPSET = 13, 18
@@ -89,9 +90,9 @@ class MlflowParams:
 @dataclass(frozen=True)
 class DownloadParams:
     sources: tuple[Source, ...] = param(non_empty_list(data_source))
-    connect_timeout: float = param(positive_number)  # seconds to open a connection
-    read_timeout: float = param(positive_number)  # seconds a stalled transfer may wait for bytes
-    retries: int = param(non_negative_int)  # extra attempts per source after a transient failure
+    connect_timeout: float = param(at_most(positive_number, 600))  # seconds to open a connection
+    read_timeout: float = param(at_most(positive_number, 600))  # seconds a stalled transfer may wait for bytes
+    retries: int = param(at_most(non_negative_int, 10))  # extra attempts per source after a transient failure
 
 
 @dataclass(frozen=True)
@@ -102,32 +103,35 @@ class PreprocessParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    hidden_units: tuple[int, ...] = param(non_empty_list(positive_int))
+    hidden_units: tuple[int, ...] = param(non_empty_list(at_most(positive_int, 65536), longest=64))
     activation: str = param(one_of(*ACTIVATIONS))
     optimizer: str = param(one_of(*OPTIMIZERS))
-    learning_rate: float = param(positive_number)
+    learning_rate: float = param(at_most(positive_number, 10))
     lr_schedule: str = param(one_of(*LR_SCHEDULES))
     loss: str = param(one_of(*LOSSES))
-    batch_size: int = param(positive_int)
-    epochs: int = param(positive_int)
-    validation_freq: int = param(positive_int)
+    batch_size: int = param(at_most(positive_int, 1 << 20))
+    epochs: int = param(at_most(positive_int, 100_000))
+    validation_freq: int = param(at_most(positive_int, 100_000))
 
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    sample_size: int = param(positive_int)
+    sample_size: int = param(at_most(positive_int, 1024))  # digits drawn in one figure
 
 
 @dataclass(frozen=True)
 class ExportParams:
     opset: int = param(int_between(MIN_OPSET, MAX_OPSET, "an ONNX opset"))
     atol: float = param(positive_number)
-    registered_model: str = param(non_empty_string)
+    # MLflow refuses names with / : % and others, but only after model.onnx is written: refuse here.
+    registered_model: str = param(
+        matching(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}", "letters, digits, . _ - (a model name)")
+    )
 
 
 @dataclass(frozen=True)
 class Params:
-    seed: int = param(non_negative_int)
+    seed: int = param(at_most(non_negative_int, 2**32 - 1))  # numpy's and TensorFlow's seed range
     mlflow: MlflowParams = section(MlflowParams)
     download: DownloadParams = section(DownloadParams)
     preprocess: PreprocessParams = section(PreprocessParams)
@@ -136,29 +140,9 @@ class Params:
     export: ExportParams = section(ExportParams)
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads `1e-5` as a float, as YAML 1.2 and DVC's own parser do (PyYAML's
-    YAML 1.1 rules would make it the string '1e-5')."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?$|^[-+]?\d+[eE][-+]?\d+$"),
-    list("-+0123456789."),
-)
-
-
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and check the whole parameter file; every error message starts with the file's name."""
-    path = Path(path)
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except OSError as exc:
-        raise ParamsError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where else ""
-        raise ParamsError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    raw = read_params_file(path)
     try:
         return build(Params, raw)
     except ParamsError as exc:

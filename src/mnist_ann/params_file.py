@@ -1,0 +1,66 @@
+"""Reading a parameter file as YAML, defensively: a bounded size, regular files only, no aliases, no
+duplicate keys, and YAML 1.2's floats. Errors are one line naming the file (and the line)."""
+
+from __future__ import annotations
+
+import re
+import reprlib
+import stat
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ParamsError
+
+# params.yaml is about 3 KB: anything past this is a mistake or an attack, refused before parsing.
+MAX_PARAMS_BYTES = 64 << 10
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads `1e-5` as a float, as YAML 1.2 and DVC's own parser do (PyYAML's
+    YAML 1.1 rules would make it the string '1e-5'); that refuses aliases (`*name`: a few lines of
+    them expand to gigabytes, the "billion laughs"), and duplicate keys, which PyYAML would let the
+    last one win while DVC refuses the file."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a parameter file", mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.value in seen:
+                message = f"duplicate key {reprlib.repr(key_node.value)}"
+                raise yaml.constructor.ConstructorError(None, None, message, key_node.start_mark)
+            if isinstance(key_node.value, str):
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?$|^[-+]?\d+[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def read_params_file(path: str | Path) -> Any:
+    """The parsed content of `path`, or ParamsError naming the file and what is wrong."""
+    path = Path(path)
+    try:
+        found = path.stat()
+        if not stat.S_ISREG(found.st_mode):
+            raise ParamsError(f"{path}: not a regular file")  # a FIFO would block the read forever
+        if found.st_size > MAX_PARAMS_BYTES:
+            limit = f"{MAX_PARAMS_BYTES:,}-byte limit for a parameter file"
+            raise ParamsError(f"{path}: {found.st_size:,} bytes, over the {limit}")
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        raise ParamsError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
