@@ -4,6 +4,7 @@ small exported model, the stages run once on tiny data, and copies of this repos
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import shutil
 import threading
@@ -25,8 +26,10 @@ def _private_cache(tmp_path_factory, monkeypatch):
 
 class Replies:
     """What the test server answers on each path: a list of replies used in turn, the last one
-    repeating. A reply is ("ok", body), ("status", code), ("cut", body, n_bytes_sent) or
-    ("stall", body, seconds)."""
+    repeating. A reply is ("ok", body), ("status", code), ("cut", body, n_bytes_sent),
+    ("stall", body, seconds), ("announce", n_bytes): a Content-Length and no body, or
+    ("endless", chunk): no Content-Length and `chunk` again and again (at most 100 times, so that
+    the server stops by itself) until the client hangs up."""
 
     def __init__(self):
         self.routes: dict[str, list[tuple]] = {}
@@ -46,6 +49,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         kind, *rest = self.replies.next(self.path)
         if kind == "status":
             self.send_error(rest[0])
+            return
+        if kind == "announce":
+            self.send_response(200)
+            self.send_header("Content-Length", str(rest[0]))
+            self.end_headers()
+            return
+        if kind == "endless":
+            self.send_response(200)
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the client hung up: what the test wants
+                for _ in range(100):
+                    self.wfile.write(rest[0])
             return
         body = rest[0]
         self.send_response(200)

@@ -251,3 +251,36 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "xdg" / "mnist-ann"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert default_cache_dir() == default_cache_dir().home() / ".cache" / "mnist-ann"
+
+
+def test_a_source_that_never_ends_is_cut_off(http_server, tmp_path, monkeypatch):
+    """Issue 11: an HTTP source that streams forever filled 2 GB in 2 s."""
+    monkeypatch.setattr(transfer, "MAX_SOURCE_BYTES", 3 << 20)
+    base, replies = http_server
+    replies.routes["/big.npz"] = [("endless", b"x" * (1 << 20))]  # no length announced, no end
+    replies.routes["/huge.npz"] = [("announce", 1 << 40)]  # says 1 TB: refused from the header
+    for name, reason in (("big", "sent over 3,145,728 bytes"), ("huge", "announces 1,099,511,627,776 bytes")):
+        with pytest.raises(DownloadError, match=reason):
+            fetch([Source("url", f"{base}/{name}.npz", None, None)], tmp_path / "cache")
+    assert list((tmp_path / "cache").glob("*")) == []
+
+
+def test_local_sources_must_be_regular_files_of_plausible_size(tmp_path):
+    """Issue 11: `path: /dev/zero` grew to 16.9 GB in 20 s; a FIFO hung forever."""
+    os.mkfifo(tmp_path / "fifo.npz")
+    sources = [Source("path", "/dev/zero", None, None), Source("path", str(tmp_path / "fifo.npz"), None, None),
+               Source("url", (tmp_path / "fifo.npz").as_uri(), None, None)]  # fmt: skip
+    with pytest.raises(DownloadError) as caught:
+        fetch(sources, tmp_path / "cache")
+    assert str(caught.value).count("not a regular file") == 3
+
+
+def test_npz_members_may_not_claim_gigabytes(tmp_path):
+    """Issue 11: a 4 MB .npz with two 2 GB members took 4.2 GB of memory."""
+    forged = tmp_path / "forged.npz"
+    with zipfile.ZipFile(forged, "w") as archive:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (2 << 30,)})
+        archive.writestr("x_train.npy", header.getvalue())
+    with pytest.raises(DownloadError, match="over the 67,108,864-byte limit"):
+        fetch([Source("path", str(forged), None, None)], tmp_path / "cache")

