@@ -26,6 +26,7 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         (BOMB, "not valid YAML (line 2): aliases (*name) are not allowed in a parameter file"),
         ("seed: 1\ntrain:\n  epochs: 5\n  epochs: 6\n", "not valid YAML (line 4): duplicate key 'epochs'"),
         ("seed: 1\nseed: 2\n", "not valid YAML (line 2): duplicate key 'seed'"),
+        ("? [a, b]\n: 1\n", "not valid YAML (line 1): found unhashable key"),  # once a TypeError traceback
     ],
 )
 def test_aliases_and_duplicate_keys_are_refused_at_once(tmp_path, text, message):

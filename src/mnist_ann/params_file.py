@@ -32,11 +32,12 @@ class _Loader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]`: SafeLoader refuses it itself
+                continue
             if key_node.value in seen:
                 message = f"duplicate key {reprlib.repr(key_node.value)}"
                 raise yaml.constructor.ConstructorError(None, None, message, key_node.start_mark)
-            if isinstance(key_node.value, str):
-                seen.add(key_node.value)
+            seen.add(key_node.value)
         return super().construct_mapping(node, deep)
 
 
