@@ -54,7 +54,8 @@ def _walk(folder: str, skipped: list[Skipped], seen: set[tuple[int, int]]) -> It
     """The files under `folder`; `seen` holds the folders already walked, so that a symbolic link
     back up the tree is reported once instead of walked until the kernel refuses (ELOOP)."""
     try:
-        identity = (os.stat(folder).st_dev, os.stat(folder).st_ino)
+        found = os.stat(folder)
+        identity = (found.st_dev, found.st_ino)
         if identity in seen:
             skipped.append((folder, "symbolic link loop: this folder is already being read"))
             return

@@ -175,14 +175,18 @@ def check_output(output: str | Path, sources: Sequence[str], model: str | Path) 
             continue
         if not stat.S_ISREG(found.st_mode):
             raise OutputError(f"{path}: exists and is not a regular file; refusing to replace it")
-        if protected is None:
-            protected = {_identity(p): f"the model {model}" for p in [model] if os.path.exists(p)}
-            protected.update({_identity(s): f"an input ({s})" for s in sources if os.path.exists(s)})
+        if protected is None:  # one stat per input, and only when an output would be replaced
+            protected = {_identity(s): f"an input ({s})" for s in sources}
+            protected[_identity(model)] = f"the model {model}"
         what = protected.get((found.st_dev, found.st_ino))
         if what:
             raise OutputError(f"{path} is {printable(what)}; refusing to overwrite it")
 
 
-def _identity(path: str | Path) -> tuple[int, int]:
-    found = os.stat(path)
+def _identity(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of `path`, or None for a path that cannot be stat'ed (nothing to protect)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
     return found.st_dev, found.st_ino
