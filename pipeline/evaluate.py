@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     from mnist_ann.model import predict_probabilities
     from mnist_ann.plots import plot_confusion, plot_predictions
 
-    with tracked_stage(params.mlflow.experiment_name, run_id=trained.run_id) as run:
+    with tracked_stage(params.mlflow.experiment_name, stage="evaluate", run_id=trained.run_id) as run:
         y_test = trained.y_test
         probabilities = predict_probabilities(trained.model, trained.x_test)
         scores = score(probabilities, y_test)

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     trained = load_trained(args.data, args.model, args.run_file)
     from mnist_ann.onnx_export import parity, parity_failures, save_onnx, to_onnx
 
-    with tracked_stage(params.mlflow.experiment_name, run_id=trained.run_id) as run:
+    with tracked_stage(params.mlflow.experiment_name, stage="export", run_id=trained.run_id) as run:
         proto = to_onnx(trained.model, export.opset)
         with atomic_path(args.output) as candidate:  # renamed to --output only if the gate passes
             save_onnx(proto, candidate)

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_arguments(__doc__, argv, ("data",), OUTPUTS)
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
     splits = load_split(args.data, "train"), load_split(args.data, "test")
-    with tracked_stage(params.mlflow.experiment_name, run_name=os.environ.get("DVC_EXP_NAME")) as run:
+    with tracked_stage(params.mlflow.experiment_name, stage="train", run_name=os.environ.get("DVC_EXP_NAME")) as run:
         run.set_tags(provenance_tags())
         run.log_params(flatten(params))
         model, epochs, fit_seconds = _fit(params, splits, run)

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import REPO, VENV_BIN, all_runs, dvc, popen_with_default_signals, ran, run_script, write_params
+from helpers import REPO, VENV_BIN, all_runs, dvc, popen_with_default_signals, ran, run_script, store, write_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -37,13 +37,14 @@ DECLARED = [
 ]
 
 
-def interrupt_repro(repo: Path, marker: str, sig: int) -> tuple[int, str]:
-    """Start `dvc repro` in its own process group, wait for `marker` in its output, then send `sig`
-    to the whole group (as a terminal's Ctrl-C does for SIGINT)."""
+def interrupt_repro(repo: Path, marker: str, sig: int, *args: str, stage: str | None = None) -> tuple[int, str]:
+    """Start `dvc repro *args` in its own process group, wait for `marker` in its output, then send
+    `sig` to the whole group (as a terminal's Ctrl-C does for SIGINT), or with `stage` to that stage's
+    process alone (as `kill <pid>` does)."""
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
     process = popen_with_default_signals(
-        [str(VENV_BIN / "dvc"), "repro"],
+        [str(VENV_BIN / "dvc"), "repro", *args],
         cwd=repo,
         env=env,
         stdout=subprocess.PIPE,
@@ -62,10 +63,26 @@ def interrupt_repro(repo: Path, marker: str, sig: int) -> tuple[int, str]:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     assert found.wait(240), "".join(seen)[-3000:]
-    os.killpg(process.pid, sig)
+    if stage is None:
+        os.killpg(process.pid, sig)
+    else:
+        os.kill(stage_process(process.pid, f"pipeline/{stage}.py"), sig)
     code = process.wait(120)
     reader.join(10)
     return code, "".join(seen)
+
+
+def stage_process(parent: int, script: str) -> int:
+    """The pid of the process below `parent` whose command line runs `script`."""
+    waiting = [parent]
+    while waiting:
+        pid = waiting.pop()
+        with contextlib.suppress(OSError):  # a process that ended meanwhile
+            if pid != parent and script in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                return pid
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                waiting += map(int, (task / "children").read_text().split())
+    raise AssertionError(f"no process runs {script}")
 
 
 def assert_nothing_torn(repo: Path) -> None:
@@ -220,3 +237,27 @@ def test_fault_tests_send_signals_that_arrive_however_the_suite_is_started():
         signal.signal(signal.SIGINT, previous)
     ignored = int(re.search(r"SigIgn:\s*([0-9a-f]+)", status).group(1), 16)
     assert not ignored & (1 << (signal.SIGINT - 1)) and not ignored & (1 << (signal.SIGTERM - 1))
+
+
+RERUN_CASES = [(signal.SIGINT, None), (signal.SIGTERM, "evaluate"), (signal.SIGKILL, "evaluate")]
+
+
+@pytest.mark.parametrize("sig, target", RERUN_CASES, ids=[signal.Signals(s).name for s, _ in RERUN_CASES])
+def test_a_stage_stopped_while_run_again_leaves_the_finished_run_finished(repo, sig, target):
+    """`dvc repro --force` of a stage that completed before, stopped just after it reopened the
+    pipeline's run: the next `dvc repro` restores the stage from DVC's run cache without running
+    anything, so the run must already be FINISHED, with everything logged, when the stage stops."""
+    run = all_runs(repo)[-1]
+    assert run.info.status == "FINISHED" and "test_accuracy" in run.data.metrics
+    code, output = interrupt_repro(repo, "MLflow run ", sig, "--force", "--single-item", "evaluate", stage=target)
+    assert code != 0, output[-2000:]
+    assert "Traceback" not in output, output[-3000:]
+    if sig != signal.SIGKILL:
+        assert ("terminated" if sig == signal.SIGTERM else "interrupted") in output
+
+    assert ran(dvc(repo, "repro")) == set()  # restored from the run cache: nothing of ours runs
+    assert dvc(repo, "status").stdout.strip() == "Data and pipelines are up to date."
+    again = store(repo).get_run(run.info.run_id)
+    assert again.info.status == "FINISHED"
+    assert again.data.metrics["test_accuracy"] == run.data.metrics["test_accuracy"]
+    assert [r.info.status for r in all_runs(repo)].count("RUNNING") == 0

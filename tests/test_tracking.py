@@ -3,10 +3,14 @@ status; an unreachable server is a bounded, one-line failure."""
 
 from __future__ import annotations
 
+import logging
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -123,3 +127,97 @@ def test_run_file_round_trip_and_bad_files(tmp_path):
         read_run_file(path)
     with pytest.raises(FileNotFoundError):
         read_run_file(tmp_path / "absent.json")
+
+
+def test_a_copied_repository_never_writes_into_the_original(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MNIST_ANN_TRACKING", raising=False)
+    original = tmp_path / "repo a"  # a space: the store keeps locations as percent-escaped URIs
+    original.mkdir()
+    with tracked_stage("exp-copy", stage="train", root=original) as first:
+        first.log_text("from the original", "note.txt")
+    artifacts_before = sorted((original / "mlartifacts").rglob("*"))
+    copy = Path(shutil.copytree(original, tmp_path / "copy"))  # as `cp -a A B` does
+
+    # Stages in the copy, each in its own process as DVC runs them (MLflow caches a run's artifact
+    # location per process).
+    stages_in_the_copy = f"""
+from pathlib import Path
+from mnist_ann.entry import configure_logging
+from mnist_ann.tracking import tracked_stage
+configure_logging()
+root = Path({str(copy)!r})
+with tracked_stage("exp-copy", stage="evaluate", run_id={first.run_id!r}, root=root) as reopened:
+    reopened.log_text("from the copy", "reopened.txt")
+with tracked_stage("exp-copy", stage="train", root=root) as second:
+    second.log_text("new in the copy", "new.txt")
+print(second.run_id)
+"""
+    done = subprocess.run([sys.executable, "-c", stages_in_the_copy], capture_output=True, text=True, check=True)
+    second_run_id = done.stdout.strip()
+
+    assert sorted((original / "mlartifacts").rglob("*")) == artifacts_before
+    warnings = [line.split(": ", 1)[1] for line in done.stderr.splitlines() if "copied or moved" in line]
+    assert warnings == [
+        f"{copy / 'mlflow.db'} was copied or moved from {original}: its artifact locations now point into "
+        f"{copy}, so nothing is written there"
+    ]
+    client = mlflow.MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+    for run_id, name, text in [
+        (first.run_id, "note.txt", "from the original"),  # copied along, read from the copy
+        (first.run_id, "reopened.txt", "from the copy"),
+        (second_run_id, "new.txt", "new in the copy"),
+    ]:
+        assert client.get_run(run_id).info.artifact_uri.startswith((copy / "mlartifacts").as_uri() + "/")
+        assert Path(client.download_artifacts(run_id, name, str(tmp_path))).read_text() == text
+    original_store = mlflow.MlflowClient(f"sqlite:///{original / 'mlflow.db'}")
+    assert original_store.get_run(first.run_id).info.artifact_uri.startswith((original / "mlartifacts").as_uri())
+
+
+@pytest.mark.parametrize("error, first_pass", [(KeyboardInterrupt(), "KILLED"), (RuntimeError("boom"), "FAILED")])
+def test_a_stage_run_again_in_its_finished_run_leaves_it_finished(tracking_env, tmp_path, error, first_pass):
+    with tracked_stage("exp-amend", stage="train", root=tmp_path) as run:
+        pass
+    with tracked_stage("exp-amend", stage="evaluate", run_id=run.run_id, root=tmp_path) as again:
+        again.log_metrics({"test_accuracy": 0.9})
+    tags = mlflow.MlflowClient(tracking_env).get_run(run.run_id).data.tags
+    assert tags["mnist_ann.completed.train"] == tags["mnist_ann.completed.evaluate"] == "true"
+
+    # evaluate again (dvc repro --force): the run holds everything already, and DVC may restore the
+    # stage from its run cache next time, so nothing that happens now may change the run's status
+    with pytest.raises(type(error)), tracked_stage("exp-amend", stage="evaluate", run_id=run.run_id, root=tmp_path):
+        assert status(tracking_env, run.run_id) == "FINISHED"  # so a SIGKILL here changes nothing either
+        raise error
+    assert status(tracking_env, run.run_id) == "FINISHED"
+    # a stage that never completed in this run: the run says what happened to it
+    with pytest.raises(type(error)), tracked_stage("exp-amend", stage="export", run_id=run.run_id, root=tmp_path):
+        raise error
+    assert status(tracking_env, run.run_id) == first_pass
+
+
+def test_a_store_failing_mid_stage_costs_the_stage_nothing(monkeypatch, tmp_path, caplog):
+    """mlflow.db locked by another process mid-stage: MLflow waits its 20 s busy timeout once, then
+    the stage goes on, skipping the store, and says in one line what the run lacks."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MNIST_ANN_TRACKING", raising=False)
+    lock = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None, timeout=60)
+    with (
+        caplog.at_level(logging.INFO, "mnist_ann.tracking"),
+        tracked_stage("exp-lock", stage="train", root=tmp_path) as run,
+    ):
+        run.log_metrics({"loss": 0.5}, step=1)
+        lock.execute("BEGIN EXCLUSIVE")
+        run.log_metrics({"loss": 0.4}, step=2)
+        started = time.monotonic()
+        run.log_metrics({"loss": 0.3}, step=3)
+        run.log_text("summary", "model_summary.txt")
+        assert time.monotonic() - started < 1  # no second wait on a store that failed
+        lock.execute("ROLLBACK")  # the store is back before the stage ends
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors[0].startswith("MLflow tracking failed logging metrics: (sqlite3.OperationalError) database is locked")
+    assert errors[-1].startswith(f"MLflow run {run.run_id} lacks metrics, model_summary.txt, tags (")
+    assert errors[-1].endswith("To record them once the store works again: dvc repro --force -s train")
+    assert "Traceback" not in caplog.text and "SQLAlchemy" not in caplog.text
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert [m.value for m in client.get_metric_history(run.run_id, "loss")] == [0.5]
+    assert status(f"sqlite:///{tmp_path / 'mlflow.db'}", run.run_id) == "FAILED"  # its record is not whole

@@ -1,41 +1,86 @@
 """What a stage logs into its run: tags, params, metrics, artifacts and models. The `mlflow` module
-is handed in by tracked_stage, which imported it; the model flavours are imported on first use."""
+is handed in by tracked_stage, which imported it; the model flavours are imported on first use.
+
+A store that fails once the stage is under way (a server killed mid-training, mlflow.db locked or
+moved away) must not cost the stage its work: the failure is logged once, everything after it is
+skipped without waiting on the store again, and report_losses says at the end what the run lacks.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger("mnist_ann.tracking")
+
 
 class TrackedRun:
     """The MLflow run a stage logs into."""
 
-    def __init__(self, mlflow: Any, run_id: str):
+    def __init__(self, mlflow: Any, run_id: str, stage: str | None = None):
         self._mlflow = mlflow
         self.run_id = run_id
+        self.stage = stage
+        self.failure: str | None = None  # the store's first error, once it failed
+        self.lost: list[str] = []  # what could not be logged, in order
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        self._mlflow.set_tags(dict(tags))
+        self._record("tags", self._mlflow.set_tags, dict(tags))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Values that are not numbers or strings are logged as JSON (lists, the download sources)."""
         plain = {k: v if isinstance(v, (int, float, str)) else json.dumps(v) for k, v in params.items()}
-        self._mlflow.log_params(plain)
+        self._record("params", self._mlflow.log_params, plain)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+        numbers = {k: float(v) for k, v in metrics.items()}
+        self._record("metrics", self._mlflow.log_metrics, numbers, step=step)
 
     def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
-        self._mlflow.log_artifact(str(path), artifact_path=folder)
+        self._record(Path(path).name, self._mlflow.log_artifact, str(path), artifact_path=folder)
 
     def log_text(self, text: str, file: str) -> None:
-        self._mlflow.log_text(text, file)
+        self._record(file, self._mlflow.log_text, text, file)
 
     def log_keras_model(self, model: Any, input_example: Any) -> None:
+        self._record("the Keras model", self._log_keras_model, model, input_example)
+
+    def log_onnx_model(self, proto: Any, input_example: Any, output_example: Any, registered_model: str) -> None:
+        what = f"the ONNX model and its {registered_model} version"
+        self._record(what, self._log_onnx_model, proto, input_example, output_example, registered_model)
+
+    def report_losses(self) -> None:
+        """One line, if the store failed: what this run lacks and how to record it."""
+        if self.failure is None:
+            return
+        lacking = ", ".join(dict.fromkeys(self.lost))
+        log.error(
+            "MLflow run %s lacks %s (%s); the stage's outputs are complete. To record them once the store "
+            "works again: dvc repro --force -s %s",
+            self.run_id,
+            lacking,
+            self.failure,
+            self.stage or "<stage>",
+        )
+
+    def _record(self, what: str, call: Any, *args: Any, **kwargs: Any) -> None:
+        """`call(*args, **kwargs)`, unless the store already failed; a failure is logged once."""
+        if self.failure is not None:
+            self.lost.append(what)
+            return
+        try:
+            call(*args, **kwargs)
+        except Exception as exc:  # whatever the store raises (HTTP, SQLite, file system): not the stage's fault
+            self.failure = first_line(exc)
+            self.lost.append(what)
+            log.error("MLflow tracking failed logging %s: %s; the stage goes on without it", what, self.failure)
+
+    def _log_keras_model(self, model: Any, input_example: Any) -> None:
         """The Keras model with its signature (inferred from `input_example` and its predictions)
         and pinned requirements (given, so MLflow does not spend seconds inferring them)."""
         import mlflow.tensorflow
@@ -50,7 +95,7 @@ class TrackedRun:
             pip_requirements=_pins("tensorflow-cpu", "keras", "numpy"),
         )
 
-    def log_onnx_model(self, proto: Any, input_example: Any, output_example: Any, registered_model: str) -> None:
+    def _log_onnx_model(self, proto: Any, input_example: Any, output_example: Any, registered_model: str) -> None:
         """The ONNX model, run on the CPU provider, with signature and input example, registered
         as a new version of `registered_model`. Saved inline: with external data, MLflow would
         rewrite the caller's proto."""
@@ -95,6 +140,11 @@ class UntrackedRun(TrackedRun):
 
     def log_onnx_model(self, proto, input_example, output_example, registered_model):
         pass
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 def _pins(*packages: str) -> list[str]:

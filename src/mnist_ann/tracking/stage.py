@@ -13,54 +13,124 @@ from typing import Any
 
 from ..errors import TrackingError
 from ..processes import process_alive
-from .runs import TrackedRun, UntrackedRun
-from .store import HTTP_LIMITS, repo_root, tracking_enabled, tracking_uri
+from .runs import TrackedRun, UntrackedRun, first_line
+from .store import HTTP_LIMITS, relocate_copied_store, repo_root, tracking_enabled, tracking_uri
 
 log = logging.getLogger("mnist_ann.tracking")
 
 
 @contextlib.contextmanager
 def tracked_stage(
-    experiment_name: str, *, run_id: str | None = None, run_name: str | None = None, root: Path | None = None
+    experiment_name: str,
+    *,
+    stage: str | None = None,
+    run_id: str | None = None,
+    run_name: str | None = None,
+    root: Path | None = None,
 ) -> Iterator[TrackedRun]:
     """One stage's part of the pipeline's run: start a new run in `experiment_name` (run_id None) or
     reopen run `run_id`, in the store of the repository at `root` (default: repo_root()); end it
-    FINISHED, FAILED or KILLED with the stage. A run id that the store does not know (a model pulled
-    from a DVC remote whose run lives in someone else's store) starts a new run, tagged with the old
-    id."""
+    FINISHED, FAILED or KILLED with the stage, and tag it `mnist_ann.completed.<stage>` when the
+    stage succeeds. A run id that the store does not know (a model pulled from a DVC remote whose
+    run lives in someone else's store) starts a new run, tagged with the old id.
+
+    A FINISHED run that this stage already completed keeps FINISHED whatever happens to the stage
+    now (see _reopen): everything was logged by the earlier pass, and DVC may well restore the
+    stage from its run cache without running it again."""
     if not tracking_enabled():
         log.warning("MLflow tracking is off (MNIST_ANN_TRACKING): nothing of this stage is recorded")
         yield UntrackedRun()
         return
+    explicit_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        mlflow, run, amend = _start(experiment_name, stage, run_id, run_name, root or repo_root(), explicit_uri)
+        try:
+            yield run
+        except KeyboardInterrupt:
+            _end(mlflow, "FINISHED" if amend else "KILLED")
+            raise
+        except BaseException:
+            _end(mlflow, "FINISHED" if amend else "FAILED")
+            raise
+        if stage:
+            run.set_tags({f"mnist_ann.completed.{stage}": "true"})
+        _end(mlflow, "FINISHED" if run.failure is None or amend else "FAILED")  # FAILED: its record is not whole
+        run.report_losses()
+    finally:
+        # mlflow.set_tracking_uri sets MLFLOW_TRACKING_URI too, which would tie every later stage in
+        # this process (a test session runs many) to this store.
+        if explicit_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = explicit_uri
+
+
+def _start(experiment_name, stage, run_id, run_name, root: Path, explicit_uri: str | None):
+    """Open the store and start or reopen the run: (mlflow, the TrackedRun, amend: see _reopen)."""
     for name, value in HTTP_LIMITS.items():
         os.environ.setdefault(name, value)
     import mlflow
 
-    root = root or repo_root()
+    # MLflow logs a failing SQLite call with its traceback before raising; the error reaches the
+    # stage, which says it in one line.
+    logging.getLogger("mlflow.store.db.utils").addFilter(_without_database_errors)
     uri = tracking_uri(root)
+    amend = False
     try:
+        if explicit_uri is None:  # the repository's own store
+            _relocate(root)
         mlflow.set_tracking_uri(uri)
         experiment_id = _experiment_id(mlflow, experiment_name, root, uri)
         _end_runs_of_dead_stages(mlflow, experiment_id)
-        tags = _owner()
-        if run_id is not None and not _run_exists(mlflow, run_id):
-            log.warning("MLflow run %s is not in %s; starting a new run", run_id, uri)
-            tags, run_id = {**tags, "mnist_ann.continues_run": run_id}, None
-        active = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=run_name, tags=tags)
-        if run_id is not None:
-            mlflow.set_tags(tags)  # start_run ignores tags when it reopens a run
+        active, amend = _reopen(mlflow, experiment_id, stage, run_id, run_name, uri)
+    except KeyboardInterrupt:  # between start_run and here: the run must not stay RUNNING
+        if mlflow.active_run():
+            _end(mlflow, "FINISHED" if amend else "KILLED")
+        raise
     except Exception as exc:  # MlflowException, requests' errors, SQLAlchemy's: all mean "no store"
-        raise TrackingError(f"MLflow tracking at {uri} is unavailable: {_first_line(exc)}") from None
+        raise TrackingError(f"MLflow tracking at {uri} is unavailable: {first_line(exc)}") from None
     log.info("MLflow run %s in experiment %r at %s", active.info.run_id, experiment_name, uri)
-    try:
-        yield TrackedRun(mlflow, active.info.run_id)
-    except KeyboardInterrupt:
-        _end(mlflow, "KILLED")
-        raise
-    except BaseException:
-        _end(mlflow, "FAILED")
-        raise
-    _end(mlflow, "FINISHED")
+    return mlflow, TrackedRun(mlflow, active.info.run_id, stage), amend
+
+
+def _without_database_errors(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("SQLAlchemy database error")
+
+
+def _reopen(mlflow: Any, experiment_id: str, stage: str | None, run_id: str | None, run_name: str | None, uri: str):
+    """Start the run (or reopen `run_id`); return it and whether this is an amending pass: a rerun
+    of a stage that already completed in a FINISHED run (`dvc repro --force`, deleted outputs). An
+    amending pass keeps the run FINISHED from the start, so that a Ctrl-C, SIGTERM or SIGKILL now
+    cannot leave it KILLED or RUNNING while DVC restores the stage from its run cache."""
+    tags = _owner()
+    earlier = _existing_run(mlflow, run_id)
+    if run_id is not None and earlier is None:
+        log.warning("MLflow run %s is not in %s; starting a new run", run_id, uri)
+        tags, run_id = {**tags, "mnist_ann.continues_run": run_id}, None
+    amend = bool(
+        stage
+        and earlier is not None
+        and earlier.info.status == "FINISHED"
+        and earlier.data.tags.get(f"mnist_ann.completed.{stage}") == "true"
+    )
+    active = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=run_name, tags=tags)
+    if amend:
+        mlflow.MlflowClient().set_terminated(run_id, "FINISHED", end_time=earlier.info.end_time)
+        log.info("stage %s already completed in run %s: the run stays FINISHED while it runs again", stage, run_id)
+    if run_id is not None:
+        mlflow.set_tags(tags)  # start_run ignores tags when it reopens a run
+    return active, amend
+
+
+def _relocate(root: Path) -> None:
+    old_root = relocate_copied_store(root)
+    if old_root is not None:
+        log.warning(
+            "%s was copied or moved from %s: its artifact locations now point into %s, so nothing is written there",
+            root / "mlflow.db",
+            old_root,
+            root,
+        )
 
 
 def _experiment_id(mlflow: Any, name: str, root: Path, uri: str) -> str:
@@ -98,23 +168,20 @@ def _end_runs_of_dead_stages(mlflow: Any, experiment_id: str) -> None:
             log.warning("MLflow run %s was left RUNNING by a stage that died; marked KILLED", run.info.run_id)
 
 
-def _run_exists(mlflow: Any, run_id: str) -> bool:
+def _existing_run(mlflow: Any, run_id: str | None) -> Any:
+    """The run `run_id` of this store, or None (no id, or a run this store does not have)."""
+    if run_id is None:
+        return None
     try:
-        mlflow.get_run(run_id)
+        return mlflow.get_run(run_id)
     except mlflow.exceptions.MlflowException as exc:
         if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-            return False
+            return None
         raise
-    return True
 
 
 def _end(mlflow: Any, status: str) -> None:
     try:
         mlflow.end_run(status)
     except Exception as exc:  # never let a failing store hide the stage's own error
-        log.error("could not mark the MLflow run %s: %s", status, _first_line(exc))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+        log.error("could not mark the MLflow run %s: %s", status, first_line(exc))
