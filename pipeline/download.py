@@ -3,6 +3,10 @@ canonical hashes, written as a Keras-layout .npz (x_train, y_train, x_test, y_te
 
 from __future__ import annotations
 
+from mnist_ann.entry import exit_on_signals_while_starting
+
+exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
+
 import logging
 
 from mnist_ann.data import save_npz

@@ -4,6 +4,10 @@ recall, confusion matrix) and show a sample of predictions next to their labels,
 
 from __future__ import annotations
 
+from mnist_ann.entry import exit_on_signals_while_starting
+
+exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
+
 import json
 import logging
 

@@ -4,6 +4,10 @@ model into the pipeline's MLflow run and registers it as a new model version."""
 
 from __future__ import annotations
 
+from mnist_ann.entry import exit_on_signals_while_starting
+
+exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
+
 import logging
 
 from mnist_ann.atomic import atomic_path, write_json

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from mnist_ann.entry import exit_on_signals_while_starting
+
+exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
+
 import logging
 
 from mnist_ann.data import check_layout, first_or_all, load_npz, preprocess, save_split

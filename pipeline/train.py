@@ -4,6 +4,10 @@ the per-epoch history (for `dvc plots`), final metrics, and the accuracy and los
 
 from __future__ import annotations
 
+from mnist_ann.entry import exit_on_signals_while_starting
+
+exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
+
 import argparse
 import logging
 import os

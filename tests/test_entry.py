@@ -3,11 +3,15 @@ something, one line for what the user can fix, a traceback only for bugs, the st
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from mnist_ann.entry import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, run_main, stage_arguments
+from helpers import REPO, STAGES, popen_with_default_signals
+from mnist_ann.entry import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, run_main, stage_arguments
 
 
 def exit_of(main, capsys) -> tuple[int, str]:
@@ -52,3 +56,28 @@ def test_stage_arguments_are_required_paths(capsys):
     with pytest.raises(SystemExit):
         stage_arguments("doc", ["--data", "d"], ("data",), {"plots": "folder for the plots"})
     assert "--plots" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_a_stage_imports_exits_by_name_without_traceback(stage, sig):
+    """Ctrl-C or SIGTERM while a stage script is still importing (before run_main): the signal
+    arrives once numpy's core has loaded (`-X importtime` reports each import as it ends), while
+    the rest of numpy and the project's modules still load."""
+    process = popen_with_default_signals(
+        [sys.executable, "-X", "importtime", str(REPO / "pipeline" / f"{stage}.py"), "--help"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "numpy._core._multiarray_umath" in line:
+            process.send_signal(sig)
+            break
+    remaining = process.stderr.read()
+    code = process.wait(30)
+    assert code == (EXIT_TERMINATED if sig == signal.SIGTERM else EXIT_INTERRUPTED), remaining[-2000:]
+    assert "Traceback" not in remaining
+    assert remaining.splitlines()[-1] == ("terminated" if sig == signal.SIGTERM else "interrupted")

@@ -26,6 +26,21 @@ def _raise_terminated(signum, frame) -> NoReturn:
     raise Terminated
 
 
+def exit_on_signals_while_starting() -> None:
+    """Called first by a script, before its other imports: until run_main takes over, Ctrl-C or
+    SIGTERM exits 130 or 143 with one word instead of an import traceback (nothing is open or
+    written yet). A SIGINT that the launcher set to ignored (`make test &`) stays ignored."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _exit_at_once)
+    signal.signal(signal.SIGTERM, _exit_at_once)
+
+
+def _exit_at_once(signum, frame) -> NoReturn:
+    word, code = ("terminated", EXIT_TERMINATED) if signum == signal.SIGTERM else ("interrupted", EXIT_INTERRUPTED)
+    os.write(sys.stderr.fileno(), f"{word}\n".encode())
+    os._exit(code)
+
+
 def configure_logging() -> None:
     """Log to stderr, at $MNIST_ANN_LOG_LEVEL (default INFO); stdout stays free for results."""
     logging.basicConfig(
@@ -42,6 +57,8 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
     SIGTERM. Anything else is a bug and keeps its traceback."""
     configure_logging()
     signal.signal(signal.SIGTERM, _raise_terminated)
+    if signal.getsignal(signal.SIGINT) is _exit_at_once:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = main(argv)
     except MnistAnnError as exc:
