@@ -27,9 +27,10 @@ def _private_cache(tmp_path_factory, monkeypatch):
 class Replies:
     """What the test server answers on each path: a list of replies used in turn, the last one
     repeating. A reply is ("ok", body), ("status", code), ("cut", body, n_bytes_sent),
-    ("stall", body, seconds), ("announce", n_bytes): a Content-Length and no body, or
+    ("stall", body, seconds), ("announce", n_bytes): a Content-Length and no body,
     ("endless", chunk): no Content-Length and `chunk` again and again (at most 100 times, so that
-    the server stops by itself) until the client hangs up."""
+    the server stops by itself) until the client hangs up, or ("drip", body, seconds): the body
+    one byte every `seconds`."""
 
     def __init__(self):
         self.routes: dict[str, list[tuple]] = {}
@@ -76,6 +77,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body[:10])
             self.wfile.flush()
             time.sleep(rest[1])
+        elif kind == "drip":
+            with contextlib.suppress(OSError):  # the client hung up: what the test wants
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(rest[1])
 
     def log_message(self, *args):
         pass

@@ -48,7 +48,7 @@ def _quick_retries(monkeypatch):
 
 
 def fetch(sources, cache_dir):
-    params = DownloadParams(sources=tuple(sources), connect_timeout=1.0, read_timeout=0.5, retries=2)
+    params = DownloadParams(sources=tuple(sources), connect_timeout=1.0, read_timeout=0.5, retries=2, max_seconds=60)
     return download_mnist(params, cache_dir=cache_dir, expected=SPEC)
 
 
@@ -262,6 +262,19 @@ def test_a_source_that_never_ends_is_cut_off(http_server, tmp_path, monkeypatch)
     for name, reason in (("big", "sent over 3,145,728 bytes"), ("huge", "announces 1,099,511,627,776 bytes")):
         with pytest.raises(DownloadError, match=reason):
             fetch([Source("url", f"{base}/{name}.npz", None, None)], tmp_path / "cache")
+    assert list((tmp_path / "cache").glob("*")) == []
+
+
+def test_a_source_that_drips_is_cut_off_by_the_clock(http_server, tmp_path):
+    """Issue 11: a server sending one byte per second never trips read_timeout (hung > 40 s)."""
+    base, replies = http_server
+    replies.routes["/drip.npz"] = [("drip", b"x" * 1000, 0.1)]  # each byte well within read_timeout
+    params = DownloadParams((Source("url", f"{base}/drip.npz", None, None),), 1.0, 0.5, 2, max_seconds=1.5)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"still arriving after 1.5 s \(download.max_seconds\); cut off"):
+        download_mnist(params, tmp_path / "cache")
+    assert time.monotonic() - started < 5  # one attempt: a drip is not retried
+    assert replies.hits["/drip.npz"] == 1
     assert list((tmp_path / "cache").glob("*")) == []
 
 

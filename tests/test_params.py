@@ -86,6 +86,7 @@ BAD = [
     ({"train.learning_rate": 1e300}, "train.learning_rate must be at most 10, got 1e+300"),
     ({"export.registered_model": "a/b:c"}, "export.registered_model must be letters, digits, . _ - (a model name)"),
     ({"download.read_timeout": 1e9}, "download.read_timeout must be at most 600, got 1000000000.0"),
+    ({"download.max_seconds": 0}, "download.max_seconds must be a positive number, got 0"),
 ]
 
 

@@ -9,7 +9,7 @@ from mnist_ann import transfer
 from mnist_ann.errors import DownloadError
 from mnist_ann.params import DownloadParams
 
-LIMITS = DownloadParams(sources=(), connect_timeout=1.0, read_timeout=0.5, retries=2)
+LIMITS = DownloadParams(sources=(), connect_timeout=1.0, read_timeout=0.5, retries=2, max_seconds=60)
 
 
 @pytest.fixture(autouse=True)

@@ -93,6 +93,7 @@ class DownloadParams:
     connect_timeout: float = param(at_most(positive_number, 600))  # seconds to open a connection
     read_timeout: float = param(at_most(positive_number, 600))  # seconds a stalled transfer may wait for bytes
     retries: int = param(at_most(non_negative_int, 10))  # extra attempts per source after a transient failure
+    max_seconds: float = param(at_most(positive_number, 86400))  # one attempt in all, however slow its bytes
 
 
 @dataclass(frozen=True)

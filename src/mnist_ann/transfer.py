@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import requests
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from . import __version__
 from .errors import DownloadError
@@ -65,14 +66,28 @@ def _get_once(url: str, destination: Path, limits: DownloadParams) -> None:
         announced = int(response.headers.get("Content-Length") or 0)
         if announced > MAX_SOURCE_BYTES:
             raise DownloadError(f"announces {announced:,} bytes, over the {MAX_SOURCE_BYTES:,}-byte limit for a source")
-        received = 0
         with open(destination, "wb") as out:
-            # urllib3 checks the byte count against Content-Length and raises on a short body.
-            for chunk in response.iter_content(chunk_size=1 << 20):
-                received += len(chunk)
-                if received > MAX_SOURCE_BYTES:
-                    raise DownloadError(f"sent over {MAX_SOURCE_BYTES:,} bytes, the limit for a source; cut off")
-                out.write(chunk)
+            _receive(response, out, limits)
+
+
+def _receive(response: requests.Response, out, limits: DownloadParams) -> None:
+    """Copy the body to `out` as its bytes arrive (read1: whatever one read gives, so that a server
+    dripping a byte at a time is checked against the clock between bytes), within MAX_SOURCE_BYTES
+    and limits.max_seconds. urllib3 checks the byte count against Content-Length."""
+    deadline = time.monotonic() + limits.max_seconds
+    received = 0
+    try:
+        while chunk := response.raw.read1(1 << 20, decode_content=True):
+            received += len(chunk)
+            if received > MAX_SOURCE_BYTES:
+                raise DownloadError(f"sent over {MAX_SOURCE_BYTES:,} bytes, the limit for a source; cut off")
+            if time.monotonic() > deadline:
+                raise DownloadError(f"still arriving after {limits.max_seconds:g} s (download.max_seconds); cut off")
+            out.write(chunk)
+    except ReadTimeoutError:
+        raise _TransientError(f"transfer stalled for {limits.read_timeout:g} s") from None
+    except ProtocolError:
+        raise _TransientError("connection closed before the whole file arrived") from None
 
 
 def _short_reason(exc: requests.RequestException, limits: DownloadParams) -> str:
