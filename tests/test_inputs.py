@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 import struct
 import zipfile
 
@@ -105,3 +106,58 @@ def test_hostile_array_files_are_skipped_whole(exported, tmp_path):
     ]
     errors = {row["source"] for row in read_rows(tmp_path / "out.errors.csv")}
     assert errors == {str(folder / name) for name in _hostile_arrays()}
+
+
+def _array_mutants(count_per_seed: int = 25) -> dict[str, bytes]:
+    """A deterministic mutation fuzzer over the array formats: four digits as .npy, .npz (stored and
+    deflated), IDX and gzipped IDX, then per mutant 1-8 random bytes overwritten (a third of them
+    inside the first 128 bytes, where the headers are), or the file cut short."""
+    rng = random.Random(7)
+    images = DIGITS[:4]
+    seeds = {"npy": io.BytesIO(), "npz": io.BytesIO(), "deflated.npz": io.BytesIO()}
+    np.save(seeds["npy"], images)
+    np.savez(seeds["npz"], x_test=images)
+    np.savez_compressed(seeds["deflated.npz"], x_test=images)
+    originals = {suffix: buffer.getvalue() for suffix, buffer in seeds.items()}
+    originals["idx"] = idx_bytes(images)
+    originals["idx.gz"] = gzip.compress(idx_bytes(images), mtime=0)
+    mutants = {}
+    for suffix, original in originals.items():
+        for i in range(count_per_seed):
+            data = bytearray(original)
+            if i % 4 == 3:
+                data = data[: rng.randrange(1, len(data))]
+            else:
+                for _ in range(rng.randint(1, 8)):
+                    where = rng.randrange(min(128, len(data))) if i % 3 == 0 else rng.randrange(len(data))
+                    data[where] = rng.randrange(256)
+            name = (
+                f"m{i:02d}-images-idx3-ubyte" + suffix.removeprefix("idx")
+                if suffix.startswith("idx")
+                else f"m{i:02d}.{suffix}"
+            )
+            mutants[name] = bytes(data)
+    return mutants
+
+
+def test_fuzzed_array_files_are_scored_whole_or_skipped_whole(exported, tmp_path):
+    """Whatever a damaged array file holds, it is either scored in full (its rows #0..#n-1, each a
+    probability distribution) or listed as skipped with none of its rows written; never a traceback."""
+    _, model_path = exported
+    folder = tmp_path / "fuzz"
+    folder.mkdir()
+    mutants = _array_mutants()
+    for name, data in mutants.items():
+        (folder / name).write_bytes(data)
+    result = predict("--model", model_path, folder, "--output", tmp_path / "out.csv")
+    assert result.returncode in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr
+    rows: dict[str, list[int]] = {}
+    for row in read_rows(tmp_path / "out.csv"):
+        source, index = row["source"].rsplit("#", 1)
+        rows.setdefault(source, []).append(int(index))
+        assert abs(sum(float(row[f"prob_{d}"]) for d in range(10)) - 1) < 1e-4
+    failed = {row["source"] for row in read_rows(tmp_path / "out.errors.csv")}
+    assert set(rows) | failed == {str(folder / name) for name in mutants} and not set(rows) & failed
+    assert all(indices == list(range(len(indices))) for indices in rows.values())
+    assert len(failed) > len(mutants) // 2  # the fuzzer does damage (a check on the generator itself)
