@@ -133,6 +133,10 @@ def test_interrupted_stage_loses_nothing_and_recovers(repo, stage, marker, sig):
     statuses = [run.info.status for run in all_runs(repo)]
     assert statuses[-1] == "FINISHED" and "RUNNING" not in statuses
     assert dvc(repo, "status").stdout.strip() == "Data and pipelines are up to date."
+    # the finished pipeline's run has everything: evaluate's metrics and the registered ONNX version
+    final = all_runs(repo)[-1]
+    assert "test_accuracy" in final.data.metrics and "parity_max_abs_diff" in final.data.metrics
+    assert store(repo).search_model_versions(f"run_id = '{final.info.run_id}'")
 
 
 def test_stalled_tracking_server_ends_the_stage_within_30_s(tmp_path, mlflow_store):
