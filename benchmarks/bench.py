@@ -12,6 +12,7 @@ and MLflow runs are left alone.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import re
@@ -221,18 +222,59 @@ def bench_image_folder(workdir: Path, env: dict[str, str], repeats: int, count: 
         str(folder),
     ]
     ours = predict_command(folder, workdir / "png.csv")
-    timed(loop, workdir, env)
-    timed(ours, workdir, env)
-    loop_times, our_times = [], []
+    unframed = predict_command(folder, workdir / "png.csv", "--frame", "none", "--background", "dark")
+    for command in (loop, ours, unframed):
+        timed(command, workdir, env)
+    loop_times, our_times, unframed_times = [], [], []
     for _ in range(repeats):
         loop_times.append(timed(loop, workdir, env)[0])
         our_times.append(timed(ours, workdir, env)[0])
+        unframed_times.append(timed(unframed, workdir, env)[0])
     return {
         "images": count,
         "pillow_loop": summary(loop_times),
         "predict_cli": summary(our_times),
+        "predict_unframed": summary(unframed_times),
         "speedup_median": round(statistics.median(loop_times) / statistics.median(our_times), 2),
+        "framing_cost": round(statistics.median(our_times) / statistics.median(unframed_times), 2),
     }
+
+
+def bench_own_images(workdir: Path, env: dict[str, str]) -> dict:
+    """8. Accuracy of the pipeline's model on digits MNIST did not make (the test suite's font
+    digits: tight white-on-black crops, and dark-on-light scans off-centre on a larger noisy page)
+    and on MNIST's own test digits as PNGs, through `mnist-ann predict` as it was (no framing, dark
+    background or --invert) and as it is by default (--frame mnist --background auto). Inputs that
+    predict reports instead of scoring count as wrong."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from PIL import Image
+
+    from helpers import font_crops, font_scans
+    from mnist_ann.data import load_npz
+
+    raw = load_npz(REPO / "data" / "raw" / "mnist.npz")
+    mnist_pngs = [(int(label), Image.fromarray(digit)) for digit, label in zip(raw["x_test"][:2000], raw["y_test"])]
+    sets = {"crops": font_crops(1000, seed=1), "scans": font_scans(1000, seed=2), "mnist_pngs": mnist_pngs}
+    ways = {
+        "unframed_dark": ["--frame", "none", "--background", "dark"],
+        "unframed_light": ["--frame", "none", "--background", "light"],
+        "default": [],
+    }
+    results = {}
+    for name, pictures in sets.items():
+        folder = workdir / f"own-{name}"
+        folder.mkdir()
+        for i, (label, picture) in enumerate(pictures):
+            picture.save(folder / f"{i:05d}-{label}.png")
+        results[name] = {}
+        for way, options in ways.items():
+            output = workdir / f"own-{name}-{way}.csv"
+            subprocess.run(predict_command(folder, output, *options), cwd=workdir, env=env, capture_output=True)
+            with open(output) as fp:
+                rows = list(csv.DictReader(fp))
+            right = sum(row["label"] == Path(row["source"]).stem.split("-")[1] for row in rows)
+            results[name][way] = round(right / len(pictures), 4)
+    return results
 
 
 def bench_memory(workdir: Path, env: dict[str, str]) -> dict:
@@ -305,8 +347,9 @@ def versions() -> dict[str, str]:
 
 
 def markdown(results: dict) -> str:
-    m, t, i, f, mem, p, c = (
-        results[k] for k in ("machine", "training", "inference", "image_folder", "memory", "pipeline", "cold_start")
+    m, t, i, f, mem, p, c, o = (
+        results[k]
+        for k in ("machine", "training", "inference", "image_folder", "memory", "pipeline", "cold_start", "own_images")
     )
     r = results["repeats"]
     rows = [
@@ -350,6 +393,13 @@ def markdown(results: dict) -> str:
             f"**{f['speedup_median']}x** (target 1.5x)",
         ),
         (
+            "4b. the same PNGs: `mnist-ann predict` (MNIST framing, background decided per image) vs "
+            "`--frame none --background dark` (as before framing existed)",
+            f"{f['predict_cli']['median_s']} s",
+            f"{f['predict_unframed']['median_s']} s",
+            f"**{f['framing_cost']}x** the time (target <= 1.1x)",
+        ),
+        (
             "5. peak RSS of `mnist-ann predict` on an .npy of 1M images vs 100k (read in chunks)",
             f"{mem['1M']['peak_rss_mb']} MB ({mem['1M']['seconds']} s)",
             f"{mem['100k']['peak_rss_mb']} MB ({mem['100k']['seconds']} s)",
@@ -368,6 +418,21 @@ def markdown(results: dict) -> str:
             f"{c['tensorflow_over_predict_10']}x faster",
         ),
     ]
+    for name, what in (
+        ("crops", "1,000 font digits cropped tight, white on black"),
+        ("scans", "1,000 font digits as dark ink off-centre on noisy paper"),
+        ("mnist_pngs", "2,000 MNIST test digits as PNGs"),
+    ):
+        a = o[name]
+        rows.append(
+            (
+                f"8. accuracy, {what}: `mnist-ann predict` (default) vs `--frame none` with "
+                "`--background dark` / `light` (`--invert`)",
+                f"{a['default']}",
+                f"{a['unframed_dark']} / {a['unframed_light']}",
+                f"**{round(100 * (a['default'] - max(a['unframed_dark'], a['unframed_light'])), 1):+} points**",
+            )
+        )
     header = (
         f"Measured by `make bench` on {m['cpu']}, {m['cores']} cores, {results['date']}; medians of {r} runs "
         "after a warm-up; " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "."
@@ -414,6 +479,7 @@ def main() -> None:
             "training": bench_training(workdir, env, args.repeats),
             "inference": bench_inference(workdir, env, args.repeats),
             "image_folder": bench_image_folder(workdir, env, args.repeats),
+            "own_images": bench_own_images(workdir, env),
             "memory": bench_memory(workdir, env),
             "pipeline": bench_pipeline(workdir, env, max(1, args.repeats - 1)),
             "cold_start": bench_cold_start(workdir, env, args.repeats),

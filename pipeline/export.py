@@ -55,7 +55,12 @@ def main(argv: list[str] | None = None) -> None:
             figures["onnx_test_accuracy"],
         )
         example = trained.x_test[:5]
-        run.log_onnx_model(proto, example, onnx_model.predict(example), export.registered_model)
+        version_figures = {
+            "test_accuracy": figures["onnx_test_accuracy"],
+            "parity_max_abs_diff": figures["max_abs_diff"],
+            "parity_argmax_agreement": figures["argmax_agreement"],
+        }
+        run.log_onnx_model(proto, (example, onnx_model.predict(example)), export.registered_model, version_figures)
 
 
 if __name__ == "__main__":

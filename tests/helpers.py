@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import random
 import shutil
 import signal
 import struct
@@ -98,7 +99,88 @@ def write_params(path: Path, changes: Mapping[str, Any], base: Path | None = Non
 
 # --- mnist-ann predict ----------------------------------------------------------------------------
 
-DIGITS = tiny_mnist(test=40, seed=5)["x_test"]  # 40 random uint8 "digits"
+
+def font_glyph(digit: int, font: str, size: int, stroke: int, angle: float):
+    """`digit` drawn in white on black with one of the fonts matplotlib ships (so every machine
+    that runs the suite has them), cropped to its ink: a Pillow "L" image."""
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    face = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / font), size)
+    canvas = Image.new("L", (size * 3, size * 3), 0)
+    ImageDraw.Draw(canvas).text(
+        (size, size // 2), str(digit), fill=255, font=face, stroke_width=stroke, stroke_fill=255
+    )
+    canvas = canvas.rotate(angle, resample=Image.Resampling.BICUBIC)
+    return canvas.crop(canvas.getbbox())
+
+
+# Fonts among matplotlib's whose digits are plain digits (not old-style figures or symbols).
+DIGIT_FONTS = [
+    *(f"DejaVu{family}{style}.ttf" for family in ("Sans", "SansMono", "Serif")
+      for style in ("", "-Bold", "-Oblique" if family != "Serif" else "-Italic")),
+    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf",
+]  # fmt: skip
+
+
+def mnist_form_digits(count: int, seed: int) -> np.ndarray:
+    """`count` digit images (uint8 28x28, light on dark) from the fonts above at random sizes, strokes
+    and slants, framed as MNIST's are; only those that framing leaves unchanged are kept, so an image
+    test can compare what predict scores with Keras on the very same pixels."""
+    from mnist_ann.framing import prepare
+
+    rng = random.Random(seed)
+    digits = []
+    while len(digits) < count:
+        glyph = font_glyph(len(digits) % 10, rng.choice(DIGIT_FONTS), rng.randint(30, 60), rng.randint(0, 2),
+                           rng.uniform(-10, 10))  # fmt: skip
+        (framed,), _, _ = prepare(np.asarray(glyph, np.float32)[None], "dark", "mnist")
+        (again,), _, _ = prepare(framed.astype(np.float32)[None], "dark", "mnist")
+        if np.array_equal(framed, again):
+            digits.append(framed)
+    return np.stack(digits)
+
+
+DIGITS = mnist_form_digits(40, seed=5)  # digit i shows i % 10
+
+
+def font_crops(count: int, seed: int) -> list[tuple[int, Any]]:
+    """(digit, image) pairs as users crop their digits: white on black, filling the picture up to
+    a margin of 0-4 pixels, at random fonts, sizes, strokes and slants. Digit i is i % 10."""
+    from PIL import Image
+
+    rng = random.Random(seed)
+    crops = []
+    for i in range(count):
+        glyph = font_glyph(
+            i % 10, rng.choice(DIGIT_FONTS), rng.randint(24, 90), rng.randint(0, 3), rng.uniform(-12, 12)
+        )
+        margin = rng.randint(0, 4)
+        picture = Image.new("L", (glyph.width + 2 * margin, glyph.height + 2 * margin), 0)
+        picture.paste(glyph, (margin, margin))
+        crops.append((i % 10, picture))
+    return crops
+
+
+def font_scans(count: int, seed: int) -> list[tuple[int, Any]]:
+    """(digit, image) pairs as a scanner gives them: dark ink (grey 10-80) on light paper (200-250)
+    with noise, the digit anywhere on a page 1.6-3 times its size. Digit i is i % 10."""
+    from PIL import Image
+
+    rng = random.Random(seed)
+    noise = np.random.default_rng(seed)
+    scans = []
+    for i in range(count):
+        glyph = font_glyph(
+            i % 10, rng.choice(DIGIT_FONTS), rng.randint(24, 90), rng.randint(0, 3), rng.uniform(-12, 12)
+        )
+        side = int(max(glyph.size) * rng.uniform(1.6, 3.0))
+        page = Image.new("L", (side, side), rng.randint(200, 250))
+        corner = (rng.randint(0, side - glyph.width), rng.randint(0, side - glyph.height))
+        page.paste(Image.new("L", glyph.size, rng.randint(10, 80)), corner, glyph)
+        noisy = np.asarray(page, np.float32) + noise.normal(0, 6, (side, side))
+        scans.append((i % 10, Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))))
+    return scans
 
 
 def predict(*args, cwd=None):

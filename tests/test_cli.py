@@ -28,8 +28,8 @@ def test_unwritable_output_is_exit_1(exported, tmp_path):
 
 
 def test_usage_error_is_exit_1(tmp_path):
-    result = predict("--output", tmp_path / "x.csv", "in.npy")
-    assert result.returncode == 1 and "--model" in result.stderr
+    result = predict("--output", tmp_path / "x.csv", "--frame", "sideways", "in.npy")
+    assert result.returncode == 1 and "--frame: invalid choice: 'sideways'" in result.stderr
 
 
 def test_predict_never_imports_tensorflow(exported, tmp_path):

@@ -56,9 +56,12 @@ def test_resize_invert_and_animation(exported, tmp_path):
     inverted = predict("--model", model_path, tmp_path / "scan.png", "--invert", "--output", tmp_path / "inv.csv")
     assert inverted.returncode == 0, inverted.stderr
     assert_rows_match_keras(read_rows(tmp_path / "inv.csv"), keras_model, [digit])
-    plain = predict("--model", model_path, tmp_path / "big.png", tmp_path / "anim.gif", "--output", tmp_path / "p.csv")
+    assert [row["prepared"] for row in read_rows(tmp_path / "inv.csv")] == ["mnist/light"]
+    unframed = [tmp_path / "big.png", tmp_path / "anim.gif", "--frame", "none"]  # the whole image resized
+    plain = predict("--model", model_path, *unframed, "--output", tmp_path / "p.csv")
     assert plain.returncode == 0, plain.stderr
     rows = read_rows(tmp_path / "p.csv")
+    assert [row["prepared"] for row in rows] == ["none/dark", "none/dark"]
     resized = np.asarray(big.resize((28, 28), Image.Resampling.LANCZOS))
     first_frame = np.asarray(Image.open(tmp_path / "anim.gif").convert("L"))
     assert_rows_match_keras(rows, keras_model, [resized, first_frame])

@@ -21,9 +21,11 @@ def test_jsonl_and_no_probabilities(exported, tmp_path):
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["source"] for r in records] == [f"{tmp_path / 'a.npy'}#{i}" for i in range(3)]
     assert all(len(r["probabilities"]) == 10 and r["label"] == int(np.argmax(r["probabilities"])) for r in records)
+    assert {r["prepared"] for r in records} == {"as-is"}  # arrays are never reframed
     short = predict("--model", model_path, tmp_path / "a.npy", "--no-probabilities", "--output", tmp_path / "s.csv")
     assert short.returncode == 0
-    assert (tmp_path / "s.csv").read_text().splitlines()[0] == "source,label,confidence"
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0] == "source,label,confidence,prepared" and lines[1].endswith(",as-is")
 
 
 def test_stale_errors_file_is_removed(exported, tmp_path):

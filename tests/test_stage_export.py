@@ -22,8 +22,18 @@ def test_export_passes_the_gate_and_registers(trained):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.metrics["parity_argmax_agreement"] == 1.0 and "parity_max_abs_diff" in run.data.metrics
-    versions = client.search_model_versions("name='mnist-ann'")
-    assert any(v.run_id == run_id for v in versions)
+    (version,) = [v for v in client.search_model_versions("name='mnist-ann'") if v.run_id == run_id]
+    # what a user choosing among versions needs, on the version itself
+    tags = version.tags
+    assert float(tags["test_accuracy"]) == pytest.approx(figures["onnx_test_accuracy"])
+    assert float(tags["parity_max_abs_diff"]) == pytest.approx(figures["max_abs_diff"], rel=1e-5)
+    assert float(tags["parity_argmax_agreement"]) == 1.0 and tags["run_id"] == run_id
+    assert (
+        tags["git.commit"] == run.data.tags.get("mlflow.source.git.commit", "unknown")
+        and tags["dvc.experiment"] == "none (dvc repro)"
+    )
+    assert version.description.startswith(f"test accuracy {figures['onnx_test_accuracy']:.4f}; parity max |diff| ")
+    assert "\n" not in version.description
     logged = {
         m.name
         for m in client.search_logged_models(experiment_ids=[run.info.experiment_id])

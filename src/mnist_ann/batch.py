@@ -24,6 +24,7 @@ from .images import decode_images
 from .inference import OnnxModel
 from .inputs import ArrayInput
 from .predictions import PredictionWriter
+from .preparation import Preparation
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class BatchSettings:
     """How predict reads and scores its inputs (its command-line options)."""
 
     batch_size: int = 8192  # images per model call
-    invert: bool = False  # image files are dark digits on a light background
+    preparation: Preparation = Preparation()  # how image files become digits (background, framing)
     npz_key: str | None = None  # the array to read from .npz files; None: x, else x_test, else the only one
     workers: int = 1  # processes decoding image files
 
@@ -113,21 +114,22 @@ class _Scorer:
             self.outcome.fail(source, str(exc))
 
     def score_images(self, paths: Sequence[str]) -> None:
-        for tried, names, digits in self._decoded(paths):
+        for tried, names, digits, prepared in self._decoded(paths):
             if names:
-                self.writer.write(names, self.model.predict(preprocess(digits)))
+                self.writer.write(names, self.model.predict(preprocess(digits)), prepared)
                 self.outcome.scored += len(names)
             self.progress(tried)
 
-    def _decoded(self, paths: Sequence[str]) -> Iterator[tuple[int, list[str], np.ndarray]]:
-        """(images tried, names decoded, digits) per task, in input order; failures go to the outcome."""
-        size, invert = min(IMAGES_PER_TASK, self.settings.batch_size), self.settings.invert
+    def _decoded(self, paths: Sequence[str]) -> Iterator[tuple[int, list[str], np.ndarray, list[str]]]:
+        """(images tried, names decoded, digits, what was applied to each) per task, in input
+        order; failures go to the outcome."""
+        size, preparation = min(IMAGES_PER_TASK, self.settings.batch_size), self.settings.preparation
         tasks = [paths[i : i + size] for i in range(0, len(paths), size)]
         if self.pool is not None:
-            results = self.pool.map(decode_images, tasks, itertools.repeat(invert))
+            results = self.pool.map(decode_images, tasks, itertools.repeat(preparation))
         else:
-            results = (decode_images(task, invert) for task in tasks)
-        for task, (digits, ok, failed) in zip(tasks, results):
+            results = (decode_images(task, preparation) for task in tasks)
+        for task, (digits, ok, prepared, failed) in zip(tasks, results):
             for source, reason in failed:
                 self.outcome.fail(source, reason)
-            yield len(task), [task[i] for i in ok], digits
+            yield len(task), [task[i] for i in ok], digits, prepared

@@ -1,12 +1,13 @@
-"""Image files as 28x28 MNIST-style digits (white on black), with Pillow and numpy only: any mode
-Pillow reads, decoded one worker's share at a time. A file that cannot be decoded is reported as
-that file's error; the others go on.
+"""Image files as 28x28 MNIST-style digits (light on dark), with Pillow and numpy only: any mode
+Pillow reads, decoded one worker's share at a time, then prepared by `framing` (the background
+decided or given, MNIST's framing or a plain resize). A file that cannot be decoded, or that holds
+no digit (blank, or ink nearly everywhere), is reported as that file's error; the others go on.
 
 Any mode Pillow reads: 16-bit grey is scaled to 8 bits; colour becomes luminance (ITU-R 601);
-transparent pixels become the background (black, or white with `invert`); palette images use their
-palette. Animated images: the first frame. Other sizes are resized to 28x28 with Pillow's Lanczos
-filter (aspect ratio not kept). `invert` turns dark-on-light scans into light-on-dark. A
-decompression bomb (more pixels than Pillow's limit) is an error, not a warning.
+palette images use their palette; animated images give their first frame. Transparent pixels
+become the background: the ground the opaque pixels stand out from (white under dark ink, black
+under light ink; with `--background dark` or `light`, that ground). A decompression bomb (more
+pixels than Pillow's limit) is an error, not a warning.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import numpy as np
 
 from .data import IMAGE_SHAPE
 from .errors import InputError
+from .framing import prepare
+from .preparation import Preparation
 
 
 @contextlib.contextmanager
@@ -32,18 +35,16 @@ def _bombs_are_errors() -> Iterator[None]:
         yield
 
 
-def _decode(path: str, invert: bool) -> np.ndarray:
-    """One image file as a uint8 28x28 digit; call inside `_bombs_are_errors()`."""
+def _decode(path: str, background: str) -> np.ndarray:
+    """One image file as a float32 grey image (0-255); call inside `_bombs_are_errors()`."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
             if getattr(image, "n_frames", 1) > 1:
                 image.seek(0)
-            grey = image if image.mode == "L" else _grey(image, background=255 if invert else 0)
-            if grey.size != IMAGE_SHAPE[::-1]:
-                grey = grey.resize(IMAGE_SHAPE[::-1], Image.Resampling.LANCZOS)
-            digit = np.asarray(grey, dtype=np.uint8)
+            grey = image if image.mode == "L" else _grey(image, background)
+            return np.asarray(grey, dtype=np.float32)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"refused as a decompression bomb: {exc}") from None
     except UnidentifiedImageError:
@@ -52,10 +53,9 @@ def _decode(path: str, invert: bool) -> np.ndarray:
         raise InputError(f"damaged image: {exc}") from None
     except Exception as exc:  # Pillow's decoders raise many other kinds on hostile data: still this file's fault
         raise InputError(f"damaged image: {type(exc).__name__}: {exc}") from None
-    return 255 - digit if invert else digit
 
 
-def _grey(image, background: int):
+def _grey(image, background: str):
     from PIL import Image
 
     if image.mode.startswith("I") or image.mode == "F":  # 16/32-bit integer or float grey
@@ -64,21 +64,49 @@ def _grey(image, background: int):
         return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8), "L")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, (background, background, background, 255))
+        ground = _ground_under(rgba, background)
+        canvas = Image.new("RGBA", rgba.size, (ground, ground, ground, 255))
         return Image.alpha_composite(canvas, rgba).convert("L")
     return image.convert("L")
 
 
-def decode_images(paths: Sequence[str], invert: bool) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
-    """Decode many images (one worker's share): the digits, the positions in `paths` that
-    decoded, and (path, reason) for those that did not."""
-    digits, ok, failed = [], [], []
+def _ground_under(rgba, background: str) -> int:
+    """The grey that transparent pixels become: the given background, or (auto) the one the
+    opaque pixels stand out from."""
+    if background != "auto":
+        return 255 if background == "light" else 0
+    pixels = np.asarray(rgba, dtype=np.float32)
+    opaque = pixels[..., 3] > 127
+    if not opaque.any():
+        return 0
+    luminance = pixels[..., :3][opaque] @ np.array([0.299, 0.587, 0.114], np.float32)
+    return 255 if luminance.mean() < 128 else 0
+
+
+def decode_images(
+    paths: Sequence[str], preparation: Preparation
+) -> tuple[np.ndarray, list[int], list[str], list[tuple[str, str]]]:
+    """Decode and prepare many images (one worker's share): the digits, the positions in `paths`
+    that gave one, what was applied to each (`<frame>/<background>`, e.g. mnist/light), and
+    (path, reason) for those that did not, all in the order of `paths`."""
+    outcomes: dict[int, tuple[np.ndarray, str] | str] = {}  # position -> (digit, applied) or a reason
+    by_shape: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
     with _bombs_are_errors():
         for position, path in enumerate(paths):
             try:
-                digits.append(_decode(path, invert))
-                ok.append(position)
+                grey = _decode(path, preparation.background)
             except InputError as exc:
-                failed.append((path, str(exc)))
-    stacked = np.stack(digits) if digits else np.empty((0, *IMAGE_SHAPE), np.uint8)
-    return stacked, ok, failed
+                outcomes[position] = str(exc)
+                continue
+            by_shape.setdefault(grey.shape, []).append((position, grey))
+    # Images of one size are prepared together: a folder of 28x28 PNGs costs a few numpy calls a task.
+    for members in by_shape.values():
+        greys = np.stack([grey for _, grey in members])
+        digits, light, reasons = prepare(greys, preparation.background, preparation.frame)
+        for (position, _), digit, is_light, reason in zip(members, digits, light, reasons):
+            outcomes[position] = reason if reason is not None else (digit, preparation.label(is_light))
+    done = [(position, outcomes[position]) for position in sorted(outcomes)]
+    scored = [(position, outcome) for position, outcome in done if not isinstance(outcome, str)]
+    failed = [(paths[position], outcome) for position, outcome in done if isinstance(outcome, str)]
+    digits = np.stack([digit for _, (digit, _) in scored]) if scored else np.empty((0, *IMAGE_SHAPE), np.uint8)
+    return digits, [position for position, _ in scored], [applied for _, (_, applied) in scored], failed

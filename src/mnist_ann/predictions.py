@@ -1,5 +1,6 @@
-"""Prediction files: CSV (or JSON Lines) with one row per image: `source`, `label`, `confidence`
-and the ten class probabilities, written to a temporary file and renamed into place at the end.
+"""Prediction files: CSV (or JSON Lines), one row per image: `source`, `label`, `confidence`, the
+ten class probabilities and `prepared` (`<frame>/<background>` for image files, e.g. mnist/light;
+`as-is` for array rows), written to a temporary file and renamed into place at the end.
 
 CSV rows are formatted with numpy, a block at a time, rather than value by value in Python: for
 array inputs that is most of the work left once onnxruntime has scored the images. Probabilities are
@@ -29,8 +30,12 @@ _SCALE = 10**DECIMALS
 _DIGIT = np.uint8(ord("0"))
 
 
+ARRAY_ROWS = "as-is"  # rows of array files: MNIST-framed already, never reframed
+
+
 def header(with_probabilities: bool) -> list[str]:
-    return ["source", "label", "confidence"] + ([f"prob_{d}" for d in range(NUM_CLASSES)] if with_probabilities else [])
+    probabilities = [f"prob_{d}" for d in range(NUM_CLASSES)] if with_probabilities else []
+    return ["source", "label", "confidence", *probabilities, "prepared"]
 
 
 def _fixed(values: np.ndarray) -> np.ndarray:
@@ -46,8 +51,8 @@ def _fixed(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _numeric_columns(probabilities: np.ndarray, with_probabilities: bool) -> np.ndarray:
-    """Everything after `source` on each row, newline included, as an (n, width) byte matrix."""
+def _numeric_columns(probabilities: np.ndarray, with_probabilities: bool, end: bytes) -> np.ndarray:
+    """Each row's label, confidence and probabilities, then `end`, as an (n, width) byte matrix."""
     n = len(probabilities)
     comma = np.full((n, 1), ord(","), np.uint8)
     parts = [
@@ -59,7 +64,7 @@ def _numeric_columns(probabilities: np.ndarray, with_probabilities: bool) -> np.
     if with_probabilities:
         for digit in range(NUM_CLASSES):
             parts += [comma, _fixed(probabilities[:, digit])]
-    parts.append(np.full((n, 1), ord("\n"), np.uint8))
+    parts.append(np.broadcast_to(np.frombuffer(end, np.uint8), (n, len(end))))
     return np.concatenate(parts, axis=1)
 
 
@@ -82,21 +87,23 @@ class PredictionWriter:
         if fmt == "csv":
             fp.write((",".join(header(with_probabilities)) + "\n").encode())
 
-    def write(self, sources: Sequence[str], probabilities: np.ndarray) -> None:
-        """Rows for images named one by one (image files)."""
+    def write(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
+        """Rows for images named one by one (image files), with what was done to each."""
         if self.fmt == "jsonl":
-            self._write_jsonl(sources, probabilities)
+            self._write_jsonl(sources, probabilities, prepared)
             return
-        numeric = _numeric_columns(probabilities, self.with_probabilities)
-        self.fp.write(b"".join(csv_field(s).encode() + row.tobytes() for s, row in zip(sources, numeric)))
+        numeric = _numeric_columns(probabilities, self.with_probabilities, b",")
+        rows = zip(sources, numeric, prepared)
+        self.fp.write(b"".join(csv_field(s).encode() + row.tobytes() + f"{p}\n".encode() for s, row, p in rows))
         self.rows += len(sources)
 
     def write_array_rows(self, path: str, start: int, probabilities: np.ndarray) -> None:
         """Rows for images `start`, `start + 1`, ... of the array file `path`, named `path#i`."""
         if self.fmt == "jsonl":
-            self._write_jsonl([f"{path}#{i}" for i in range(start, start + len(probabilities))], probabilities)
+            sources = [f"{path}#{i}" for i in range(start, start + len(probabilities))]
+            self._write_jsonl(sources, probabilities, [ARRAY_ROWS] * len(sources))
             return
-        numeric = _numeric_columns(probabilities, self.with_probabilities)
+        numeric = _numeric_columns(probabilities, self.with_probabilities, f",{ARRAY_ROWS}\n".encode())
         quoted = csv_field(f"{path}#")
         prefix, suffix = (quoted[:-1], b'"') if quoted.endswith('"') else (quoted, b"")
         prefix_bytes = np.frombuffer(prefix.encode(), np.uint8)
@@ -117,9 +124,9 @@ class PredictionWriter:
             self.fp.write(np.concatenate(block, axis=1).tobytes())
         self.rows += len(probabilities)
 
-    def _write_jsonl(self, sources: Sequence[str], probabilities: np.ndarray) -> None:
+    def _write_jsonl(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
         lines = []
-        for source, row in zip(sources, probabilities.astype(float)):
+        for source, row, applied in zip(sources, probabilities.astype(float), prepared):
             record = {
                 "source": printable(source),
                 "label": int(row.argmax()),
@@ -127,6 +134,7 @@ class PredictionWriter:
             }
             if self.with_probabilities:
                 record["probabilities"] = [round(p, DECIMALS) for p in row.tolist()]
+            record["prepared"] = applied
             lines.append(json.dumps(record) + "\n")
         self.fp.write("".join(lines).encode())
         self.rows += len(sources)

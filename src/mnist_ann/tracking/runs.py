@@ -50,9 +50,13 @@ class TrackedRun:
     def log_keras_model(self, model: Any, input_example: Any) -> None:
         self._record("the Keras model", self._log_keras_model, model, input_example)
 
-    def log_onnx_model(self, proto: Any, input_example: Any, output_example: Any, registered_model: str) -> None:
+    def log_onnx_model(
+        self, proto: Any, examples: tuple[Any, Any], registered_model: str, figures: Mapping[str, float]
+    ) -> None:
+        """The ONNX model, registered as a new version of `registered_model` that carries `figures`
+        (the test accuracy and parity figures) and its run's commit and experiment."""
         what = f"the ONNX model and its {registered_model} version"
-        self._record(what, self._log_onnx_model, proto, input_example, output_example, registered_model)
+        self._record(what, self._log_onnx_model, proto, examples, registered_model, figures)
 
     def report_losses(self) -> None:
         """One line, if the store failed: what this run lacks and how to record it."""
@@ -95,14 +99,18 @@ class TrackedRun:
             pip_requirements=_pins("tensorflow-cpu", "keras", "numpy"),
         )
 
-    def _log_onnx_model(self, proto: Any, input_example: Any, output_example: Any, registered_model: str) -> None:
-        """The ONNX model, run on the CPU provider, with signature and input example, registered
-        as a new version of `registered_model`. Saved inline: with external data, MLflow would
-        rewrite the caller's proto."""
+    def _log_onnx_model(
+        self, proto: Any, examples: tuple[Any, Any], registered_model: str, figures: Mapping[str, float]
+    ) -> None:
+        """Run on the CPU provider, with signature and input example. Saved inline: with external
+        data, MLflow would rewrite the caller's proto."""
         import mlflow.onnx
         from mlflow.models import infer_signature
 
-        mlflow.onnx.log_model(
+        from .registry import describe_version
+
+        input_example, output_example = examples
+        logged = mlflow.onnx.log_model(
             proto,
             name="onnx_model",
             signature=infer_signature(input_example, output_example),
@@ -111,6 +119,9 @@ class TrackedRun:
             save_as_external_data=False,
             registered_model_name=registered_model,
             pip_requirements=_pins("onnxruntime", "onnx", "numpy"),
+        )
+        describe_version(
+            self._mlflow.MlflowClient(), registered_model, logged.registered_model_version, self.run_id, figures
         )
 
 
@@ -138,7 +149,7 @@ class UntrackedRun(TrackedRun):
     def log_keras_model(self, model, input_example):
         pass
 
-    def log_onnx_model(self, proto, input_example, output_example, registered_model):
+    def log_onnx_model(self, proto, examples, registered_model, figures):
         pass
 
 

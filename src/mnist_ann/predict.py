@@ -1,0 +1,158 @@
+"""`mnist-ann predict`: its options, and the run that discovers the inputs, scores them with the
+ONNX model and writes the predictions and the errors file. Imports stay light until it runs: numpy,
+onnxruntime and Pillow then, never TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from .entry import EXIT_OK
+from .preparation import BACKGROUNDS, FRAMINGS
+
+EXIT_SOME_FAILED = 2
+DEFAULT_MODEL = Path("models") / "model.onnx"  # the export stage's output, from the repository root
+log = logging.getLogger("mnist-ann")
+
+
+def add_predict_command(commands) -> None:
+    """The `predict` subcommand, on the subparsers `commands` of the mnist-ann parser."""
+    predict = commands.add_parser(
+        "predict",
+        help="score images and arrays with the exported ONNX model",
+        description="Score digits with an ONNX model on the CPU and write one row per image: source "
+        "(the file, or path#i for row i of an array file), label, confidence and the ten class "
+        "probabilities. Inputs that cannot be scored are skipped, reported on stderr and listed in "
+        "<output stem>.errors.csv; the rest are scored.",
+        epilog="Inputs: image files Pillow reads (PNG, JPEG, BMP, TIFF, GIF, WebP; any mode and size; "
+        "animated: first frame), .npy (N, 28, 28) or (N, 784) of uint8 0-255 or float 0-1, .npz (key x "
+        "or x_test, or --key), and MNIST's IDX files (gzipped or not). Folders are walked recursively, "
+        "hidden files skipped. Array and IDX files are MNIST's form already and are scored as they are; "
+        "image files are prepared first (--background, --frame), and the `prepared` column says how. An "
+        "image with no digit in it (blank, or ink nearly everywhere) is reported, not scored.",
+    )
+    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image or array files, or folders of them")
+    predict.add_argument(
+        "--model",
+        help="the ONNX model: a .onnx file, or an MLflow model URI (models:/mnist-ann/3, "
+        "models:/mnist-ann@champion, runs:/<run id>/onnx_model) resolved in the pipeline's tracking store "
+        f"($MLFLOW_TRACKING_URI, else ./mlflow.db); default: {DEFAULT_MODEL}, the pipeline's export",
+    )
+    predict.add_argument("--output", required=True, type=Path, help="file to write (written atomically)")
+    predict.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="output format (default csv)")
+    predict.add_argument("--no-probabilities", action="store_true", help="leave out the ten class probabilities")
+    _add_image_options(predict)
+    predict.add_argument("--key", help="array to read from .npz files (default: x, else x_test, else the only one)")
+    predict.add_argument(
+        "--batch-size", type=_positive, default=8192, help="images scored per model call (default 8192)"
+    )
+    predict.add_argument(
+        "--workers",
+        type=_positive,
+        default=os.cpu_count() or 1,
+        help="processes decoding images (default: one per core)",
+    )
+    predict.set_defaults(handler=run_predict)
+
+
+def _add_image_options(predict) -> None:
+    """How image files become digits: --background (and its synonym --invert) and --frame."""
+    predict.add_argument(
+        "--background",
+        choices=BACKGROUNDS,
+        default="auto",
+        help="image files: dark = MNIST's light digit on a dark ground; light = dark ink on light paper "
+        "(inverted before scoring); auto (default) = decided per image from its border. Transparent "
+        "pixels become the background",
+    )
+    predict.add_argument("--invert", action="store_true", help="the same as --background light")
+    predict.add_argument(
+        "--frame",
+        choices=FRAMINGS,
+        default="mnist",
+        help="image files: mnist (default) = framed as MNIST's digits were (the ink's box scaled to fit "
+        "20x20, centred by its centre of mass in 28x28): for digits cropped tight or written anywhere on "
+        "a page, and MNIST's own digits come out unchanged; none = the whole image resized to 28x28",
+    )
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .batch import BatchSettings, score_inputs
+    from .discovery import discover
+    from .inference import OnnxModel
+    from .predictions import check_output, prediction_file, write_errors
+    from .preparation import Preparation
+
+    inputs, missing = discover(args.inputs)
+    for source, reason in missing:
+        log.warning("skipped %s: %s", source, reason)
+    with tempfile.TemporaryDirectory(prefix="mnist-ann-model-") as fetched:
+        model_file = _model_file(args.model, Path(fetched))
+        check_output(args.output, [item.path for item in inputs], model_file)
+        model = OnnxModel(model_file)  # read whole: a fetched file can go with its folder
+    with (
+        prediction_file(args.output, args.format, not args.no_probabilities) as writer,
+        _ProgressBar(len(inputs)) as progress,
+    ):
+        preparation = Preparation(background="light" if args.invert else args.background, frame=args.frame)
+        settings = BatchSettings(args.batch_size, preparation, args.key, args.workers)
+        outcome = score_inputs(model, inputs, writer, settings, progress)
+    errors = missing + outcome.errors
+    errors_file = write_errors(args.output, errors)
+    log.info("scored %d images from %d inputs into %s", outcome.scored, len(inputs), args.output)
+    if errors:
+        log.warning("%d inputs could not be scored; listed in %s", len(errors), errors_file)
+        return EXIT_SOME_FAILED
+    return EXIT_OK
+
+
+def _model_file(model: str | None, fetched: Path) -> Path:
+    """The .onnx file that --model names: a file as given, an MLflow URI's model fetched into
+    `fetched` (mlflow is imported for URIs only), or by default the pipeline's export."""
+    from .errors import ModelError
+    from .tracking import repo_root
+    from .tracking.registry import fetch_onnx_model, is_model_uri
+
+    if model is None:
+        if not DEFAULT_MODEL.is_file():
+            raise ModelError(f"no --model given and there is no {DEFAULT_MODEL} here: run `dvc repro`, or pass --model")
+        return DEFAULT_MODEL
+    if is_model_uri(model):
+        log.info("fetching %s from the MLflow store", model)
+        return fetch_onnx_model(model, repo_root(), fetched)
+    return Path(model)
+
+
+class _ProgressBar:
+    """A progress bar on stderr when it is a terminal (counting images), nothing otherwise."""
+
+    def __init__(self, inputs: int):
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            # A terminal that reports no size (0x0: some ptys, CI runners) makes tqdm hide the bar;
+            # shutil falls back to 80x24 there.
+            columns, lines = shutil.get_terminal_size()
+            self.bar = tqdm(
+                unit="img", unit_scale=True, file=sys.stderr, desc=f"{inputs} inputs", ncols=columns, nrows=lines
+            )
+
+    def __enter__(self):
+        return self.bar.update if self.bar is not None else (lambda n: None)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:  # (a tqdm bar without a total refuses bool())
+            self.bar.close()
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value

@@ -1,0 +1,61 @@
+"""Models named by MLflow URIs, for `mnist-ann predict --model`: `models:/<name>/<version>`,
+`models:/<name>@<alias>` and `runs:/<run id>/<path>`, resolved in the store the pipeline logs to
+($MLFLOW_TRACKING_URI, else the repository's mlflow.db) and fetched as files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError
+from .runs import first_line
+from .store import HTTP_LIMITS, tracking_uri
+
+MODEL_URI_SCHEMES = ("models:/", "runs:/")
+
+
+def is_model_uri(text: str) -> bool:
+    return text.startswith(MODEL_URI_SCHEMES)
+
+
+def describe_version(client: Any, name: str, version: str | int, run_id: str, figures: Mapping[str, float]) -> None:
+    """Tag a registered version with `figures` and its run's git commit and DVC experiment, and
+    give it a one-line description, so that a user choosing among versions sees what each is."""
+    tags = client.get_run(run_id).data.tags
+    carried = {
+        **{key: f"{value:.6g}" for key, value in figures.items()},
+        "git.commit": tags.get("mlflow.source.git.commit", "unknown"),
+        "git.dirty": tags.get("git.dirty", "unknown"),
+        "dvc.experiment": tags.get("dvc.experiment") or "none (dvc repro)",
+        "run_id": run_id,
+    }
+    for key, value in carried.items():
+        client.set_model_version_tag(name, str(version), key, value)
+    description = (
+        f"test accuracy {figures['test_accuracy']:.4f}; parity max |diff| {figures['parity_max_abs_diff']:.2g}, "
+        f"argmax agreement {figures['parity_argmax_agreement']:.4f}; commit {carried['git.commit'][:12]}"
+        f"{' (dirty)' if carried['git.dirty'] == 'true' else ''}; experiment {carried['dvc.experiment']}"
+    )
+    client.update_model_version(name, str(version), description=description)
+
+
+def fetch_onnx_model(uri: str, root: Path, destination: Path) -> Path:
+    """Download the MLflow model `uri` into the folder `destination` and return its .onnx file;
+    ModelError in one line for an unknown name, version, alias or run, or a model without one."""
+    for name, value in HTTP_LIMITS.items():
+        os.environ.setdefault(name, value)
+    import mlflow
+
+    store = tracking_uri(root)
+    mlflow.set_tracking_uri(store)
+    mlflow.set_registry_uri(store)
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination)))
+    except Exception as exc:  # MlflowException for unknown names; requests' or SQLAlchemy's for a dead store
+        raise ModelError(f"{uri}: not found in the MLflow store at {store}: {first_line(exc)}") from None
+    models = sorted(local.rglob("*.onnx")) if local.is_dir() else [local] if local.suffix == ".onnx" else []
+    if not models:
+        raise ModelError(f"{uri}: holds no .onnx file (is it the pipeline's ONNX model?)")
+    return models[0]
