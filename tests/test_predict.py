@@ -4,10 +4,16 @@ pipeline logs to; unknown names are one line. mlflow is imported for registry mo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -108,3 +114,56 @@ def test_unknown_registry_names_are_one_line(registry, uri):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {uri}: not found in the MLflow store at sqlite:///{root / 'mlflow.db'}: ")
     assert not (root / "out.csv").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_mlflow_serves_a_registered_version_with_predicts_answers(registry):
+    """MLflow's own scoring server (`mlflow models serve`, on loopback) for a registered version:
+    100 images as JSON `{"inputs": [[784 pixels in 0-1], ...]}` get, as
+    `{"predictions": {"probabilities": [[10 values], ...]}}`, the probabilities that `mnist-ann
+    predict` writes for the same pixels."""
+    root, _ = registry
+    images = np.concatenate([DIGITS] * 3)[:100]
+    np.save(root / "hundred.npy", images)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    ours = predict_in(root, "hundred.npy", "--model", "models:/mnist-ann@champion", "--output", "hundred.csv", env=env)
+    assert ours.returncode == 0, ours.stderr[-2000:]
+    port = _free_port()
+    bin_dir = Path(sys.executable).parent
+    command = [str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/mnist-ann@champion"]
+    server = subprocess.Popen(
+        [*command, "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=root,
+        # as from an activated venv: mlflow starts `uvicorn` from PATH
+        env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "PATH": f"{bin_dir}:{env['PATH']}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        body = json.dumps({"inputs": (images.reshape(100, -1) / 255).tolist()}).encode()
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"}
+                )
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    answer = json.load(response)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()[-3000:]
+                assert time.monotonic() < deadline, "mlflow models serve did not answer within 120 s"
+                time.sleep(0.5)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    served = np.array(answer["predictions"]["probabilities"])  # the ONNX graph's output, by name
+    np.testing.assert_allclose(served, probabilities(root / "hundred.csv"), atol=1e-6)
