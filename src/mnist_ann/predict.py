@@ -26,9 +26,9 @@ def add_predict_command(commands) -> None:
         "predict",
         help="score images and arrays with the exported ONNX model",
         description="Score digits with an ONNX model on the CPU and write one row per image: source "
-        "(the file, or path#i for row i of an array file), label, confidence and the ten class "
-        "probabilities. Inputs that cannot be scored are skipped, reported on stderr and listed in "
-        "<output stem>.errors.csv; the rest are scored.",
+        "(the file, or path#i for row i of an array file), label, confidence, the ten class "
+        "probabilities and what was done to the image (prepared). Inputs that cannot be scored are "
+        "skipped, reported on stderr and listed in <output stem>.errors.csv; the rest are scored.",
         epilog="Inputs: image files Pillow reads (PNG, JPEG, BMP, TIFF, GIF, WebP; any mode and size; "
         "animated: first frame), .npy (N, 28, 28) or (N, 784) of uint8 0-255 or float 0-1, .npz (key x "
         "or x_test, or --key), and MNIST's IDX files (gzipped or not). Folders are walked recursively, "
@@ -76,8 +76,9 @@ def _add_image_options(predict) -> None:
         choices=FRAMINGS,
         default="mnist",
         help="image files: mnist (default) = framed as MNIST's digits were (the ink's box scaled to fit "
-        "20x20, centred by its centre of mass in 28x28): for digits cropped tight or written anywhere on "
-        "a page, and MNIST's own digits come out unchanged; none = the whole image resized to 28x28",
+        "20x20, its centre of mass at the centre of 28x28), for digits cropped tight or written anywhere on "
+        "a page; measured with the pipeline's model: font crops 30%% -> 80%%, scans 10%% -> 78%%, MNIST's "
+        "own PNGs unchanged (96.4%%); none = the whole image resized to 28x28",
     )
 
 
