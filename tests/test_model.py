@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -122,6 +124,21 @@ def test_save_load_round_trip(tiny, tmp_path):
     save_model(model, tmp_path / "model.keras")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
     loaded = load_model(tmp_path / "model.keras")
+    np.testing.assert_array_equal(loaded.predict(tiny[2], verbose=0), model.predict(tiny[2], verbose=0))
+
+
+def test_two_trainings_of_one_recipe_save_the_same_bytes(tiny, tmp_path):
+    """Issue 13: Keras writes the save date, the zip entries' times and Python object addresses
+    (shared_object_id) into every .keras file, so dvc.lock changed on every `make repro` and DVC
+    reran the stages after train for nothing. Two models trained alike, saved 2 s apart."""
+    for name in ("first", "second"):
+        keras.backend.clear_session()  # layer names as a fresh process (a stage) gives them
+        model = small_model()
+        fit(model, *tiny, batch_size=16, epochs=1, validation_freq=1)
+        save_model(model, tmp_path / f"{name}.keras")
+        time.sleep(2.1)  # a zip entry's time has a 2 s resolution
+    assert (tmp_path / "first.keras").read_bytes() == (tmp_path / "second.keras").read_bytes()
+    loaded = load_model(tmp_path / "second.keras")
     np.testing.assert_array_equal(loaded.predict(tiny[2], verbose=0), model.predict(tiny[2], verbose=0))
 
 

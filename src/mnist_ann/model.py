@@ -35,6 +35,7 @@ keras = _import_keras_without_sklearn()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from .archives import make_reproducible  # noqa: E402
 from .atomic import atomic_path  # noqa: E402
 from .data import NUM_CLASSES, NUM_PIXELS  # noqa: E402
 from .errors import DataError, TrainingError  # noqa: E402
@@ -172,9 +173,10 @@ class EpochEnd(keras.callbacks.Callback):
 
 
 def save_model(model: keras.Model, path: str | Path) -> None:
-    """Save as a .keras file, atomically."""
+    """Save as a .keras file, atomically, its bytes a function of the weights and config alone."""
     with atomic_path(path) as tmp:
         model.save(tmp)
+        make_reproducible(tmp)
 
 
 def load_model(path: str | Path) -> keras.Model:
