@@ -4,7 +4,15 @@ model into the pipeline's MLflow run and registers it as a new model version."""
 
 from __future__ import annotations
 
-from mnist_ann.entry import exit_on_signals_while_starting
+import sys
+
+try:
+    from mnist_ann.entry import exit_on_signals_while_starting
+except ModuleNotFoundError:  # DVC runs the `python` first on PATH: not the project's environment
+    sys.exit(
+        f"error: {sys.executable} has no mnist_ann: run dvc from the project's environment "
+        "(`source .venv/bin/activate`, or `make repro`)"
+    )
 
 exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
 
