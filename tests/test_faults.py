@@ -62,11 +62,16 @@ def interrupt_repro(repo: Path, marker: str, sig: int, *args: str, stage: str | 
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    assert found.wait(240), "".join(seen)[-3000:]
+    target, deadline = None, time.monotonic() + 240
+    while not found.wait(0.05):  # find the stage's process while it imports, to signal it at once
+        assert time.monotonic() < deadline, "".join(seen)[-3000:]
+        if stage is not None and target is None:
+            with contextlib.suppress(AssertionError):
+                target = stage_process(process.pid, f"pipeline/{stage}.py")
     if stage is None:
         os.killpg(process.pid, sig)
     else:
-        os.kill(stage_process(process.pid, f"pipeline/{stage}.py"), sig)
+        os.kill(target or stage_process(process.pid, f"pipeline/{stage}.py"), sig)
     code = process.wait(120)
     reader.join(10)
     return code, "".join(seen)
