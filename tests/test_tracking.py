@@ -173,6 +173,16 @@ print(second.run_id)
     original_store = mlflow.MlflowClient(f"sqlite:///{original / 'mlflow.db'}")
     assert original_store.get_run(first.run_id).info.artifact_uri.startswith((original / "mlartifacts").as_uri())
 
+    # a store named by MLFLOW_TRACKING_URI is the user's choice: never rewritten, even a copy
+    # sitting where the repository's own store would be
+    named = Path(shutil.copytree(original, tmp_path / "named"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{named / 'mlflow.db'}")
+    with tracked_stage("exp-copy", stage="export", run_id=first.run_id, root=named):
+        pass
+    named_store = mlflow.MlflowClient(f"sqlite:///{named / 'mlflow.db'}")
+    (experiment,) = [e for e in named_store.search_experiments() if e.name == "exp-copy"]
+    assert experiment.artifact_location == (original / "mlartifacts").as_uri()
+
 
 @pytest.mark.parametrize("error, first_pass", [(KeyboardInterrupt(), "KILLED"), (RuntimeError("boom"), "FAILED")])
 def test_a_stage_run_again_in_its_finished_run_leaves_it_finished(tracking_env, tmp_path, error, first_pass):
