@@ -188,6 +188,18 @@ def predict(*args, cwd=None):
     return run_script("-m", "mnist_ann.cli", "predict", *map(str, args), **({"cwd": cwd} if cwd else {}))
 
 
+def predict_damaged_folder(model_path: Path, folder: Path, files: Mapping[str, bytes], output: Path):
+    """Write `files` (name -> bytes) into the new folder `folder` and run predict over it, checking
+    what damaged inputs must never do: stop the run (exit other than 0 or 2) or print a traceback."""
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    result = predict("--model", model_path, folder, "--output", output)
+    assert result.returncode in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr
+    return result
+
+
 def read_rows(path):
     with open(path, newline="") as fp:
         return list(csv.DictReader(fp))
