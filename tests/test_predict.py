@@ -167,3 +167,15 @@ def test_mlflow_serves_a_registered_version_with_predicts_answers(registry):
         server.wait(30)
     served = np.array(answer["predictions"]["probabilities"])  # the ONNX graph's output, by name
     np.testing.assert_allclose(served, probabilities(root / "hundred.csv"), atol=1e-6)
+
+
+def test_a_registry_model_from_a_folder_without_a_store_is_one_line_and_creates_none(tmp_path):
+    np.save(tmp_path / "digits.npy", DIGITS[:2])
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    result = predict_in(tmp_path, "digits.npy", "--model", "models:/mnist-ann/1", "--output", "out.csv", env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: models:/mnist-ann/1: no MLflow store at {tmp_path / 'mlflow.db'} "
+        "(run from the repository, or set MLFLOW_TRACKING_URI)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.npy"]  # no empty mlflow.db left behind

@@ -44,6 +44,11 @@ def describe_version(client: Any, name: str, version: str | int, run_id: str, fi
 def fetch_onnx_model(uri: str, root: Path, destination: Path) -> Path:
     """Download the MLflow model `uri` into the folder `destination` and return its .onnx file;
     ModelError in one line for an unknown name, version, alias or run, or a model without one."""
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not (root / "mlflow.db").is_file():
+        # MLflow would create an empty store here just to find nothing in it.
+        raise ModelError(
+            f"{uri}: no MLflow store at {root / 'mlflow.db'} (run from the repository, or set MLFLOW_TRACKING_URI)"
+        )
     for name, value in HTTP_LIMITS.items():
         os.environ.setdefault(name, value)
     import mlflow
