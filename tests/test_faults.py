@@ -78,12 +78,15 @@ def interrupt_repro(repo: Path, marker: str, sig: int, *args: str, stage: str | 
 
 
 def stage_process(parent: int, script: str) -> int:
-    """The pid of the process below `parent` whose command line runs `script`."""
+    """The pid of the process below `parent` that runs `script`: the one with `script` as an argument
+    of its own, not the shell DVC starts it through (`sh -c "python <script> ..."`, which dash does not
+    replace by the command it runs)."""
     waiting = [parent]
     while waiting:
         pid = waiting.pop()
         with contextlib.suppress(OSError):  # a process that ended meanwhile
-            if pid != parent and script in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+            arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+            if pid != parent and script in arguments[1:]:
                 return pid
             for task in Path(f"/proc/{pid}/task").iterdir():
                 waiting += map(int, (task / "children").read_text().split())
