@@ -206,6 +206,7 @@ class Trained(NamedTuple):
     client: object  # mlflow.MlflowClient of the store they logged to
     run_id: str  # the pipeline's MLflow run
     evaluate: object  # the evaluate stage's CompletedProcess (its stdout shows the sample)
+    outcomes: dict  # each stage's CompletedProcess, by stage name
 
 
 @pytest.fixture(scope="session")
@@ -219,4 +220,4 @@ def trained(stage_workdir, mlflow_store) -> Trained:
         outcomes[stage] = run_script(REPO / "pipeline" / f"{stage}.py", *STAGE_ARGS[stage], cwd=stage_workdir, env=env)
         assert outcomes[stage].returncode == 0, outcomes[stage].stderr
     run_id = yaml.safe_load((stage_workdir / "models" / "mlflow_run.json").read_text())["run_id"]
-    return Trained(stage_workdir, mlflow.MlflowClient(mlflow_store), run_id, outcomes["evaluate"])
+    return Trained(stage_workdir, mlflow.MlflowClient(mlflow_store), run_id, outcomes["evaluate"], outcomes)

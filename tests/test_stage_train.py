@@ -86,11 +86,29 @@ def test_logged_model_predicts_like_the_file(trained):
         if m.source_run_id == run_id and m.name == "model"
     )
     mlflow.set_tracking_uri(client.tracking_uri)  # models:/ URIs resolve through the global store
-    pyfunc = mlflow.pyfunc.load_model(logged.model_uri)
     x = load_npy(workdir / "data" / "processed" / "x_test.npy")[:8]
     expected = load_model(workdir / "models" / "model.keras").predict(x, verbose=0)
+    pyfunc = mlflow.pyfunc.load_model(logged.model_uri)
     np.testing.assert_allclose(np.asarray(pyfunc.predict(x)), expected, rtol=1e-6, atol=1e-7)
     assert tuple(pyfunc.metadata.get_input_schema().to_dict()[0]["tensor-spec"]["shape"]) == (-1, 784)
+    # MLflow's Keras 3 flavour (issue 13): its own loader gives back a Keras model, and the MLmodel
+    # file names Keras's version, not TensorFlow's
+    import keras
+
+    keras_model = mlflow.keras.load_model(f"runs:/{run_id}/model")
+    np.testing.assert_allclose(keras_model.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-7)
+    assert pyfunc.metadata.flavors["keras"]["keras_version"] == keras.__version__
+
+
+def test_stage_logs_are_plain_lines(trained):
+    """Issue 13: Keras progress bars (ANSI colours, carriage returns) landed in DVC's non-terminal
+    logs, and tf2onnx's converter narrated each step. A stage's log is one line per event."""
+    for stage, outcome in trained.outcomes.items():
+        output = outcome.stdout + outcome.stderr
+        assert "\x1b[" not in output and "\r" not in output and "━" not in output, (stage, output[-2000:])
+        assert "tf2onnx" not in output, (stage, output[-2000:])
+        lines = [line.split(" ", 1)[-1] for line in output.splitlines() if line.strip()]
+        assert len(lines) == len(set(lines)), (stage, output[-2000:])  # nothing said twice
 
 
 def test_a_store_that_fails_mid_training_costs_no_training(stage_workdir, tmp_path):

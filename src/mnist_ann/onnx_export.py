@@ -7,6 +7,7 @@ and converted through `from_function`.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,9 @@ def to_onnx(model: keras.Model, opset: int) -> onnx.ModelProto:
     batch size free; checked with onnx's full checker; the same bytes for the same weights."""
     import tf2onnx
 
+    # tf2onnx narrates each conversion step at INFO (versions, opset, constant folding, optimizer
+    # passes): five lines per export that say nothing to the user. Its warnings still show.
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
     signature = (tf.TensorSpec((None, NUM_PIXELS), tf.float32, name=INPUT_NAME),)
 
     @tf.function(input_signature=signature, autograph=False)

@@ -85,19 +85,17 @@ class TrackedRun:
             log.error("MLflow tracking failed logging %s: %s; the stage goes on without it", what, self.failure)
 
     def _log_keras_model(self, model: Any, input_example: Any) -> None:
-        """The Keras model with its signature (inferred from `input_example` and its predictions)
-        and pinned requirements (given, so MLflow does not spend seconds inferring them)."""
-        import mlflow.tensorflow
+        """The Keras model in MLflow's Keras 3 flavour (`mlflow.keras.load_model` and
+        `mlflow.pyfunc.load_model` both load it; the `tensorflow` flavour is Keras 2's and records
+        TensorFlow's version as Keras's), with its signature (inferred from `input_example` and its
+        predictions) and pinned requirements (given, so MLflow does not spend seconds inferring them).
+        No input example: MLflow 3.17's Keras flavour writes it before it creates the model's folder
+        and fails."""
+        import mlflow.keras
         from mlflow.models import infer_signature
 
         signature = infer_signature(input_example, model.predict(input_example, verbose=0))
-        mlflow.tensorflow.log_model(
-            model,
-            name="model",
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=_pins("tensorflow-cpu", "keras", "numpy"),
-        )
+        mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=_pins("tensorflow-cpu", "keras", "numpy"))
 
     def _log_onnx_model(
         self, proto: Any, examples: tuple[Any, Any], registered_model: str, figures: Mapping[str, float]
