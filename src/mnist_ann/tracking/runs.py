@@ -95,7 +95,9 @@ class TrackedRun:
         from mlflow.models import infer_signature
 
         signature = infer_signature(input_example, model.predict(input_example, verbose=0))
-        mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=_pins("tensorflow-cpu", "keras", "numpy"))
+        mlflow.keras.log_model(
+            model, name="model", signature=signature, pip_requirements=_pins("tensorflow-cpu", "keras", "numpy")
+        )
 
     def _log_onnx_model(
         self, proto: Any, examples: tuple[Any, Any], registered_model: str, figures: Mapping[str, float]
