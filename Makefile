@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements.lock
 STAMP  := $(VENV)/.synced
+PORT   ?= 5000
 # DVC stage commands say `python ...`: run them, and everything else here, with the venv's tools.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -18,7 +19,7 @@ help:
 	@echo "make lint       ruff: lint and check the formatting of the whole tree (CI runs it first)"
 	@echo "make format     ruff: format the whole tree and apply safe lint fixes"
 	@echo "make bench      measure the pipeline against the seed tutorial (writes benchmarks/results.*)"
-	@echo "make ui         browse the MLflow runs at http://127.0.0.1:5000 (loopback only: no authentication)"
+	@echo "make ui         browse the MLflow runs at http://127.0.0.1:5000, or PORT= (loopback only: no authentication)"
 	@echo "make audit      check requirements.lock against known vulnerabilities (needs the advisory database online)"
 	@echo "make lock       re-resolve $(LOCK) from pyproject.toml (needs the package registry)"
 
@@ -47,7 +48,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not network"
 
 # Paths, not `.`: a checkout may sit beside other trees, and the venv is never ours to lint.
-LINTED := src pipeline tests benchmarks
+LINTED := src pipeline tests benchmarks tools
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)
@@ -62,7 +63,7 @@ bench: setup
 
 # The MLflow UI has no authentication: keep it on the loopback interface.
 ui: setup
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
 
 # pip-audit asks an online vulnerability database (PyPI's or OSV); machines that reach only a
 # package registry cannot run it. uv fetches the pinned pip-audit on first use.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers import DIGITS
+from helpers import DIGITS, REPO
 from mnist_ann.plots import plot_confusion, plot_curves, plot_predictions
 
 EPOCHS = [
@@ -36,3 +36,28 @@ def test_unvalidated_epochs_are_left_out(tmp_path):
     plot_curves(every_epoch, "loss", tmp_path / "full.png")
     assert (tmp_path / "gaps.png").read_bytes() == (tmp_path / "same.png").read_bytes()
     assert (tmp_path / "gaps.png").read_bytes() != (tmp_path / "full.png").read_bytes()
+
+
+def test_the_offline_page_template_holds_the_pinned_scripts():
+    """Issue 13: `dvc plots show` offline drew nothing (DVC's page loads vega from a CDN). The page
+    template that .dvc/config names inlines the three pinned packages, each as written by
+    tools/offline_plots.py, unchanged since (its sha256), and loads nothing from elsewhere."""
+    import configparser
+    import hashlib
+    import importlib.util
+    import re
+
+    spec = importlib.util.spec_from_file_location("offline_plots", REPO / "tools" / "offline_plots.py")
+    offline_plots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(offline_plots)
+    config = configparser.ConfigParser()
+    config.read(REPO / ".dvc" / "config")
+    assert REPO / ".dvc" / config["plots"]["html_template"] == offline_plots.TEMPLATE
+    page = offline_plots.TEMPLATE.read_text(encoding="utf-8")
+    assert "{plot_divs}" in page and "{scripts}" not in page and "<script src" not in page  # DVC's CDN tags go nowhere
+    scripts = re.findall(
+        r'<script data-package="([^"]+)" data-sha256="([0-9a-f]{64})">\n(.*?)\n    </script>', page, re.S
+    )
+    assert [package for package, _, _ in scripts] == [f"{p}@{v}" for p, v, _, _ in offline_plots.PINS]
+    for package, digest, code in scripts:
+        assert hashlib.sha256(code.encode()).hexdigest() == digest, package
