@@ -3,15 +3,12 @@ canonical hashes, written as a Keras-layout .npz (x_train, y_train, x_test, y_te
 
 from __future__ import annotations
 
-import sys
-
 try:
     from mnist_ann.entry import exit_on_signals_while_starting
 except ModuleNotFoundError:  # DVC runs the `python` first on PATH: not the project's environment
-    sys.exit(
-        f"error: {sys.executable} has no mnist_ann: run dvc from the project's environment "
-        "(`source .venv/bin/activate`, or `make repro`)"
-    )
+    from dvc_python import rerun_with_dvcs_python
+
+    rerun_with_dvcs_python()
 
 exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
 

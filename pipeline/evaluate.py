@@ -4,15 +4,12 @@ recall, confusion matrix) and show a sample of predictions next to their labels,
 
 from __future__ import annotations
 
-import sys
-
 try:
     from mnist_ann.entry import exit_on_signals_while_starting
 except ModuleNotFoundError:  # DVC runs the `python` first on PATH: not the project's environment
-    sys.exit(
-        f"error: {sys.executable} has no mnist_ann: run dvc from the project's environment "
-        "(`source .venv/bin/activate`, or `make repro`)"
-    )
+    from dvc_python import rerun_with_dvcs_python
+
+    rerun_with_dvcs_python()
 
 exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
 
@@ -22,6 +19,7 @@ import logging
 from mnist_ann.atomic import write_csv, write_json, write_text
 from mnist_ann.entry import run_main, stage_arguments
 from mnist_ann.evaluation import score
+from mnist_ann.lineage import run_name, train_record
 from mnist_ann.params import load_params
 from mnist_ann.tracking import tracked_stage
 from mnist_ann.trained import load_trained
@@ -42,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     from mnist_ann.model import predict_probabilities
     from mnist_ann.plots import plot_confusion, plot_predictions
 
-    with tracked_stage(params.mlflow.experiment_name, stage="evaluate", run_id=trained.run_id) as run:
+    restore = {"run_name": run_name(params, args.params), "restore": train_record(params, args.run_file)}
+    with tracked_stage(params.mlflow.experiment_name, stage="evaluate", run_id=trained.run_id, **restore) as run:
         y_test = trained.y_test
         probabilities = predict_probabilities(trained.model, trained.x_test)
         scores = score(probabilities, y_test)

@@ -4,15 +4,12 @@ model into the pipeline's MLflow run and registers it as a new model version."""
 
 from __future__ import annotations
 
-import sys
-
 try:
     from mnist_ann.entry import exit_on_signals_while_starting
 except ModuleNotFoundError:  # DVC runs the `python` first on PATH: not the project's environment
-    sys.exit(
-        f"error: {sys.executable} has no mnist_ann: run dvc from the project's environment "
-        "(`source .venv/bin/activate`, or `make repro`)"
-    )
+    from dvc_python import rerun_with_dvcs_python
+
+    rerun_with_dvcs_python()
 
 exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
 
@@ -22,6 +19,7 @@ from mnist_ann.atomic import atomic_path, write_json
 from mnist_ann.entry import run_main, stage_arguments
 from mnist_ann.errors import ParityError
 from mnist_ann.inference import OnnxModel
+from mnist_ann.lineage import run_name, train_record
 from mnist_ann.params import load_params
 from mnist_ann.tracking import tracked_stage
 from mnist_ann.trained import load_trained
@@ -38,7 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     trained = load_trained(args.data, args.model, args.run_file)
     from mnist_ann.onnx_export import parity, parity_failures, save_onnx, to_onnx
 
-    with tracked_stage(params.mlflow.experiment_name, stage="export", run_id=trained.run_id) as run:
+    restore = {"run_name": run_name(params, args.params), "restore": train_record(params, args.run_file)}
+    with tracked_stage(params.mlflow.experiment_name, stage="export", run_id=trained.run_id, **restore) as run:
         proto = to_onnx(trained.model, export.opset)
         with atomic_path(args.output) as candidate:  # renamed to --output only if the gate passes
             save_onnx(proto, candidate)

@@ -4,21 +4,17 @@ the per-epoch history (for `dvc plots`), final metrics, and the accuracy and los
 
 from __future__ import annotations
 
-import sys
-
 try:
     from mnist_ann.entry import exit_on_signals_while_starting
 except ModuleNotFoundError:  # DVC runs the `python` first on PATH: not the project's environment
-    sys.exit(
-        f"error: {sys.executable} has no mnist_ann: run dvc from the project's environment "
-        "(`source .venv/bin/activate`, or `make repro`)"
-    )
+    from dvc_python import rerun_with_dvcs_python
+
+    rerun_with_dvcs_python()
 
 exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
 
 import argparse
 import logging
-import os
 import time
 
 import numpy as np
@@ -26,6 +22,7 @@ import numpy as np
 from mnist_ann.atomic import write_csv, write_json
 from mnist_ann.data import load_split
 from mnist_ann.entry import run_main, stage_arguments
+from mnist_ann.lineage import run_name
 from mnist_ann.params import Params, flatten, load_params
 from mnist_ann.provenance import provenance_tags
 from mnist_ann.tracking import TrackedRun, tracked_stage, write_run_file
@@ -45,14 +42,14 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_arguments(__doc__, argv, ("data",), OUTPUTS)
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
     splits = load_split(args.data, "train"), load_split(args.data, "test")
-    with tracked_stage(params.mlflow.experiment_name, stage="train", run_name=os.environ.get("DVC_EXP_NAME")) as run:
+    with tracked_stage(params.mlflow.experiment_name, stage="train", run_name=run_name(params, args.params)) as run:
         run.set_tags(provenance_tags())
         run.log_params(flatten(params))
         model, epochs, fit_seconds = _fit(params, splits, run)
         _write_outputs(args, run, model, epochs)
         run.log_metrics({"fit_seconds": fit_seconds})
         run.log_keras_model(model, splits[1][0][:5])
-        write_run_file(args.run_file, run.run_id, params.mlflow.experiment_name)
+        write_run_file(args.run_file, run.run_id, params.mlflow.experiment_name, history=epochs)
     final = {name: value for name, value in epochs[-1].items() if value is not None}
     log.info("trained in %.1f s: %s", fit_seconds, _format(final))
 

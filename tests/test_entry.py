@@ -87,7 +87,7 @@ def test_a_signal_while_a_stage_imports_exits_by_name_without_traceback(stage, s
 def test_a_stage_run_by_a_python_without_the_project_says_what_to_do(stage):
     """Issue 13: `.venv/bin/dvc repro` from a shell without the venv runs the stages with the first
     `python` on PATH, which has no mnist_ann: one line saying what to do, not a traceback."""
-    isolated = [sys.executable, "-I", "-S", str(REPO / "pipeline" / f"{stage}.py")]  # no site-packages
+    isolated = [sys.executable, "-E", "-S", str(REPO / "pipeline" / f"{stage}.py")]  # no site-packages, no dvc above
     result = subprocess.run(isolated, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [

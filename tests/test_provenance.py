@@ -3,7 +3,18 @@ CPU; reading them never fails."""
 
 from __future__ import annotations
 
-from mnist_ann.provenance import data_hash, provenance_tags
+import shutil
+
+from helpers import REPO, git
+from mnist_ann.params import changed_params, load_params
+from mnist_ann.provenance import (
+    changed_files,
+    committed_text,
+    data_hash,
+    pipeline_outputs,
+    provenance_tags,
+    run_label,
+)
 
 
 def test_provenance_tags(tmp_path, monkeypatch):
@@ -17,3 +28,52 @@ def test_provenance_tags(tmp_path, monkeypatch):
     assert tags["version.keras"].startswith("3.") and tags["version.mlflow"]
     assert "cores)" in tags["cpu"]
     assert "mlflow.source.git.commit" not in tags  # tmp_path is no git checkout
+
+
+def checkout(tmp_path):
+    """A git checkout with the project's dvc.yaml and params.yaml, and a committed pipeline output."""
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "train.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "start")
+    return tmp_path
+
+
+def test_the_pipelines_own_outputs_do_not_make_a_run_dirty(tmp_path):
+    """Issue 13: DVC deletes a stage's git-tracked outputs before running it, so `git.dirty` was true
+    on every run, a clean clone's first one included."""
+    root = checkout(tmp_path)
+    (root / "metrics" / "train.json").unlink()  # as DVC does before the train stage runs
+    (root / "dvc.lock").write_text("stages: {}\n")
+    assert changed_files(root) == []
+    tags = provenance_tags(root)
+    assert tags["git.dirty"] == "false" and "git.changed" not in tags and "git.diff.md5" not in tags
+    assert pipeline_outputs(root) >= {"metrics/train.json", "models/model.keras", "data/processed", "dvc.lock"}
+
+
+def test_a_changed_file_makes_a_run_dirty_and_is_named(tmp_path):
+    root = checkout(tmp_path)
+    (root / "code.py").write_text("x = 2\n")
+    first = provenance_tags(root)
+    assert first["git.dirty"] == "true" and first["git.changed"] == "code.py"
+    (root / "code.py").write_text("x = 3\n")
+    second = provenance_tags(root)
+    assert len(first["git.diff.md5"]) == 32 and second["git.diff.md5"] != first["git.diff.md5"]
+
+
+def test_run_label_names_the_commit_and_what_differs(tmp_path):
+    root = checkout(tmp_path)
+    commit = git(root, "rev-parse", "--short=7", "HEAD").strip()
+    assert run_label(root, {}) == commit
+    text = (root / "params.yaml").read_text()
+    (root / "params.yaml").write_text(text.replace("learning_rate: 0.01", "learning_rate: 0.005"))
+    (root / "code.py").write_text("x = 2\n")
+    changed = changed_params(load_params(root / "params.yaml"), committed_text(root, "params.yaml"))
+    assert changed == {"train.learning_rate": 0.005}
+    assert run_label(root, changed) == f"{commit} train.learning_rate=0.005, code.py"
+    assert committed_text(root, root / "params.yaml") == text.strip()  # an absolute path inside the checkout
+    assert committed_text(root, "absent.yaml") is None and changed_params(load_params(root / "params.yaml"), None) == {}

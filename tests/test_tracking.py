@@ -16,7 +16,15 @@ import mlflow
 import pytest
 
 from mnist_ann.errors import TrackingError
-from mnist_ann.tracking import UntrackedRun, read_run_file, repo_root, tracked_stage, tracking_uri, write_run_file
+from mnist_ann.tracking import (
+    UntrackedRun,
+    read_run_file,
+    read_run_history,
+    repo_root,
+    tracked_stage,
+    tracking_uri,
+    write_run_file,
+)
 
 
 def status(uri, run_id):
@@ -48,11 +56,25 @@ def test_reopened_run_is_the_same_run(tracking_env, tmp_path):
     assert status(tracking_env, first.run_id) == "FINISHED"
 
 
-def test_unknown_run_id_starts_a_new_run(tracking_env, tmp_path):
-    with tracked_stage("exp-unknown", root=tmp_path, run_id="0" * 32) as run:
-        pass
-    assert run.run_id != "0" * 32
-    assert mlflow.MlflowClient(tracking_env).get_run(run.run_id).data.tags["mnist_ann.continues_run"] == "0" * 32
+def test_a_run_from_another_store_is_restored_once_and_continued(tracking_env, tmp_path):
+    """Issue 13: a run id this store does not know (train restored from a shared DVC cache) made
+    evaluate and export each start a nearly empty run. Now the first stage starts one run that
+    restores the record, and the next stage logs into that same run."""
+    elsewhere = "0" * 32
+    filled = []
+
+    def restore(run):
+        filled.append(run.run_id)
+        run.log_params({"train.epochs": 2})
+
+    with tracked_stage("exp-unknown", stage="evaluate", root=tmp_path, run_id=elsewhere, restore=restore) as first:
+        first.log_metrics({"test_accuracy": 0.9})
+    with tracked_stage("exp-unknown", stage="export", root=tmp_path, run_id=elsewhere, restore=restore) as second:
+        second.log_metrics({"parity": 1.0})
+    assert first.run_id == second.run_id != elsewhere and filled == [first.run_id]  # restored once
+    run = mlflow.MlflowClient(tracking_env).get_run(first.run_id)
+    assert run.data.tags["mnist_ann.restored_from"] == elsewhere and run.info.status == "FINISHED"
+    assert run.data.params == {"train.epochs": "2"} and run.data.metrics == {"test_accuracy": 0.9, "parity": 1.0}
 
 
 @pytest.mark.parametrize("error, expected", [(RuntimeError("boom"), "FAILED"), (KeyboardInterrupt(), "KILLED")])
@@ -117,14 +139,20 @@ def test_run_file_round_trip_and_bad_files(tmp_path):
     write_run_file(path, "a" * 32, "mnist-ann")
     assert read_run_file(path) == "a" * 32
     write_run_file(path, None, "mnist-ann")  # train ran with tracking off
-    assert read_run_file(path) is None
+    assert read_run_file(path) is None and read_run_history(path) == []
+    history = [{"epoch": 1, "loss": 0.5, "val_loss": None}, {"epoch": 2, "loss": 0.25, "val_loss": 0.3}]
+    write_run_file(path, "b" * 32, "mnist-ann", history=history)
+    assert read_run_file(path) == "b" * 32 and read_run_history(path) == history
+    path.write_text('{"run_id": null, "history": [{"loss": 1}, 3, {"epoch": "1"}]}')  # not rows: none restored
+    assert read_run_history(path) == []
     for content, reason in (("{not json", "JSONDecodeError"), ("[]", "TypeError"), ('{"run": 1}', "KeyError")):
         path.write_text(content)
         with pytest.raises(TrackingError, match=f"{path}: not a run-id file written by the train stage .{reason}"):
             read_run_file(path)
-    path.write_text('{"run_id": 7}')
-    with pytest.raises(TrackingError, match="run_id must be a string or null"):
-        read_run_file(path)
+    for odd in ("7", "\"x' OR '1'='1\"", '"abc/def"', '""'):  # an id is quoted into MLflow's search filters
+        path.write_text(f'{{"run_id": {odd}}}')
+        with pytest.raises(TrackingError, match="run_id must be an MLflow run id"):
+            read_run_file(path)
     with pytest.raises(FileNotFoundError):
         read_run_file(tmp_path / "absent.json")
 

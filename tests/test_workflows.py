@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,7 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import REPO, STAGES, VENV_BIN, all_runs, dvc, git, ran, run_queue, run_script, write_params
+from helpers import REPO, STAGES, VENV_BIN, all_runs, dvc, git, ran, run_queue, run_script, store, write_params
 from mnist_ann.data import load_npz, preprocess
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
@@ -47,6 +49,11 @@ def test_first_repro_builds_a_verified_tracked_model(baseline):
     assert run.data.metrics["parity_argmax_agreement"] == 1.0
     assert run.info.artifact_uri.startswith((baseline / "mlartifacts").resolve().as_uri())
     assert json.loads((baseline / "models" / "mlflow_run.json").read_text())["run_id"] == run.info.run_id
+    # a clean checkout's run is clean (DVC deleting the git-tracked outputs does not count), and is
+    # named after its commit (issue 13)
+    commit = git(baseline, "rev-parse", "HEAD~1").strip()
+    assert run.data.tags["git.dirty"] == "false" and run.data.tags["mlflow.source.git.commit"] == commit
+    assert run.info.run_name == commit[:7]
 
 
 def test_second_repro_runs_nothing(repo):
@@ -57,7 +64,10 @@ def test_second_repro_runs_nothing(repo):
 def test_param_change_reruns_downstream_only(two_runs):
     repo, result = two_runs
     assert ran(result) == {"train", "evaluate", "export"}
-    assert len(all_runs(repo)) == 2
+    runs = all_runs(repo)
+    assert len(runs) == 2
+    assert runs[-1].info.run_name == f"{git(repo, 'rev-parse', '--short=7', 'HEAD').strip()} train.learning_rate=0.005"
+    assert runs[-1].data.tags["git.dirty"] == "true" and runs[-1].data.tags["git.changed"] == "params.yaml"
 
 
 def test_code_change_reruns_the_stages_that_import_it(repo):
@@ -87,6 +97,32 @@ def test_plots_make_html_with_curves_and_confusion(two_runs, tmp_path, command):
         assert title in html
     assert "val_accuracy" in html and "predicted" in html
     assert list((tmp_path / "plots").rglob("*.png"))  # the PNG figures are embedded too
+    # offline (issue 13): vega, vega-lite and vega-embed are in the page, not fetched from a CDN, and
+    # the stage-level plot of test_predictions.csv (a meaningless 10,000-step line) is gone
+    assert "<script src=" not in html and 'data-package="vega-embed@' in html
+    assert "vegaEmbed('#metrics_test_predictions_csv'" not in html
+    charts = rendered_charts(tmp_path / "plots" / "index.html", tmp_path / "chromium")
+    assert charts == {"Accuracy", "Loss", "Confusion_matrix", "metrics_train_history_csv"}, charts
+
+
+def rendered_charts(page: Path, profile: Path) -> set[str]:
+    """The ids of the charts that vega-embed drew on `page`, as headless Chromium runs it with every
+    host name unresolvable (no network), its DOM dumped once the page's scripts have run."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium): the page is not rendered")
+    offline = ["--host-resolver-rules=MAP * ~NOTFOUND", "--disable-background-networking", "--disable-quic"]
+    quiet = ["--no-first-run", "--disable-component-update", "--disable-sync", "--disable-gpu", "--no-sandbox"]
+    run_scripts = ["--virtual-time-budget=20000", f"--user-data-dir={profile}"]
+    dom = subprocess.run(
+        [chromium, "--headless", *offline, *quiet, *run_scripts, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    # vega-embed gives each chart's div the class vega-embed and draws its marks on a canvas in it
+    drawn = re.findall(r'<div id="([^"]+)" class="vega-embed[^"]*"><div class="chart-wrapper"[^>]*><canvas [^>]*', dom)
+    return set(drawn)
 
 
 def _free_port() -> int:
@@ -107,22 +143,23 @@ def _rest(base: str, path: str, body: dict | None = None) -> dict:
 
 
 def test_mlflow_server_compares_runs(two_runs):
-    """A real `mlflow server` on loopback, against the store the pipeline made: through its REST
-    API, two runs with different params each carry params, per-epoch curves, test accuracy and the
-    ONNX parity figures."""
+    """`make ui PORT=...` (the README's command, its recipe taken from the Makefile with this suite's
+    venv) serves the store the pipeline made, on loopback: through its REST API, two runs with
+    different params each carry params, per-epoch curves, test accuracy and the ONNX parity figures."""
     repo, _ = two_runs
     port = _free_port()
+    venv = VENV_BIN.parent
+    recipe = subprocess.run(
+        ["make", "-s", "-n", "-o", f"{venv}/.synced", "ui", f"PORT={port}", f"VENV={venv}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert recipe[-4:] == ["--host", "127.0.0.1", "--port", str(port)], recipe
     server = subprocess.Popen(
-        [
-            str(VENV_BIN / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{repo / 'mlflow.db'}",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        recipe,
+        cwd=repo,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -182,9 +219,9 @@ def test_experiments_and_four_parallel_ones_land_in_the_main_store(repo):
     shown = dvc(repo, "exp", "show", "--csv")
     assert shown.returncode == 0, shown.stderr
     table = list(csv.DictReader(shown.stdout.splitlines()))
-    run_ids = {row["Experiment"]: row["run_id"] for row in table if row.get("Experiment")}
+    assert {row["Experiment"] for row in table if row.get("Experiment")} == set(by_experiment)
     for name, run in by_experiment.items():
-        assert run_ids[name] == run.info.run_id  # `dvc exp show` names each experiment's MLflow run
+        assert run.info.run_name == name  # each experiment of `dvc exp show` is the MLflow run of its name
 
     applied = dvc(repo, "exp", "apply", "slow-lr")
     assert applied.returncode == 0, applied.stderr
@@ -203,6 +240,10 @@ def test_remote_push_then_pull_in_a_fresh_clone(repo, tmp_path):
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     assert not (clone / "models" / "model.onnx").exists()
+    for command in (["metrics", "show"], ["metrics", "diff", "--all"]):  # git alone holds HEAD's metrics (issue 13)
+        shown = dvc(clone, *command)
+        assert shown.returncode == 0 and "test_accuracy" in shown.stdout, shown.stdout + shown.stderr
+        assert "failed to load" not in shown.stdout + shown.stderr, shown.stdout + shown.stderr
     pulled = dvc(clone, "pull")
     assert pulled.returncode == 0, pulled.stderr
     assert (clone / "models" / "model.onnx").read_bytes() == (repo / "models" / "model.onnx").read_bytes()
@@ -248,3 +289,61 @@ def test_committed_dvc_lock_matches_code_and_params():
         or "modified" in change.get("changed deps", {}).values()
     }
     assert stale == {}, f"dvc.lock is stale, run `make repro` and commit it: {stale}"
+
+
+def test_a_clone_sharing_the_dvc_cache_makes_one_complete_run_not_orphans(repo, tmp_path):
+    """Issue 13: two clones share one DVC cache, each with its own mlflow.db. In the second, train's
+    outputs come from the cache (trained in the first), so models/mlflow_run.json names a run its
+    store lacks; evaluate and export each started a nearly empty run. Now they make one run that
+    restores train's record (params, tags, per-epoch curves) and carry on in it."""
+    (original,) = all_runs(repo)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    assert dvc(clone, "cache", "dir", "--local", str(repo / ".dvc" / "cache")).returncode == 0
+    with open(clone / "src" / "mnist_ann" / "trained.py", "a") as fp:  # evaluate and export import it; train does not
+        fp.write("\n# a teammate's edit\n")
+    assert ran(dvc(clone, "repro")) == {"evaluate", "export"}
+
+    (run,) = all_runs(clone)
+    assert run.data.tags["mnist_ann.restored_from"] == original.info.run_id
+    assert "restored" in run.data.tags["mnist_ann.restored"]
+    assert run.data.params == original.data.params and run.info.status == "FINISHED"
+    for tag in ("data.md5", "version.keras"):
+        assert run.data.tags[tag] == original.data.tags[tag], tag
+    assert run.data.tags["mlflow.source.git.commit"] == git(clone, "rev-parse", "HEAD").strip()
+    assert run.data.tags["git.changed"] == "src/mnist_ann/trained.py"
+    client = store(clone)
+    for metric in ("loss", "val_accuracy"):
+        steps = [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, metric)]
+        assert steps == [(m.step, m.value) for m in store(repo).get_metric_history(original.info.run_id, metric)]
+    assert run.data.metrics["test_accuracy"] == original.data.metrics["test_accuracy"]
+    assert run.data.metrics["parity_argmax_agreement"] == 1.0
+    (version,) = client.search_model_versions("name = 'mnist-ann'")
+    assert version.run_id == run.info.run_id
+
+
+def test_dvc_repro_typed_as_the_readme_writes_it_runs_the_stages_in_dvcs_environment(repo, tmp_path):
+    """Issue 13: `.venv/bin/dvc repro` from a shell without the venv ran the stages with the first
+    `python` on PATH, which lacks the project: a ModuleNotFoundError traceback, after DVC had deleted
+    the stage's outputs. The stage now runs again with the interpreter DVC itself runs in."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    base_python = Path(sys.executable).resolve()  # the interpreter the venv was made from
+    (bare / "python").symlink_to(base_python)
+    lacks = subprocess.run([str(bare / "python"), "-c", "import mnist_ann"], capture_output=True)
+    if lacks.returncode == 0:
+        pytest.skip(f"{base_python} has mnist_ann installed: no python without the project to try")
+    env = {**os.environ, "PATH": f"{bare}{os.pathsep}/usr/bin{os.pathsep}/bin"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    result = subprocess.run(
+        [str(VENV_BIN / "dvc"), "repro", "--force", "--single-item", "preprocess"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "Traceback" not in output, output[-3000:]
+    assert f"{bare / 'python'} has no mnist_ann: running the stage with DVC's {VENV_BIN / 'python'}" in output
+    assert dvc(repo, "status").stdout.strip() == "Data and pipelines are up to date."

@@ -30,7 +30,7 @@ from .checks import (
     section,
 )
 from .errors import ParamsError
-from .params_file import read_params_file
+from .params_file import parse_params_text, read_params_file
 
 # tf2onnx 1.17 knows opsets up to 18; below 13 some Keras ops have no ONNX form.
 MIN_OPSET, MAX_OPSET = 13, 18
@@ -148,6 +148,17 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         return build(Params, raw)
     except ParamsError as exc:
         raise ParamsError(f"{path}: {exc}") from None
+
+
+def changed_params(params: Params, committed: str | None) -> dict[str, Any]:
+    """The flattened values of `params` that differ from those of `committed` (the text of the
+    committed parameter file); none when there is no committed file or it is not valid."""
+    try:
+        before = flatten(build(Params, parse_params_text(committed, "params.yaml at HEAD"))) if committed else None
+    except ParamsError:
+        return {}
+    now = flatten(params)
+    return {name: value for name, value in now.items() if before is not None and before.get(name) != value}
 
 
 def flatten(params: Any, prefix: str = "") -> dict[str, Any]:

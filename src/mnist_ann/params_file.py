@@ -58,9 +58,16 @@ def read_params_file(path: str | Path) -> Any:
         if found.st_size > MAX_PARAMS_BYTES:
             limit = f"{MAX_PARAMS_BYTES:,}-byte limit for a parameter file"
             raise ParamsError(f"{path}: {found.st_size:,} bytes, over the {limit}")
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ParamsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return parse_params_text(text, path)
+
+
+def parse_params_text(text: str, path: str | Path) -> Any:
+    """`text` (the content of `path`) parsed, or ParamsError naming `path` and what is wrong."""
+    try:
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""

@@ -4,6 +4,7 @@ versions and CPU. Plain strings, for tags; reading them never fails the pipeline
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import platform
 import subprocess
@@ -15,12 +16,67 @@ import yaml
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "mlflow", "dvc", "onnx", "tf2onnx", "onnxruntime")
 
 
-def _git(root: Path, *args: str) -> str | None:
+def _git(root: Path, *args: str, strip: bool = True) -> str | None:
     try:
         result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return result.stdout.strip() if result.returncode == 0 else None
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() if strip else result.stdout
+
+
+# What the pipeline itself writes: DVC's lock, and every output that dvc.yaml declares (read from it).
+PIPELINE_STATE = ("dvc.lock",)
+
+
+def pipeline_outputs(root: Path) -> set[str]:
+    """The paths that dvc.yaml declares as outputs, metrics or plots of its stages. DVC deletes a
+    stage's outputs, git-tracked ones too, before running it: they differ from the commit on every
+    run and say nothing about the code or the config."""
+    try:
+        stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return set()
+    paths = set(PIPELINE_STATE)
+    for stage in stages.values() if isinstance(stages, dict) else ():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind) or ():
+                paths.update(entry if isinstance(entry, dict) else [entry])
+    return {str(path).rstrip("/") for path in paths}
+
+
+def changed_files(root: Path) -> list[str] | None:
+    """The tracked files that differ from the commit, the pipeline's own outputs left out; None
+    outside a git checkout."""
+    status = _git(root, "status", "--porcelain", "-z", "--untracked-files=no", "--no-renames", strip=False)
+    if status is None:
+        return None
+    outputs = pipeline_outputs(root)
+    paths = [entry[3:] for entry in status.split("\0") if len(entry) > 3]  # "XY path", unquoted with -z
+    return [p for p in paths if not any(p == out or p.startswith(out + "/") for out in outputs)]
+
+
+def committed_text(root: Path, path: str | Path) -> str | None:
+    """The file at `path` (relative to `root`, or inside it) as the commit has it; None outside
+    git, or where the commit lacks it."""
+    path = Path(path)
+    if path.is_absolute():
+        try:
+            path = path.resolve().relative_to(root.resolve())
+        except ValueError:
+            return None
+    return _git(root, "show", f"HEAD:./{path.as_posix()}")
+
+
+def run_label(root: Path, changed_params: dict[str, object]) -> str:
+    """A run name that reads in a list of runs: the commit, then what differs from it (parameters
+    with their new values, then other changed files), e.g. `3f2a9c1 train.learning_rate=0.005`."""
+    commit = _git(root, "rev-parse", "--short=7", "HEAD") or "no-commit"
+    changes = [f"{name}={value}" for name, value in changed_params.items()]
+    changes += [path for path in changed_files(root) or () if not (changed_params and path == "params.yaml")]
+    label = " ".join([commit, ", ".join(changes)]).strip()
+    return label if len(label) <= 120 else label[:119] + "…"
 
 
 def data_hash(root: Path, stage: str = "preprocess") -> str | None:
@@ -30,6 +86,12 @@ def data_hash(root: Path, stage: str = "preprocess") -> str | None:
         return lock["stages"][stage]["outs"][0]["md5"]
     except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError):
         return None
+
+
+def _diff_md5(root: Path, paths: list[str]) -> str | None:
+    """The md5 of `git diff HEAD` over `paths`: two runs with the same hash ran the same changes."""
+    diff = _git(root, "diff", "--no-color", "--no-ext-diff", "HEAD", "--", *paths)
+    return None if diff is None else hashlib.md5(diff.encode()).hexdigest()
 
 
 def cpu_model() -> str:
@@ -46,10 +108,13 @@ def provenance_tags(workdir: Path | None = None) -> dict[str, str]:
     """Tags for a run. `workdir` is where the stage's code runs (an experiment's copy of the repo
     under `dvc exp run`), so the commit is the one the experiment was made from."""
     workdir = workdir or Path.cwd()
-    status = _git(workdir, "status", "--porcelain", "--untracked-files=no")
+    changed = changed_files(workdir)
     tags = {
         "mlflow.source.git.commit": _git(workdir, "rev-parse", "HEAD"),
-        "git.dirty": None if status is None else str(bool(status)).lower(),
+        # dirty: the code or config differs from the commit (the pipeline's own outputs do not count)
+        "git.dirty": None if changed is None else str(bool(changed)).lower(),
+        "git.changed": ", ".join(changed)[:5000] if changed else None,
+        "git.diff.md5": _diff_md5(workdir, changed) if changed else None,
         "dvc.experiment": os.environ.get("DVC_EXP_NAME"),
         "data.md5": data_hash(workdir),
         "cpu": f"{cpu_model()} ({os.cpu_count()} cores)",

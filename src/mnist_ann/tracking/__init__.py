@@ -14,13 +14,22 @@ from __future__ import annotations
 
 from .runs import TrackedRun, UntrackedRun
 from .stage import tracked_stage
-from .store import HTTP_LIMITS, read_run_file, repo_root, tracking_enabled, tracking_uri, write_run_file
+from .store import (
+    HTTP_LIMITS,
+    read_run_file,
+    read_run_history,
+    repo_root,
+    tracking_enabled,
+    tracking_uri,
+    write_run_file,
+)
 
 __all__ = [
     "HTTP_LIMITS",
     "TrackedRun",
     "UntrackedRun",
     "read_run_file",
+    "read_run_history",
     "repo_root",
     "tracked_stage",
     "tracking_enabled",

@@ -7,12 +7,12 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import TrackingError
-from ..processes import process_alive
+from .lookup import RESTORED_FROM, end_runs_of_dead_stages, existing_run, run_restored_from
 from .runs import TrackedRun, UntrackedRun, first_line
 from .store import HTTP_LIMITS, relocate_copied_store, repo_root, tracking_enabled, tracking_uri
 
@@ -27,12 +27,13 @@ def tracked_stage(
     run_id: str | None = None,
     run_name: str | None = None,
     root: Path | None = None,
+    restore: Callable[[TrackedRun], None] | None = None,
 ) -> Iterator[TrackedRun]:
     """One stage's part of the pipeline's run: start a new run in `experiment_name` (run_id None) or
     reopen run `run_id`, in the store of the repository at `root` (default: repo_root()); end it
     FINISHED, FAILED or KILLED with the stage, and tag it `mnist_ann.completed.<stage>` when the
-    stage succeeds. A run id that the store does not know (a model pulled from a DVC remote whose
-    run lives in someone else's store) starts a new run, tagged with the old id.
+    stage succeeds. A run id this store does not know: see _reopen; `restore` fills a run restored
+    from it.
 
     A FINISHED run that this stage already completed keeps FINISHED whatever happens to the stage
     now (see _reopen): everything was logged by the earlier pass, and DVC may well restore the
@@ -43,7 +44,9 @@ def tracked_stage(
         return
     explicit_uri = os.environ.get("MLFLOW_TRACKING_URI")
     try:
-        mlflow, run, amend = _start(experiment_name, stage, run_id, run_name, root or repo_root(), explicit_uri)
+        mlflow, run, amend = _start(
+            experiment_name, stage, run_id, run_name, root or repo_root(), explicit_uri, restore
+        )
         try:
             yield run
         except KeyboardInterrupt:
@@ -65,7 +68,7 @@ def tracked_stage(
             os.environ["MLFLOW_TRACKING_URI"] = explicit_uri
 
 
-def _start(experiment_name, stage, run_id, run_name, root: Path, explicit_uri: str | None):
+def _start(experiment_name, stage, run_id, run_name, root: Path, explicit_uri: str | None, restore):
     """Open the store and start or reopen the run: (mlflow, the TrackedRun, amend: see _reopen)."""
     for name, value in HTTP_LIMITS.items():
         os.environ.setdefault(name, value)
@@ -81,8 +84,11 @@ def _start(experiment_name, stage, run_id, run_name, root: Path, explicit_uri: s
             _relocate(root)
         mlflow.set_tracking_uri(uri)
         experiment_id = _experiment_id(mlflow, experiment_name, root, uri)
-        _end_runs_of_dead_stages(mlflow, experiment_id)
-        active, amend = _reopen(mlflow, experiment_id, stage, run_id, run_name, uri)
+        end_runs_of_dead_stages(mlflow, experiment_id)
+        active, amend, restored = _reopen(mlflow, experiment_id, stage, run_id, run_name, uri)
+        run = TrackedRun(mlflow, active.info.run_id, stage)
+        if restored and restore is not None:
+            restore(run)  # its logging is guarded like the stage's own
     except KeyboardInterrupt:  # between start_run and here: the run must not stay RUNNING
         if mlflow.active_run():
             _end(mlflow, "FINISHED" if amend else "KILLED")
@@ -90,7 +96,7 @@ def _start(experiment_name, stage, run_id, run_name, root: Path, explicit_uri: s
     except Exception as exc:  # MlflowException, requests' errors, SQLAlchemy's: all mean "no store"
         raise TrackingError(f"MLflow tracking at {uri} is unavailable: {first_line(exc)}") from None
     log.info("MLflow run %s in experiment %r at %s", active.info.run_id, experiment_name, uri)
-    return mlflow, TrackedRun(mlflow, active.info.run_id, stage), amend
+    return mlflow, run, amend
 
 
 def _without_database_errors(record: logging.LogRecord) -> bool:
@@ -98,15 +104,34 @@ def _without_database_errors(record: logging.LogRecord) -> bool:
 
 
 def _reopen(mlflow: Any, experiment_id: str, stage: str | None, run_id: str | None, run_name: str | None, uri: str):
-    """Start the run (or reopen `run_id`); return it and whether this is an amending pass: a rerun
-    of a stage that already completed in a FINISHED run (`dvc repro --force`, deleted outputs). An
-    amending pass keeps the run FINISHED from the start, so that a Ctrl-C, SIGTERM or SIGKILL now
+    """Start the run (or reopen `run_id`, or the run restored from it); return it, whether this is
+    an amending pass, and whether the run was started now to restore `run_id`.
+
+    A run id that this store does not know (train's outputs restored from a DVC cache or remote
+    shared with another store) stands for a run made elsewhere: the stage logs into this store's
+    run restored from it (tagged `mnist_ann.restored_from`), which the first such stage starts,
+    named `run_name`, and fills; the stages after it find it by that tag, so one pipeline execution
+    stays one run in every store.
+
+    An amending pass is a
+    rerun of a stage that already completed in a FINISHED run (`dvc repro --force`, deleted
+    outputs): it keeps the run FINISHED from the start, so that a Ctrl-C, SIGTERM or SIGKILL now
     cannot leave it KILLED or RUNNING while DVC restores the stage from its run cache."""
     tags = _owner()
-    earlier = _existing_run(mlflow, run_id)
+    earlier, restored = existing_run(mlflow, run_id), False
     if run_id is not None and earlier is None:
-        log.warning("MLflow run %s is not in %s; starting a new run", run_id, uri)
-        tags, run_id = {**tags, "mnist_ann.continues_run": run_id}, None
+        earlier = run_restored_from(mlflow, experiment_id, run_id)
+        if earlier is None:
+            log.warning(
+                "MLflow run %s is not in %s (outputs restored from a shared DVC cache or remote): "
+                "starting a run that restores its record here",
+                run_id,
+                uri,
+            )
+            tags, run_id, restored = {**tags, RESTORED_FROM: run_id}, None, True
+        else:
+            log.info("MLflow run %s is not in %s: logging into %s, restored from it", run_id, uri, earlier.info.run_id)
+            run_id = earlier.info.run_id
     amend = bool(
         stage
         and earlier is not None
@@ -119,7 +144,7 @@ def _reopen(mlflow: Any, experiment_id: str, stage: str | None, run_id: str | No
         log.info("stage %s already completed in run %s: the run stays FINISHED while it runs again", stage, run_id)
     if run_id is not None:
         mlflow.set_tags(tags)  # start_run ignores tags when it reopens a run
-    return active, amend
+    return active, amend, restored
 
 
 def _relocate(root: Path) -> None:
@@ -152,32 +177,6 @@ def _experiment_id(mlflow: Any, name: str, root: Path, uri: str) -> str:
 def _owner() -> dict[str, str]:
     """Which process holds the run open, so that a later stage can tell when it died."""
     return {"mnist_ann.host": socket.gethostname(), "mnist_ann.pid": str(os.getpid())}
-
-
-def _end_runs_of_dead_stages(mlflow: Any, experiment_id: str) -> None:
-    """A stage killed outright (SIGKILL, OOM killer, power loss) cannot end its run, which would
-    stay RUNNING forever; the next stage marks such runs KILLED. Only runs held by a process of this
-    machine that no longer exists are touched: parallel experiments keep theirs."""
-    client = mlflow.MlflowClient()
-    host = socket.gethostname()
-    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=200):
-        tags = run.data.tags
-        pid = tags.get("mnist_ann.pid", "")
-        if tags.get("mnist_ann.host") == host and pid.isdigit() and not process_alive(int(pid)):
-            client.set_terminated(run.info.run_id, "KILLED")
-            log.warning("MLflow run %s was left RUNNING by a stage that died; marked KILLED", run.info.run_id)
-
-
-def _existing_run(mlflow: Any, run_id: str | None) -> Any:
-    """The run `run_id` of this store, or None (no id, or a run this store does not have)."""
-    if run_id is None:
-        return None
-    try:
-        return mlflow.get_run(run_id)
-    except mlflow.exceptions.MlflowException as exc:
-        if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
 
 
 def _end(mlflow: Any, status: str) -> None:

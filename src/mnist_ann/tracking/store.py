@@ -86,9 +86,22 @@ def _moved(value: str | None, prefixes: list[tuple[str, str]]) -> str | None:
     return value
 
 
-def write_run_file(path: str | Path, run_id: str | None, experiment_name: str) -> None:
-    """Record which run the pipeline's later stages log into (None when tracking is off)."""
-    write_json(path, {"run_id": run_id, "experiment": experiment_name})
+def write_run_file(path: str | Path, run_id: str | None, experiment_name: str, history: list[dict] = ()) -> None:
+    """Record which run the pipeline's later stages log into (None when tracking is off), and the
+    per-epoch metrics that train logged into it: a store that lacks the run (the file came from a
+    DVC cache or remote shared with another store) can restore them."""
+    write_json(path, {"run_id": run_id, "experiment": experiment_name, "history": list(history)})
+
+
+def read_run_history(path: str | Path) -> list[dict]:
+    """The per-epoch rows that write_run_file recorded ({"epoch": 1, "loss": ...}); none when the
+    file has none (written before they were recorded) or they are not such rows."""
+    try:
+        history = json.loads(Path(path).read_text(encoding="utf-8")).get("history")
+    except (OSError, ValueError, AttributeError):
+        return []
+    rows = history if isinstance(history, list) else []
+    return [row for row in rows if isinstance(row, dict) and isinstance(row.get("epoch"), int)]
 
 
 def read_run_file(path: str | Path) -> str | None:
@@ -97,6 +110,6 @@ def read_run_file(path: str | Path) -> str | None:
         run_id = json.loads(Path(path).read_text(encoding="utf-8"))["run_id"]
     except (ValueError, KeyError, TypeError) as exc:
         raise TrackingError(f"{path}: not a run-id file written by the train stage ({type(exc).__name__})") from None
-    if not (run_id is None or isinstance(run_id, str)):
-        raise TrackingError(f"{path}: run_id must be a string or null")
+    if not (run_id is None or (isinstance(run_id, str) and run_id.isalnum() and run_id.isascii())):
+        raise TrackingError(f"{path}: run_id must be an MLflow run id (letters and digits) or null")
     return run_id

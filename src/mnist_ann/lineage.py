@@ -1,0 +1,43 @@
+"""One MLflow run per pipeline execution, in every tracking store: the name of that run, and the
+record a stage after train restores when train's outputs came from a DVC cache or remote shared with
+another store (DVC's run cache, `dvc pull`), whose run this store does not have."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from .params import Params, changed_params, flatten
+from .provenance import committed_text, provenance_tags, run_label
+from .tracking import TrackedRun, read_run_history
+
+RESTORED = "mnist_ann.restored"  # tag: what the restored run holds and where it came from
+
+
+def run_name(params: Params, params_file: str | Path) -> str:
+    """The DVC experiment's name under `dvc exp run`; else the commit and what differs from it."""
+    here = Path.cwd()
+    return os.environ.get("DVC_EXP_NAME") or run_label(here, changed_params(params, committed_text(here, params_file)))
+
+
+def train_record(params: Params, run_file: str | Path) -> Callable[[TrackedRun], None]:
+    """What the train stage logged that its outputs can restore: params, provenance tags, and the
+    per-epoch metrics kept in the run-id file. Models and figures stay in the store that made them."""
+    history = read_run_history(run_file)
+
+    def restore(run: TrackedRun) -> None:
+        run.set_tags(
+            {
+                **provenance_tags(),
+                RESTORED: "train's outputs were restored by DVC (run cache or remote), not trained here; "
+                "this run restores its params, tags and per-epoch metrics",
+            }
+        )
+        run.log_params(flatten(params))
+        for row in history:
+            run.log_metrics(
+                {k: v for k, v in row.items() if k != "epoch" and isinstance(v, (int, float))}, step=row["epoch"]
+            )
+
+    return restore

@@ -1,0 +1,37 @@
+"""lineage.py: the name of a pipeline execution's run, and the record a stage after train restores
+into a store that lacks train's run."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+
+from helpers import REPO
+from mnist_ann.lineage import RESTORED, run_name, train_record
+from mnist_ann.params import flatten, load_params
+from mnist_ann.tracking import tracked_stage, write_run_file
+
+
+def test_run_name_is_the_experiments_under_dvc_exp_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no git checkout here: the label says so
+    params = load_params(REPO / "params.yaml")
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    assert run_name(params, REPO / "params.yaml") == "no-commit"
+    monkeypatch.setenv("DVC_EXP_NAME", "lr-0.001")
+    assert run_name(params, REPO / "params.yaml") == "lr-0.001"
+
+
+def test_train_record_restores_params_tags_and_curves(tracking_env, tmp_path):
+    params = load_params(REPO / "params.yaml")
+    history = [{"epoch": 1, "loss": 0.5, "val_loss": None}, {"epoch": 2, "loss": 0.25, "val_loss": 0.3}]
+    write_run_file(tmp_path / "run.json", "c" * 32, "mnist-ann", history=history)
+    restore = train_record(params, tmp_path / "run.json")
+    with tracked_stage("exp-lineage", stage="evaluate", root=tmp_path, run_id="c" * 32, restore=restore) as run:
+        pass
+    client = mlflow.MlflowClient(tracking_env)
+    restored = client.get_run(run.run_id)
+    assert restored.data.params["train.learning_rate"] == str(flatten(params)["train.learning_rate"])
+    assert restored.data.tags["mnist_ann.restored_from"] == "c" * 32 and "restored" in restored.data.tags[RESTORED]
+    assert restored.data.tags["version.keras"].startswith("3.")
+    assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "loss")] == [(1, 0.5), (2, 0.25)]
+    assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "val_loss")] == [(2, pytest.approx(0.3))]
