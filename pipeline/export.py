@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
 
     restore = {"run_name": run_name(params, args.params), "restore": train_record(params, args.run_file)}
     with tracked_stage(params.mlflow.experiment_name, stage="export", run_id=trained.run_id, **restore) as run:
+        log.info("converting %s to ONNX (opset %d)", args.model, export.opset)
         proto = to_onnx(trained.model, export.opset)
         with atomic_path(args.output) as candidate:  # renamed to --output only if the gate passes
             save_onnx(proto, candidate)

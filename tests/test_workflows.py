@@ -98,11 +98,13 @@ def test_plots_make_html_with_curves_and_confusion(two_runs, tmp_path, command):
     assert "val_accuracy" in html and "predicted" in html
     assert list((tmp_path / "plots").rglob("*.png"))  # the PNG figures are embedded too
     # offline (issue 13): vega, vega-lite and vega-embed are in the page, not fetched from a CDN, and
-    # the stage-level plot of test_predictions.csv (a meaningless 10,000-step line) is gone
+    # test_predictions.csv is drawn as the confusion matrix, not as a meaningless 10,000-step line
     assert "<script src=" not in html and 'data-package="vega-embed@' in html
-    assert "vegaEmbed('#metrics_test_predictions_csv'" not in html
+    embed = html.index("vegaEmbed('#metrics_test_predictions_csv'")
+    predictions_spec = html[html.rindex("var spec", 0, embed) : embed]
+    assert '"rect"' in predictions_spec and '"line"' not in predictions_spec
     charts = rendered_charts(tmp_path / "plots" / "index.html", tmp_path / "chromium")
-    assert charts == {"Accuracy", "Loss", "Confusion_matrix", "metrics_train_history_csv"}, charts
+    assert charts == {"Accuracy", "Loss", "metrics_test_predictions_csv", "metrics_train_history_csv"}, charts
 
 
 def rendered_charts(page: Path, profile: Path) -> set[str]:
