@@ -19,7 +19,7 @@ import logging
 from mnist_ann.atomic import write_csv, write_json, write_text
 from mnist_ann.entry import run_main, stage_arguments
 from mnist_ann.evaluation import score
-from mnist_ann.lineage import run_name, train_record
+from mnist_ann.lineage import train_record
 from mnist_ann.params import load_params
 from mnist_ann.tracking import tracked_stage
 from mnist_ann.trained import load_trained
@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     from mnist_ann.model import predict_probabilities
     from mnist_ann.plots import plot_confusion, plot_predictions
 
-    restore = {"run_name": run_name(params, args.params), "restore": train_record(params, args.run_file)}
-    with tracked_stage(params.mlflow.experiment_name, stage="evaluate", run_id=trained.run_id, **restore) as run:
+    restore = train_record(params, args.params, args.run_file)  # used only where the store lacks train's run
+    with tracked_stage(params.mlflow.experiment_name, stage="evaluate", run_id=trained.run_id, restore=restore) as run:
         y_test = trained.y_test
         probabilities = predict_probabilities(trained.model, trained.x_test)
         scores = score(probabilities, y_test)

@@ -19,7 +19,7 @@ from mnist_ann.atomic import atomic_path, write_json
 from mnist_ann.entry import run_main, stage_arguments
 from mnist_ann.errors import ParityError
 from mnist_ann.inference import OnnxModel
-from mnist_ann.lineage import run_name, train_record
+from mnist_ann.lineage import train_record
 from mnist_ann.params import load_params
 from mnist_ann.tracking import tracked_stage
 from mnist_ann.trained import load_trained
@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     trained = load_trained(args.data, args.model, args.run_file)
     from mnist_ann.onnx_export import parity, parity_failures, save_onnx, to_onnx
 
-    restore = {"run_name": run_name(params, args.params), "restore": train_record(params, args.run_file)}
-    with tracked_stage(params.mlflow.experiment_name, stage="export", run_id=trained.run_id, **restore) as run:
+    restore = train_record(params, args.params, args.run_file)  # used only where the store lacks train's run
+    with tracked_stage(params.mlflow.experiment_name, stage="export", run_id=trained.run_id, restore=restore) as run:
         log.info("converting %s to ONNX (opset %d)", args.model, export.opset)
         proto = to_onnx(trained.model, export.opset)
         with atomic_path(args.output) as candidate:  # renamed to --output only if the gate passes

@@ -21,16 +21,18 @@ def test_run_name_is_the_experiments_under_dvc_exp_run(tmp_path, monkeypatch):
     assert run_name(params, REPO / "params.yaml") == "lr-0.001"
 
 
-def test_train_record_restores_params_tags_and_curves(tracking_env, tmp_path):
+def test_train_record_restores_name_params_tags_and_curves(tracking_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("DVC_EXP_NAME", "teammates-exp")
     params = load_params(REPO / "params.yaml")
     history = [{"epoch": 1, "loss": 0.5, "val_loss": None}, {"epoch": 2, "loss": 0.25, "val_loss": 0.3}]
     write_run_file(tmp_path / "run.json", "c" * 32, "mnist-ann", history=history)
-    restore = train_record(params, tmp_path / "run.json")
+    restore = train_record(params, REPO / "params.yaml", tmp_path / "run.json")
     with tracked_stage("exp-lineage", stage="evaluate", root=tmp_path, run_id="c" * 32, restore=restore) as run:
         pass
     client = mlflow.MlflowClient(tracking_env)
     restored = client.get_run(run.run_id)
     assert restored.data.params["train.learning_rate"] == str(flatten(params)["train.learning_rate"])
+    assert restored.info.run_name == "teammates-exp"
     assert restored.data.tags["mnist_ann.restored_from"] == "c" * 32 and "restored" in restored.data.tags[RESTORED]
     assert restored.data.tags["version.keras"].startswith("3.")
     assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "loss")] == [(1, 0.5), (2, 0.25)]

@@ -313,6 +313,7 @@ def test_a_clone_sharing_the_dvc_cache_makes_one_complete_run_not_orphans(repo, 
     for tag in ("data.md5", "version.keras"):
         assert run.data.tags[tag] == original.data.tags[tag], tag
     assert run.data.tags["mlflow.source.git.commit"] == git(clone, "rev-parse", "HEAD").strip()
+    assert run.info.run_name == f"{git(clone, 'rev-parse', '--short=7', 'HEAD').strip()} src/mnist_ann/trained.py"
     assert run.data.tags["git.changed"] == "src/mnist_ann/trained.py"
     client = store(clone)
     for metric in ("loss", "val_accuracy"):

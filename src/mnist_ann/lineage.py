@@ -21,21 +21,22 @@ def run_name(params: Params, params_file: str | Path) -> str:
     return os.environ.get("DVC_EXP_NAME") or run_label(here, changed_params(params, committed_text(here, params_file)))
 
 
-def train_record(params: Params, run_file: str | Path) -> Callable[[TrackedRun], None]:
-    """What the train stage logged that its outputs can restore: params, provenance tags, and the
-    per-epoch metrics kept in the run-id file. Models and figures stay in the store that made them."""
-    history = read_run_history(run_file)
+def train_record(params: Params, params_file: str | Path, run_file: str | Path) -> Callable[[TrackedRun], None]:
+    """What the train stage logged that its outputs can restore: its run's name, params, provenance
+    tags, and the per-epoch metrics kept in the run-id file. Models and figures stay in the store
+    that made them. Nothing is read, nor git asked, unless a run is restored."""
 
     def restore(run: TrackedRun) -> None:
         run.set_tags(
             {
                 **provenance_tags(),
+                "mlflow.runName": run_name(params, params_file),  # MLflow renames the run by this tag
                 RESTORED: "train's outputs were restored by DVC (run cache or remote), not trained here; "
                 "this run restores its params, tags and per-epoch metrics",
             }
         )
         run.log_params(flatten(params))
-        for row in history:
+        for row in read_run_history(run_file):
             run.log_metrics(
                 {k: v for k, v in row.items() if k != "epoch" and isinstance(v, (int, float))}, step=row["epoch"]
             )

@@ -153,12 +153,13 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 def changed_params(params: Params, committed: str | None) -> dict[str, Any]:
     """The flattened values of `params` that differ from those of `committed` (the text of the
     committed parameter file); none when there is no committed file or it is not valid."""
+    if not committed:
+        return {}
     try:
-        before = flatten(build(Params, parse_params_text(committed, "params.yaml at HEAD"))) if committed else None
+        before = flatten(build(Params, parse_params_text(committed, "params.yaml at HEAD")))
     except ParamsError:
         return {}
-    now = flatten(params)
-    return {name: value for name, value in now.items() if before is not None and before.get(name) != value}
+    return {name: value for name, value in flatten(params).items() if before.get(name) != value}
 
 
 def flatten(params: Any, prefix: str = "") -> dict[str, Any]:

@@ -109,14 +109,13 @@ def _reopen(mlflow: Any, experiment_id: str, stage: str | None, run_id: str | No
 
     A run id that this store does not know (train's outputs restored from a DVC cache or remote
     shared with another store) stands for a run made elsewhere: the stage logs into this store's
-    run restored from it (tagged `mnist_ann.restored_from`), which the first such stage starts,
-    named `run_name`, and fills; the stages after it find it by that tag, so one pipeline execution
+    run restored from it (tagged `mnist_ann.restored_from`), which the first such stage starts and
+    fills (the `restore` of tracked_stage); the stages after it find it by that tag, so one pipeline execution
     stays one run in every store.
 
-    An amending pass is a
-    rerun of a stage that already completed in a FINISHED run (`dvc repro --force`, deleted
-    outputs): it keeps the run FINISHED from the start, so that a Ctrl-C, SIGTERM or SIGKILL now
-    cannot leave it KILLED or RUNNING while DVC restores the stage from its run cache."""
+    An amending pass is a rerun of a stage that already completed in a FINISHED run (`dvc repro
+    --force`, deleted outputs): it keeps the run FINISHED from the start, so that a Ctrl-C, SIGTERM
+    or SIGKILL now cannot leave it KILLED or RUNNING while DVC restores the stage from its run cache."""
     tags = _owner()
     earlier, restored = existing_run(mlflow, run_id), False
     if run_id is not None and earlier is None:
