@@ -142,9 +142,17 @@ def test_run_file_round_trip_and_bad_files(tmp_path):
     assert read_run_file(path) is None and read_run_history(path) == []
     history = [{"epoch": 1, "loss": 0.5, "val_loss": None}, {"epoch": 2, "loss": 0.25, "val_loss": 0.3}]
     write_run_file(path, "b" * 32, "mnist-ann", history=history)
-    assert read_run_file(path) == "b" * 32 and read_run_history(path) == history
+    assert read_run_file(path) == "b" * 32  # epochs without validation have no val_ metrics to restore
+    assert read_run_history(path) == [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25, "val_loss": 0.3}]
     path.write_text('{"run_id": null, "history": [{"loss": 1}, 3, {"epoch": "1"}]}')  # not rows: none restored
     assert read_run_history(path) == []
+    # a tampered file: epochs that are no step MLflow can take, values that are no metric
+    path.write_text(
+        '{"run_id": null, "history": [{"epoch": true, "loss": 1}, {"epoch": 0, "loss": 1}, '
+        '{"epoch": 99999999999999999999, "loss": 1}, {"epoch": 3, "loss": NaN, "val_loss": "x", "accuracy": 0.5, '
+        '"val_accuracy": false, "x": Infinity}]}'
+    )
+    assert read_run_history(path) == [{"epoch": 3, "accuracy": 0.5}]
     for content, reason in (("{not json", "JSONDecodeError"), ("[]", "TypeError"), ('{"run": 1}', "KeyError")):
         path.write_text(content)
         with pytest.raises(TrackingError, match=f"{path}: not a run-id file written by the train stage .{reason}"):

@@ -37,8 +37,6 @@ def train_record(params: Params, params_file: str | Path, run_file: str | Path) 
         )
         run.log_params(flatten(params))
         for row in read_run_history(run_file):
-            run.log_metrics(
-                {k: v for k, v in row.items() if k != "epoch" and isinstance(v, (int, float))}, step=row["epoch"]
-            )
+            run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
 
     return restore

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sqlite3
 from pathlib import Path
@@ -93,15 +94,27 @@ def write_run_file(path: str | Path, run_id: str | None, experiment_name: str, h
     write_json(path, {"run_id": run_id, "experiment": experiment_name, "history": list(history)})
 
 
+MAX_EPOCH = 10**6  # past any run's epochs, within MLflow's step range
+
+
 def read_run_history(path: str | Path) -> list[dict]:
-    """The per-epoch rows that write_run_file recorded ({"epoch": 1, "loss": ...}); none when the
-    file has none (written before they were recorded) or they are not such rows."""
+    """The per-epoch rows that write_run_file recorded ({"epoch": 1, "loss": ...}), each with an
+    epoch from 1 to MAX_EPOCH and only its finite numbers; none when the file has none (written
+    before they were recorded) or they are not such rows."""
     try:
         history = json.loads(Path(path).read_text(encoding="utf-8")).get("history")
     except (OSError, ValueError, AttributeError):
         return []
     rows = history if isinstance(history, list) else []
-    return [row for row in rows if isinstance(row, dict) and isinstance(row.get("epoch"), int)]
+    return [
+        {key: value for key, value in row.items() if key == "epoch" or _finite_number(value)}
+        for row in rows
+        if isinstance(row, dict) and type(row.get("epoch")) is int and 1 <= row["epoch"] <= MAX_EPOCH
+    ]
+
+
+def _finite_number(value: object) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def read_run_file(path: str | Path) -> str | None:
