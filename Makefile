@@ -72,7 +72,7 @@ audit: setup
 
 lock:
 	@test -x $(BIN)/uv || { echo "run 'make setup' first (or pip install uv)"; exit 1; }
-	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11 \
 	    --python-platform x86_64-manylinux_2_28 --quiet -o $(LOCK)
 
 clean-venv:

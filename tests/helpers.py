@@ -4,6 +4,7 @@ predict command as separate processes, editing params, and real git/DVC reposito
 from __future__ import annotations
 
 import csv
+import io
 import os
 import random
 import shutil
@@ -12,6 +13,7 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -311,3 +313,53 @@ def store(repo: Path):
 def all_runs(repo: Path) -> list:
     client = store(repo)
     return client.search_runs([e.experiment_id for e in client.search_experiments()], order_by=["start_time ASC"])
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height pixels (a decompression bomb's shape)."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
+
+
+BAD_INPUTS = {
+    "empty.png": (b"", "not an image Pillow can read"),
+    "notes.txt": (b"just words", "not an image Pillow can read"),
+    "truncated.png": (None, "damaged image"),
+    "bomb.png": (_png_claiming(20000, 20000), "refused as a decompression bomb"),
+    "shape.npy": (np.zeros((3, 27, 28), np.uint8), "array must have shape (N, 28, 28) or (N, 784), got (3, 27, 28)"),
+    "rank.npy": (np.zeros((784,), np.uint8), "array must have shape (N, 28, 28) or (N, 784), got (784,)"),
+    "nan.npy": (np.full((2, 784), np.nan, np.float32), "float pixels must be finite"),
+    "big.npy": (np.full((2, 784), 300, np.int16), "integer pixels must be 0-255, got 300..300"),
+    "negative.npy": (np.full((2, 784), -4, np.int32), "integer pixels must be 0-255, got -4..-4"),
+    "objects.npy": (np.array([None, 1], dtype=object), "holds Python objects"),
+    "cut.npy": (None, "cannot read"),
+    "nokey.npz": (None, "npz has no one of the keys x, x_test (or --key); it has a, b"),
+    "bad-idx3-ubyte": (b"\x00\x00\x08\x03" + struct.pack(">III", 5, 28, 28) + b"\0" * 100, "IDX file is truncated"),
+}
+
+
+def write_bad_inputs(folder):
+    """Write one file of each kind in BAD_INPUTS into `folder`."""
+    from PIL import Image
+
+    good = io.BytesIO()
+    Image.fromarray(DIGITS[0]).save(good, "PNG")
+    for name, (content, _) in BAD_INPUTS.items():
+        path = folder / name
+        if name == "truncated.png":
+            path.write_bytes(good.getvalue()[:60])
+        elif name == "cut.npy":
+            np.save(path, DIGITS[:10])
+            path.write_bytes(path.read_bytes()[:-500])
+        elif name == "nokey.npz":
+            np.savez(path, a=DIGITS[:2], b=DIGITS[:2])
+        elif isinstance(content, np.ndarray):
+            np.save(path, content, allow_pickle=content.dtype == object)
+        else:
+            path.write_bytes(content)

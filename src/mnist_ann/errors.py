@@ -40,3 +40,7 @@ class ParityError(MnistAnnError):
 
 class TrackingError(MnistAnnError):
     """The tracking store cannot be reached, refuses the run, or the run-id file is unreadable."""
+
+
+class ClusterError(MnistAnnError):
+    """`predict --ray`: the Ray cluster cannot be started or joined, or the job failed on it."""

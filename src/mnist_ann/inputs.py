@@ -119,6 +119,19 @@ class ArrayInput:
         except DataError as exc:
             raise InputError(str(exc)) from None
 
+    @property
+    def splittable(self) -> bool:
+        """Whether parts of the file can be scored apart (`rows`), each by another worker: a mapped
+        file of uint8 pixels, which needs no check of the whole first."""
+        return self.dtype == np.uint8 and isinstance(self._array, np.memmap) and self._array.flags.c_contiguous
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Model-ready pixels of images start..stop-1 of a splittable file, read from the file (not
+        through the map: see raw_chunks)."""
+        count = max(0, min(stop, self.count) - start) * NUM_PIXELS
+        offset = self._array.offset + start * NUM_PIXELS
+        return self.pixels(np.fromfile(self.path, np.uint8, count=count, offset=offset).reshape(-1, NUM_PIXELS))
+
     def chunks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
         """(index of the first image, model-ready pixels) for each chunk."""
         for number, chunk in enumerate(self.raw_chunks(size)):

@@ -4,6 +4,7 @@ cell that a spreadsheet would run as a formula."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 # OWASP's CSV-injection list: a cell starting with one of these is a formula (or becomes one) in
 # Excel, LibreOffice and Google Sheets; `=HYPERLINK(...)` in a file name would be clickable there.
@@ -25,6 +26,11 @@ def spreadsheet_safe(name: str) -> str:
     makes spreadsheets show the cell as text and is visible, not silently dropped)."""
     name = printable(name)
     return "'" + name if name.startswith(FORMULA_STARTS) else name
+
+
+def error_rows(errors: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """The rows of an errors file, one per (source, reason): the source spreadsheet-safe."""
+    return [{"source": spreadsheet_safe(source), "error": printable(reason)} for source, reason in errors]
 
 
 def csv_field(text: str) -> str:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 from .entry import EXIT_OK
 from .preparation import BACKGROUNDS, FRAMINGS
+from .progress import ProgressBar
 
 EXIT_SOME_FAILED = 2
 DEFAULT_MODEL = Path("models") / "model.onnx"  # the export stage's output, from the repository root
@@ -43,7 +42,7 @@ def add_predict_command(commands) -> None:
         "models:/mnist-ann@champion, runs:/<run id>/onnx_model) resolved in the pipeline's tracking store "
         f"($MLFLOW_TRACKING_URI, else ./mlflow.db); default: {DEFAULT_MODEL}, the pipeline's export",
     )
-    predict.add_argument("--output", required=True, type=Path, help="file to write (written atomically)")
+    _add_output_options(predict)
     predict.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="output format (default csv)")
     predict.add_argument("--no-probabilities", action="store_true", help="leave out the ten class probabilities")
     _add_image_options(predict)
@@ -58,6 +57,24 @@ def add_predict_command(commands) -> None:
         help="processes decoding images (default: one per core)",
     )
     predict.set_defaults(handler=run_predict)
+
+
+def _add_output_options(predict) -> None:
+    """Where the rows go (--output), and where the work is done (--ray)."""
+    predict.add_argument(
+        "--output",
+        required=True,  # a string: Path() would drop the trailing slash that asks for a folder
+        help="file to write (written atomically); with --ray, a folder (DIR/) takes shards of 100k rows "
+        "(part-00000.csv, ...) and errors.csv, and appears whole when the job ends",
+    )
+    predict.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="score on a Ray cluster: the one at ADDRESS, or (auto, the default) the one $RAY_ADDRESS names, "
+        "else a new local one; inputs must be at the same path on every node (README: Beyond one machine)",
+    )
 
 
 def _add_image_options(predict) -> None:
@@ -88,28 +105,55 @@ def run_predict(args: argparse.Namespace) -> int:
     from .inference import OnnxModel
     from .predictions import check_output, prediction_file, write_errors
     from .preparation import Preparation
+    from .shards import is_folder_output
 
     inputs, missing = discover(args.inputs)
     for source, reason in missing:
         log.warning("skipped %s: %s", source, reason)
     with tempfile.TemporaryDirectory(prefix="mnist-ann-model-") as fetched:
         model_file = _model_file(args.model, Path(fetched))
-        check_output(args.output, [item.path for item in inputs], model_file)
+        if args.ray is None or not is_folder_output(args.output):  # an output folder is checked by shards.py
+            check_output(args.output, [item.path for item in inputs], model_file)
         model = OnnxModel(model_file)  # read whole: a fetched file can go with its folder
-    with (
-        prediction_file(args.output, args.format, not args.no_probabilities) as writer,
-        _ProgressBar(len(inputs)) as progress,
-    ):
-        preparation = Preparation(background="light" if args.invert else args.background, frame=args.frame)
-        settings = BatchSettings(args.batch_size, preparation, args.key, args.workers)
-        outcome = score_inputs(model, inputs, writer, settings, progress)
+        model_bytes = model_file.read_bytes() if args.ray is not None else b""  # for the cluster's actors
+    preparation = Preparation(background="light" if args.invert else args.background, frame=args.frame)
+    settings = BatchSettings(args.batch_size, preparation, args.key, args.workers)
+    if args.ray is not None:
+        outcome, errors_file = _predict_on_ray(args, inputs, missing, model_bytes, settings)
+    else:
+        with (
+            prediction_file(args.output, args.format, not args.no_probabilities) as writer,
+            ProgressBar(len(inputs)) as progress,
+        ):
+            outcome = score_inputs(model, inputs, writer, settings, progress)
+        errors_file = write_errors(args.output, missing + outcome.errors)
     errors = missing + outcome.errors
-    errors_file = write_errors(args.output, errors)
     log.info("scored %d images from %d inputs into %s", outcome.scored, len(inputs), args.output)
     if errors:
         log.warning("%d inputs could not be scored; listed in %s", len(errors), errors_file)
         return EXIT_SOME_FAILED
     return EXIT_OK
+
+
+def _predict_on_ray(args: argparse.Namespace, inputs, missing, model_bytes: bytes, settings):
+    """--ray: (the outcome, the errors file or None), into one file or a folder of shards."""
+    from .cluster import score_on_ray
+    from .predictions import prediction_file, write_errors
+    from .shards import ERRORS_NAME, is_folder_output, shard_folder
+
+    with_probabilities, sources = not args.no_probabilities, [item.path for item in inputs]
+    with ProgressBar(len(inputs)) as progress:
+        if is_folder_output(args.output):
+            with shard_folder(args.output, args.format, with_probabilities, sources) as (writer, errors):
+                outcome = score_on_ray(model_bytes, inputs, writer, settings, progress, args.ray)
+                errors += missing + outcome.errors
+            errors_file = Path(args.output, ERRORS_NAME) if errors else None
+        else:
+            with prediction_file(args.output, args.format, with_probabilities) as writer:
+                outcome = score_on_ray(model_bytes, inputs, writer, settings, progress, args.ray)
+            errors_file = write_errors(args.output, missing + outcome.errors)
+    log.info("images per Ray node: %s", ", ".join(f"{node[:8]} {n}" for node, n in outcome.images_by_node.items()))
+    return outcome, errors_file
 
 
 def _model_file(model: str | None, fetched: Path) -> Path:
@@ -127,29 +171,6 @@ def _model_file(model: str | None, fetched: Path) -> Path:
         log.info("fetching %s from the MLflow store", model)
         return fetch_onnx_model(model, repo_root(), fetched)
     return Path(model)
-
-
-class _ProgressBar:
-    """A progress bar on stderr when it is a terminal (counting images), nothing otherwise."""
-
-    def __init__(self, inputs: int):
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            # A terminal that reports no size (0x0: some ptys, CI runners) makes tqdm hide the bar;
-            # shutil falls back to 80x24 there.
-            columns, lines = shutil.get_terminal_size()
-            self.bar = tqdm(
-                unit="img", unit_scale=True, file=sys.stderr, desc=f"{inputs} inputs", ncols=columns, nrows=lines
-            )
-
-    def __enter__(self):
-        return self.bar.update if self.bar is not None else (lambda n: None)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:  # (a tqdm bar without a total refuses bool())
-            self.bar.close()
 
 
 def _positive(text: str) -> int:

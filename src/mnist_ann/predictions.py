@@ -23,7 +23,7 @@ import numpy as np
 from .atomic import atomic_path, write_csv
 from .data import NUM_CLASSES
 from .errors import OutputError
-from .names import csv_field, printable, spreadsheet_safe
+from .names import csv_field, error_rows, printable
 
 DECIMALS = 6
 _SCALE = 10**DECIMALS
@@ -166,8 +166,7 @@ def write_errors(output: str | Path, errors: Sequence[tuple[str, str]]) -> Path 
     if not errors:
         path.unlink(missing_ok=True)
         return None
-    rows = [{"source": spreadsheet_safe(source), "error": printable(reason)} for source, reason in errors]
-    write_csv(path, rows)
+    write_csv(path, error_rows(errors))
     return path
 
 

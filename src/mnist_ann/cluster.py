@@ -1,0 +1,181 @@
+"""`mnist-ann predict --ray`: the inputs, rows, order and errors of batch.py's single-machine run,
+scored on a Ray cluster.
+
+This process (the driver) finds the inputs and cuts them into tasks: 256 image files, a range of an
+uint8 array file's rows, or a whole other array file. Ray Data hands the tasks to an actor per CPU of
+the cluster; each actor keeps one onnxruntime session, made from the model bytes that the driver puts
+in Ray's object store once. Actors decode, prepare and score with the library's own functions
+(images.py, inputs.py, inference.py) and return rows; the driver writes them in input order. A task
+whose actor dies is run again by Ray, and its rows are written once.
+
+Inputs must be readable at the same path on every node (a shared folder). Ray is imported here only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import signal
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from .batch import IMAGES_PER_TASK, BatchSettings, Outcome
+from .cluster_worker import scorer_class
+from .discovery import Input
+from .errors import ClusterError, InputError, MnistAnnError
+from .inputs import ArrayInput
+
+log = logging.getLogger(__name__)
+
+# A local cluster's shared memory: rows stream through it a task at a time (a task's result is ~1 MB),
+# so this is ample, and it leaves the rest of a small machine's memory alone.
+LOCAL_OBJECT_STORE_BYTES = 512 * 2**20
+CONNECT_TIMEOUT_S = 10
+
+
+@dataclass
+class ClusterOutcome(Outcome):
+    images_by_node: Counter = field(default_factory=Counter)  # images tried on each Ray node
+
+
+def plan_tasks(inputs: Sequence[Input], settings: BatchSettings) -> list[dict]:
+    """The work, in input order, as tasks that an actor runs one at a time. An array file whose
+    header is bad becomes a task that reports it, so its error keeps its place too."""
+    tasks: list[dict] = []
+    size = min(IMAGES_PER_TASK, settings.batch_size)
+    for is_image, group in itertools.groupby(inputs, key=lambda i: i.kind == "image"):
+        group = list(group)
+        if is_image:
+            paths = [item.path for item in group]
+            tasks += [{"kind": "image", "paths": paths[n : n + size]} for n in range(0, len(paths), size)]
+        else:
+            for item in group:
+                tasks += _array_tasks(item, settings)
+    return tasks
+
+
+def _array_tasks(item: Input, settings: BatchSettings) -> list[dict]:
+    """A splittable file (uint8, read in place) in ranges of a batch; any other in one task, which
+    checks the whole file before it scores any of it, as the single-machine run does."""
+    whole = [{"kind": item.kind, "path": item.path}]
+    if item.kind not in ("npy", "idx") or item.path.lower().endswith(".gz"):
+        return whole  # an .npz member or a gzipped file is read whole by its actor
+    try:
+        array = ArrayInput(item, settings.npz_key)
+    except InputError as exc:
+        return [{"kind": "failed", "path": item.path, "reason": str(exc)}]
+    if not array.splittable:
+        return whole
+    step = settings.batch_size
+    return [{**whole[0], "start": n, "stop": min(n + step, array.count)} for n in range(0, array.count, step)]
+
+
+def score_on_ray(
+    model_bytes: bytes,
+    inputs: Sequence[Input],
+    writer,
+    settings: BatchSettings,
+    progress: Callable[[int], None] = lambda n: None,
+    address: str = "auto",
+) -> ClusterOutcome:
+    """Score `inputs` on the cluster at `address` into `writer` (a PredictionWriter or ShardWriter),
+    in input order. `auto`: the cluster that $RAY_ADDRESS names, else a new local one."""
+    outcome, tasks = ClusterOutcome(), plan_tasks(inputs, settings)
+    if not tasks:
+        return outcome
+    with _connected(address, settings.workers) as ray:
+        scorer = scorer_class(ray.put(model_bytes), settings)
+        actors = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        dataset = ray.data.from_items([{"task": json.dumps(t)} for t in tasks], override_num_blocks=len(tasks))
+        results = dataset.map_batches(
+            scorer, batch_size=1, num_cpus=1, compute=ray.data.ActorPoolStrategy(size=min(actors, len(tasks)))
+        )
+        try:
+            for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
+                _write_batch(batch, writer, outcome)
+                progress(len(batch["source"]))
+        except (KeyboardInterrupt, MnistAnnError, OSError):
+            raise
+        except Exception as exc:  # Ray wraps a worker's error in its own classes
+            raise _one_line(exc) from None
+    return outcome
+
+
+def _write_batch(batch: dict, writer, outcome: ClusterOutcome) -> None:
+    failed = batch["error"] != ""
+    for source, reason in zip(batch["source"][failed], batch["error"][failed]):
+        outcome.fail(source, reason)
+    if not failed.all():
+        scored = ~failed
+        writer.write(list(batch["source"][scored]), batch["probabilities"][scored], list(batch["prepared"][scored]))
+        outcome.scored += int(scored.sum())
+        outcome.images_by_node.update(batch["node"][scored].tolist())
+
+
+def _one_line(exc: BaseException) -> MnistAnnError:
+    """The library's own error behind Ray's wrappers (a model that returns NaN), else Ray's last line."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        cause = getattr(seen, "cause", None)
+        if isinstance(cause, MnistAnnError):
+            return type(cause)(*cause.args)
+        seen = cause if isinstance(cause, BaseException) else seen.__cause__
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return ClusterError(f"the Ray job failed: {lines[-1] if lines else type(exc).__name__}")
+
+
+def _check_reachable(address: str) -> None:
+    """Ray retries an unreachable head for many minutes, silently: a host:port that refuses or does
+    not answer within CONNECT_TIMEOUT_S fails at once instead."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"Ray address must be host:port (or auto), got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ClusterError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def _connected(address: str, cpus: int) -> Iterator:
+    """Ray, joined to the cluster or started locally (capped at `cpus` and a small object store,
+    no dashboard, no usage statistics); disconnected (a local one stopped) on leaving. A process
+    already connected (a test's cluster) keeps its connection."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # C++ notices would land on our stderr
+    import ray
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # rows in input order, as on one machine
+    context.enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    if ray.is_initialized():
+        yield ray
+        return
+    join = os.environ.get("RAY_ADDRESS") if address == "auto" else address
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+    try:
+        if join:
+            _check_reachable(join)
+            ray.init(address=join, **quiet)
+        else:
+            local = {"num_cpus": cpus, "object_store_memory": LOCAL_OBJECT_STORE_BYTES, "include_dashboard": False}
+            ray.init(address="local", **local, **quiet)
+    except ClusterError:
+        raise
+    except Exception as exc:  # ConnectionError, ValueError, RuntimeError, TimeoutError, by cause
+        raise ClusterError(f"cannot {'join the Ray cluster at ' + join if join else 'start Ray'}: {exc}") from None
+    finally:
+        for sig, handler in handlers.items():  # Ctrl-C and SIGTERM stay ours (entry.py)
+            signal.signal(sig, handler)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

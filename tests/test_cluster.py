@@ -1,0 +1,158 @@
+"""cluster.py: `mnist-ann predict --ray` on real Ray clusters (a local one it starts; two nodes on this
+machine that it joins) gives the single-machine command's rows, errors and exit code, byte for byte,
+and survives a worker killed mid-job. Clusters are capped at one CPU a node, a small object store, no
+dashboard and no usage statistics."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import DIGITS, idx_bytes, predict, run_script, write_bad_inputs
+from mnist_ann.batch import BatchSettings
+from mnist_ann.cluster import plan_tasks
+from mnist_ann.discovery import Input
+
+QUIET_RAY = {"RAY_USAGE_STATS_ENABLED": "0"}
+NODE_STORE_BYTES = 100 * 2**20
+
+
+def test_tasks_keep_input_order_and_split_only_what_needs_no_whole_file_check(tmp_path):
+    np.save(tmp_path / "u8.npy", DIGITS[:5])
+    np.save(tmp_path / "f.npy", DIGITS[:5] / 255.0)
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    inputs = [Input(f"{i}.png", "image") for i in range(5)]
+    inputs += [Input(str(tmp_path / n), "npy") for n in ("u8.npy", "f.npy", "bad.npy")]
+    inputs += [Input("x.idx3.gz", "idx"), Input("z.npz", "npz"), Input("last.png", "image")]
+    tasks = plan_tasks(inputs, BatchSettings(batch_size=2))
+    assert tasks[:3] == [{"kind": "image", "paths": p} for p in (["0.png", "1.png"], ["2.png", "3.png"], ["4.png"])]
+    u8 = str(tmp_path / "u8.npy")
+    assert tasks[3:6] == [{"kind": "npy", "path": u8, "start": s, "stop": min(s + 2, 5)} for s in (0, 2, 4)]
+    assert tasks[6] == {"kind": "npy", "path": str(tmp_path / "f.npy")}  # checked whole before it is scored
+    assert tasks[7]["kind"] == "failed" and tasks[7]["path"] == str(tmp_path / "bad.npy")
+    assert tasks[8:] == [
+        {"kind": "idx", "path": "x.idx3.gz"},
+        {"kind": "npz", "path": "z.npz"},
+        {"kind": "image", "paths": ["last.png"]},
+    ]
+
+
+def _inputs(folder: Path, images: int = 60) -> list[Path]:
+    """A folder of PNGs with every kind of bad input among them, and array files of each kind."""
+    pictures = folder / "pictures"
+    pictures.mkdir(parents=True)
+    for i in range(images):
+        Image.fromarray(DIGITS[i % len(DIGITS)]).save(pictures / f"{i:03d}.png")
+    write_bad_inputs(pictures)
+    np.save(folder / "u8.npy", np.concatenate([DIGITS] * 5))  # 200 images: split into ranges
+    np.save(folder / "floats.npy", DIGITS[:7] / 255.0)
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(__import__("gzip").compress(idx_bytes(DIGITS[:9])))
+    return [pictures, folder / "u8.npy", folder / "floats.npy", folder / "t10k-images-idx3-ubyte.gz"]
+
+
+def _skipped(stderr: str) -> list[str]:
+    return re.findall(r"skipped (.*)", stderr)
+
+
+def test_a_local_cluster_gives_the_rows_errors_and_exit_code_of_one_machine(exported, tmp_path):
+    _, model = exported
+    inputs = _inputs(tmp_path / "in")
+    alone = predict("--model", model, *inputs, tmp_path / "gone.png", "--output", tmp_path / "one.csv")
+    env = {**QUIET_RAY, "RAY_ADDRESS": ""}  # auto: no cluster named, so a local one is started
+    args = ("-m", "mnist_ann.cli", "predict", "--model", model, *inputs, tmp_path / "gone.png", "--ray")
+    on_ray = run_script(*args, "--batch-size", "64", "--output", tmp_path / "ray.csv", env=env, timeout=300)
+    assert alone.returncode == on_ray.returncode == 2, on_ray.stderr
+    assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert (tmp_path / "ray.errors.csv").read_bytes() == (tmp_path / "one.errors.csv").read_bytes()
+    assert len((tmp_path / "one.errors.csv").read_text().splitlines()) == 1 + 13 + 1  # every bad kind, and gone.png
+    assert _skipped(on_ray.stderr) == _skipped(alone.stderr)
+    assert "Traceback" not in on_ray.stderr and "images per Ray node:" in on_ray.stderr
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    """A Ray cluster of two nodes on this machine, one CPU each: its address."""
+    os.environ.update(QUIET_RAY)
+    from ray.cluster_utils import Cluster
+
+    node = {"num_cpus": 1, "object_store_memory": NODE_STORE_BYTES}
+    cluster = Cluster(initialize_head=True, connect=False, head_node_args={**node, "include_dashboard": False})
+    try:
+        cluster.add_node(**node)
+        cluster.wait_for_nodes()
+        yield cluster.address
+    finally:
+        cluster.shutdown()
+
+
+def _per_node(stderr: str) -> list[int]:
+    line = re.search(r"images per Ray node: (.*)", stderr).group(1)
+    return [int(part.split()[1]) for part in line.split(", ")]
+
+
+def test_two_nodes_share_the_work_into_an_output_folder(exported, tmp_path, two_nodes):
+    _, model = exported
+    inputs = _inputs(tmp_path / "in", images=300)
+    alone = predict("--model", model, *inputs, "--output", tmp_path / "one.csv")
+    args = ("-m", "mnist_ann.cli", "predict", "--model", model, *inputs, "--ray", "--batch-size", "16")
+    joined = run_script(*args, "--output", f"{tmp_path / 'out'}/", env={"RAY_ADDRESS": two_nodes}, timeout=300)
+    assert joined.returncode == alone.returncode == 2, joined.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["errors.csv", "part-00000.csv"]
+    assert (tmp_path / "out" / "part-00000.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert (tmp_path / "out" / "errors.csv").read_bytes() == (tmp_path / "one.errors.csv").read_bytes()
+    per_node = _per_node(joined.stderr)
+    assert len(per_node) == 2 and min(per_node) > 0 and sum(per_node) == 300 + 200 + 7 + 9
+
+
+def test_a_worker_killed_mid_job_loses_and_repeats_nothing(exported, tmp_path, two_nodes):
+    _, model = exported
+    np.save(tmp_path / "a.npy", np.concatenate([DIGITS] * 10))
+    alone = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "one.csv")
+    command = [sys.executable, "-m", "mnist_ann.cli", "predict", "--model", str(model), str(tmp_path / "a.npy")]
+    command += ["--batch-size", "1", "--ray", two_nodes, "--output", str(tmp_path / "ray.csv")]
+    job = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, **QUIET_RAY})
+    killed = _kill_a_worker_once_it_works(job)
+    _, stderr = job.communicate(timeout=300)
+    assert killed, "no Ray worker was seen while the job ran"
+    assert job.returncode == alone.returncode == 0, stderr
+    assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+
+
+def _kill_a_worker_once_it_works(job: subprocess.Popen) -> bool:
+    """SIGKILL one of the job's actors a second after it appears, while the job still runs."""
+    deadline = time.monotonic() + 120
+    while job.poll() is None and time.monotonic() < deadline:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if command.startswith(b"ray::MapWorker"):
+                time.sleep(1)
+                if job.poll() is not None:
+                    return False
+                os.kill(int(pid), signal.SIGKILL)
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def test_an_unreachable_cluster_is_one_line_and_no_output(exported, tmp_path, closed_port_url):
+    _, model = exported
+    np.save(tmp_path / "a.npy", DIGITS[:2])
+    address = closed_port_url.split("//")[1].split("/")[0]
+    result = predict("--model", model, tmp_path / "a.npy", "--ray", address, "--output", tmp_path / "o.csv")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: cannot reach the Ray cluster at {address}: Connection refused"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
