@@ -63,6 +63,7 @@ def _skipped(stderr: str) -> list[str]:
     return re.findall(r"skipped (.*)", stderr)
 
 
+@pytest.mark.slow
 def test_a_local_cluster_gives_the_rows_errors_and_exit_code_of_one_machine(exported, tmp_path):
     _, model = exported
     inputs = _inputs(tmp_path / "in")
@@ -99,6 +100,7 @@ def _per_node(stderr: str) -> list[int]:
     return [int(part.split()[1]) for part in line.split(", ")]
 
 
+@pytest.mark.slow
 def test_two_nodes_share_the_work_into_an_output_folder(exported, tmp_path, two_nodes):
     _, model = exported
     inputs = _inputs(tmp_path / "in", images=300)
@@ -113,6 +115,7 @@ def test_two_nodes_share_the_work_into_an_output_folder(exported, tmp_path, two_
     assert len(per_node) == 2 and min(per_node) > 0 and sum(per_node) == 300 + 200 + 7 + 9
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_job_loses_and_repeats_nothing(exported, tmp_path, two_nodes):
     _, model = exported
     np.save(tmp_path / "a.npy", np.concatenate([DIGITS] * 10))

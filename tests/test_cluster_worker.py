@@ -33,6 +33,7 @@ def test_image_tasks_score_the_good_files_and_carry_the_bad_ones_in_place(export
     assert list(columns["source"]) == [paths[2], paths[0], paths[1], paths[3]]  # a task's failures first
     assert list(columns["error"]) == ["not an image Pillow can read", "", "", ""]
     assert list(columns["prepared"][1:]) == ["mnist/dark"] * 3 and set(columns["node"]) == {"node-a"}
+    assert list(columns["index"]) == [-1] * 4
     assert columns["probabilities"].shape == (4, 10)
     expected = model.predict(preprocess(DIGITS[[0, 1, 3]]))
     np.testing.assert_allclose(columns["probabilities"][1:], expected, atol=1e-6)
@@ -49,7 +50,8 @@ def test_array_ranges_and_whole_files_are_scored_as_on_one_machine(exported, tmp
         {"kind": "failed", "path": "gone.npy", "reason": "found bad by the driver"},
     ]
     columns = _columns(model, tasks, BatchSettings(batch_size=2))
-    assert list(columns["source"]) == [f"{tmp_path / 'a.npy'}#{i}" for i in (4, 5, 6)] + [str(floats), "gone.npy"]
+    assert list(columns["source"]) == [str(tmp_path / "a.npy")] * 3 + [str(floats), "gone.npy"]
+    assert list(columns["index"]) == [4, 5, 6, -1, -1]  # an array row: its file and its index there
     assert list(columns["prepared"][:3]) == ["as-is"] * 3
     assert columns["error"][3].startswith("float pixels must be") and columns["error"][4] == "found bad by the driver"
     np.testing.assert_allclose(columns["probabilities"][:3], model.predict(preprocess(DIGITS[4:7])), atol=1e-6)

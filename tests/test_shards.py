@@ -20,7 +20,9 @@ PREPARED = ["mnist/dark"] * 7
 
 def _single_file(fmt: str) -> bytes:
     buffer = io.BytesIO()
-    PredictionWriter(buffer, fmt, True).write(SOURCES, PROBABILITIES, PREPARED)
+    single = PredictionWriter(buffer, fmt, True)
+    single.write(SOURCES, PROBABILITIES, PREPARED)
+    single.write_array_rows("a.npy", 8, PROBABILITIES[:4])
     return buffer.getvalue()
 
 
@@ -29,15 +31,16 @@ def test_shards_split_the_rows_of_one_file_in_order(tmp_path, fmt):
     writer = ShardWriter(tmp_path, fmt, True, rows_per_shard=3)
     writer.write(SOURCES[:2], PROBABILITIES[:2], PREPARED[:2])  # a block that ends mid-shard
     writer.write(SOURCES[2:], PROBABILITIES[2:], PREPARED[2:])  # one that spans two shards
+    writer.write_array_rows("a.npy", 8, PROBABILITIES[:4])  # array rows, named a.npy#8 to a.npy#11
     writer.close()
     shards = sorted(tmp_path.iterdir())
-    assert [s.name for s in shards] == [f"part-0000{i}.{fmt}" for i in range(3)]
+    assert [s.name for s in shards] == [f"part-0000{i}.{fmt}" for i in range(4)]
     single = _single_file(fmt).splitlines(keepends=True)
     header = single[:1] if fmt == "csv" else []
     rows = [line for shard in shards for line in shard.read_bytes().splitlines(keepends=True)[len(header) :]]
     assert rows == single[len(header) :]
     assert all(shard.read_bytes().splitlines(keepends=True)[: len(header)] == header for shard in shards)
-    assert writer.rows == 7 and writer.shards == 3
+    assert writer.rows == 11 and writer.shards == 4
 
 
 def test_a_folder_appears_whole_with_its_errors_and_replaces_a_former_one(tmp_path):

@@ -24,6 +24,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .batch import IMAGES_PER_TASK, BatchSettings, Outcome
 from .cluster_worker import scorer_class
 from .discovery import Input
@@ -110,11 +112,21 @@ def _write_batch(batch: dict, writer, outcome: ClusterOutcome) -> None:
     failed = batch["error"] != ""
     for source, reason in zip(batch["source"][failed], batch["error"][failed]):
         outcome.fail(source, reason)
-    if not failed.all():
-        scored = ~failed
-        writer.write(list(batch["source"][scored]), batch["probabilities"][scored], list(batch["prepared"][scored]))
-        outcome.scored += int(scored.sum())
-        outcome.images_by_node.update(batch["node"][scored].tolist())
+    scored = {name: column[~failed] for name, column in batch.items()}
+    sources, indices, probabilities = scored["source"], scored["index"], scored["probabilities"]
+    # Runs of rows written together: image rows, or consecutive rows of one array file.
+    breaks = (indices[1:] != indices[:-1] + 1) | (sources[1:] != sources[:-1])
+    breaks &= (indices[1:] >= 0) | (indices[:-1] >= 0)
+    bounds = [0, *(np.flatnonzero(breaks) + 1).tolist(), len(sources)]
+    for lo, hi in itertools.pairwise(bounds):
+        if lo == hi:
+            continue
+        if indices[lo] < 0:
+            writer.write(list(sources[lo:hi]), probabilities[lo:hi], list(scored["prepared"][lo:hi]))
+        else:
+            writer.write_array_rows(sources[lo], int(indices[lo]), probabilities[lo:hi])
+    outcome.scored += len(sources)
+    outcome.images_by_node.update(scored["node"].tolist())
 
 
 def _one_line(exc: BaseException) -> MnistAnnError:

@@ -22,18 +22,26 @@ from .predictions import ARRAY_ROWS
 
 @dataclass
 class TaskRows:
-    """What an actor returns for its tasks: scored rows, and rows that carry an input's error."""
+    """What an actor returns for its tasks: scored rows, and rows that carry an input's error. A row
+    of an array file has the file as its source and its index (-1 for other rows): the driver then
+    writes a run of them as one block (predictions.py), not name by name."""
 
     sources: list[str] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
     probabilities: list = field(default_factory=list)
     prepared: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def scored(self, sources: Sequence[str], probabilities, prepared: Sequence[str]) -> None:
         self.sources += sources
+        self.indices += [-1] * len(sources)
         self.probabilities.append(probabilities)
         self.prepared += prepared
         self.errors += [""] * len(sources)
+
+    def scored_array(self, path: str, start: int, probabilities) -> None:
+        self.scored([path] * len(probabilities), probabilities, [ARRAY_ROWS] * len(probabilities))
+        self.indices[len(self.indices) - len(probabilities) :] = range(start, start + len(probabilities))
 
     def failed(self, source: str, reason: str) -> None:
         self.scored([source], np.zeros((1, NUM_CLASSES), np.float32), [""])
@@ -44,7 +52,8 @@ class TaskRows:
         probabilities = np.concatenate(self.probabilities) if self.probabilities else empty
         nodes = [node] * len(self.sources)
         text = {"source": self.sources, "prepared": self.prepared, "error": self.errors, "node": nodes}
-        return {"probabilities": probabilities, **{name: np.array(v, dtype=object) for name, v in text.items()}}
+        columns = {name: np.array(values, dtype=object) for name, values in text.items()}
+        return {**columns, "index": np.array(self.indices, np.int64), "probabilities": probabilities}
 
 
 def run_task(task: dict, model, settings: BatchSettings, rows: TaskRows) -> None:
@@ -73,8 +82,7 @@ def _run_array_task(task: dict, model, settings: BatchSettings, rows: TaskRows) 
             array.check(settings.batch_size)
             parts = array.chunks(settings.batch_size)
         for start, pixels in parts:
-            names = [f"{path}#{i}" for i in range(start, start + len(pixels))]
-            rows.scored(names, model.predict(pixels), [ARRAY_ROWS] * len(pixels))
+            rows.scored_array(path, start, model.predict(pixels))
     except InputError as exc:
         rows.failed(path, str(exc))
 

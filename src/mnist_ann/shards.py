@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,7 +36,8 @@ def is_folder_output(output: str | Path) -> bool:
 
 
 class ShardWriter:
-    """PredictionWriter's `write`, spread over shard files of at most `rows_per_shard` rows."""
+    """PredictionWriter's `write` and `write_array_rows`, spread over shard files of at most
+    `rows_per_shard` rows."""
 
     def __init__(self, folder: Path, fmt: str, with_probabilities: bool, rows_per_shard: int = ROWS_PER_SHARD):
         self.folder, self.fmt, self.with_probabilities = folder, fmt, with_probabilities
@@ -47,12 +48,23 @@ class ShardWriter:
         self._writer: PredictionWriter | None = None
 
     def write(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
+        self._spread(
+            len(sources), lambda part, lo, hi: part.write(sources[lo:hi], probabilities[lo:hi], prepared[lo:hi])
+        )
+
+    def write_array_rows(self, path: str, start: int, probabilities: np.ndarray) -> None:
+        self._spread(
+            len(probabilities), lambda part, lo, hi: part.write_array_rows(path, start + lo, probabilities[lo:hi])
+        )
+
+    def _spread(self, count: int, write_part: Callable[[PredictionWriter, int, int], None]) -> None:
+        """Rows 0..count-1 of one call, shard by shard: `write_part(writer, lo, hi)` for each piece."""
         start = 0
-        while start < len(sources):
+        while start < count:
             if self._writer is None or self._writer.rows == self.rows_per_shard:
                 self._next_shard()
-            stop = start + min(len(sources) - start, self.rows_per_shard - self._writer.rows)
-            self._writer.write(sources[start:stop], probabilities[start:stop], prepared[start:stop])
+            stop = start + min(count - start, self.rows_per_shard - self._writer.rows)
+            write_part(self._writer, start, stop)
             self.rows += stop - start
             start = stop
 
