@@ -59,7 +59,7 @@ format: setup
 	$(BIN)/ruff check --fix $(LINTED)
 
 bench: setup
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 # The MLflow UI has no authentication: keep it on the loopback interface.
 ui: setup

@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO / "src"))
 
+from cluster_bench import bench_cluster  # noqa: E402
+
 from mnist_ann.provenance import cpu_model  # noqa: E402
 
 
@@ -433,6 +435,7 @@ def markdown(results: dict) -> str:
                 f"**{round(100 * (a['default'] - max(a['unframed_dark'], a['unframed_light'])), 1):+} points**",
             )
         )
+    rows += cluster_rows(results["cluster"]) if "cluster" in results else []
     header = (
         f"Measured by `make bench` on {m['cpu']}, {m['cores']} cores, {results['date']}; medians of {r} runs "
         "after a warm-up; " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "."
@@ -440,6 +443,40 @@ def markdown(results: dict) -> str:
     table = ["| comparison | ours | baseline | ratio |", "| --- | --- | --- | --- |"]
     table += [f"| {a} | {b} | {c_} | {d} |" for a, b, c_, d in rows]
     return header + "\n\n" + "\n".join(table) + "\n"
+
+
+def cluster_rows(k: dict) -> list[tuple[str, str, str, str]]:
+    """9. `predict --ray` against the same command on one machine (both whole processes)."""
+    start, pngs, npy, two = k["start_10_images"], k["pngs_100k"], k["npy_1m"], k["two_nodes"]
+    per_node = ", ".join(f"{n:,}" for n in two["per_node_images_per_s"])
+    return [
+        (
+            "9a. fixed cost, 10 images: `predict --ray` starting a local cluster vs one machine; "
+            "joining a running cluster (two nodes)",
+            f"{start['ray_local']} s; joining {two['join_10_images_s']} s",
+            f"{start['one_machine']} s",
+            f"+{round(start['ray_local'] - start['one_machine'], 1)} s; "
+            f"+{round(two['join_10_images_s'] - start['one_machine'], 1)} s",
+        ),
+        (
+            "9b. 100,000 PNGs: `predict --ray` (local cluster, 2 CPUs) vs one machine",
+            f"{pngs['ray_local']} s",
+            f"{pngs['one_machine']} s",
+            f"**{round(pngs['one_machine'] / pngs['ray_local'], 2)}x**",
+        ),
+        (
+            "9c. 1M-image .npy: `predict --ray` (local cluster, 2 CPUs) vs one machine",
+            f"{npy['ray_local']} s",
+            f"{npy['one_machine']} s",
+            f"**{round(npy['one_machine'] / npy['ray_local'], 2)}x**",
+        ),
+        (
+            "9d. 1M-image .npy on two one-CPU nodes of this machine (joined): images/s per node, less the join cost",
+            f"{two['npy_1m_s']} s; {per_node} img/s",
+            f"{npy['one_machine']} s (one machine)",
+            f"nodes scored {' / '.join(f'{n:,}' for n in two['images_per_node'])} images",
+        ),
+    ]
 
 
 def update_readme(table: str) -> None:
@@ -455,6 +492,11 @@ def update_readme(table: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender (default 3)")
+    parser.add_argument(
+        "--only-cluster",
+        action="store_true",
+        help="run only the `predict --ray` rows, keeping the other rows of benchmarks/results.json",
+    )
     args = parser.parse_args()
     if not (REPO / "models" / "model.onnx").exists():  # the benchmarks score the pipeline's own model
         subprocess.run(
@@ -471,24 +513,34 @@ def main() -> None:
             "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
         }
         env.pop("DVC_ROOT", None)
-        results = {
-            "date": time.strftime("%Y-%m-%d"),
-            "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},
-            "versions": versions(),
-            "repeats": args.repeats,
-            "training": bench_training(workdir, env, args.repeats),
-            "inference": bench_inference(workdir, env, args.repeats),
-            "image_folder": bench_image_folder(workdir, env, args.repeats),
-            "own_images": bench_own_images(workdir, env),
-            "memory": bench_memory(workdir, env),
-            "pipeline": bench_pipeline(workdir, env, max(1, args.repeats - 1)),
-            "cold_start": bench_cold_start(workdir, env, args.repeats),
-        }
+        if args.only_cluster:
+            results = json.loads((REPO / "benchmarks" / "results.json").read_text())
+            results["cluster"] = bench_cluster(workdir, env, args.repeats, predict_command, test_images)
+            results["cluster"]["date"] = time.strftime("%Y-%m-%d")
+        else:
+            results = all_benchmarks(workdir, env, args.repeats)
     (REPO / "benchmarks" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
     (REPO / "benchmarks" / "results.md").write_text(table)
     update_readme(table)
     print(table)
+
+
+def all_benchmarks(workdir: Path, env: dict[str, str], repeats: int) -> dict:
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},
+        "versions": versions(),
+        "repeats": repeats,
+        "training": bench_training(workdir, env, repeats),
+        "inference": bench_inference(workdir, env, repeats),
+        "image_folder": bench_image_folder(workdir, env, repeats),
+        "own_images": bench_own_images(workdir, env),
+        "memory": bench_memory(workdir, env),
+        "pipeline": bench_pipeline(workdir, env, max(1, repeats - 1)),
+        "cold_start": bench_cold_start(workdir, env, repeats),
+        "cluster": bench_cluster(workdir, env, repeats, predict_command, test_images),
+    }
 
 
 if __name__ == "__main__":

@@ -1,0 +1,98 @@
+"""`make bench` rows for `mnist-ann predict --ray`: the same command on one machine vs on a Ray cluster
+(a local one it starts; two one-CPU nodes on this machine that it joins), whole processes, side by
+side. Two nodes on one 2-core machine share the same cores, so they are no speed-up: the rows give
+each node's throughput and the fixed cost, from which N machines can be estimated."""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import time
+from pathlib import Path
+
+NODE_STORE_BYTES = 256 * 2**20
+
+
+def _run(command, workdir, env) -> tuple[float, str]:
+    """(seconds, stderr's per-node line) of one whole-process run."""
+    import subprocess
+
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode not in (0, 2):
+        raise SystemExit(f"benchmark command failed: {' '.join(command)}\n{result.stderr[-2000:]}")
+    per_node = re.search(r"images per Ray node: (.*)", result.stderr)
+    return seconds, per_node.group(1) if per_node else ""
+
+
+def _side_by_side(commands: dict[str, list[str]], workdir: Path, env, repeats: int) -> dict:
+    """Median seconds of each command, run alternately after one warm-up of each."""
+    for command in commands.values():
+        _run(command, workdir, env)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            times[name].append(_run(command, workdir, env)[0])
+    return {name: round(statistics.median(values), 2) for name, values in times.items()}
+
+
+def bench_cluster(workdir: Path, env: dict[str, str], repeats: int, predict_command, test_images) -> dict:
+    import numpy as np
+    from PIL import Image
+
+    env = {**env, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ADDRESS": ""}
+    pngs, array, small = workdir / "ray-pngs", workdir / "ray-x1m.npy", workdir / "ray-x10.npy"
+    pngs.mkdir()
+    for i, digit in enumerate(test_images(100_000)):
+        Image.fromarray(digit).save(pngs / f"{i:06d}.png")
+    tiled = np.lib.format.open_memmap(array, mode="w+", dtype=np.uint8, shape=(1_000_000, 28, 28))
+    block = test_images(100_000)
+    for start in range(0, len(tiled), len(block)):
+        tiled[start : start + len(block)] = block
+    tiled.flush()
+    del tiled
+    np.save(small, test_images(10))
+
+    def pair(inputs: Path, name: str) -> dict[str, list[str]]:
+        return {
+            "one_machine": predict_command(inputs, workdir / f"{name}.csv"),
+            "ray_local": predict_command(inputs, workdir / f"{name}-ray.csv", "--ray"),
+        }
+
+    results = {
+        "start_10_images": _side_by_side(pair(small, "ten"), workdir, env, repeats),
+        "pngs_100k": _side_by_side(pair(pngs, "pngs"), workdir, env, max(1, repeats - 1)),
+        "npy_1m": _side_by_side(pair(array, "npy"), workdir, env, max(1, repeats - 1)),
+    }
+    results["two_nodes"] = _two_nodes(workdir, env, predict_command, small, array)
+    array.unlink()
+    return results
+
+
+def _two_nodes(workdir: Path, env: dict[str, str], predict_command, small: Path, array: Path) -> dict:
+    """Join a cluster of two one-CPU nodes on this machine: the cost of joining (10 images), then
+    1M array rows, with the images each node scored."""
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    from ray.cluster_utils import Cluster
+
+    node = {"num_cpus": 1, "object_store_memory": NODE_STORE_BYTES}
+    cluster = Cluster(initialize_head=True, connect=False, head_node_args={**node, "include_dashboard": False})
+    try:
+        cluster.add_node(**node)
+        cluster.wait_for_nodes()
+        joined = {**env, "RAY_ADDRESS": cluster.address}
+        _run(predict_command(small, workdir / "join.csv", "--ray"), workdir, joined)  # warm-up
+        join_s, _ = _run(predict_command(small, workdir / "join.csv", "--ray"), workdir, joined)
+        total_s, per_node = _run(predict_command(array, workdir / "two.csv", "--ray"), workdir, joined)
+    finally:
+        cluster.shutdown()
+    images = [int(part.split()[1]) for part in per_node.split(", ")] if per_node else []
+    work_s = max(total_s - join_s, 1e-9)
+    return {
+        "join_10_images_s": round(join_s, 2),
+        "npy_1m_s": round(total_s, 2),
+        "images_per_node": images,
+        "per_node_images_per_s": [round(n / work_s) for n in images],
+    }
