@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import DIGITS, idx_bytes, predict, run_script, write_bad_inputs
+from helpers import DIGITS, idx_bytes, popen_with_default_signals, predict, run_script, write_bad_inputs
 from mnist_ann.batch import BatchSettings
 from mnist_ann.cluster import plan_tasks
 from mnist_ann.discovery import Input
@@ -132,21 +132,56 @@ def test_a_worker_killed_mid_job_loses_and_repeats_nothing(exported, tmp_path, t
 
 def _kill_a_worker_once_it_works(job: subprocess.Popen) -> bool:
     """SIGKILL one of the job's actors a second after it appears, while the job still runs."""
+    worker = _first_worker(job)
+    if worker is None:
+        return False
+    time.sleep(1)
+    if job.poll() is not None:
+        return False
+    os.kill(worker, signal.SIGKILL)
+    return True
+
+
+def _first_worker(job: subprocess.Popen) -> int | None:
+    """The pid of the first Ray actor scoring for `job` (None if the job ends first): one started
+    after the job, since an earlier test's actors may still be on their way out."""
     deadline = time.monotonic() + 120
     while job.poll() is None and time.monotonic() < deadline:
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if command.startswith(b"ray::MapWorker") and _start_tick(int(pid)) >= _start_tick(job.pid):
+                    return int(pid)
             except OSError:
                 continue
-            if command.startswith(b"ray::MapWorker"):
-                time.sleep(1)
-                if job.poll() is not None:
-                    return False
-                os.kill(int(pid), signal.SIGKILL)
-                return True
         time.sleep(0.05)
-    return False
+    return None
+
+
+def _start_tick(pid: int) -> int:
+    """When the process started, in clock ticks since boot (/proc/PID/stat, field 22)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_under_ray_stops_the_job_and_keeps_the_old_output(exported, tmp_path, sig, code, word):
+    """Ray's start installs a SIGTERM handler of its own (which aborts the process, leaving the
+    temporary file): Ctrl-C and SIGTERM, to the whole process group as a terminal or `kill` sends
+    them, must still stop the command as they do without --ray."""
+    _, model = exported
+    np.save(tmp_path / "a.npy", np.concatenate([DIGITS] * 10))
+    (tmp_path / "out.csv").write_text("previous results\n")
+    command = [sys.executable, "-m", "mnist_ann.cli", "predict", "--model", str(model), str(tmp_path / "a.npy")]
+    command += ["--batch-size", "1", "--ray", "--output", str(tmp_path / "out.csv")]
+    env = {**os.environ, **QUIET_RAY, "RAY_ADDRESS": ""}
+    job = popen_with_default_signals(command, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    assert _first_worker(job) is not None, "no Ray worker was seen while the job ran"
+    os.killpg(job.pid, sig)
+    _, stderr = job.communicate(timeout=60)
+    assert job.returncode == code and stderr.strip().splitlines()[-1] == word, stderr
+    assert (tmp_path / "out.csv").read_text() == "previous results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "out.csv"]  # no temporary file left
 
 
 def test_an_unreachable_cluster_is_one_line_and_no_output(exported, tmp_path, closed_port_url):

@@ -189,7 +189,9 @@ def _connected(address: str, cpus: int) -> Iterator:
     except Exception as exc:  # ConnectionError, ValueError, RuntimeError, TimeoutError, by cause
         raise ClusterError(f"cannot {'join the Ray cluster at ' + join if join else 'start Ray'}: {exc}") from None
     finally:
-        for sig, handler in handlers.items():  # Ctrl-C and SIGTERM stay ours (entry.py)
+        # Ray's start installs a SIGTERM handler that aborts the process (leaving temporary files):
+        # Ctrl-C and SIGTERM stay ours (entry.py).
+        for sig, handler in handlers.items():
             signal.signal(sig, handler)
     try:
         yield ray
