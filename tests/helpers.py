@@ -363,3 +363,26 @@ def write_bad_inputs(folder):
             np.save(path, content, allow_pickle=content.dtype == object)
         else:
             path.write_bytes(content)
+
+
+def lying_model(path, kind):
+    """Declares (batch, 10) like ours; returns one row whatever the batch ("short"), or NaN ("nan")."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    tensors = [numpy_helper.from_array(np.full((784, 10), 0.01, np.float32), "w")]
+    nodes = [helper.make_node("MatMul", ["pixels", "w"], ["scores"])]
+    if kind == "short":
+        for name, value in (("starts", [0]), ("ends", [1]), ("axes", [0])):
+            tensors.append(numpy_helper.from_array(np.array(value, np.int64), name))
+        nodes.append(helper.make_node("Slice", ["scores", "starts", "ends", "axes"], ["probabilities"]))
+    else:
+        tensors.append(numpy_helper.from_array(np.array(np.nan, np.float32), "nan"))
+        nodes.append(helper.make_node("Mul", ["scores", "nan"], ["probabilities"]))
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 784])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])],
+        tensors,
+    )
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())

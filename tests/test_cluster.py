@@ -17,7 +17,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import DIGITS, idx_bytes, popen_with_default_signals, predict, run_script, write_bad_inputs
+from helpers import (
+    DIGITS,
+    idx_bytes,
+    lying_model,
+    popen_with_default_signals,
+    predict,
+    run_script,
+    write_bad_inputs,
+)
 from mnist_ann.batch import BatchSettings
 from mnist_ann.cluster import plan_tasks
 from mnist_ann.discovery import Input
@@ -128,6 +136,17 @@ def test_a_worker_killed_mid_job_loses_and_repeats_nothing(exported, tmp_path, t
     assert killed, "no Ray worker was seen while the job ran"
     assert job.returncode == alone.returncode == 0, stderr
     assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+
+
+@pytest.mark.slow
+def test_a_model_that_lies_stops_the_job_in_one_line_as_on_one_machine(tmp_path, two_nodes):
+    model = tmp_path / "lying.onnx"
+    lying_model(model, "nan")
+    np.save(tmp_path / "a.npy", DIGITS[:5])
+    result = predict("--model", model, tmp_path / "a.npy", "--ray", two_nodes, "--output", tmp_path / "out.csv")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"error: {model}: returned NaN or infinite probabilities"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "lying.onnx"]
 
 
 def _kill_a_worker_once_it_works(job: subprocess.Popen) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import DIGITS, predict
+from helpers import DIGITS, lying_model, predict
 
 
 def _onnx_with_input_width(path, width):
@@ -69,34 +69,11 @@ def test_unusable_model_is_exit_1_and_writes_nothing(tmp_path, model_kind, messa
     assert (tmp_path / "out.csv").read_text() == "previous results\n"
 
 
-def _lying_model(path, kind):
-    """Declares (batch, 10) like ours; returns one row whatever the batch ("short"), or NaN ("nan")."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    tensors = [numpy_helper.from_array(np.full((784, 10), 0.01, np.float32), "w")]
-    nodes = [helper.make_node("MatMul", ["pixels", "w"], ["scores"])]
-    if kind == "short":
-        for name, value in (("starts", [0]), ("ends", [1]), ("axes", [0])):
-            tensors.append(numpy_helper.from_array(np.array(value, np.int64), name))
-        nodes.append(helper.make_node("Slice", ["scores", "starts", "ends", "axes"], ["probabilities"]))
-    else:
-        tensors.append(numpy_helper.from_array(np.array(np.nan, np.float32), "nan"))
-        nodes.append(helper.make_node("Mul", ["scores", "nan"], ["probabilities"]))
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 784])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])],
-        tensors,
-    )
-    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
-
-
 @pytest.mark.parametrize("kind, message", [("short", "returned (1, 10) for 5 images"), ("nan", "NaN or infinite")])
 def test_a_model_that_lies_stops_the_run_and_writes_nothing(tmp_path, kind, message):
     """Issue 11: rows went missing, or NaN was printed as probabilities, with exit 0."""
     model = tmp_path / "lying.onnx"
-    _lying_model(model, kind)
+    lying_model(model, kind)
     np.save(tmp_path / "a.npy", DIGITS[:5])
     result = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "out.csv")
     assert result.returncode == 1

@@ -29,7 +29,7 @@ import numpy as np
 from .batch import BatchSettings, Outcome
 from .cluster_worker import scorer_class
 from .discovery import Input
-from .errors import ClusterError, InputError, MnistAnnError
+from .errors import ClusterError, InputError, MnistAnnError, ModelError
 from .inputs import ArrayInput
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def _array_tasks(item: Input, settings: BatchSettings) -> list[dict]:
 
 def score_on_ray(
     model_bytes: bytes,
+    model_name: str,
     inputs: Sequence[Input],
     writer,
     settings: BatchSettings,
@@ -95,7 +96,7 @@ def score_on_ray(
     if not tasks:
         return outcome
     with _connected(address, settings.workers) as ray:
-        scorer = scorer_class(ray.put(model_bytes), settings)
+        scorer = scorer_class(ray.put(model_bytes), model_name, settings)
         actors = max(1, int(ray.cluster_resources().get("CPU", 1)))
         dataset = ray.data.from_items([{"task": json.dumps(t)} for t in tasks], override_num_blocks=len(tasks))
         results = dataset.map_batches(
@@ -113,6 +114,9 @@ def score_on_ray(
 
 
 def _write_batch(batch: dict, writer, outcome: ClusterOutcome) -> None:
+    stopped = batch["stop"][batch["stop"] != ""]
+    if len(stopped):  # the model's answers cannot be trusted: stop, as on one machine
+        raise ModelError(stopped[0])
     failed = batch["error"] != ""
     for source, reason in zip(batch["source"][failed], batch["error"][failed]):
         outcome.fail(source, reason)
@@ -133,14 +137,8 @@ def _write_batch(batch: dict, writer, outcome: ClusterOutcome) -> None:
     outcome.images_by_node.update(scored["node"].tolist())
 
 
-def _one_line(exc: BaseException) -> MnistAnnError:
-    """The library's own error behind Ray's wrappers (a model that returns NaN), else Ray's last line."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        cause = getattr(seen, "cause", None)
-        if isinstance(cause, MnistAnnError):
-            return type(cause)(*cause.args)
-        seen = cause if isinstance(cause, BaseException) else seen.__cause__
+def _one_line(exc: BaseException) -> ClusterError:
+    """Ray's error as one line: its last (a worker's own traceback comes before it)."""
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return ClusterError(f"the Ray job failed: {lines[-1] if lines else type(exc).__name__}")
 

@@ -14,7 +14,7 @@ import numpy as np
 from .batch import BatchSettings
 from .data import NUM_CLASSES, preprocess
 from .discovery import Input
-from .errors import InputError
+from .errors import InputError, ModelError
 from .images import decode_images
 from .inputs import ArrayInput
 from .predictions import ARRAY_ROWS
@@ -31,6 +31,7 @@ class TaskRows:
     probabilities: list = field(default_factory=list)
     prepared: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    stop: str = ""  # why the model's answers cannot be trusted (the whole job stops), or nothing
 
     def scored(self, sources: Sequence[str], probabilities, prepared: Sequence[str]) -> None:
         self.sources += sources
@@ -51,7 +52,8 @@ class TaskRows:
         empty = np.zeros((0, NUM_CLASSES), np.float32)
         probabilities = np.concatenate(self.probabilities) if self.probabilities else empty
         nodes = [node] * len(self.sources)
-        text = {"source": self.sources, "prepared": self.prepared, "error": self.errors, "node": nodes}
+        stops = [self.stop] * len(self.sources)
+        text = {"source": self.sources, "prepared": self.prepared, "error": self.errors, "node": nodes, "stop": stops}
         columns = {name: np.array(values, dtype=object) for name, values in text.items()}
         return {**columns, "index": np.array(self.indices, np.int64), "probabilities": probabilities}
 
@@ -87,9 +89,9 @@ def _run_array_task(task: dict, model, settings: BatchSettings, rows: TaskRows) 
         rows.failed(path, str(exc))
 
 
-def scorer_class(model_bytes_ref, settings: BatchSettings) -> type:
-    """The actor class: built here so that the model's object reference and the settings travel
-    with it (Ray Data starts the actors itself)."""
+def scorer_class(model_bytes_ref, model_name: str, settings: BatchSettings) -> type:
+    """The actor class: built here so that the model's object reference, its name (for messages, as
+    on one machine) and the settings travel with it (Ray Data starts the actors itself)."""
 
     class ClusterScorer:
         def __init__(self):
@@ -103,12 +105,17 @@ def scorer_class(model_bytes_ref, settings: BatchSettings) -> type:
                 model_file = Path(folder) / "model.onnx"
                 model_file.write_bytes(ray.get(model_bytes_ref))
                 self.model = OnnxModel(model_file)  # read whole into the session
+            self.model.path = Path(model_name)  # what a model's error names: the user's file
             self.node = ray.get_runtime_context().get_node_id()
 
         def __call__(self, batch: dict) -> dict:
             rows = TaskRows()
-            for task in batch["task"]:
-                run_task(json.loads(task), self.model, settings, rows)
+            try:
+                for task in batch["task"]:
+                    run_task(json.loads(task), self.model, settings, rows)
+            except ModelError as exc:  # returned, not raised: Ray passes a raised error on as text
+                rows.failed("", "model")
+                rows.stop = str(exc)
             return rows.columns(self.node)
 
     return ClusterScorer

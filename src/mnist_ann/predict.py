@@ -119,7 +119,7 @@ def run_predict(args: argparse.Namespace) -> int:
     preparation = Preparation(background="light" if args.invert else args.background, frame=args.frame)
     settings = BatchSettings(args.batch_size, preparation, args.key, args.workers)
     if args.ray is not None:
-        outcome, errors_file = _predict_on_ray(args, inputs, missing, model_bytes, settings)
+        outcome, errors_file = _predict_on_ray(args, inputs, missing, (model_bytes, str(model_file)), settings)
     else:
         with (
             prediction_file(args.output, args.format, not args.no_probabilities) as writer,
@@ -135,7 +135,7 @@ def run_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _predict_on_ray(args: argparse.Namespace, inputs, missing, model_bytes: bytes, settings):
+def _predict_on_ray(args: argparse.Namespace, inputs, missing, model: tuple[bytes, str], settings):
     """--ray: (the outcome, the errors file or None), into one file or a folder of shards."""
     from .cluster import score_on_ray
     from .predictions import prediction_file, write_errors
@@ -145,12 +145,12 @@ def _predict_on_ray(args: argparse.Namespace, inputs, missing, model_bytes: byte
     with ProgressBar(len(inputs)) as progress:
         if is_folder_output(args.output):
             with shard_folder(args.output, args.format, with_probabilities, sources) as (writer, errors):
-                outcome = score_on_ray(model_bytes, inputs, writer, settings, progress, args.ray)
+                outcome = score_on_ray(*model, inputs, writer, settings, progress, args.ray)
                 errors += missing + outcome.errors
             errors_file = Path(args.output, ERRORS_NAME) if errors else None
         else:
             with prediction_file(args.output, args.format, with_probabilities) as writer:
-                outcome = score_on_ray(model_bytes, inputs, writer, settings, progress, args.ray)
+                outcome = score_on_ray(*model, inputs, writer, settings, progress, args.ray)
             errors_file = write_errors(args.output, missing + outcome.errors)
     log.info("images per Ray node: %s", ", ".join(f"{node[:8]} {n}" for node, n in outcome.images_by_node.items()))
     return outcome, errors_file
