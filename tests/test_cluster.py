@@ -213,3 +213,16 @@ def test_an_unreachable_cluster_is_one_line_and_no_output(exported, tmp_path, cl
         f"error: cannot reach the Ray cluster at {address}: Connection refused"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
+
+
+def test_a_bare_ray_before_the_inputs_says_what_it_took_as_its_address(exported, tmp_path):
+    _, model = exported
+    for name in ("a.npy", "b.npy"):
+        np.save(tmp_path / name, DIGITS[:2])
+    result = predict("--model", model, "--ray", tmp_path / "a.npy", tmp_path / "b.npy", "--output", tmp_path / "o.csv")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: Ray address must be host:port (or auto), "
+        f"got {str(tmp_path / 'a.npy')!r}; a bare --ray takes the word after it: put it after the inputs"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "b.npy"]

@@ -148,7 +148,10 @@ def _check_reachable(address: str) -> None:
     not answer within CONNECT_TIMEOUT_S fails at once instead."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise ClusterError(f"Ray address must be host:port (or auto), got {address!r}")
+        raise ClusterError(
+            f"Ray address must be host:port (or auto), got {address!r}; a bare --ray takes the word after it: "
+            "put it after the inputs"
+        )
     try:
         socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
