@@ -46,7 +46,7 @@ IMAGES_PER_TASK = 4096
 
 @dataclass
 class ClusterOutcome(Outcome):
-    images_by_node: Counter = field(default_factory=Counter)  # images tried on each Ray node
+    images_by_node: Counter = field(default_factory=Counter)  # images scored on each Ray node
 
 
 def plan_tasks(inputs: Sequence[Input], settings: BatchSettings) -> list[dict]:

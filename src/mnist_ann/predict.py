@@ -100,33 +100,37 @@ def _add_image_options(predict) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .batch import BatchSettings, score_inputs
+    from .batch import BatchSettings
     from .discovery import discover
     from .inference import OnnxModel
     from .predictions import check_output, prediction_file, write_errors
     from .preparation import Preparation
-    from .shards import is_folder_output
+    from .shards import ERRORS_NAME, is_folder_output, shard_folder
 
     inputs, missing = discover(args.inputs)
     for source, reason in missing:
         log.warning("skipped %s: %s", source, reason)
-    with tempfile.TemporaryDirectory(prefix="mnist-ann-model-") as fetched:
-        model_file = _model_file(args.model, Path(fetched))
-        if args.ray is None or not is_folder_output(args.output):  # an output folder is checked by shards.py
-            check_output(args.output, [item.path for item in inputs], model_file)
-        model = OnnxModel(model_file)  # read whole: a fetched file can go with its folder
-        model_bytes = model_file.read_bytes() if args.ray is not None else b""  # for the cluster's actors
     preparation = Preparation(background="light" if args.invert else args.background, frame=args.frame)
     settings = BatchSettings(args.batch_size, preparation, args.key, args.workers)
-    if args.ray is not None:
-        outcome, errors_file = _predict_on_ray(args, inputs, missing, (model_bytes, str(model_file)), settings)
-    else:
-        with (
-            prediction_file(args.output, args.format, not args.no_probabilities) as writer,
-            ProgressBar(len(inputs)) as progress,
-        ):
-            outcome = score_inputs(model, inputs, writer, settings, progress)
-        errors_file = write_errors(args.output, missing + outcome.errors)
+    to_folder = args.ray is not None and is_folder_output(args.output)  # shards.py checks the folder
+    with tempfile.TemporaryDirectory(prefix="mnist-ann-model-") as fetched:
+        model_file = _model_file(args.model, Path(fetched))
+        if not to_folder:
+            check_output(args.output, [item.path for item in inputs], model_file)
+        model = OnnxModel(model_file)  # read whole: a fetched file can go with its folder
+        score = _scorer(args.ray, model, model_file, inputs, settings)
+    with_probabilities = not args.no_probabilities
+    with ProgressBar(len(inputs)) as progress:
+        if to_folder:
+            sources = [item.path for item in inputs]
+            with shard_folder(args.output, args.format, with_probabilities, sources) as (writer, errors):
+                outcome = score(writer, progress)
+                errors += missing + outcome.errors
+            errors_file = Path(args.output, ERRORS_NAME) if errors else None
+        else:
+            with prediction_file(args.output, args.format, with_probabilities) as writer:
+                outcome = score(writer, progress)
+            errors_file = write_errors(args.output, missing + outcome.errors)
     errors = missing + outcome.errors
     log.info("scored %d images from %d inputs into %s", outcome.scored, len(inputs), args.output)
     if errors:
@@ -135,25 +139,23 @@ def run_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _predict_on_ray(args: argparse.Namespace, inputs, missing, model: tuple[bytes, str], settings):
-    """--ray: (the outcome, the errors file or None), into one file or a folder of shards."""
-    from .cluster import score_on_ray
-    from .predictions import prediction_file, write_errors
-    from .shards import ERRORS_NAME, is_folder_output, shard_folder
+def _scorer(ray: str | None, model, model_file: Path, inputs, settings):
+    """How the inputs are scored into a writer, `score(writer, progress) -> outcome`: on this
+    machine, or (--ray ADDRESS) on a Ray cluster, whose actors get the model file's bytes."""
+    if ray is None:
+        from .batch import score_inputs
 
-    with_probabilities, sources = not args.no_probabilities, [item.path for item in inputs]
-    with ProgressBar(len(inputs)) as progress:
-        if is_folder_output(args.output):
-            with shard_folder(args.output, args.format, with_probabilities, sources) as (writer, errors):
-                outcome = score_on_ray(*model, inputs, writer, settings, progress, args.ray)
-                errors += missing + outcome.errors
-            errors_file = Path(args.output, ERRORS_NAME) if errors else None
-        else:
-            with prediction_file(args.output, args.format, with_probabilities) as writer:
-                outcome = score_on_ray(*model, inputs, writer, settings, progress, args.ray)
-            errors_file = write_errors(args.output, missing + outcome.errors)
-    log.info("images per Ray node: %s", ", ".join(f"{node[:8]} {n}" for node, n in outcome.images_by_node.items()))
-    return outcome, errors_file
+        return lambda writer, progress: score_inputs(model, inputs, writer, settings, progress)
+    from .cluster import score_on_ray
+
+    model_bytes, model_name = model_file.read_bytes(), str(model_file)  # read while a fetched file exists
+
+    def score_on_cluster(writer, progress):
+        outcome = score_on_ray(model_bytes, model_name, inputs, writer, settings, progress, ray)
+        log.info("images per Ray node: %s", ", ".join(f"{node[:8]} {n}" for node, n in outcome.images_by_node.items()))
+        return outcome
+
+    return score_on_cluster
 
 
 def _model_file(model: str | None, fetched: Path) -> Path:
