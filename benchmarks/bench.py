@@ -25,19 +25,13 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from workload import BIN, REPO, predict_command, test_images, write_pngs, write_tiled_npy
+
 sys.path.insert(0, str(REPO / "src"))
 
-from cluster_bench import bench_cluster  # noqa: E402
+from cluster_bench import bench_cluster
 
-from mnist_ann.provenance import cpu_model  # noqa: E402
-
-
-def predict_command(inputs: Path, output: Path, *extra: str) -> list[str]:
-    """`mnist-ann predict` with the pipeline's exported model, as a user types it."""
-    model = REPO / "models" / "model.onnx"
-    return [str(BIN / "mnist-ann"), "predict", "--model", str(model), str(inputs), "--output", str(output), *extra]
+from mnist_ann.provenance import cpu_model
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
@@ -130,15 +124,6 @@ def timed_with_rss(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[
     return seconds, int(re.findall(r"MAXRSS (\d+)", result.stderr)[-1]) / 1024
 
 
-def test_images(count: int):
-    import numpy as np
-
-    from mnist_ann.data import load_npz
-
-    x_test = load_npz(REPO / "data" / "raw" / "mnist.npz")["x_test"]
-    return np.concatenate([x_test] * -(-count // len(x_test)))[:count]
-
-
 def bench_inference(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     """2. Throughput on the test set tiled to 100k images: `mnist-ann predict` as a whole process
     (CSV written) vs raw in-process onnxruntime vs Keras `model.predict`.
@@ -210,12 +195,8 @@ def bench_inference(workdir: Path, env: dict[str, str], repeats: int) -> dict:
 def bench_image_folder(workdir: Path, env: dict[str, str], repeats: int, count: int = 10_000) -> dict:
     """4. A folder of PNGs written from the test set: `mnist-ann predict` (whole process) vs a
     single-process Pillow decode loop (whole process too: the same start-up is paid)."""
-    from PIL import Image
-
     folder = workdir / "pngs"
-    folder.mkdir()
-    for i, digit in enumerate(test_images(count)):
-        Image.fromarray(digit).save(folder / f"{i:05d}.png")
+    write_pngs(folder, count)
     loop = [
         sys.executable,
         "-c",
@@ -281,15 +262,8 @@ def bench_own_images(workdir: Path, env: dict[str, str]) -> dict:
 
 def bench_memory(workdir: Path, env: dict[str, str]) -> dict:
     """5. Peak RSS of `mnist-ann predict` on a memory-mapped .npy of 1M images vs 100k."""
-    import numpy as np
-
     small, large = workdir / "x100k.npy", workdir / "x1m.npy"
-    tiled = np.lib.format.open_memmap(large, mode="w+", dtype=np.uint8, shape=(1_000_000, 28, 28))
-    block = test_images(100_000)
-    for start in range(0, len(tiled), len(block)):
-        tiled[start : start + len(block)] = block
-    tiled.flush()
-    del tiled
+    write_tiled_npy(large, 1_000_000)
     figures = {}
     for name, path in (("100k", small), ("1M", large)):
         command = predict_command(path, workdir / f"mem-{name}.csv", "--no-probabilities")
@@ -515,7 +489,7 @@ def main() -> None:
         env.pop("DVC_ROOT", None)
         if args.only_cluster:
             results = json.loads((REPO / "benchmarks" / "results.json").read_text())
-            results["cluster"] = bench_cluster(workdir, env, args.repeats, predict_command, test_images)
+            results["cluster"] = bench_cluster(workdir, env, args.repeats)
             results["cluster"]["date"] = time.strftime("%Y-%m-%d")
         else:
             results = all_benchmarks(workdir, env, args.repeats)
@@ -539,7 +513,7 @@ def all_benchmarks(workdir: Path, env: dict[str, str], repeats: int) -> dict:
         "memory": bench_memory(workdir, env),
         "pipeline": bench_pipeline(workdir, env, max(1, repeats - 1)),
         "cold_start": bench_cold_start(workdir, env, repeats),
-        "cluster": bench_cluster(workdir, env, repeats, predict_command, test_images),
+        "cluster": bench_cluster(workdir, env, repeats),
     }
 
 

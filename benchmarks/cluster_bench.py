@@ -11,6 +11,8 @@ import statistics
 import time
 from pathlib import Path
 
+from workload import predict_command, write_pngs, write_tiled_npy
+
 NODE_STORE_BYTES = 256 * 2**20
 
 
@@ -38,22 +40,12 @@ def _side_by_side(commands: dict[str, list[str]], workdir: Path, env, repeats: i
     return {name: round(statistics.median(values), 2) for name, values in times.items()}
 
 
-def bench_cluster(workdir: Path, env: dict[str, str], repeats: int, predict_command, test_images) -> dict:
-    import numpy as np
-    from PIL import Image
-
+def bench_cluster(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     env = {**env, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ADDRESS": ""}
     pngs, array, small = workdir / "ray-pngs", workdir / "ray-x1m.npy", workdir / "ray-x10.npy"
-    pngs.mkdir()
-    for i, digit in enumerate(test_images(100_000)):
-        Image.fromarray(digit).save(pngs / f"{i:06d}.png")
-    tiled = np.lib.format.open_memmap(array, mode="w+", dtype=np.uint8, shape=(1_000_000, 28, 28))
-    block = test_images(100_000)
-    for start in range(0, len(tiled), len(block)):
-        tiled[start : start + len(block)] = block
-    tiled.flush()
-    del tiled
-    np.save(small, test_images(10))
+    write_pngs(pngs, 100_000)
+    write_tiled_npy(array, 1_000_000)
+    write_tiled_npy(small, 10)
 
     def pair(inputs: Path, name: str) -> dict[str, list[str]]:
         return {
@@ -66,12 +58,12 @@ def bench_cluster(workdir: Path, env: dict[str, str], repeats: int, predict_comm
         "pngs_100k": _side_by_side(pair(pngs, "pngs"), workdir, env, max(1, repeats - 1)),
         "npy_1m": _side_by_side(pair(array, "npy"), workdir, env, max(1, repeats - 1)),
     }
-    results["two_nodes"] = _two_nodes(workdir, env, predict_command, small, array)
+    results["two_nodes"] = _two_nodes(workdir, env, small, array)
     array.unlink()
     return results
 
 
-def _two_nodes(workdir: Path, env: dict[str, str], predict_command, small: Path, array: Path) -> dict:
+def _two_nodes(workdir: Path, env: dict[str, str], small: Path, array: Path) -> dict:
     """Join a cluster of two one-CPU nodes on this machine: the cost of joining (10 images), then
     1M array rows, with the images each node scored."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
