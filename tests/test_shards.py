@@ -89,6 +89,14 @@ def test_a_folder_that_is_not_a_former_output_is_never_replaced(tmp_path):
         shard_folder(former, "csv", True, [str(former / "part-00000.csv")]),
     ):
         pass
+    lookalike = tmp_path / "lookalike"
+    (lookalike / "part-00000.csv").mkdir(parents=True)  # a folder with a shard's name, holding files
+    (lookalike / "part-00000.csv" / "keep.txt").write_text("precious")
+    with (
+        pytest.raises(OutputError, match=r"lookalike: holds 'part-00000.csv', which predict did not write"),
+        shard_folder(lookalike, "csv", True, []),
+    ):
+        pass
     (tmp_path / "file").write_text("x")
     with (
         pytest.raises(OutputError, match=r"file: exists and is not a folder"),
@@ -96,7 +104,8 @@ def test_a_folder_that_is_not_a_former_output_is_never_replaced(tmp_path):
     ):
         pass
     assert (pictures / "holiday.jpg").read_bytes() == b"precious" and (former / "part-00000.csv").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "former", "pictures"]
+    assert (lookalike / "part-00000.csv" / "keep.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "former", "lookalike", "pictures"]
 
 
 def test_folder_outputs_are_named_with_a_slash_or_are_folders(tmp_path):

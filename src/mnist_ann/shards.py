@@ -112,7 +112,11 @@ def _check_replaceable(output: Path, sources: Sequence[str]) -> None:
         return
     if not output.is_dir() or output.is_symlink():
         raise OutputError(f"{output}: exists and is not a folder; an output folder must be a new or a former one")
-    strangers = sorted(entry.name for entry in output.iterdir() if not _OURS.fullmatch(entry.name))
+    # Ours: regular files with our names. A folder or link that merely has such a name is not.
+    with os.scandir(output) as entries:
+        strangers = sorted(
+            e.name for e in entries if not (_OURS.fullmatch(e.name) and e.is_file(follow_symlinks=False))
+        )
     if strangers:
         raise OutputError(
             f"{output}: holds {strangers[0]!r}, which predict did not write; refusing to replace the folder"
