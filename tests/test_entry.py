@@ -94,3 +94,38 @@ def test_a_stage_run_by_a_python_without_the_project_says_what_to_do(stage):
         f"error: {sys.executable} has no mnist_ann: run dvc from the project's environment "
         "(`source .venv/bin/activate`, or `make repro`)"
     ]
+
+
+ENDING = """
+import atexit, logging, os, sys
+from mnist_ann.entry import run_main
+
+class Teardown:
+    def __del__(self, write=os.write):  # os itself may be gone by then
+        write(1, b"|torn down")  # runs only when the interpreter tears its modules down
+
+kept = Teardown()
+atexit.register(lambda: print("|atexit ran", end=""))
+if sys.argv[1:] == ["profiled"]:
+    sys.setprofile(lambda *args: None)
+
+def main(argv):
+    print("buffered", end="")  # still in stdout's buffer when main returns
+    logging.getLogger("stage").warning("logged")
+    return 3
+
+run_main(main)
+"""
+
+
+@pytest.mark.parametrize("profiled", [False, True], ids=["plain", "under a profiler"])
+def test_a_script_ends_without_tearing_the_interpreter_down(profiled):
+    """Issue 15: a TensorFlow stage spent ~2 s after its work freeing modules. run_main on the
+    process's own command line skips that teardown, yet runs the atexit callbacks and loses no
+    output; under a profiler (which reports after the script returns) the exit is the ordinary one."""
+    result = subprocess.run(
+        [sys.executable, "-c", ENDING, *(["profiled"] if profiled else [])], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3
+    assert result.stdout == "buffered|atexit ran" + ("|torn down" if profiled else "")
+    assert result.stderr.endswith("WARNING stage: logged\n")

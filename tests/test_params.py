@@ -132,11 +132,12 @@ def test_stage_fails_on_bad_params_before_any_work(tmp_path, stage):
     path = write_params(tmp_path / "params.yaml", {"train.epochs": -3})
     script = REPO / "pipeline" / f"{stage}.py"
     code = (
-        "import runpy, sys\n"
+        "import atexit, runpy, sys\n"
         f"sys.argv = [{str(script)!r}, '--params', {str(path)!r}, *{STAGE_ARGS[stage]!r}]\n"
-        "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
-        "finally:\n    heavy = {m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'mlflow'}\n"
-        "    print('HEAVY', sorted(heavy))\n"
+        # atexit: the script ends its process itself (entry.end_process), which runs these callbacks
+        "atexit.register(lambda: print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'tensorflow', 'keras', 'mlflow'})))\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
     )
     result = run_script("-c", code, cwd=tmp_path)
     assert result.returncode == 1
