@@ -171,3 +171,21 @@ def test_diverging_training_fails_by_name(tiny):
     model = small_model(optimizer="sgd", learning_rate=1e30)
     with pytest.raises(TrainingError, match=r"training diverged: the loss became (nan|inf) in epoch 1; lower the"):
         fit(model, *tiny, batch_size=16, epochs=3, validation_freq=1)
+
+
+def test_keras_starts_without_the_extras_it_does_not_need():
+    """Importing the model module (Keras, TensorFlow) in a fresh process loads none of KERAS_EXTRAS,
+    and each of them still imports afterwards for whoever needs it (the plots, MLflow)."""
+    import subprocess
+    import sys
+
+    from mnist_ann.model import KERAS_EXTRAS
+
+    probe = (
+        "import sys, importlib\nimport mnist_ann.model\n"
+        f"print(sorted(m for m in {KERAS_EXTRAS!r} if m in sys.modules))\n"
+        f"print([importlib.import_module(m).__name__ for m in {KERAS_EXTRAS!r}])"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["[]", repr(list(KERAS_EXTRAS))]

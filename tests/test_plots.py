@@ -61,3 +61,24 @@ def test_the_offline_page_template_holds_the_pinned_scripts():
     assert [package for package, _, _ in scripts] == [f"{p}@{v}" for p, v, _, _ in offline_plots.PINS]
     for package, digest, code in scripts:
         assert hashlib.sha256(code.encode()).hexdigest() == digest, package
+
+
+def test_only_wrong_predictions_are_framed_and_labelled_in_red(tmp_path):
+    """Each digit shows up in the grid (ink in its cell), and red marks exactly the wrong ones."""
+    from PIL import Image
+
+    labels = np.arange(10)
+    plot_predictions(DIGITS[:10], labels, labels, tmp_path / "right.png")
+    plot_predictions(DIGITS[:10], labels, np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 0]), tmp_path / "one_wrong.png")
+
+    def red(name):
+        pixels = np.asarray(Image.open(tmp_path / name).convert("RGB")).astype(int)
+        marked = (pixels[..., 0] > 180) & (pixels[..., 1] < 90) & (pixels[..., 2] < 90)
+        return np.flatnonzero(marked.any(axis=1)), np.flatnonzero(marked.any(axis=0)), pixels
+
+    assert red("right.png")[0].size == 0
+    rows, columns, pixels = red("one_wrong.png")
+    height, width = pixels.shape[:2]
+    assert rows.size and rows.min() > height / 2  # the tenth digit: second row of eight
+    assert columns.max() - columns.min() < width / 8  # one cell: its label and frame
+    assert (red("right.png")[2][..., 0] > 200).sum() > 10 * 50  # white ink of ten digits

@@ -7,28 +7,29 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on servers and CI
-
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure  # not pyplot: files only, no display, and 0.6 s less to import
+from matplotlib.patches import Rectangle
 
 from .atomic import atomic_path
 
 _WRONG = "#d62728"
+# The predictions grid, in pixels of the montage: a 28x28 digit with a margin, under its label.
+_MARGIN, _LABEL_HEIGHT = 5, 12
+_CELL_WIDTH, _CELL_HEIGHT = 28 + 2 * _MARGIN, _LABEL_HEIGHT + 28 + _MARGIN
 
 
-def _save(figure: plt.Figure, path: str | Path) -> None:
+def _save(figure: Figure, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         # No software/version stamp: the same figure gives the same bytes.
         figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-    plt.close(figure)
 
 
 def plot_curves(epochs: Sequence[Mapping[str, float | None]], metric: str, path: str | Path) -> None:
     """Training vs validation `metric` per epoch, as the seed's figures, from one row per epoch (as
     model.epoch_table makes them); epochs that were not validated have None and are left out."""
-    figure, axes = plt.subplots(figsize=(6, 4))
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
     numbers = [row["epoch"] for row in epochs]
     axes.plot(numbers, [row[metric] for row in epochs], marker="o", label=f"Training {metric}")
     validated = [(row["epoch"], row.get(f"val_{metric}")) for row in epochs if row.get(f"val_{metric}") is not None]
@@ -44,7 +45,8 @@ def plot_curves(epochs: Sequence[Mapping[str, float | None]], metric: str, path:
 def plot_confusion(matrix: np.ndarray, path: str | Path) -> None:
     """The confusion matrix as a heat map with the count in each cell."""
     matrix = np.asarray(matrix)
-    figure, axes = plt.subplots(figsize=(6.5, 5.5))
+    figure = Figure(figsize=(6.5, 5.5))
+    axes = figure.subplots()
     image = axes.imshow(np.log1p(matrix), cmap="Blues")  # log scale: errors stay visible next to the diagonal
     for (true, predicted), count in np.ndenumerate(matrix):
         color = "white" if image.norm(np.log1p(count)) > 0.6 else "black"
@@ -60,22 +62,34 @@ def plot_confusion(matrix: np.ndarray, path: str | Path) -> None:
 
 
 def plot_predictions(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: str | Path) -> None:
-    """A grid of digits titled `predicted (true)`; misclassified ones in red with a red frame."""
+    """A grid of digits titled `predicted (true)`; misclassified ones in red with a red frame.
+
+    Drawn as one image with a label over each digit, not one subplot per digit: 32 subplots and
+    their layout took 2 of the evaluate stage's 3 s of figures (measured on 2 cores)."""
     count = len(images)
     columns = min(8, count)
     rows = -(-count // columns)
-    figure, grid = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows), squeeze=False)
-    for axes in grid.flat:
-        axes.axis("off")
-    for axes, image, true, guess in zip(grid.flat, images, labels, predicted):
+    digits = np.asarray(images, dtype=np.float32).reshape(count, 28, 28)
+    montage = np.full((rows * _CELL_HEIGHT, columns * _CELL_WIDTH), np.nan, np.float32)  # NaN: blank paper
+    figure = Figure(figsize=(1.3 * columns, 1.5 * rows))
+    axes = figure.add_axes((0, 0, 1, 1 - 0.3 / (1.5 * rows)))  # the top 0.3 inch for the title
+    for index, (digit, true, guess) in enumerate(zip(digits, labels, predicted)):
+        top, left = (index // columns) * _CELL_HEIGHT + _LABEL_HEIGHT, (index % columns) * _CELL_WIDTH + _MARGIN
+        montage[top : top + 28, left : left + 28] = digit
         wrong = guess != true
-        axes.imshow(np.asarray(image).reshape(28, 28), cmap="gray")
-        axes.set_title(f"{guess} ({true})", color=_WRONG if wrong else "black", fontsize=9)
+        axes.text(
+            left + 14,
+            top - 2,
+            f"{guess} ({true})",
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            color=_WRONG if wrong else "black",
+        )
         if wrong:
-            axes.axis("on")
-            axes.set(xticks=[], yticks=[])
-            for spine in axes.spines.values():
-                spine.set(color=_WRONG, linewidth=2.5)
+            axes.add_patch(Rectangle((left - 1.5, top - 1.5), 30, 30, fill=False, edgecolor=_WRONG, linewidth=2.5))
+    colours = matplotlib.colormaps["gray"].with_extremes(bad="white")
+    axes.imshow(montage, cmap=colours, vmin=min(0.0, np.nanmin(montage)), vmax=max(1.0, np.nanmax(montage)))
+    axes.axis("off")
     figure.suptitle("predicted (true)", fontsize=10)
-    figure.tight_layout()
     _save(figure, path)
