@@ -8,28 +8,26 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 Skipped = tuple[str, str]  # (path, reason)
+# The array files' names (lower case, less any .gz); everything else is read as an image file.
+_ARRAY_NAME = re.compile(r"(?:\.(npy)|\.(npz)|(-ubyte|\.idx\d?))$")  # train-images-idx3-ubyte, x.idx3
 
 
-@dataclass(frozen=True)
-class Input:
-    """One file to score: its path as found, and how it is read."""
+class Input(NamedTuple):
+    """One file to score: its path as found, and how it is read. A tuple, not a dataclass: a
+    folder of 100k files makes 100k of them, at a third of a dataclass's cost each."""
 
     path: str
     kind: str  # "image", "npy", "npz" or "idx"
 
 
 def kind_of(name: str) -> str:
-    name = name.lower().removesuffix(".gz")
-    if name.endswith(".npy"):
-        return "npy"
-    if name.endswith(".npz"):
-        return "npz"
-    if name.endswith("-ubyte") or re.search(r"\.idx\d?$", name):  # train-images-idx3-ubyte, x.idx3
-        return "idx"
-    return "image"
+    found = _ARRAY_NAME.search(name.lower().removesuffix(".gz"))
+    if found is None:
+        return "image"
+    return "npy" if found[1] else "npz" if found[2] else "idx"
 
 
 def discover(arguments: Sequence[str]) -> tuple[list[Input], list[Skipped]]:

@@ -5,6 +5,7 @@ onnxruntime and Pillow then, never TensorFlow."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import tempfile
@@ -100,12 +101,12 @@ def _add_image_options(predict) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .batch import BatchSettings
+    from .batch import BatchSettings, start_decoding
     from .discovery import discover
     from .inference import OnnxModel
-    from .predictions import check_output, prediction_file, write_errors
+    from .predictions import check_output
     from .preparation import Preparation
-    from .shards import ERRORS_NAME, is_folder_output, shard_folder
+    from .shards import is_folder_output
 
     inputs, missing = discover(args.inputs)
     for source, reason in missing:
@@ -113,12 +114,22 @@ def run_predict(args: argparse.Namespace) -> int:
     preparation = Preparation(background="light" if args.invert else args.background, frame=args.frame)
     settings = BatchSettings(args.batch_size, preparation, args.key, args.workers)
     to_folder = args.ray is not None and is_folder_output(args.output)  # shards.py checks the folder
-    with tempfile.TemporaryDirectory(prefix="mnist-ann-model-") as fetched:
+    # On this machine the image files start decoding now, on every core, while the model loads.
+    decoding = start_decoding(inputs, settings) if args.ray is None else contextlib.nullcontext()
+    with decoding as decoder, tempfile.TemporaryDirectory(prefix="mnist-ann-model-") as fetched:
         model_file = _model_file(args.model, Path(fetched))
         if not to_folder:
             check_output(args.output, [item.path for item in inputs], model_file)
-        model = OnnxModel(model_file)  # read whole: a fetched file can go with its folder
-        score = _scorer(args.ray, model, model_file, inputs, settings)
+        model = OnnxModel(model_file)
+        score = _scorer(args.ray, model, model_file, inputs, settings, decoder)
+        return _write_predictions(args, score, inputs, missing, to_folder)
+
+
+def _write_predictions(args: argparse.Namespace, score, inputs, missing, to_folder: bool) -> int:
+    """Score into the output (one file, or with --ray a shard folder) and its errors file; the exit code."""
+    from .predictions import prediction_file, write_errors
+    from .shards import ERRORS_NAME, shard_folder
+
     with_probabilities = not args.no_probabilities
     with ProgressBar(len(inputs)) as progress:
         if to_folder:
@@ -135,17 +146,16 @@ def run_predict(args: argparse.Namespace) -> int:
     log.info("scored %d images from %d inputs into %s", outcome.scored, len(inputs), args.output)
     if errors:
         log.warning("%d inputs could not be scored; listed in %s", len(errors), errors_file)
-        return EXIT_SOME_FAILED
-    return EXIT_OK
+    return EXIT_SOME_FAILED if errors else EXIT_OK
 
 
-def _scorer(ray: str | None, model, model_file: Path, inputs, settings):
-    """How the inputs are scored into a writer, `score(writer, progress) -> outcome`: on this
-    machine, or (--ray ADDRESS) on a Ray cluster, whose actors get the model file's bytes."""
+def _scorer(ray: str | None, model, model_file: Path, inputs, settings, decoder):
+    """How the inputs are scored into a writer, `score(writer, progress) -> outcome`: here (images
+    from `decoder`), or (--ray ADDRESS) on a Ray cluster, whose actors get the model file's bytes."""
     if ray is None:
         from .batch import score_inputs
 
-        return lambda writer, progress: score_inputs(model, inputs, writer, settings, progress)
+        return lambda writer, progress: score_inputs(model, inputs, writer, settings, progress, decoder)
     from .cluster import score_on_ray
 
     model_bytes, model_name = model_file.read_bytes(), str(model_file)  # read while a fetched file exists
