@@ -19,8 +19,9 @@ import logging
 from mnist_ann.atomic import write_csv, write_json, write_text
 from mnist_ann.entry import run_main, stage_arguments
 from mnist_ann.evaluation import score
+from mnist_ann.lineage import train_record
 from mnist_ann.params import load_params
-from mnist_ann.tracking import read_run_file, remote_stage
+from mnist_ann.tracking import tracked_stage
 from mnist_ann.trained import load_trained
 
 log = logging.getLogger("evaluate")
@@ -35,16 +36,12 @@ OUTPUTS = {
 def main(argv: list[str] | None = None) -> None:
     args = stage_arguments(__doc__, argv, ("data", "model", "run_file"), OUTPUTS)
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
-    experiment, run_id = params.mlflow.experiment_name, read_run_file(args.run_file)
-    # The run is reopened by a tracking agent beside this process while TensorFlow is imported here;
-    # restore_from is used only where the store lacks train's run.
-    restore_from = (args.params, args.run_file)
-    with remote_stage(experiment, stage="evaluate", run_id=run_id, restore_from=restore_from) as run:
-        trained = load_trained(args.data, args.model, args.run_file)
-        from mnist_ann.model import predict_probabilities
-        from mnist_ann.plots import plot_confusion, plot_predictions
+    trained = load_trained(args.data, args.model, args.run_file)
+    from mnist_ann.model import predict_probabilities
+    from mnist_ann.plots import plot_confusion, plot_predictions
 
-        run.wait_started()  # a store that cannot be opened fails the stage before it writes anything
+    restore = train_record(params, args.params, args.run_file)  # used only where the store lacks train's run
+    with tracked_stage(params.mlflow.experiment_name, stage="evaluate", run_id=trained.run_id, restore=restore) as run:
         y_test = trained.y_test
         probabilities = predict_probabilities(trained.model, trained.x_test)
         scores = score(probabilities, y_test)

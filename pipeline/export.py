@@ -19,8 +19,9 @@ from mnist_ann.atomic import atomic_path, write_json
 from mnist_ann.entry import run_main, stage_arguments
 from mnist_ann.errors import ParityError
 from mnist_ann.inference import OnnxModel
+from mnist_ann.lineage import train_record
 from mnist_ann.params import load_params
-from mnist_ann.tracking import read_run_file, remote_stage
+from mnist_ann.tracking import tracked_stage
 from mnist_ann.trained import load_trained
 
 log = logging.getLogger("export")
@@ -32,15 +33,11 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_arguments(__doc__, argv, ("data", "model", "run_file"), OUTPUTS)
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
     export = params.export
-    experiment, run_id = params.mlflow.experiment_name, read_run_file(args.run_file)
-    # The run is reopened by a tracking agent beside this process while TensorFlow is imported here;
-    # restore_from is used only where the store lacks train's run.
-    restore_from = (args.params, args.run_file)
-    with remote_stage(experiment, stage="export", run_id=run_id, restore_from=restore_from) as run:
-        trained = load_trained(args.data, args.model, args.run_file)
-        from mnist_ann.onnx_export import parity, parity_failures, save_onnx, to_onnx
+    trained = load_trained(args.data, args.model, args.run_file)
+    from mnist_ann.onnx_export import parity, parity_failures, save_onnx, to_onnx
 
-        run.wait_started()  # a store that cannot be opened fails the stage before it writes anything
+    restore = train_record(params, args.params, args.run_file)  # used only where the store lacks train's run
+    with tracked_stage(params.mlflow.experiment_name, stage="export", run_id=trained.run_id, restore=restore) as run:
         log.info("converting %s to ONNX (opset %d)", args.model, export.opset)
         proto = to_onnx(trained.model, export.opset)
         with atomic_path(args.output) as candidate:  # renamed to --output only if the gate passes

@@ -25,7 +25,7 @@ from mnist_ann.entry import run_main, stage_arguments
 from mnist_ann.lineage import run_name
 from mnist_ann.params import Params, flatten, load_params
 from mnist_ann.provenance import provenance_tags
-from mnist_ann.tracking import TrackedRun, remote_stage, write_run_file
+from mnist_ann.tracking import TrackedRun, tracked_stage, write_run_file
 
 log = logging.getLogger("train")
 # The paths this stage writes, with their help.
@@ -42,15 +42,13 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_arguments(__doc__, argv, ("data",), OUTPUTS)
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
     splits = load_split(args.data, "train"), load_split(args.data, "test")
-    # The run is opened by a tracking agent beside this process, while TensorFlow is imported here.
-    name = run_name(params, args.params)
-    with remote_stage(params.mlflow.experiment_name, stage="train", run_name=name, preload_keras=True) as run:
+    with tracked_stage(params.mlflow.experiment_name, stage="train", run_name=run_name(params, args.params)) as run:
         run.set_tags(provenance_tags())
         run.log_params(flatten(params))
         model, epochs, fit_seconds = _fit(params, splits, run)
         _write_outputs(args, run, model, epochs)
         run.log_metrics({"fit_seconds": fit_seconds})
-        run.log_keras_model(args.model, splits[1][0][:5])
+        run.log_keras_model(model, splits[1][0][:5])
         write_run_file(args.run_file, run.run_id, params.mlflow.experiment_name, history=epochs)
     final = {name: value for name, value in epochs[-1].items() if value is not None}
     log.info("trained in %.1f s: %s", fit_seconds, _format(final))
@@ -61,7 +59,6 @@ def _fit(params: Params, splits: tuple[tuple[np.ndarray, np.ndarray], ...], run:
     logging every epoch; returns the model, one row per epoch, and the seconds `fit` took."""
     from mnist_ann import model as ann  # TensorFlow: imported once the params are known good
 
-    run.wait_started()  # a store that cannot be opened fails the stage before any training
     train = params.train
     (x_train, y_train), (x_test, y_test) = splits
     ann.make_deterministic(params.seed)

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pytest
 
 from mnist_ann.errors import TrackingError
@@ -21,7 +20,6 @@ from mnist_ann.tracking import (
     UntrackedRun,
     read_run_file,
     read_run_history,
-    remote_stage,
     repo_root,
     tracked_stage,
     tracking_uri,
@@ -269,81 +267,3 @@ def test_a_store_failing_mid_stage_costs_the_stage_nothing(monkeypatch, tmp_path
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert [m.value for m in client.get_metric_history(run.run_id, "loss")] == [0.5]
     assert status(f"sqlite:///{tmp_path / 'mlflow.db'}", run.run_id) == "FAILED"  # its record is not whole
-
-
-def test_a_remote_stage_logs_through_its_agent_in_order(tracking_env, tmp_path, monkeypatch):
-    """Issue 15: stages log through a tracking agent beside them, so that MLflow's import is off their
-    critical path. What the stage sends arrives in order, and the run is ended before the stage goes on."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "figure.txt").write_text("drawn")
-    with remote_stage("exp-remote", stage="evaluate") as run:
-        run.log_params({"train.epochs": 5, "train.hidden_units": [256, 128]})
-        for step in (1, 2, 3):
-            run.log_metrics({"val_accuracy": step / 4}, step=step)
-        run.log_artifact(tmp_path / "figure.txt", "plots")
-        run.log_text("hello", "note.txt")
-        run.set_tags({"dvc.experiment": "bold-cat"})
-    client = mlflow.MlflowClient(tracking_env)
-    got = client.get_run(run.run_id)
-    assert got.info.status == "FINISHED" and got.data.tags["mnist_ann.completed.evaluate"] == "true"
-    assert got.data.params == {"train.epochs": "5", "train.hidden_units": "[256, 128]"}
-    assert got.data.tags["dvc.experiment"] == "bold-cat"
-    history = client.get_metric_history(run.run_id, "val_accuracy")
-    assert [(m.step, m.value) for m in history] == [(1, 0.25), (2, 0.5), (3, 0.75)]
-    assert sorted(a.path for a in client.list_artifacts(run.run_id)) == ["note.txt", "plots"]
-
-
-@pytest.mark.parametrize("error, expected", [(RuntimeError("boom"), "FAILED"), (KeyboardInterrupt(), "KILLED")])
-def test_a_remote_stage_ends_its_run_as_the_stage_ended(tracking_env, tmp_path, monkeypatch, error, expected):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(type(error)), remote_stage("exp-remote-end", stage="train") as run:
-        run.wait_started()
-        raise error
-    assert status(tracking_env, run.run_id) == expected
-
-
-def test_a_remote_stage_on_an_unreachable_server_fails_in_one_line(monkeypatch, tmp_path, closed_port_url):
-    """The same bounded, one-line failure as in-process, at the stage's wait point, before its work."""
-    server = closed_port_url.rsplit("/", 1)[0]
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
-    monkeypatch.chdir(tmp_path)
-    started = time.monotonic()
-    with pytest.raises(TrackingError) as caught, remote_stage("exp-down", stage="train") as run:
-        run.wait_started()
-        pytest.fail("the stage's work must not go past wait_started")
-    assert time.monotonic() - started < 30
-    message = str(caught.value)
-    assert message.startswith(f"MLflow tracking at {server} is unavailable: ") and "\n" not in message
-
-
-def test_a_stage_killed_outright_leaves_its_agent_to_end_the_run(tracking_env, tmp_path):
-    """SIGKILL gives a stage no chance to end its run; its agent (a process group of its own) sees
-    the connection close, ends the run KILLED and exits."""
-    script = (
-        "import os\nfrom mnist_ann.tracking import remote_stage\n"
-        "with remote_stage('exp-killed', stage='train') as run:\n"
-        "    print(run.run_id, flush=True)\n"
-        "    os.kill(os.getpid(), 9)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert result.returncode == -9, result.stderr[-2000:]
-    run_id = result.stdout.strip()
-    deadline = time.monotonic() + 30
-    while status(tracking_env, run_id) == "RUNNING" and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert status(tracking_env, run_id) == "KILLED"
-
-
-def test_nothing_between_a_stage_and_its_agent_is_pickled():
-    from mnist_ann.tracking.wire import array_bytes, array_from
-
-    pixels = np.arange(12, dtype=np.float32).reshape(3, 4)
-    np.testing.assert_array_equal(array_from(array_bytes(pixels)), pixels)
-    with pytest.raises(ValueError):
-        array_bytes(np.array([object()], dtype=object))
-    import io
-
-    pickled = io.BytesIO()
-    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)  # what a hostile peer could send
-    with pytest.raises(ValueError, match="allow_pickle"):
-        array_from(pickled.getvalue())

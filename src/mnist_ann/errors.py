@@ -44,8 +44,3 @@ class TrackingError(MnistAnnError):
 
 class ClusterError(MnistAnnError):
     """`predict --ray`: the Ray cluster cannot be started or joined, or the job failed on it."""
-
-
-class StageFailedError(MnistAnnError):
-    """Raised by a tracking agent inside the run it holds when its stage reports that it failed, so
-    that the run ends FAILED as it would in the stage's own process; never reaches a user."""

@@ -1,6 +1,5 @@
 """The one door to MLflow: every other module stays free of tracking, and importing this package
-does nothing (mlflow itself is imported when a run starts). Stages hold their run through a tracking
-agent beside them (remote.py, agent.py), which imports MLflow while the stage imports TensorFlow.
+does nothing (mlflow itself is imported when a run starts).
 
 One MLflow run per pipeline execution: the train stage starts it and writes its id to the run-id
 file; evaluate and export read that file and reopen the run. Each stage's part ends the run
@@ -13,7 +12,6 @@ before any training, after about 11 s of waiting, with one line (see HTTP_LIMITS
 
 from __future__ import annotations
 
-from .remote import remote_stage
 from .runs import TrackedRun, UntrackedRun
 from .stage import tracked_stage
 from .store import (
@@ -32,7 +30,6 @@ __all__ = [
     "UntrackedRun",
     "read_run_file",
     "read_run_history",
-    "remote_stage",
     "repo_root",
     "tracked_stage",
     "tracking_enabled",

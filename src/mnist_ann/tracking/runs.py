@@ -47,12 +47,8 @@ class TrackedRun:
     def log_text(self, text: str, file: str) -> None:
         self._record(file, self._mlflow.log_text, text, file)
 
-    def log_keras_model(self, model_file: Path, input_example: Any) -> None:
-        """The .keras file `model_file` (the stage's saved output), in MLflow's Keras 3 flavour."""
-        self._record("the Keras model", self._log_keras_model, model_file, input_example)
-
-    def wait_started(self) -> None:
-        """Return once the run is open; here it is from the start (see remote.RemoteRun)."""
+    def log_keras_model(self, model: Any, input_example: Any) -> None:
+        self._record("the Keras model", self._log_keras_model, model, input_example)
 
     def log_onnx_model(
         self, proto: Any, examples: tuple[Any, Any], registered_model: str, figures: Mapping[str, float]
@@ -88,19 +84,16 @@ class TrackedRun:
             self.lost.append(what)
             log.error("MLflow tracking failed logging %s: %s; the stage goes on without it", what, self.failure)
 
-    def _log_keras_model(self, model_file: Path, input_example: Any) -> None:
-        """The Keras model, loaded from `model_file` in safe mode, in MLflow's Keras 3 flavour
-        (`mlflow.keras.load_model` and `mlflow.pyfunc.load_model` both load it; the `tensorflow`
-        flavour is Keras 2's and records TensorFlow's version as Keras's), with its signature
-        (inferred from `input_example` and its predictions) and pinned requirements (given, so MLflow
-        does not spend seconds inferring them). No input example: MLflow 3.17's Keras flavour writes
-        it before it creates the model's folder and fails."""
+    def _log_keras_model(self, model: Any, input_example: Any) -> None:
+        """The Keras model in MLflow's Keras 3 flavour (`mlflow.keras.load_model` and
+        `mlflow.pyfunc.load_model` both load it; the `tensorflow` flavour is Keras 2's and records
+        TensorFlow's version as Keras's), with its signature (inferred from `input_example` and its
+        predictions) and pinned requirements (given, so MLflow does not spend seconds inferring them).
+        No input example: MLflow 3.17's Keras flavour writes it before it creates the model's folder
+        and fails."""
         import mlflow.keras
         from mlflow.models import infer_signature
 
-        from ..model import load_model
-
-        model = load_model(model_file)
         signature = infer_signature(input_example, model.predict(input_example, verbose=0))
         mlflow.keras.log_model(
             model, name="model", signature=signature, pip_requirements=_pins("tensorflow-cpu", "keras", "numpy")
@@ -153,7 +146,7 @@ class UntrackedRun(TrackedRun):
     def log_text(self, text, file):
         pass
 
-    def log_keras_model(self, model_file, input_example):
+    def log_keras_model(self, model, input_example):
         pass
 
     def log_onnx_model(self, proto, examples, registered_model, figures):
