@@ -28,6 +28,7 @@ import numpy as np
 
 from .batch import BatchSettings, Outcome
 from .cluster_worker import scorer_class
+from .decoding import runs_by_kind
 from .discovery import Input
 from .errors import ClusterError, InputError, MnistAnnError, ModelError
 from .inputs import ArrayInput
@@ -54,8 +55,7 @@ def plan_tasks(inputs: Sequence[Input], settings: BatchSettings) -> list[dict]:
     header is bad becomes a task that reports it, so its error keeps its place too."""
     tasks: list[dict] = []
     size = min(IMAGES_PER_TASK, settings.batch_size)
-    for is_image, group in itertools.groupby(inputs, key=lambda i: i.kind == "image"):
-        group = list(group)
+    for is_image, group in runs_by_kind(inputs):
         if is_image:
             paths = [item.path for item in group]
             tasks += [{"kind": "image", "paths": paths[n : n + size]} for n in range(0, len(paths), size)]
