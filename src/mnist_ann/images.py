@@ -7,7 +7,8 @@ Any mode Pillow reads: 16-bit grey is scaled to 8 bits; colour becomes luminance
 palette images use their palette; animated images give their first frame. Transparent pixels
 become the background: the ground the opaque pixels stand out from (white under dark ink, black
 under light ink; with `--background dark` or `light`, that ground). A decompression bomb (more
-pixels than Pillow's limit) is an error, not a warning.
+pixels than Pillow's limit) is an error, not a warning. An 8-bit grey PNG, MNIST's own kind,
+takes a shorter road to the same pixels (`plain_png`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from .data import IMAGE_SHAPE
 from .errors import InputError
 from .framing import prepare
+from .plain_png import read_plain_grey_pngs
 from .preparation import Preparation
 
 
@@ -94,16 +96,16 @@ def decode_images(
     outcomes: dict[int, tuple[np.ndarray, str] | str] = {}  # position -> (digit, applied) or a reason
     by_shape: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
     with _bombs_are_errors():
-        for position, path in enumerate(paths):
+        for position, (path, plain) in enumerate(zip(paths, read_plain_grey_pngs(paths))):
             try:
-                grey = _decode(path, preparation.background)
+                grey = plain if plain is not None else _decode(path, preparation.background)
             except InputError as exc:
                 outcomes[position] = str(exc)
                 continue
             by_shape.setdefault(grey.shape, []).append((position, grey))
     # Images of one size are prepared together: a folder of 28x28 PNGs costs a few numpy calls a task.
     for members in by_shape.values():
-        greys = np.stack([grey for _, grey in members])
+        greys = np.stack([grey for _, grey in members], dtype=np.float32)
         digits, light, reasons = prepare(greys, preparation.background, preparation.frame)
         for (position, _), digit, is_light, reason in zip(members, digits, light, reasons):
             outcomes[position] = reason if reason is not None else (digit, preparation.label(is_light))
