@@ -227,6 +227,17 @@ def bench_image_folder(
     }
 
 
+def bench_image_folders(workdir: Path, env: dict[str, str], repeats: int) -> dict:
+    """Rows 4-4c: 10k PNGs (with and without framing), then 100k."""
+    return {
+        "image_folder": {**bench_image_folder(workdir, env, repeats), "date": _today()},
+        "image_folder_100k": {
+            **bench_image_folder(workdir, env, max(1, repeats - 1), 100_000, unframed=False),
+            "date": _today(),
+        },
+    }
+
+
 def bench_own_images(workdir: Path, env: dict[str, str]) -> dict:
     """8. Accuracy of the pipeline's model on digits MNIST did not make (the test suite's font
     digits: tight white-on-black crops, and dark-on-light scans off-centre on a larger noisy page)
@@ -485,9 +496,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender (default 3)")
     parser.add_argument(
         "--only",
-        choices=("cluster", "sweep"),
-        help="run only these rows (cluster: `predict --ray`; sweep: the queued experiments), keeping the "
-        "other rows of benchmarks/results.json",
+        choices=("cluster", "sweep", "images"),
+        help="run only these rows (cluster: `predict --ray`; sweep: the queued experiments; images: the PNG "
+        "folders, rows 4-4c), keeping the other rows of benchmarks/results.json",
     )
     parser.add_argument(
         "--sweep-before",
@@ -516,6 +527,8 @@ def main() -> None:
             results = {**previous, "cluster": {**bench_cluster(workdir, env, args.repeats), "date": _today()}}
         elif args.only == "sweep":
             results = {**previous, "sweep": {**bench_sweep(workdir, env), "date": _today()}}
+        elif args.only == "images":
+            results = {**previous, **bench_image_folders(workdir, env, args.repeats)}
         else:
             results = all_benchmarks(workdir, env, args.repeats)
         # The sweep before issue 15 ran on that commit's code: kept from the run that measured it.
@@ -549,8 +562,7 @@ def all_benchmarks(workdir: Path, env: dict[str, str], repeats: int) -> dict:
         "repeats": repeats,
         "training": bench_training(workdir, env, repeats),
         "inference": bench_inference(workdir, env, repeats),
-        "image_folder": bench_image_folder(workdir, env, repeats),
-        "image_folder_100k": bench_image_folder(workdir, env, max(1, repeats - 1), 100_000, unframed=False),
+        **bench_image_folders(workdir, env, repeats),
         "own_images": bench_own_images(workdir, env),
         "memory": bench_memory(workdir, env),
         "pipeline": bench_pipeline(workdir, env, max(1, repeats - 1)),
