@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import logging
 import os
 import pickle
 import time
@@ -325,3 +326,15 @@ def test_a_damaged_kept_copy_is_replaced_from_the_sources(http_server, npz_bytes
     assert_tiny_mnist(fetch([source], tmp_path))
     assert replies.hits["/mnist.npz"] == 2
     assert_tiny_mnist(fetch([url_source(f"{base}/gone.npz", npz_bytes)], tmp_path))  # whole again: no source asked
+
+
+def test_a_cache_that_cannot_be_written_costs_a_warning_not_the_data(npz_bytes, tmp_path, caplog):
+    """A local source needs no cache; keeping its verified arrays fails (the cache's parent is a
+    file, which stops root too), and the arrays still come back, with the reason logged."""
+    local = tmp_path / "local.npz"
+    local.write_bytes(npz_bytes)
+    (tmp_path / "a-file").write_text("not a folder")
+    with caplog.at_level(logging.WARNING, logger="mnist_ann.download"):
+        assert_tiny_mnist(fetch([Source("path", str(local), sha(npz_bytes), None)], tmp_path / "a-file" / "cache"))
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith("could not keep the verified arrays in the cache: ") and "a-file" in warning
