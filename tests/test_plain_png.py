@@ -110,6 +110,12 @@ def _odd_files() -> dict[str, bytes]:
         + _chunk(b"IEND", b""),
         "unknown-critical.png": _png(digit, [0] * 28, extra=_chunk(b"ABCD", b"x")),
         "animated.png": _png(digit, [0] * 28, extra=_chunk(b"acTL", struct.pack(">II", 1, 0))),
+        "split-idat.png": SIGNATURE
+        + _chunk(b"IHDR", struct.pack(">II5B", 28, 28, 8, 0, 0, 0, 0))
+        + _chunk(b"IDAT", rows[:40])
+        + _chunk(b"tEXt", b"a\0b")
+        + _chunk(b"IDAT", rows[40:])
+        + _chunk(b"IEND", b""),
         "bomb.png": SIGNATURE
         + _chunk(b"IHDR", struct.pack(">II5B", 100_000, 100_000, 8, 0, 0, 0, 0))
         + _chunk(b"IDAT", zlib.compress(bytes(100_001 * 4)))
@@ -165,3 +171,38 @@ def test_decoded_digits_are_the_same_by_either_road(tmp_path, preparation):
     np.testing.assert_array_equal(by_plain[0], by_pillow[0])
     assert by_plain[1:3] == by_pillow[1:3] and set(range(30)) <= set(by_plain[1])
     assert [reason for _, reason in by_plain[3]] == [reason for _, reason in by_pillow[3]]
+
+
+def _mutants(count: int, seed: int) -> dict[str, bytes]:
+    """Sound grey PNGs with random bytes overwritten anywhere, or inside IDAT with its checksum
+    made right again (so that only the pixel data is damaged), or cut short."""
+    rng = np.random.default_rng(seed)
+    mutants = {}
+    for i in range(count):
+        digit = DIGITS[i % len(DIGITS)]
+        data = bytearray(_png(digit, [int(f) for f in rng.integers(0, 5, 28)]))
+        how = i % 3
+        if how == 2:
+            data = data[: rng.integers(8, len(data))]
+        else:
+            start, stop = (8, len(data)) if how == 0 else (41, len(data) - 16)  # IDAT's body: after IHDR and its head
+            for _ in range(rng.integers(1, 4)):
+                data[rng.integers(start, stop)] = rng.integers(0, 256)
+            if how == 1:
+                length = int.from_bytes(data[33:37], "big")
+                data[41 + length : 45 + length] = struct.pack(">I", zlib.crc32(bytes(data[37 : 41 + length])))
+        mutants[f"{i:03d}"] = bytes(data)
+    return mutants
+
+
+def test_damaged_files_give_the_same_digits_or_errors_by_either_road(tmp_path):
+    """A differential fuzzer: whatever the damage, the plain road and Pillow's whole road agree on
+    every file, digit for digit and error for error."""
+    mutants = _mutants(300, seed=7)
+    plain = _write(tmp_path / "plain", {f"{name}.png": data for name, data in mutants.items()})
+    pillow = _write(tmp_path / "pillow", {f"{name}.img": data for name, data in mutants.items()})
+    by_plain, by_pillow = decode_images(plain, Preparation()), decode_images(pillow, Preparation())
+    np.testing.assert_array_equal(by_plain[0], by_pillow[0])
+    assert by_plain[1:3] == by_pillow[1:3]
+    assert [reason for _, reason in by_plain[3]] == [reason for _, reason in by_pillow[3]]
+    assert 0 < len(by_plain[1]) < len(mutants)  # some damage was survivable, some was not

@@ -97,7 +97,7 @@ def _unfiltered(width: int, height: int, filtered: list[bytes]) -> np.ndarray | 
 
 def _image_data(data: bytes) -> tuple[Size, bytes] | None:
     """(width, height) and the joined IDAT chunks of a well-formed 8-bit grey PNG, else None."""
-    size, compressed, position = None, [], len(SIGNATURE)
+    size, compressed, position, previous = None, [], len(SIGNATURE), b""
     while position + _CHUNK_HEAD.size <= len(data):
         length, kind = _CHUNK_HEAD.unpack_from(data, position)
         body = position + _CHUNK_HEAD.size
@@ -112,10 +112,12 @@ def _image_data(data: bytes) -> tuple[Size, bytes] | None:
                 return None
             size = (width, height)
         elif kind == b"IDAT":
+            if compressed and previous != b"IDAT":  # split by another chunk: Pillow stops at the first part
+                return None
             compressed.append(data[body:end])
         elif kind == b"IEND":
             return (size, b"".join(compressed)) if compressed else None
         elif kind[0] < ord("a") or kind in ANIMATION_CHUNKS:  # a critical chunk grey PNGs do not have
             return None
-        position = end + 4
+        position, previous = end + 4, kind
     return None  # no IEND: truncated
