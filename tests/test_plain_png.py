@@ -116,6 +116,7 @@ def _odd_files() -> dict[str, bytes]:
         + _chunk(b"tEXt", b"a\0b")
         + _chunk(b"IDAT", rows[40:])
         + _chunk(b"IEND", b""),
+        "over-most-pixels.png": _png(np.pad(digit, ((0, 256 - 28), (0, 257 - 28))), [0] * 256),
         "bomb.png": SIGNATURE
         + _chunk(b"IHDR", struct.pack(">II5B", 100_000, 100_000, 8, 0, 0, 0, 0))
         + _chunk(b"IDAT", zlib.compress(bytes(100_001 * 4)))

@@ -2,15 +2,16 @@
 exporters write), read many at a time for about a fifth of what `Image.open` costs per file.
 
 `Image.open` and `load` take ~100 us per 28x28 file, most of it Python (plugin lookup, chunk
-parsing, the tile loop, `tobytes`) around a few microseconds of decoding. Here each file is read in one system call, its
-chunks are walked and checksummed with `struct` and `zlib`, and its pixel rows inflated with `zlib`.
+parsing, the tile loop, `tobytes`) around a few microseconds of decoding. Here each file is read in
+one system call, its chunks are walked and checksummed with `struct` and `zlib`, and its pixel rows
+inflated with `zlib`.
 The rows of all the files of one size are then stacked, a row of zeros between two files, and go
 through Pillow's own PNG row decoder (`zip`) once. The row of zeros is what PNG's filters assume
 above a file's first row, so each file decodes as it would alone: the grey values are Pillow's.
 
 A file that is anything else, or anything odd (a bad checksum, a critical chunk a grey PNG does
-not have, an animation, a bad filter byte, too little data, more than `MOST_BYTES`, more pixels than
-Pillow's bomb limit), is left out (None), and the caller takes Pillow's whole path for it, which
+not have, an animation, a bad filter byte, too little data, more than `MOST_BYTES` or `MOST_PIXELS`,
+more pixels than Pillow's bomb limit), is left out (None), and the caller takes Pillow's whole path for it, which
 decides what the file is and words the error.
 """
 
@@ -25,6 +26,7 @@ import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MOST_BYTES = 1 << 16  # a 28x28 digit is ~300 bytes; a larger file is rare here, and Pillow streams it
+MOST_PIXELS = 1 << 16  # 256x256: 64 KiB of zeros can inflate to 66 MB, and a task joins 256 files' rows
 GREY_8_BIT = (8, 0, 0, 0, 0)  # IHDR's bit depth, colour type (grey), compression, filter method, interlace
 ANIMATION_CHUNKS = {b"acTL", b"fcTL", b"fdAT"}  # APNG: which frame is shown is Pillow's business
 FILTER_TYPES = 5  # PNG's row filters: none, sub, up, average, Paeth
@@ -40,7 +42,7 @@ def read_plain_grey_pngs(paths: Sequence[str]) -> list[np.ndarray | None]:
     decide (not a plain grey PNG, or damaged)."""
     from PIL import Image
 
-    most_pixels = Image.MAX_IMAGE_PIXELS or float("inf")  # None: the bomb check is turned off
+    most_pixels = min(MOST_PIXELS, Image.MAX_IMAGE_PIXELS or MOST_PIXELS)  # None: Pillow's bomb check is off
     rows_by_size: dict[Size, list[tuple[int, bytes]]] = {}
     for position, path in enumerate(paths):
         found = _filtered_rows(path, most_pixels) if path[-4:].lower() == ".png" else None
@@ -53,7 +55,7 @@ def read_plain_grey_pngs(paths: Sequence[str]) -> list[np.ndarray | None]:
     return pixels
 
 
-def _filtered_rows(path: str, most_pixels: float) -> tuple[Size, bytes] | None:
+def _filtered_rows(path: str, most_pixels: int) -> tuple[Size, bytes] | None:
     """A plain grey PNG's size and its inflated rows, each a filter byte then `width` bytes."""
     try:
         descriptor = os.open(path, os.O_RDONLY)
