@@ -8,20 +8,17 @@ in Ray's object store once. Actors decode, prepare and score with the library's 
 (images.py, inputs.py, inference.py) and return rows; the driver writes them in input order. A task
 whose actor dies is run again by Ray, and its rows are written once.
 
-Inputs must be readable at the same path on every node (a shared folder). Ray is imported here only.
+Inputs must be readable at the same path on every node (a shared folder). Ray is imported only through
+ray_connection.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
-import os
-import signal
-import socket
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,13 +29,10 @@ from .decoding import runs_by_kind
 from .discovery import Input
 from .errors import ClusterError, InputError, MnistAnnError, ModelError
 from .inputs import ArrayInput
+from .ray_connection import connected
 
 log = logging.getLogger(__name__)
 
-# A local cluster's shared memory: rows stream through it a task at a time (a task's result is ~1 MB),
-# so this is ample, and it leaves the rest of a small machine's memory alone.
-LOCAL_OBJECT_STORE_BYTES = 512 * 2**20
-CONNECT_TIMEOUT_S = 10
 # Image files per task: a task costs Ray tens of milliseconds to hand out and collect, so tasks are
 # far larger than the single-machine pool's (256); measured, 20k PNGs on a local cluster: 4096 per
 # task took 19.4 s, 256 took 21.9 s (of which about 13 s are Ray's start either way).
@@ -95,7 +89,7 @@ def score_on_ray(
     outcome, tasks = ClusterOutcome(), plan_tasks(inputs, settings)
     if not tasks:
         return outcome
-    with _connected(address, settings.workers) as ray:
+    with connected(address, settings.workers) as ray:
         scorer = scorer_class(ray.put(model_bytes), model_name, settings)
         actors = max(1, int(ray.cluster_resources().get("CPU", 1)))
         dataset = ray.data.from_items([{"task": json.dumps(t)} for t in tasks], override_num_blocks=len(tasks))
@@ -141,60 +135,3 @@ def _one_line(exc: BaseException) -> ClusterError:
     """Ray's error as one line: its last (a worker's own traceback comes before it)."""
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return ClusterError(f"the Ray job failed: {lines[-1] if lines else type(exc).__name__}")
-
-
-def _check_reachable(address: str) -> None:
-    """Ray retries an unreachable head for many minutes, silently: a host:port that refuses or does
-    not answer within CONNECT_TIMEOUT_S fails at once instead."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise ClusterError(
-            f"Ray address must be host:port (or auto), got {address!r}; a bare --ray takes the word after it: "
-            "put it after the inputs"
-        )
-    try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
-    except OSError as exc:
-        raise ClusterError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
-
-
-@contextlib.contextmanager
-def _connected(address: str, cpus: int) -> Iterator:
-    """Ray, joined to the cluster or started locally (capped at `cpus` and a small object store,
-    no dashboard, no usage statistics); disconnected (a local one stopped) on leaving. A process
-    already connected (a test's cluster) keeps its connection."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # C++ notices would land on our stderr
-    import ray
-    import ray.data
-
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True  # rows in input order, as on one machine
-    context.enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
-    if ray.is_initialized():
-        yield ray
-        return
-    join = os.environ.get("RAY_ADDRESS") if address == "auto" else address
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
-    try:
-        if join:
-            _check_reachable(join)
-            ray.init(address=join, **quiet)
-        else:
-            local = {"num_cpus": cpus, "object_store_memory": LOCAL_OBJECT_STORE_BYTES, "include_dashboard": False}
-            ray.init(address="local", **local, **quiet)
-    except ClusterError:
-        raise
-    except Exception as exc:  # ConnectionError, ValueError, RuntimeError, TimeoutError, by cause
-        raise ClusterError(f"cannot {'join the Ray cluster at ' + join if join else 'start Ray'}: {exc}") from None
-    finally:
-        # Ray's start installs a SIGTERM handler that aborts the process (leaving temporary files):
-        # Ctrl-C and SIGTERM stay ours (entry.py).
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
