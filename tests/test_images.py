@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import random
 import struct
+import tracemalloc
 
 import numpy as np
 from PIL import Image
 
 from helpers import DIGITS, assert_rows_match_keras, predict, predict_damaged_folder, read_rows
+from mnist_ann.images import PENDING_PIXELS, decode_images
+from mnist_ann.preparation import Preparation
 
 
 def _image_variants(folder):
@@ -98,3 +101,37 @@ def test_fuzzed_images_never_stop_the_batch(exported, tmp_path):
     failed = {row["source"] for row in read_rows(tmp_path / "out.errors.csv")}
     assert scored | failed == {str(folder / name) for name in mutants} and not scored & failed
     assert str(folder / "blp.png") in failed and str(folder / "dds.png") in failed
+
+
+def _measured_peak(paths, preparation):
+    """decode_images's result and the most memory numpy held while it ran (tracemalloc follows numpy's
+    arrays; Pillow's own buffers are outside it and the same either way)."""
+    tracemalloc.start()
+    try:
+        result = decode_images(paths, preparation)
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_task_of_large_images_holds_about_one_of_them_and_gives_each_its_own_digit(tmp_path):
+    """256 small files of 6000x6000 pixels once made a task hold them all as float32 (8 took 4.5 GB):
+    large images are prepared as they come, so the peak stays near one image's, whatever their count,
+    and every image gets the digit and label it gets alone."""
+    side = int((PENDING_PIXELS + 1) ** 0.5) + 1  # just past the budget: each is prepared on its own
+    paths = []
+    for i, digit in enumerate(DIGITS[:6]):
+        small = Image.fromarray(digit if i % 2 else 255 - digit, "L")
+        big = small.resize((side, side), Image.Resampling.NEAREST).convert("RGB")  # RGB: Pillow's road
+        for name, image in ((f"{i}big.png", big), (f"{i}small.png", small)):
+            image.save(tmp_path / name)
+            paths.append(str(tmp_path / name))
+    preparation = Preparation("auto", "mnist")
+    alone = [decode_images([path], preparation) for path in paths]
+    _, one_peak = _measured_peak(paths[:1], preparation)
+    together, peak = _measured_peak(paths, preparation)
+    digits, positions, applied, failed = together
+    assert failed == [] and positions == list(range(len(paths)))
+    assert all((digit == single[0][0]).all() for digit, single in zip(digits, alone))
+    assert applied == [single[2][0] for single in alone] and "mnist/light" in applied and "mnist/dark" in applied
+    assert peak < 1.5 * one_peak, (peak, one_peak)  # held all together: ~6x
