@@ -3,10 +3,6 @@ input order, with only a few tasks handed out ahead of the scorer."""
 
 from __future__ import annotations
 
-import platform
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -65,39 +61,3 @@ def test_only_a_few_tasks_are_handed_out_ahead(inputs, monkeypatch):
             for _ in decoder.decoded(paths):
                 seen.append(decoder.in_flight)
     assert max(seen) == 4 and seen[-1] == 0 and len(seen) == 15
-
-
-CHURN = """
-import resource, sys
-import numpy as np
-from mnist_ann.decoding import keep_freed_memory
-
-if sys.argv[1] == "keep":
-    keep_freed_memory()
-
-
-def task():  # a worker's task in miniature: eight 1 MiB arrays alive at once, then freed
-    arrays = [np.ones(1 << 20, np.uint8) for _ in range(8)]
-    return sum(int(a[-1]) for a in arrays)
-
-
-task()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(50):
-    task()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-"""
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
-def test_workers_keep_freed_memory_instead_of_faulting_it_in_again():
-    """The page faults of 50 tasks' worth of freed and reallocated arrays, with glibc's defaults
-    and with what each worker sets: the memory is kept, so the faults all but vanish."""
-    churned = {
-        mode: subprocess.run([sys.executable, "-c", CHURN, mode], capture_output=True, text=True)
-        for mode in ("default", "keep")
-    }
-    assert all(run.returncode == 0 for run in churned.values()), [run.stderr for run in churned.values()]
-    faults = {mode: int(run.stdout) for mode, run in churned.items()}
-    assert faults["default"] > 50 * 8 * 200  # each task's pages handed back and faulted in again
-    assert faults["keep"] < faults["default"] / 20

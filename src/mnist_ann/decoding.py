@@ -9,7 +9,6 @@ there are. Results come back in input order.
 from __future__ import annotations
 
 import collections
-import ctypes
 import itertools
 import multiprocessing
 import signal
@@ -20,9 +19,6 @@ from .discovery import Input
 from .images import decode_images
 from .preparation import Preparation
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
-KEEP_ARRAYS_UP_TO = 32 << 20  # arrays up to 32 MiB (glibc's most) come from the heap, not their own mapping
-KEEP_FREED_UP_TO = 64 << 20  # and up to 64 MiB of freed heap is kept, not handed back
 IMAGES_PER_TASK = 256  # small enough to keep both workers busy, large enough to amortise the hand-off
 TASKS_AHEAD_PER_WORKER = 4  # handed out before the scorer asks: workers never wait on it
 
@@ -81,12 +77,7 @@ def runs_by_kind(inputs: Sequence[Input]) -> Iterator[tuple[bool, list[Input]]]:
 def _pool(workers: int) -> ProcessPoolExecutor:
     # fork: workers start in milliseconds and need nothing re-imported; they only run Pillow.
     context = multiprocessing.get_context("fork")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker)
-
-
-def _start_worker() -> None:
-    _leave_signals_to_the_parent()
-    keep_freed_memory()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_leave_signals_to_the_parent)
 
 
 def _leave_signals_to_the_parent() -> None:
@@ -94,15 +85,3 @@ def _leave_signals_to_the_parent() -> None:
     The main process handles it (and SIGTERM) and shuts the pool down; workers finish their task."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def keep_freed_memory() -> None:
-    """Keep freed memory in this process for the next task (glibc; elsewhere nothing changes).
-    glibc hands a task's freed ~1 MB arrays back to the kernel and faults them in again on the next
-    task: 5 page faults per 28x28 PNG, a fifth of predict's CPU time at 100k PNGs (measured)."""
-    try:
-        libc = ctypes.CDLL(None)  # the C library this process already runs on
-        libc.mallopt(M_MMAP_THRESHOLD, KEEP_ARRAYS_UP_TO)
-        libc.mallopt(M_TRIM_THRESHOLD, KEEP_FREED_UP_TO)
-    except (OSError, AttributeError):  # no mallopt: not glibc
-        pass

@@ -22,6 +22,7 @@ import numpy as np
 from .data import IMAGE_SHAPE
 from .errors import InputError
 from .framing import prepare
+from .heap import keep_freed_memory
 from .plain_png import read_plain_grey_pngs
 from .preparation import Preparation
 
@@ -99,6 +100,7 @@ def decode_images(
     """Decode and prepare many images (one worker's share): the digits, the positions in `paths`
     that gave one, what was applied to each (`<frame>/<background>`, e.g. mnist/light), and
     (path, reason) for those that did not, all in the order of `paths`."""
+    keep_freed_memory()  # the next task reuses this one's arrays (heap.py)
     outcomes: dict[int, tuple[np.ndarray, str] | str] = {}  # position -> (digit, applied) or a reason
     # Images of one size are prepared together: a folder of 28x28 PNGs costs a few numpy calls a task.
     by_shape: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
