@@ -63,13 +63,13 @@ def run_script(*args: str | Path, cwd: Path = REPO, env: dict | None = None, tim
 
 
 def popen_with_default_signals(args: list[str], **kwargs) -> subprocess.Popen:
-    """subprocess.Popen whose child starts with SIGINT and SIGTERM at their default disposition.
-    A suite started in the background by a non-interactive shell (`make test &`, as some CI runners
-    do) inherits SIGINT as ignored, and so would every child: a test that sends Ctrl-C would then
-    test nothing (and fail)."""
+    """subprocess.Popen whose child starts with SIGINT, SIGTERM and SIGHUP at their default
+    disposition. A suite started in the background by a non-interactive shell (`make test &`, as some
+    CI runners do) inherits SIGINT as ignored, and one under `nohup` SIGHUP, and so would every child:
+    a test that sends the signal would then test nothing (and fail)."""
 
     def default_signals() -> None:
-        for number in (signal.SIGINT, signal.SIGTERM):
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_DFL)
 
     return subprocess.Popen(args, preexec_fn=default_signals, **kwargs)

@@ -99,10 +99,14 @@ def test_output_that_is_not_a_regular_file_is_refused(exported, tmp_path, kind):
     assert os.path.exists("/dev/null") and Path("/dev/null").is_char_device()
 
 
-@pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.parametrize(
+    "sig, code, word",
+    [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted"), (signal.SIGHUP, 129, "hung up")],
+)
 def test_a_signal_mid_run_leaves_the_old_output_and_no_traceback(exported, tmp_path, sig, code, word):
     """Issue 11: SIGTERM (`timeout`, `kill`, `docker stop`) left a hidden 383 MB temporary file, and
-    Ctrl-C printed a traceback from every image worker."""
+    Ctrl-C printed a traceback from every image worker. A terminal that closes sends SIGHUP to the
+    group: the same."""
     _, model_path = exported
     folder = tmp_path / "png"
     folder.mkdir()

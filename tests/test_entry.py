@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO, STAGES, popen_with_default_signals
-from mnist_ann.entry import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, run_main, stage_arguments
+from mnist_ann.entry import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, STOPPED_BY, run_main, stage_arguments
 
 
 def exit_of(main, capsys) -> tuple[int, str]:
@@ -59,9 +59,9 @@ def test_stage_arguments_are_required_paths(capsys):
 
 
 @pytest.mark.parametrize("stage", STAGES)
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_signal_while_a_stage_imports_exits_by_name_without_traceback(stage, sig):
-    """Ctrl-C or SIGTERM while a stage script is still importing (before run_main): the signal
+    """Ctrl-C, SIGTERM or SIGHUP while a stage script is still importing (before run_main): the signal
     arrives once numpy's core has loaded (`-X importtime` reports each import as it ends), while
     the rest of numpy and the project's modules still load."""
     process = popen_with_default_signals(
@@ -78,9 +78,42 @@ def test_a_signal_while_a_stage_imports_exits_by_name_without_traceback(stage, s
             break
     remaining = process.stderr.read()
     code = process.wait(30)
-    assert code == (EXIT_TERMINATED if sig == signal.SIGTERM else EXIT_INTERRUPTED), remaining[-2000:]
+    word, expected = STOPPED_BY[sig]
+    assert code == expected, remaining[-2000:]
     assert "Traceback" not in remaining
-    assert remaining.splitlines()[-1] == ("terminated" if sig == signal.SIGTERM else "interrupted")
+    assert remaining.splitlines()[-1] == word
+
+
+# A command that gets `sig` (argv[1]) while it runs, with SIGHUP first set as `nohup` sets it when
+# argv[2] says so; it prints "finished" if it runs to its end.
+SIGNALLED = """
+import os, signal, sys
+from mnist_ann.entry import exit_on_signals_while_starting, run_main
+if sys.argv[2] == "nohup":
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+exit_on_signals_while_starting()
+
+def main(argv):
+    os.kill(os.getpid(), int(sys.argv[1]))
+    print("finished", file=sys.stderr)
+
+run_main(main)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_mid_run_ends_the_command_with_its_word_and_status(sig):
+    """SIGHUP (a closed terminal, a dropped SSH connection) ends a command as SIGTERM does, so that the
+    same clean-up runs (temporary files, the MLflow run marked KILLED): status 128 + the signal."""
+    result = subprocess.run([sys.executable, "-c", SIGNALLED, str(int(sig)), "-"], capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (STOPPED_BY[sig][1], STOPPED_BY[sig][0] + "\n")
+
+
+def test_a_sighup_that_nohup_ignores_stays_ignored():
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNALLED, str(int(signal.SIGHUP)), "nohup"], capture_output=True, text=True
+    )
+    assert (result.returncode, result.stderr) == (EXIT_OK, "finished\n")
 
 
 @pytest.mark.parametrize("stage", STAGES)

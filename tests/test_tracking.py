@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from mnist_ann.entry import Terminated
 from mnist_ann.errors import TrackingError
 from mnist_ann.tracking import (
     UntrackedRun,
@@ -77,7 +79,15 @@ def test_a_run_from_another_store_is_restored_once_and_continued(tracking_env, t
     assert run.data.params == {"train.epochs": "2"} and run.data.metrics == {"test_accuracy": 0.9, "parity": 1.0}
 
 
-@pytest.mark.parametrize("error, expected", [(RuntimeError("boom"), "FAILED"), (KeyboardInterrupt(), "KILLED")])
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (RuntimeError("boom"), "FAILED"),
+        (KeyboardInterrupt(), "KILLED"),
+        (Terminated(signal.SIGTERM), "KILLED"),
+        (Terminated(signal.SIGHUP), "KILLED"),
+    ],
+)
 def test_failing_stage_marks_the_run(tracking_env, tmp_path, error, expected):
     with pytest.raises(type(error)), tracked_stage("exp-fail", root=tmp_path) as run:
         raise error

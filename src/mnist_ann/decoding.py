@@ -82,6 +82,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 def _leave_signals_to_the_parent() -> None:
     """Ctrl-C reaches the whole process group: workers that took it would each print a traceback.
-    The main process handles it (and SIGTERM) and shuts the pool down; workers finish their task."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    The main process handles it (and SIGTERM, and a terminal's SIGHUP) and shuts the pool down;
+    workers finish their task."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)

@@ -16,29 +16,47 @@ from typing import NoReturn
 
 from .errors import MnistAnnError
 
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143  # 128 + the signal, as shells say
+EXIT_OK, EXIT_ERROR = 0, 1
+EXIT_HUNG_UP, EXIT_INTERRUPTED, EXIT_TERMINATED = 129, 130, 143  # 128 + the signal, as shells say
+# The signals that stop a command: the word it ends with on stderr, and its exit status.
+STOPPED_BY = {
+    signal.SIGHUP: ("hung up", EXIT_HUNG_UP),  # the terminal closed, the SSH connection dropped
+    signal.SIGINT: ("interrupted", EXIT_INTERRUPTED),
+    signal.SIGTERM: ("terminated", EXIT_TERMINATED),
+}
+# Set to ignored by the launcher, these stay ignored: SIGINT by a non-interactive shell's `make test &`,
+# SIGHUP by `nohup`.
+IGNORABLE = (signal.SIGHUP, signal.SIGINT)
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (`kill`, `timeout`, `docker stop`), raised like Ctrl-C so that everything that
-    cleans up after Ctrl-C (temporary files removed, the MLflow run marked KILLED) runs for it too."""
+    """SIGTERM (`kill`, `timeout`, `docker stop`) or SIGHUP, raised like Ctrl-C so that everything
+    that cleans up after Ctrl-C (temporary files removed, the MLflow run marked KILLED) runs for it too."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def _raise_terminated(signum, frame) -> NoReturn:
-    raise Terminated
+    raise Terminated(signum)
 
 
 def exit_on_signals_while_starting() -> None:
-    """Called first by a script, before its other imports: until run_main takes over, Ctrl-C or
-    SIGTERM exits 130 or 143 with one word instead of an import traceback (nothing is open or
-    written yet). A SIGINT that the launcher set to ignored (`make test &`) stays ignored."""
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, _exit_at_once)
-    signal.signal(signal.SIGTERM, _exit_at_once)
+    """Called first by a script, before its other imports: until run_main takes over, Ctrl-C,
+    SIGTERM or SIGHUP exits 130, 143 or 129 with one word instead of an import traceback (nothing is
+    open or written yet)."""
+    for sig in STOPPED_BY:
+        _handle_unless_ignored(sig, _exit_at_once)
+
+
+def _handle_unless_ignored(sig: int, handler: Callable) -> None:
+    if sig not in IGNORABLE or signal.getsignal(sig) is not signal.SIG_IGN:
+        signal.signal(sig, handler)
 
 
 def _exit_at_once(signum, frame) -> NoReturn:
-    word, code = ("terminated", EXIT_TERMINATED) if signum == signal.SIGTERM else ("interrupted", EXIT_INTERRUPTED)
+    word, code = STOPPED_BY[signal.Signals(signum)]
     os.write(sys.stderr.fileno(), f"{word}\n".encode())
     os._exit(code)
 
@@ -56,7 +74,7 @@ def configure_logging() -> None:
 def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
     """Run `main(argv)` and exit: with its return value (0 when it returns None), 1 with
     `error: <one line>` on an expected error or a file-system error, 130 on Ctrl-C, 143 on
-    SIGTERM. Anything else is a bug and keeps its traceback.
+    SIGTERM, 129 on SIGHUP. Anything else is a bug and keeps its traceback.
 
     With `argv` None, `main` runs on the process's own command line and this ends the process
     (end_process); with arguments given (a test, a caller in the same process) it raises SystemExit."""
@@ -83,7 +101,8 @@ def end_process(code: int) -> NoReturn:
 
 def _exit_code(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None) -> int:
     configure_logging()
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    _handle_unless_ignored(signal.SIGTERM, _raise_terminated)
+    _handle_unless_ignored(signal.SIGHUP, _raise_terminated)
     if signal.getsignal(signal.SIGINT) is _exit_at_once:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -101,9 +120,10 @@ def _exit_code(main: Callable[[Sequence[str] | None], int | None], argv: Sequenc
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
-    except Terminated:
-        print("terminated", file=sys.stderr)
-        return EXIT_TERMINATED
+    except Terminated as stop:
+        word, code = STOPPED_BY[signal.Signals(stop.signum)]
+        print(word, file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

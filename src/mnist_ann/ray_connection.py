@@ -37,7 +37,7 @@ def connected(address: str, cpus: int) -> Iterator:
         yield ray
         return
     join = os.environ.get("RAY_ADDRESS") if address == "auto" else address
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
     try:
         if join:
@@ -53,7 +53,7 @@ def connected(address: str, cpus: int) -> Iterator:
         raise ClusterError(f"cannot {'join the Ray cluster at ' + join if join else 'start Ray'}: {exc}") from None
     finally:
         # Ray's start installs a SIGTERM handler that aborts the process (leaving temporary files):
-        # Ctrl-C and SIGTERM stay ours (entry.py).
+        # Ctrl-C, SIGTERM and SIGHUP stay ours (entry.py).
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     try:
