@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from helpers import DIGITS, assert_rows_match_keras, predict, predict_damaged_folder, read_rows
+from mnist_ann import images
 from mnist_ann.images import PENDING_PIXELS, decode_images
 from mnist_ann.preparation import Preparation
 
@@ -135,3 +136,33 @@ def test_a_task_of_large_images_holds_about_one_of_them_and_gives_each_its_own_d
     assert all((digit == single[0][0]).all() for digit, single in zip(digits, alone))
     assert applied == [single[2][0] for single in alone] and "mnist/light" in applied and "mnist/dark" in applied
     assert peak < 1.5 * one_peak, (peak, one_peak)  # held all together: ~6x
+
+
+def test_images_of_many_sizes_wait_no_more_than_the_budget_in_all(tmp_path, monkeypatch):
+    """The bound is on the pixels waiting in all sizes together: twelve images, each of a size of
+    its own and under half the budget, must not all wait (a bound per size let them: 256 such files
+    would hold 4 GB). The pixels waiting are counted as images are decoded and prepared."""
+    side = int((PENDING_PIXELS / 3) ** 0.5)
+    paths = []
+    for i in range(12):
+        image = Image.fromarray(DIGITS[i % len(DIGITS)], "L").resize((side + i, side - i)).convert("RGB")
+        image.save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    waiting, most = [0], [0]
+
+    def decoded(path, background):
+        grey = real_decode(path, background)
+        waiting[0] += grey.size
+        most[0] = max(most[0], waiting[0])
+        return grey
+
+    def prepared(greys, background, frame):
+        waiting[0] -= greys.size
+        return real_prepare(greys, background, frame)
+
+    real_decode, real_prepare = images._decode, images.prepare
+    monkeypatch.setattr(images, "_decode", decoded)
+    monkeypatch.setattr(images, "prepare", prepared)
+    digits, positions, _, failed = decode_images(paths, Preparation())
+    assert failed == [] and positions == list(range(12)) and len(digits) == 12 and waiting[0] == 0
+    assert PENDING_PIXELS <= most[0] < PENDING_PIXELS + side * side * 1.1, most[0]  # per size: 12 images' worth

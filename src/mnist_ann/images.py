@@ -26,10 +26,10 @@ from .heap import keep_freed_memory
 from .plain_png import read_plain_grey_pngs
 from .preparation import Preparation
 
-# Decoded images wait, grouped by size, to be prepared together. A group holding this many pixels
-# (16 MB as float32; 5,350 MNIST-size digits, more than a task has) is prepared at once, so a task's
-# memory is bounded by this and by its largest image, not by the sum of its images: eight 107 KB PNGs
-# of 6000x6000 held 4.5 GB, and a task of 256 such files would have exhausted any machine.
+# Decoded images wait, grouped by size, to be prepared together. Once this many pixels wait, in all
+# sizes (16 MB as float32; 5,350 MNIST-size digits, more than a task has), they are prepared at once,
+# so a task's memory is bounded by this and by its largest image, not by the sum of its images: eight
+# 107 KB PNGs of 6000x6000 held 4.5 GB, and a task of 256 such files would have exhausted any machine.
 PENDING_PIXELS = 1 << 22
 
 
@@ -104,6 +104,7 @@ def decode_images(
     outcomes: dict[int, tuple[np.ndarray, str] | str] = {}  # position -> (digit, applied) or a reason
     # Images of one size are prepared together: a folder of 28x28 PNGs costs a few numpy calls a task.
     by_shape: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
+    waiting = 0  # pixels in by_shape
     with _bombs_are_errors():
         for position, (path, plain) in enumerate(zip(paths, read_plain_grey_pngs(paths))):
             try:
@@ -111,17 +112,28 @@ def decode_images(
             except InputError as exc:
                 outcomes[position] = str(exc)
                 continue
-            members = by_shape.setdefault(grey.shape, [])
-            members.append((position, grey))
-            if len(members) * grey.size >= PENDING_PIXELS:
-                outcomes.update(_prepared(by_shape.pop(grey.shape), preparation))
-    for members in by_shape.values():
-        outcomes.update(_prepared(members, preparation))
+            by_shape.setdefault(grey.shape, []).append((position, grey))
+            waiting += grey.size
+            if waiting >= PENDING_PIXELS:
+                outcomes.update(_prepared_by_shape(by_shape, preparation))
+                waiting = 0
+    outcomes.update(_prepared_by_shape(by_shape, preparation))
     done = [(position, outcomes[position]) for position in sorted(outcomes)]
     scored = [(position, outcome) for position, outcome in done if not isinstance(outcome, str)]
     failed = [(paths[position], outcome) for position, outcome in done if isinstance(outcome, str)]
     digits = np.stack([digit for _, (digit, _) in scored]) if scored else np.empty((0, *IMAGE_SHAPE), np.uint8)
     return digits, [position for position, _ in scored], [applied for _, (_, applied) in scored], failed
+
+
+def _prepared_by_shape(
+    by_shape: dict[tuple[int, int], list[tuple[int, np.ndarray]]], preparation: Preparation
+) -> dict[int, tuple[np.ndarray, str] | str]:
+    """Every group of `by_shape` prepared, each as one stack, and taken out of it (its pixels freed
+    as it goes): position -> (digit, applied) or a reason."""
+    outcomes = {}
+    while by_shape:
+        outcomes.update(_prepared(by_shape.popitem()[1], preparation))
+    return outcomes
 
 
 def _prepared(
