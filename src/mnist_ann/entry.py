@@ -56,7 +56,7 @@ def _handle_unless_ignored(sig: int, handler: Callable) -> None:
 
 
 def _exit_at_once(signum, frame) -> NoReturn:
-    word, code = STOPPED_BY[signal.Signals(signum)]
+    word, code = STOPPED_BY[signum]
     os.write(sys.stderr.fileno(), f"{word}\n".encode())
     os._exit(code)
 
@@ -120,13 +120,10 @@ def _exit_code(main: Callable[[Sequence[str] | None], int | None], argv: Sequenc
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
-    except Terminated as stop:
-        word, code = STOPPED_BY[signal.Signals(stop.signum)]
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM or SIGHUP as Terminated
+        word, code = STOPPED_BY[getattr(stop, "signum", signal.SIGINT)]
         print(word, file=sys.stderr)
         return code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
     return EXIT_OK if code is None else code
 
 
