@@ -3,19 +3,14 @@ canonical hashes, written as a Keras-layout .npz (x_train, y_train, x_test, y_te
 
 from __future__ import annotations
 
-try:
-    from mnist_ann.entry import exit_on_signals_while_starting
-except ModuleNotFoundError:  # DVC runs the `python` first on PATH: not the project's environment
-    from dvc_python import rerun_with_dvcs_python
+from stage_start import start_stage
 
-    rerun_with_dvcs_python()
-
-exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
+start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 
 import logging
 
 from mnist_ann.data import save_npz
-from mnist_ann.download import default_cache_dir, download_mnist
+from mnist_ann.download.sources import default_cache_dir, download_mnist
 from mnist_ann.entry import run_main, stage_arguments
 from mnist_ann.params import load_params
 

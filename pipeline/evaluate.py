@@ -4,20 +4,15 @@ recall, confusion matrix) and show a sample of predictions next to their labels,
 
 from __future__ import annotations
 
-try:
-    from mnist_ann.entry import exit_on_signals_while_starting
-except ModuleNotFoundError:  # DVC runs the `python` first on PATH: not the project's environment
-    from dvc_python import rerun_with_dvcs_python
+from stage_start import start_stage
 
-    rerun_with_dvcs_python()
-
-exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
+start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 
 import json
 import logging
 
 from mnist_ann.atomic import write_csv, write_json, write_text
-from mnist_ann.entry import run_main, stage_arguments
+from mnist_ann.entry import run_main, stage_arguments, start_keras
 from mnist_ann.evaluation import score
 from mnist_ann.lineage import train_record
 from mnist_ann.params import load_params
@@ -36,6 +31,7 @@ OUTPUTS = {
 def main(argv: list[str] | None = None) -> None:
     args = stage_arguments(__doc__, argv, ("data", "model", "run_file"), OUTPUTS)
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
+    start_keras()  # TensorFlow: imported once the params are known good
     trained = load_trained(args.data, args.model, args.run_file)
     from mnist_ann.model import predict_probabilities
     from mnist_ann.plots import plot_confusion, plot_predictions

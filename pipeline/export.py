@@ -4,19 +4,14 @@ model into the pipeline's MLflow run and registers it as a new model version."""
 
 from __future__ import annotations
 
-try:
-    from mnist_ann.entry import exit_on_signals_while_starting
-except ModuleNotFoundError:  # DVC runs the `python` first on PATH: not the project's environment
-    from dvc_python import rerun_with_dvcs_python
+from stage_start import start_stage
 
-    rerun_with_dvcs_python()
-
-exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
+start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 
 import logging
 
 from mnist_ann.atomic import atomic_path, write_json
-from mnist_ann.entry import run_main, stage_arguments
+from mnist_ann.entry import run_main, stage_arguments, start_keras
 from mnist_ann.errors import ParityError
 from mnist_ann.inference import OnnxModel
 from mnist_ann.lineage import train_record
@@ -33,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_arguments(__doc__, argv, ("data", "model", "run_file"), OUTPUTS)
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
     export = params.export
+    start_keras()  # TensorFlow: imported once the params are known good
     trained = load_trained(args.data, args.model, args.run_file)
     from mnist_ann.onnx_export import parity, parity_failures, save_onnx, to_onnx
 

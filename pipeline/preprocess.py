@@ -3,14 +3,9 @@
 
 from __future__ import annotations
 
-try:
-    from mnist_ann.entry import exit_on_signals_while_starting
-except ModuleNotFoundError:  # DVC runs the `python` first on PATH: not the project's environment
-    from dvc_python import rerun_with_dvcs_python
+from stage_start import start_stage
 
-    rerun_with_dvcs_python()
-
-exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
+start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 
 import logging
 

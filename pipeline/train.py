@@ -4,14 +4,9 @@ the per-epoch history (for `dvc plots`), final metrics, and the accuracy and los
 
 from __future__ import annotations
 
-try:
-    from mnist_ann.entry import exit_on_signals_while_starting
-except ModuleNotFoundError:  # DVC runs the `python` first on PATH: not the project's environment
-    from dvc_python import rerun_with_dvcs_python
+from stage_start import start_stage
 
-    rerun_with_dvcs_python()
-
-exit_on_signals_while_starting()  # first: Ctrl-C during the imports below exits 130, no traceback
+start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 
 import argparse
 import logging
@@ -21,7 +16,7 @@ import numpy as np
 
 from mnist_ann.atomic import write_csv, write_json
 from mnist_ann.data import load_split
-from mnist_ann.entry import run_main, stage_arguments
+from mnist_ann.entry import run_main, stage_arguments, start_keras
 from mnist_ann.lineage import run_name
 from mnist_ann.params import Params, flatten, load_params
 from mnist_ann.provenance import provenance_tags
@@ -50,35 +45,33 @@ def main(argv: list[str] | None = None) -> None:
         run.log_metrics({"fit_seconds": fit_seconds})
         run.log_keras_model(model, splits[1][0][:5])
         write_run_file(args.run_file, run.run_id, params.mlflow.experiment_name, history=epochs)
-    final = {name: value for name, value in epochs[-1].items() if value is not None}
-    log.info("trained in %.1f s: %s", fit_seconds, _format(final))
+    log.info("trained in %.1f s: %s", fit_seconds, _format(_final(epochs)))
 
 
 def _fit(params: Params, splits: tuple[tuple[np.ndarray, np.ndarray], ...], run: TrackedRun) -> tuple:
     """Build the seed's network and fit it on the (train, test) splits, validating on test and
     logging every epoch; returns the model, one row per epoch, and the seconds `fit` took."""
-    from mnist_ann import model as ann  # TensorFlow: imported once the params are known good
+    start_keras()  # TensorFlow: imported once the params are known good
+    from mnist_ann import model as ann
 
     train = params.train
-    (x_train, y_train), (x_test, y_test) = splits
+    training, validation = splits
     ann.make_deterministic(params.seed)
     model = ann.build_model(
-        train.hidden_units,
-        train.activation,
-        train.optimizer,
-        train.learning_rate,
-        train.loss,
+        hidden_units=train.hidden_units,
+        activation=train.activation,
+        optimizer=train.optimizer,
+        learning_rate=train.learning_rate,
+        loss=train.loss,
         lr_schedule=train.lr_schedule,
-        total_steps=train.epochs * ann.steps_per_epoch(len(x_train), train.batch_size),
+        total_steps=train.epochs * ann.steps_per_epoch(len(training[0]), train.batch_size),
     )
     report = [ann.EpochEnd(lambda m, epoch: log.info("epoch %d: %s", epoch, _format(m))), ann.EpochEnd(run.log_metrics)]
     started = time.perf_counter()
     history = ann.fit(
         model,
-        x_train,
-        y_train,
-        x_test,
-        y_test,
+        training,
+        validation,
         batch_size=train.batch_size,
         epochs=train.epochs,
         validation_freq=train.validation_freq,
@@ -94,12 +87,17 @@ def _write_outputs(args: argparse.Namespace, run: TrackedRun, model, epochs: lis
 
     save_model(model, args.model)
     write_csv(args.history, epochs)
-    write_json(args.metrics, {name: value for name, value in epochs[-1].items() if value is not None})
+    write_json(args.metrics, _final(epochs))
     for metric in ("accuracy", "loss"):
         plot_curves(epochs, metric, args.plots / f"{metric}.png")
         run.log_artifact(args.plots / f"{metric}.png", "plots")
     run.log_artifact(args.history)
     run.log_text(summary(model), "model_summary.txt")
+
+
+def _final(epochs: list[dict]) -> dict:
+    """The last epoch's metrics: what metrics/train.json holds and the stage's last line says."""
+    return {name: value for name, value in epochs[-1].items() if value is not None}
 
 
 def _format(metrics: dict) -> str:

@@ -138,7 +138,9 @@ def exported(tmp_path_factory):
     from mnist_ann.onnx_export import save_onnx, to_onnx
 
     make_deterministic(11)
-    model = build_model((32, 16), "relu", "adam", 0.01, "categorical_crossentropy")
+    model = build_model(
+        hidden_units=(32, 16), activation="relu", optimizer="adam", learning_rate=0.01, loss="categorical_crossentropy"
+    )
     path = tmp_path_factory.mktemp("onnx") / "model.onnx"
     save_onnx(to_onnx(model, 17), path)
     return model, path

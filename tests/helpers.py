@@ -4,9 +4,11 @@ predict command as separate processes, editing params, and real git/DVC reposito
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import random
+import shlex
 import shutil
 import signal
 import struct
@@ -23,19 +25,20 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent  # `python` in the stage commands must be this environment's
-STAGES = ("download", "preprocess", "train", "evaluate", "export")
-# Each stage's paths as dvc.yaml passes them, relative to the folder the stage runs in.
-STAGE_ARGS = {
-    "download": ["--output", "data/raw/mnist.npz"],
-    "preprocess": ["--input", "data/raw/mnist.npz", "--output", "data/processed"],
-    "train": ["--data", "data/processed", "--model", "models/model.keras", "--run-file", "models/mlflow_run.json",
-              "--metrics", "metrics/train.json", "--history", "metrics/train_history.csv", "--plots", "plots/train"],
-    "evaluate": ["--data", "data/processed", "--model", "models/model.keras", "--run-file", "models/mlflow_run.json",
-                 "--metrics", "metrics/evaluate.json", "--predictions", "metrics/test_predictions.csv",
-                 "--plots", "plots/evaluate"],
-    "export": ["--data", "data/processed", "--model", "models/model.keras", "--run-file", "models/mlflow_run.json",
-               "--output", "models/model.onnx", "--metrics", "metrics/export.json"],
-}  # fmt: skip
+DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())  # the one owner of stage names, paths and outputs
+STAGES = tuple(DVC_YAML["stages"])
+# Each stage's paths as dvc.yaml passes them (`python pipeline/<stage>.py ARGS`), relative to the
+# folder the stage runs in.
+STAGE_ARGS = {name: shlex.split(stage["cmd"])[2:] for name, stage in DVC_YAML["stages"].items()}
+
+
+def declared_outputs() -> list[str]:
+    """Every path dvc.yaml's stages write (outs, metrics and plots), in stage order."""
+    found = []
+    for stage in DVC_YAML["stages"].values():
+        for kind in ("outs", "metrics", "plots"):
+            found += [next(iter(o)) if isinstance(o, dict) else o for o in stage.get(kind, [])]
+    return found
 
 
 def tiny_mnist(train: int = 30, test: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
@@ -129,7 +132,7 @@ def mnist_form_digits(count: int, seed: int) -> np.ndarray:
     """`count` digit images (uint8 28x28, light on dark) from the fonts above at random sizes, strokes
     and slants, framed as MNIST's are; only those that framing leaves unchanged are kept, so an image
     test can compare what predict scores with Keras on the very same pixels."""
-    from mnist_ann.framing import prepare
+    from mnist_ann.predict.images.framing import prepare
 
     rng = random.Random(seed)
     digits = []
@@ -143,7 +146,10 @@ def mnist_form_digits(count: int, seed: int) -> np.ndarray:
     return np.stack(digits)
 
 
-DIGITS = mnist_form_digits(40, seed=5)  # digit i shows i % 10
+@functools.cache
+def font_digits() -> np.ndarray:
+    """40 digits in MNIST's form, digit i showing i % 10; rendered once per session, on first use."""
+    return mnist_form_digits(40, seed=5)
 
 
 def font_crops(count: int, seed: int) -> list[tuple[int, Any]]:
@@ -349,16 +355,16 @@ def write_bad_inputs(folder):
     from PIL import Image
 
     good = io.BytesIO()
-    Image.fromarray(DIGITS[0]).save(good, "PNG")
+    Image.fromarray(font_digits()[0]).save(good, "PNG")
     for name, (content, _) in BAD_INPUTS.items():
         path = folder / name
         if name == "truncated.png":
             path.write_bytes(good.getvalue()[:60])
         elif name == "cut.npy":
-            np.save(path, DIGITS[:10])
+            np.save(path, font_digits()[:10])
             path.write_bytes(path.read_bytes()[:-500])
         elif name == "nokey.npz":
-            np.savez(path, a=DIGITS[:2], b=DIGITS[:2])
+            np.savez(path, a=font_digits()[:2], b=font_digits()[:2])
         elif isinstance(content, np.ndarray):
             np.save(path, content, allow_pickle=content.dtype == object)
         else:

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import DIGITS, popen_with_default_signals, predict, read_rows, run_script
+from helpers import font_digits, popen_with_default_signals, predict, read_rows, run_script
 
 
 def test_unwritable_output_is_exit_1(exported, tmp_path):
     _, model_path = exported
-    np.save(tmp_path / "a.npy", DIGITS[:2])
+    np.save(tmp_path / "a.npy", font_digits()[:2])
     (tmp_path / "blocker").write_text("a file, not a folder")
     result = predict("--model", model_path, tmp_path / "a.npy", "--output", tmp_path / "blocker" / "out.csv")
     assert result.returncode == 1
@@ -34,8 +34,8 @@ def test_usage_error_is_exit_1(tmp_path):
 
 def test_predict_never_imports_tensorflow(exported, tmp_path):
     _, model_path = exported
-    np.save(tmp_path / "a.npy", DIGITS[:2])
-    Image.fromarray(DIGITS[0]).save(tmp_path / "a.png")
+    np.save(tmp_path / "a.npy", font_digits()[:2])
+    Image.fromarray(font_digits()[0]).save(tmp_path / "a.png")
     code = (
         "import atexit, sys, runpy\n"
         f"sys.argv = ['mnist-ann', 'predict', '--model', {str(model_path)!r}, {str(tmp_path / 'a.npy')!r}, "
@@ -61,8 +61,8 @@ def test_output_that_would_replace_an_input_or_the_model_is_refused(exported, tm
     model.write_bytes(model_path.read_bytes())
     folder = tmp_path / "images"
     folder.mkdir()
-    Image.fromarray(DIGITS[0]).save(folder / "a.png")
-    np.save(tmp_path / "x.npy", DIGITS[:3])
+    Image.fromarray(font_digits()[0]).save(folder / "a.png")
+    np.save(tmp_path / "x.npy", font_digits()[:3])
     (tmp_path / "out.errors.csv").write_text("an odd name for an input, but an input")
     (tmp_path / "link.csv").symlink_to(tmp_path / "x.npy")
     output = {
@@ -84,7 +84,7 @@ def test_output_that_would_replace_an_input_or_the_model_is_refused(exported, tm
 @pytest.mark.parametrize("kind", ["folder", "fifo", "device-through-symlink"])
 def test_output_that_is_not_a_regular_file_is_refused(exported, tmp_path, kind):
     _, model_path = exported
-    np.save(tmp_path / "x.npy", DIGITS[:2])
+    np.save(tmp_path / "x.npy", font_digits()[:2])
     output = tmp_path / "out.csv"
     if kind == "folder":
         output.mkdir()
@@ -111,9 +111,9 @@ def test_a_signal_mid_run_leaves_the_old_output_and_no_traceback(exported, tmp_p
     folder = tmp_path / "png"
     folder.mkdir()
     for i in range(200):
-        Image.fromarray(DIGITS[i % len(DIGITS)]).save(folder / f"{i:03d}.png")
+        Image.fromarray(font_digits()[i % len(font_digits())]).save(folder / f"{i:03d}.png")
     big = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.uint8, shape=(500_000, 28, 28))
-    big[:] = DIGITS[0]
+    big[:] = font_digits()[0]
     big.flush()
     del big
     output = tmp_path / "out.csv"

@@ -9,14 +9,14 @@ import os
 import numpy as np
 import pytest
 
-from helpers import DIGITS, predict, read_rows
-from mnist_ann.discovery import discover
+from helpers import font_digits, predict, read_rows
+from mnist_ann.predict.discovery import discover
 
 
 def test_what_cannot_be_read_is_named_and_the_rest_is_found(tmp_path):
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)
-    np.save(folder / "sub" / "a.npy", DIGITS[:2])
+    np.save(folder / "sub" / "a.npy", font_digits()[:2])
     (folder / "sub" / "up").symlink_to(folder)  # a loop back to the top
     (folder / "gone.png").symlink_to(tmp_path / "deleted.png")
     os.mkfifo(folder / "pipe.png")
@@ -44,7 +44,7 @@ def test_unreadable_folder_is_named(tmp_path):
 def test_predict_goes_on_past_a_loop_and_lists_it(exported, tmp_path):
     """Issue 11: a symbolic-link loop aborted the whole run; a FIFO was skipped unnamed (exit 0)."""
     _, model_path = exported
-    np.save(tmp_path / "a.npy", DIGITS[:2])
+    np.save(tmp_path / "a.npy", font_digits()[:2])
     (tmp_path / "loop").symlink_to(tmp_path)
     os.mkfifo(tmp_path / "pipe.npy")
     result = predict("--model", model_path, tmp_path, "--output", tmp_path.parent / f"{tmp_path.name}.csv")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import DIGITS, REPO, font_glyph, predict, read_rows
-from mnist_ann.framing import prepare
+from helpers import REPO, font_digits, font_glyph, predict, read_rows
+from mnist_ann.predict.images.framing import prepare
 
 
 def pictures_of_one_digit(glyph: Image.Image) -> dict[str, np.ndarray]:
@@ -58,15 +58,15 @@ def test_a_digit_comes_out_in_one_form_wherever_it_was_drawn(digit):
 
 
 def test_digits_in_mnist_form_come_out_as_they_went_in():
-    digits, light, reasons = prepare(DIGITS.astype(np.float32), "auto", "mnist")
-    assert np.array_equal(digits, DIGITS) and not light.any() and reasons == [None] * len(DIGITS)
+    digits, light, reasons = prepare(font_digits().astype(np.float32), "auto", "mnist")
+    assert np.array_equal(digits, font_digits()) and not light.any() and reasons == [None] * len(font_digits())
 
 
 @pytest.mark.network
 def test_mnist_own_digits_keep_their_form(mnist_cache):
     """MNIST's test digits: framing changes none of them beyond a faint edge pixel or a stretch of
     contrast (a digit whose strongest ink is below 255)."""
-    from mnist_ann.download import download_mnist
+    from mnist_ann.download.sources import download_mnist
     from mnist_ann.params import load_params
 
     x_test = download_mnist(load_params(REPO / "params.yaml").download, mnist_cache)["x_test"][:2000]
@@ -92,7 +92,7 @@ def test_blank_and_all_ink_pictures_are_reported_not_scored(exported, tmp_path):
     pictures["square.png"] = framed_square
     for name, pixels in pictures.items():
         Image.fromarray(pixels).save(folder / name)
-    Image.fromarray(DIGITS[3]).save(folder / "three.png")
+    Image.fromarray(font_digits()[3]).save(folder / "three.png")
     for options in ([], ["--frame", "none"], ["--background", "dark"]):
         result = predict("--model", model_path, folder, "--output", tmp_path / "out.csv", *options)
         assert result.returncode == 2, result.stderr
@@ -106,7 +106,7 @@ def test_blank_and_all_ink_pictures_are_reported_not_scored(exported, tmp_path):
 def test_transparent_pixels_become_the_ground_the_ink_stands_out_from(exported, tmp_path):
     """Issue 12: black digits on a transparent background were read as blank, all labelled 5."""
     _, model_path = exported
-    ink = DIGITS[7]
+    ink = font_digits()[7]
     rgba = np.zeros((28, 28, 4), np.uint8)
     rgba[..., 3] = ink  # black ink whose opacity is the digit
     Image.fromarray(rgba, "RGBA").save(tmp_path / "black-on-clear.png")

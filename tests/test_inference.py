@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import DIGITS, lying_model, predict
+from helpers import font_digits, lying_model, predict
 
 
 def _onnx_with_input_width(path, width):
@@ -60,7 +60,7 @@ def test_unusable_model_is_exit_1_and_writes_nothing(tmp_path, model_kind, messa
         _onnx_with_input_width(model, 100)
     elif model_kind == "outside-data":
         _onnx_with_outside_data(model)
-    np.save(tmp_path / "a.npy", DIGITS[:2])
+    np.save(tmp_path / "a.npy", font_digits()[:2])
     (tmp_path / "out.csv").write_text("previous results\n")
     result = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "out.csv")
     assert result.returncode == 1
@@ -74,7 +74,7 @@ def test_a_model_that_lies_stops_the_run_and_writes_nothing(tmp_path, kind, mess
     """Issue 11: rows went missing, or NaN was printed as probabilities, with exit 0."""
     model = tmp_path / "lying.onnx"
     lying_model(model, kind)
-    np.save(tmp_path / "a.npy", DIGITS[:5])
+    np.save(tmp_path / "a.npy", font_digits()[:5])
     result = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "out.csv")
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {model}: ") and message in result.stderr

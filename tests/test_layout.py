@@ -9,9 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
-from helpers import REPO, STAGES
+from helpers import DVC_YAML, REPO, STAGES
 
 LIBRARY = REPO / "src" / "mnist_ann"
 MAX_MODULE_LINES = 200  # README: "small modules with one job each"
@@ -27,11 +26,37 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+# One test file for a package rather than one per module: the tracking door's modules are tested
+# together, through a real MLflow store.
+TESTED_AS_A_PACKAGE = {"mnist_ann.tracking": "test_tracking.py"}
+
+
+def expected_test_file(module: str) -> str:
+    """The test file of a library module: test_<its own name>.py (test_decode.py for
+    mnist_ann.predict.images.decode), or its package's, where TESTED_AS_A_PACKAGE says so."""
+    package = next((p for p in TESTED_AS_A_PACKAGE if module == p or module.startswith(p + ".")), None)
+    return TESTED_AS_A_PACKAGE[package] if package else f"test_{module.rsplit('.', 1)[-1]}.py"
+
+
 def test_every_library_module_and_stage_has_its_test_module():
     tested = {p.name for p in (REPO / "tests").glob("test_*.py")}
-    wanted = {f"test_{module_name(p).split('.')[1]}.py" for p in library_modules()}
-    wanted |= {f"test_stage_{stage}.py" for stage in STAGES}
+    modules = [module_name(p) for p in library_modules() if p.name != "__init__.py" or p.parent.name == "tracking"]
+    wanted = {expected_test_file(m) for m in modules} | {f"test_stage_{stage}.py" for stage in STAGES}
     assert sorted(wanted - tested) == []
+
+
+def test_module_names_are_unique_so_their_test_files_are():
+    names = [module_name(p).rsplit(".", 1)[-1] for p in library_modules() if p.name != "__init__.py"]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
+
+
+def test_the_package_shows_its_architecture():
+    """At most ~20 modules at the top of the package; the predict tool's in a package of its own
+    that no stage imports (so that editing it reruns no stage)."""
+    top = [p for p in LIBRARY.glob("*.py") if p.name != "__init__.py"]
+    assert len(top) <= 20, sorted(p.name for p in top)
+    imported = {p for stage in STAGES for p in stage_imports(stage)}
+    assert [p for p in imported if (LIBRARY / "predict") in p.parents] == []
 
 
 def imported_library_modules(path: Path, package: str) -> set[str]:
@@ -58,9 +83,10 @@ def file_of(module: str) -> Path | None:
     return None
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_dvc_yaml_deps_name_every_library_module_a_stage_imports(stage):
-    seen, todo = set(), imported_library_modules(REPO / "pipeline" / f"{stage}.py", "")
+def stage_imports(stage: str) -> set[Path]:
+    """Every file of the library and of pipeline/ that the stage's script imports, directly or not."""
+    script = REPO / "pipeline" / f"{stage}.py"
+    seen, todo = set(), imported_library_modules(script, "")
     while todo:
         module = todo.pop()
         if module not in seen:
@@ -68,10 +94,31 @@ def test_dvc_yaml_deps_name_every_library_module_a_stage_imports(stage):
             path = file_of(module)
             package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
             todo |= imported_library_modules(path, package)
-    needed = {str(file_of(m).relative_to(REPO)) for m in seen if m != "mnist_ann"}
-    deps = {d for d in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]["deps"] if d.startswith("src/")}
-    assert sorted(needed - deps) == [], "missing from dvc.yaml"
-    assert sorted(deps - needed) == [], "listed in dvc.yaml but not imported"
+    files = {file_of(m) for m in seen if m != "mnist_ann"}
+    return files | {script} | {script.parent / f"{name}.py" for name in imported_pipeline_helpers(script)}
+
+
+def imported_pipeline_helpers(script: Path) -> set[str]:
+    """The modules beside the stage scripts (pipeline/*.py) that `script` imports."""
+    found = set()
+    for node in ast.walk(ast.parse(script.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        names += [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        found |= {n for n in names if (script.parent / f"{n}.py").is_file()}
+    return found
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_dvc_yaml_deps_name_every_module_a_stage_imports_and_no_other(stage):
+    """A dep may name a folder (src/mnist_ann/tracking): then the stage imports every module in it,
+    so that editing any of them reruns the stage, and editing one it does not import never does."""
+    needed = {str(path.relative_to(REPO)) for path in stage_imports(stage)}
+    deps = [d for d in DVC_YAML["stages"][stage]["deps"] if d.startswith(("src/", "pipeline/"))]
+    folders = [d.rstrip("/") for d in deps if (REPO / d).is_dir()]
+    listed = {d for d in deps if d not in folders and not d.endswith("/")}
+    listed |= {str(p.relative_to(REPO)) for f in folders for p in (REPO / f).rglob("*.py")}
+    assert sorted(needed - listed) == [], "missing from dvc.yaml"
+    assert sorted(listed - needed) == [], "listed in dvc.yaml but not imported"
 
 
 def test_modules_and_functions_stay_small():

@@ -14,8 +14,8 @@ from mnist_ann.data import (
     spec_of,
     verify,
 )
+from mnist_ann.download.mirror import from_pickled_splits, read_mnist_pickle
 from mnist_ann.errors import DataError
-from mnist_ann.mirror import from_pickled_splits, read_mnist_pickle
 
 
 def test_mirror_layout_converts_exactly():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -61,7 +62,8 @@ def test_history_has_one_value_per_epoch(tiny):
     seen = []
     history = fit(
         small_model(),
-        *tiny,
+        tiny[:2],
+        tiny[2:],
         batch_size=16,
         epochs=3,
         validation_freq=1,
@@ -78,7 +80,7 @@ def test_history_has_one_value_per_epoch(tiny):
 
 
 def test_validation_frequency_leaves_gaps(tiny):
-    history = fit(small_model(), *tiny, batch_size=16, epochs=4, validation_freq=2)
+    history = fit(small_model(), tiny[:2], tiny[2:], batch_size=16, epochs=4, validation_freq=2)
     assert len(history["val_loss"]) == 2
     table = epoch_table(history, validation_freq=2)
     assert [row["epoch"] for row in table] == [1, 2, 3, 4]
@@ -89,7 +91,7 @@ def test_validation_frequency_leaves_gaps(tiny):
 def test_same_seed_same_weights_other_seed_other_weights(tiny):
     def trained_weights(seed):
         model = small_model(seed)
-        fit(model, *tiny, batch_size=16, epochs=2, validation_freq=1)
+        fit(model, tiny[:2], tiny[2:], batch_size=16, epochs=2, validation_freq=1)
         return model.get_weights()
 
     first, again, other = trained_weights(7), trained_weights(7), trained_weights(8)
@@ -99,7 +101,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tiny):
 
 def test_fit_leaves_one_step_per_execution(tiny):
     model = small_model()
-    fit(model, *tiny, batch_size=16, epochs=1, validation_freq=1)
+    fit(model, tiny[:2], tiny[2:], batch_size=16, epochs=1, validation_freq=1)
     assert model.steps_per_execution == 1
 
 
@@ -107,7 +109,12 @@ def test_sparse_loss_trains_on_digit_labels(tiny):
     assert targets(tiny[1], "sparse_categorical_crossentropy").shape == (64,)
     assert targets(tiny[1], "categorical_crossentropy").shape == (64, 10)
     history = fit(
-        small_model(loss="sparse_categorical_crossentropy"), *tiny, batch_size=16, epochs=1, validation_freq=1
+        small_model(loss="sparse_categorical_crossentropy"),
+        tiny[:2],
+        tiny[2:],
+        batch_size=16,
+        epochs=1,
+        validation_freq=1,
     )
     assert np.isfinite(history["loss"][0])
 
@@ -115,12 +122,12 @@ def test_sparse_loss_trains_on_digit_labels(tiny):
 def test_mismatched_counts_are_named(tiny):
     x, y, x_val, y_val = tiny
     with pytest.raises(DataError, match="training set has 64 images but 63 labels"):
-        fit(small_model(), x, y[:-1], x_val, y_val, batch_size=16, epochs=1, validation_freq=1)
+        fit(small_model(), (x, y[:-1]), (x_val, y_val), batch_size=16, epochs=1, validation_freq=1)
 
 
 def test_save_load_round_trip(tiny, tmp_path):
     model = small_model()
-    fit(model, *tiny, batch_size=16, epochs=1, validation_freq=1)
+    fit(model, tiny[:2], tiny[2:], batch_size=16, epochs=1, validation_freq=1)
     save_model(model, tmp_path / "model.keras")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
     loaded = load_model(tmp_path / "model.keras")
@@ -134,7 +141,7 @@ def test_two_trainings_of_one_recipe_save_the_same_bytes(tiny, tmp_path):
     for name in ("first", "second"):
         keras.backend.clear_session()  # layer names as a fresh process (a stage) gives them
         model = small_model()
-        fit(model, *tiny, batch_size=16, epochs=1, validation_freq=1)
+        fit(model, tiny[:2], tiny[2:], batch_size=16, epochs=1, validation_freq=1)
         save_model(model, tmp_path / f"{name}.keras")
         time.sleep(2.1)  # a zip entry's time has a 2 s resolution
     assert (tmp_path / "first.keras").read_bytes() == (tmp_path / "second.keras").read_bytes()
@@ -158,11 +165,11 @@ def test_unreadable_model_file_is_named(tmp_path, content):
 
 def test_cosine_schedule_decays_to_zero(tiny):
     model = small_model(lr_schedule="cosine", total_steps=8)
-    fit(model, *tiny, batch_size=16, epochs=2, validation_freq=1)  # 4 batches an epoch: 8 steps
+    fit(model, tiny[:2], tiny[2:], batch_size=16, epochs=2, validation_freq=1)  # 4 batches an epoch: 8 steps
     assert int(model.optimizer.iterations) == 8
     assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
     constant = small_model()
-    fit(constant, *tiny, batch_size=16, epochs=2, validation_freq=1)
+    fit(constant, tiny[:2], tiny[2:], batch_size=16, epochs=2, validation_freq=1)
     assert float(constant.optimizer.learning_rate) == pytest.approx(0.01)
 
 
@@ -170,22 +177,27 @@ def test_diverging_training_fails_by_name(tiny):
     """Issue 11: `learning_rate: 1e300` trained a NaN model to exit 0; only the export gate stopped it."""
     model = small_model(optimizer="sgd", learning_rate=1e30)
     with pytest.raises(TrainingError, match=r"training diverged: the loss became (nan|inf) in epoch 1; lower the"):
-        fit(model, *tiny, batch_size=16, epochs=3, validation_freq=1)
+        fit(model, tiny[:2], tiny[2:], batch_size=16, epochs=3, validation_freq=1)
 
 
 def test_keras_starts_without_the_extras_it_does_not_need():
-    """Importing the model module (Keras, TensorFlow) in a fresh process loads none of KERAS_EXTRAS,
-    and each of them still imports afterwards for whoever needs it (the plots, MLflow)."""
+    """Keras started as the stages start it (entry.start_keras), then the model module, in a fresh
+    process, loads none of KERAS_EXTRAS, and each of them still imports afterwards for whoever needs
+    it (the plots, MLflow). Importing the model module alone changes nothing in the process."""
     import subprocess
     import sys
 
-    from mnist_ann.model import KERAS_EXTRAS
+    from mnist_ann.entry import KERAS_EXTRAS
 
     probe = (
-        "import sys, importlib\nimport mnist_ann.model\n"
+        "import sys, importlib\nfrom mnist_ann.entry import start_keras\nstart_keras()\nimport mnist_ann.model\n"
         f"print(sorted(m for m in {KERAS_EXTRAS!r} if m in sys.modules))\n"
         f"print([importlib.import_module(m).__name__ for m in {KERAS_EXTRAS!r}])"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ["[]", repr(list(KERAS_EXTRAS))]
+    untouched = "import os\nimport mnist_ann.model\nprint(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
+    result = subprocess.run([sys.executable, "-c", untouched], capture_output=True, text=True, timeout=120, env={
+        k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})  # fmt: skip
+    assert result.stdout.strip() == "None", result.stderr[-2000:]

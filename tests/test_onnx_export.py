@@ -17,7 +17,9 @@ from mnist_ann.onnx_export import parity, parity_failures, save_onnx, to_onnx
 @pytest.fixture(scope="module")
 def keras_model():
     make_deterministic(3)
-    return build_model((32, 16), "relu", "adam", 0.01, "categorical_crossentropy")
+    return build_model(
+        hidden_units=(32, 16), activation="relu", optimizer="adam", learning_rate=0.01, loss="categorical_crossentropy"
+    )
 
 
 def test_names_shapes_and_opset(keras_model):

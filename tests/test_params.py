@@ -134,6 +134,7 @@ def test_stage_fails_on_bad_params_before_any_work(tmp_path, stage):
     code = (
         "import atexit, runpy, sys\n"
         f"sys.argv = [{str(script)!r}, '--params', {str(path)!r}, *{STAGE_ARGS[stage]!r}]\n"
+        f"sys.path.insert(0, {str(script.parent)!r})\n"  # as `python pipeline/<stage>.py` does
         # atexit: the script ends its process itself (entry.end_process), which runs these callbacks
         "atexit.register(lambda: print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & "
         "{'tensorflow', 'keras', 'mlflow'})))\n"

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from helpers import DIGITS
-from mnist_ann.images import decode_images
-from mnist_ann.plain_png import MOST_BYTES, SIGNATURE, read_plain_grey_pngs
-from mnist_ann.preparation import Preparation
+from helpers import font_digits
+from mnist_ann.predict.images.decode import decode_images
+from mnist_ann.predict.images.plain_png import MOST_BYTES, SIGNATURE, read_plain_grey_pngs
+from mnist_ann.predict.images.preparation import Preparation
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
@@ -78,17 +78,17 @@ def test_ancillary_chunks_and_pillows_own_files_are_read(tmp_path):
     info.add_text("Software", "a scanner")
     folder = tmp_path / "digits"
     folder.mkdir()
-    for i, digit in enumerate(DIGITS[:20]):
+    for i, digit in enumerate(font_digits()[:20]):
         Image.fromarray(digit).save(folder / f"{i:02d}.PNG", pnginfo=info if i % 2 else None, dpi=(300, 300))
     paths = sorted(str(p) for p in folder.iterdir())
     pixels = read_plain_grey_pngs(paths)
     assert all(p is not None for p in pixels)
-    np.testing.assert_array_equal(np.stack(pixels), DIGITS[:20])
+    np.testing.assert_array_equal(np.stack(pixels), font_digits()[:20])
 
 
 def _odd_files() -> dict[str, bytes]:
     """PNGs the plain reader must leave to Pillow, each with what makes it so."""
-    digit = DIGITS[0]
+    digit = font_digits()[0]
     good = _png(digit, [4] * 28)
     bad_crc = bytearray(good)
     bad_crc[30] ^= 1  # inside IHDR's checksum (bytes 29-32)
@@ -136,19 +136,19 @@ def _saved(image: Image.Image, fmt: str = "PNG") -> bytes:
 def test_anything_but_a_sound_plain_grey_png_is_left_to_pillow(tmp_path):
     """Left out, one by one and among sound files in one batch: the sound ones still come out."""
     odd = _odd_files()
-    sound = {f"sound-{i}.png": _png(digit, [i % 5] * 28) for i, digit in enumerate(DIGITS[:3])}
-    paths = _write(tmp_path, {**sound, **odd, "sound.bmp": _png(DIGITS[3], [0] * 28)})  # not named .png
+    sound = {f"sound-{i}.png": _png(digit, [i % 5] * 28) for i, digit in enumerate(font_digits()[:3])}
+    paths = _write(tmp_path, {**sound, **odd, "sound.bmp": _png(font_digits()[3], [0] * 28)})  # not named .png
     pixels = dict(zip(paths, read_plain_grey_pngs(paths)))
     left_out = {path.rsplit("/", 1)[1] for path, found in pixels.items() if found is None}
     assert left_out == {*odd, "sound.bmp"}
     for i in range(3):
-        np.testing.assert_array_equal(pixels[str(tmp_path / f"sound-{i}.png")], DIGITS[i])
+        np.testing.assert_array_equal(pixels[str(tmp_path / f"sound-{i}.png")], font_digits()[i])
 
 
 def test_a_zlib_bomb_is_never_inflated_past_the_image(tmp_path):
     """IDAT data that inflates to 50 MB for a 28x28 image (in a file within MOST_BYTES): the rows
     the image holds are read, the rest never inflated (Pillow also ignores data past the last row)."""
-    rows = _filtered(DIGITS[0], [0] * 28)
+    rows = _filtered(font_digits()[0], [0] * 28)
     compressed = zlib.compress(rows + bytes(50_000_000), 9)
     header = _chunk(b"IHDR", struct.pack(">II5B", 28, 28, 8, 0, 0, 0, 0))
     path = _write(tmp_path, {"bomb.png": SIGNATURE + header + _chunk(b"IDAT", compressed) + _chunk(b"IEND", b"")})
@@ -156,7 +156,7 @@ def test_a_zlib_bomb_is_never_inflated_past_the_image(tmp_path):
     (pixels,) = read_plain_grey_pngs(path)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    np.testing.assert_array_equal(pixels, DIGITS[0])
+    np.testing.assert_array_equal(pixels, font_digits()[0])
     assert peak < 5_000_000
 
 
@@ -164,7 +164,7 @@ def test_a_zlib_bomb_is_never_inflated_past_the_image(tmp_path):
 def test_decoded_digits_are_the_same_by_either_road(tmp_path, preparation):
     """The same PNG files, named .png (the plain road) and .img (Pillow's whole road), and damaged
     ones among them: the same digits, positions, labels and the same errors word for word."""
-    files = {f"{i:02d}": _png(digit, [i % 5] * 28) for i, digit in enumerate(DIGITS[:30])}
+    files = {f"{i:02d}": _png(digit, [i % 5] * 28) for i, digit in enumerate(font_digits()[:30])}
     files.update({name.removesuffix(".png"): data for name, data in _odd_files().items() if name != "large.png"})
     plain = _write(tmp_path / "plain", {f"{name}.png": data for name, data in files.items()})
     pillow = _write(tmp_path / "pillow", {f"{name}.img": data for name, data in files.items()})
@@ -180,7 +180,7 @@ def _mutants(count: int, seed: int) -> dict[str, bytes]:
     rng = np.random.default_rng(seed)
     mutants = {}
     for i in range(count):
-        digit = DIGITS[i % len(DIGITS)]
+        digit = font_digits()[i % len(font_digits())]
         data = bytearray(_png(digit, [int(f) for f in rng.integers(0, 5, 28)]))
         how = i % 3
         if how == 2:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers import DIGITS, REPO
+from helpers import REPO, font_digits
 from mnist_ann.plots import plot_confusion, plot_curves, plot_predictions
 
 EPOCHS = [
@@ -21,7 +21,7 @@ def test_figures_are_reproducible_pngs(tmp_path):
         plot_curves(EPOCHS, "accuracy", tmp_path / name / "accuracy.png")
         plot_confusion(matrix, tmp_path / name / "confusion.png")
         plot_predictions(
-            DIGITS[:10], np.arange(10), np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 0]), tmp_path / name / "p.png"
+            font_digits()[:10], np.arange(10), np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 0]), tmp_path / name / "p.png"
         )
     for figure in ("accuracy.png", "confusion.png", "p.png"):
         first = (tmp_path / "a" / figure).read_bytes()
@@ -68,8 +68,8 @@ def test_only_wrong_predictions_are_framed_and_labelled_in_red(tmp_path):
     from PIL import Image
 
     labels = np.arange(10)
-    plot_predictions(DIGITS[:10], labels, labels, tmp_path / "right.png")
-    plot_predictions(DIGITS[:10], labels, np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 0]), tmp_path / "one_wrong.png")
+    plot_predictions(font_digits()[:10], labels, labels, tmp_path / "right.png")
+    plot_predictions(font_digits()[:10], labels, np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 0]), tmp_path / "one_wrong.png")
 
     def red(name):
         pixels = np.asarray(Image.open(tmp_path / name).convert("RGB")).astype(int)

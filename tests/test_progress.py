@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers import DIGITS, read_rows
+from helpers import font_digits, read_rows
 
 
 def test_progress_bar_on_a_terminal(exported, tmp_path):
@@ -15,7 +15,7 @@ def test_progress_bar_on_a_terminal(exported, tmp_path):
     import sys
 
     _, model_path = exported
-    np.save(tmp_path / "a.npy", DIGITS)
+    np.save(tmp_path / "a.npy", font_digits())
     leader, follower = pty.openpty()
     result = subprocess.run(
         [

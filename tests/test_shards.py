@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from mnist_ann.errors import OutputError
-from mnist_ann.predictions import PredictionWriter
-from mnist_ann.shards import ShardWriter, is_folder_output, shard_folder
+from mnist_ann.predict.shards import ShardWriter, is_folder_output, shard_folder
+from mnist_ann.predict.writers import PredictionWriter
 
 SOURCES = [f"img{i}.png" for i in range(7)]
 PROBABILITIES = np.random.default_rng(0).dirichlet(np.ones(10), size=7).astype(np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mnist_ann import transfer
+from mnist_ann.download import transfer
 from mnist_ann.errors import DownloadError
 from mnist_ann.params import DownloadParams
 

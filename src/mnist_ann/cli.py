@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .entry import EXIT_ERROR, run_main
-from .predict import add_predict_command
+from .entry import EXIT_CODES, EXIT_ERROR, run_main
+from .predict.command import add_predict_command
 
 
 def _check_params(args: argparse.Namespace) -> None:
@@ -39,8 +39,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mnist-ann",
-        description="Tools of the MNIST ANN pipeline. Exit codes: 0 success; 1 error, nothing done "
-        "(one line on stderr); 2 predict scored some inputs but not all; 130 interrupted.",
+        description="Tools of the MNIST ANN pipeline. Exit codes: "
+        + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
+        + ".",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -16,8 +16,17 @@ from typing import NoReturn
 
 from .errors import MnistAnnError
 
-EXIT_OK, EXIT_ERROR = 0, 1
+EXIT_OK, EXIT_ERROR, EXIT_SOME_FAILED = 0, 1, 2
 EXIT_HUNG_UP, EXIT_INTERRUPTED, EXIT_TERMINATED = 129, 130, 143  # 128 + the signal, as shells say
+# Every status a stage or `mnist-ann` command exits with: docs/errors.md and `mnist-ann --help` say these.
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_ERROR: "an error, with one line `error: ...` on stderr (a usage error too); nothing written",
+    EXIT_SOME_FAILED: "predict scored some inputs but not all (each one named on stderr and in the errors file)",
+    EXIT_HUNG_UP: "hung up: SIGHUP (the terminal closed, an SSH connection dropped)",
+    EXIT_INTERRUPTED: "interrupted: Ctrl-C (SIGINT)",
+    EXIT_TERMINATED: "terminated: SIGTERM (kill, timeout, docker stop)",
+}
 # The signals that stop a command: the word it ends with on stderr, and its exit status.
 STOPPED_BY = {
     signal.SIGHUP: ("hung up", EXIT_HUNG_UP),  # the terminal closed, the SSH connection dropped
@@ -59,6 +68,28 @@ def _exit_at_once(signum, frame) -> NoReturn:
     word, code = STOPPED_BY[signum]
     os.write(sys.stderr.fileno(), f"{word}\n".encode())
     os._exit(code)
+
+
+# What Keras imports at start only for features unused here, each behind an ImportError guard:
+# scikit-learn wrappers (1.4 s), fitting on pandas frames (0.4 s), matplotlib's image gallery (0.6 s).
+KERAS_EXTRAS = ("sklearn", "pandas", "matplotlib")
+
+
+def start_keras() -> None:
+    """Import Keras for an entry point that uses it (train, evaluate, export), once, where it first
+    needs it: TensorFlow's C++ chatter (CPU feature notices, a tf.data message on every fit) turned
+    off unless the user set TF_CPP_MIN_LOG_LEVEL, and Keras imported as if KERAS_EXTRAS were absent
+    (a None in sys.modules fails their import), which is lifted at once: whatever else wants them
+    (the plots, MLflow) imports them as usual."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    blocked = [name for name in KERAS_EXTRAS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import keras  # noqa: F401
+    finally:
+        for name in blocked:
+            del sys.modules[name]
 
 
 def configure_logging() -> None:

@@ -1,6 +1,8 @@
 """Every error the library raises on purpose, in one place. Each carries one line that names what is
 wrong (the parameter, the file, the reason), and entry points print that line without a traceback."""
 
+from __future__ import annotations
+
 
 class MnistAnnError(Exception):
     """Base of every error a user can cause or fix (bad params, bad data, unreachable sources)."""
@@ -44,3 +46,22 @@ class TrackingError(MnistAnnError):
 
 class ClusterError(MnistAnnError):
     """`predict --ray`: the Ray cluster cannot be started or joined, or the job failed on it."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line of at most `limit` characters: its message's first line, or its
+    class name when it has none (a bare `KeyError()`, a library's empty message)."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
+def error_record(exc: MnistAnnError) -> dict[str, str]:
+    """`exc` as data that crosses a process boundary intact (Ray Data hands a worker's raised error
+    on as text in its own class): raised again on the other side by `from_record`."""
+    return {"class": type(exc).__name__, "message": str(exc)}
+
+
+def from_record(record: dict[str, str]) -> MnistAnnError:
+    """The error that `error_record` described, as its own class (only this module's classes)."""
+    classes = {cls.__name__: cls for cls in (MnistAnnError, *MnistAnnError.__subclasses__())}
+    return classes.get(record["class"], MnistAnnError)(record["message"])

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import NUM_CLASSES, NUM_PIXELS
-from .errors import ModelError
+from .errors import ModelError, first_line
 
 INPUT_NAME = "pixels"  # float32 (batch, 784), values in [0, 1]
 OUTPUT_NAME = "probabilities"  # float32 (batch, 10)
@@ -70,5 +70,4 @@ def _fits(shape: list, width: int) -> bool:
 
 def _ort_reason(exc: Exception) -> str:
     # "[ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from x failed:This is an invalid model..."
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text.split(" : ", 3)[-1][:300]
+    return first_line(exc, limit=1000).split(" : ", 3)[-1][:300]

@@ -9,15 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
-from .runs import first_line
+from ..errors import ModelError, first_line
 from .store import HTTP_LIMITS, tracking_uri
-
-MODEL_URI_SCHEMES = ("models:/", "runs:/")
-
-
-def is_model_uri(text: str) -> bool:
-    return text.startswith(MODEL_URI_SCHEMES)
 
 
 def describe_version(client: Any, name: str, version: str | int, run_id: str, figures: Mapping[str, float]) -> None:

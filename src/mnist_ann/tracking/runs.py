@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..errors import first_line
+
 log = logging.getLogger("mnist_ann.tracking")
 
 
@@ -151,11 +153,6 @@ class UntrackedRun(TrackedRun):
 
     def log_onnx_model(self, proto, examples, registered_model, figures):
         pass
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 def _pins(*packages: str) -> list[str]:

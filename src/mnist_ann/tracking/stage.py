@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import TrackingError
+from ..errors import TrackingError, first_line
 from .lookup import RESTORED_FROM, end_runs_of_dead_stages, existing_run, run_restored_from
-from .runs import TrackedRun, UntrackedRun, first_line
+from .runs import TrackedRun, UntrackedRun
 from .store import HTTP_LIMITS, relocate_copied_store, repo_root, tracking_enabled, tracking_uri
 
 log = logging.getLogger("mnist_ann.tracking")

@@ -1,0 +1,121 @@
+"""What a Ray actor of `predict --ray` runs (cluster.py is the driver): tasks of images or array rows,
+decoded, prepared and scored with the library's own functions, returned as columns of rows. An input
+that fails becomes a row carrying its error, so that errors keep their place in input order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...data import NUM_CLASSES, preprocess
+from ...errors import InputError, MnistAnnError, error_record
+from ..arrays import ArrayInput
+from ..discovery import Input
+from ..images.decode import decode_images
+from ..settings import BatchSettings
+from ..writers import ARRAY_ROWS
+
+
+@dataclass
+class TaskRows:
+    """What an actor returns for its tasks: scored rows, and rows that carry an input's error. A row
+    of an array file has the file as its source and its index (-1 for other rows): the driver then
+    writes a run of them as one block (predictions.py), not name by name."""
+
+    sources: list[str] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    probabilities: list = field(default_factory=list)
+    prepared: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    stop: str = ""  # the error that stops the whole job (errors.error_record as JSON), or nothing
+
+    def scored(self, sources: Sequence[str], probabilities, prepared: Sequence[str]) -> None:
+        self.sources += sources
+        self.indices += [-1] * len(sources)
+        self.probabilities.append(probabilities)
+        self.prepared += prepared
+        self.errors += [""] * len(sources)
+
+    def scored_array(self, path: str, start: int, probabilities) -> None:
+        self.scored([path] * len(probabilities), probabilities, [ARRAY_ROWS] * len(probabilities))
+        self.indices[len(self.indices) - len(probabilities) :] = range(start, start + len(probabilities))
+
+    def failed(self, source: str, reason: str) -> None:
+        self.scored([source], np.zeros((1, NUM_CLASSES), np.float32), [""])
+        self.errors[-1] = reason
+
+    def columns(self, node: str) -> dict:
+        empty = np.zeros((0, NUM_CLASSES), np.float32)
+        probabilities = np.concatenate(self.probabilities) if self.probabilities else empty
+        nodes = [node] * len(self.sources)
+        stops = [self.stop] * len(self.sources)
+        text = {"source": self.sources, "prepared": self.prepared, "error": self.errors, "node": nodes, "stop": stops}
+        columns = {name: np.array(values, dtype=object) for name, values in text.items()}
+        return {**columns, "index": np.array(self.indices, np.int64), "probabilities": probabilities}
+
+
+def run_task(task: dict, model, settings: BatchSettings, rows: TaskRows) -> None:
+    """One task, on an actor: images decoded, prepared and scored; an array file (or a range of it)
+    checked and scored; a failure found by the driver passed on."""
+    if task["kind"] == "failed":
+        rows.failed(task["path"], task["reason"])
+    elif task["kind"] == "image":
+        paths = task["paths"]
+        digits, ok, prepared, failed = decode_images(paths, settings.preparation)
+        for source, reason in failed:
+            rows.failed(source, reason)
+        if ok:
+            rows.scored([paths[i] for i in ok], model.predict(preprocess(digits)), prepared)
+    else:
+        _run_array_task(task, model, settings, rows)
+
+
+def _run_array_task(task: dict, model, settings: BatchSettings, rows: TaskRows) -> None:
+    path = task["path"]
+    try:
+        array = ArrayInput(Input(path, task["kind"]), settings.npz_key)
+        if "start" in task:
+            parts = [(task["start"], array.rows(task["start"], task["stop"]))]
+        else:
+            array.check(settings.batch_size)
+            parts = array.chunks(settings.batch_size)
+        for start, pixels in parts:
+            rows.scored_array(path, start, model.predict(pixels))
+    except InputError as exc:
+        rows.failed(path, str(exc))
+
+
+def scorer_class(model_bytes_ref, model_name: str, settings: BatchSettings) -> type:
+    """The actor class: built here so that the model's object reference, its name (for messages, as
+    on one machine) and the settings travel with it (Ray Data starts the actors itself)."""
+
+    class ClusterScorer:
+        def __init__(self):
+            import tempfile
+
+            import ray
+
+            from ...inference import OnnxModel
+
+            with tempfile.TemporaryDirectory(prefix="mnist-ann-model-") as folder:
+                model_file = Path(folder) / "model.onnx"
+                model_file.write_bytes(ray.get(model_bytes_ref))
+                self.model = OnnxModel(model_file)  # read whole into the session
+            self.model.path = Path(model_name)  # what a model's error names: the user's file
+            self.node = ray.get_runtime_context().get_node_id()
+
+        def __call__(self, batch: dict) -> dict:
+            rows = TaskRows()
+            try:
+                for task in batch["task"]:
+                    run_task(json.loads(task), self.model, settings, rows)
+            except MnistAnnError as exc:  # returned, not raised: Ray Data hands a raised one on as text
+                rows.failed("", "stopped")
+                rows.stop = json.dumps(error_record(exc))
+            return rows.columns(self.node)
+
+    return ClusterScorer

@@ -1,0 +1,112 @@
+"""`mnist-ann predict`: its options, turned into a Job (job.py). Imports stay light until it runs
+(`mnist-ann --help` needs no numpy): numpy, onnxruntime and Pillow then, never TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .images.preparation import BACKGROUNDS, FRAMINGS, Preparation
+from .model_source import DEFAULT_MODEL
+from .settings import DEFAULT_BATCH, BatchSettings
+
+
+def add_predict_command(commands) -> None:
+    """The `predict` subcommand, on the subparsers `commands` of the mnist-ann parser."""
+    predict = commands.add_parser(
+        "predict",
+        help="score images and arrays with the exported ONNX model",
+        description="Score digits with an ONNX model on the CPU and write one row per image: source "
+        "(the file, or path#i for row i of an array file), label, confidence, the ten class "
+        "probabilities and what was done to the image (prepared). Inputs that cannot be scored are "
+        "skipped, reported on stderr and listed in <output stem>.errors.csv; the rest are scored.",
+        epilog="Inputs: image files Pillow reads (PNG, JPEG, BMP, TIFF, GIF, WebP; any mode and size; "
+        "animated: first frame), .npy (N, 28, 28) or (N, 784) of uint8 0-255 or float 0-1, .npz (key x "
+        "or x_test, or --key), and MNIST's IDX files (gzipped or not). Folders are walked recursively, "
+        "hidden files skipped. Array and IDX files are MNIST's form already and are scored as they are; "
+        "image files are prepared first (--background, --frame), and the `prepared` column says how. An "
+        "image with no digit in it (blank, or ink nearly everywhere) is reported, not scored.",
+    )
+    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image or array files, or folders of them")
+    predict.add_argument(
+        "--model",
+        help="the ONNX model: a .onnx file, or an MLflow model URI (models:/mnist-ann/3, "
+        "models:/mnist-ann@champion, runs:/<run id>/onnx_model) resolved in the pipeline's tracking store "
+        f"($MLFLOW_TRACKING_URI, else ./mlflow.db); default: {DEFAULT_MODEL}, the pipeline's export",
+    )
+    _add_output_options(predict)
+    predict.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="output format (default csv)")
+    predict.add_argument("--no-probabilities", action="store_true", help="leave out the ten class probabilities")
+    _add_image_options(predict)
+    predict.add_argument("--key", help="array to read from .npz files (default: x, else x_test, else the only one)")
+    predict.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=DEFAULT_BATCH,
+        help=f"images scored per model call (default {DEFAULT_BATCH})",
+    )
+    predict.add_argument(
+        "--workers",
+        type=_positive,
+        default=os.cpu_count() or 1,
+        help="processes decoding images (default: one per core)",
+    )
+    predict.set_defaults(handler=run_predict)
+
+
+def _add_output_options(predict) -> None:
+    """Where the rows go (--output), and where the work is done (--ray)."""
+    predict.add_argument(
+        "--output",
+        required=True,  # a string: Path() would drop the trailing slash that asks for a folder
+        help="file to write (written atomically); with --ray, a folder (DIR/) takes shards of 100k rows "
+        "(part-00000.csv, ...) and errors.csv, and appears whole when the job ends",
+    )
+    predict.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="score on a Ray cluster: the one at ADDRESS, or (auto, the default) the one $RAY_ADDRESS names, "
+        "else a new local one; inputs must be at the same path on every node (README: Beyond one machine)",
+    )
+
+
+def _add_image_options(predict) -> None:
+    """How image files become digits: --background (and its synonym --invert) and --frame."""
+    predict.add_argument(
+        "--background",
+        choices=BACKGROUNDS,
+        default="auto",
+        help="image files: dark = MNIST's light digit on a dark ground; light = dark ink on light paper "
+        "(inverted before scoring); auto (default) = decided per image from its border. Transparent "
+        "pixels become the background",
+    )
+    predict.add_argument("--invert", action="store_true", help="the same as --background light")
+    predict.add_argument(
+        "--frame",
+        choices=FRAMINGS,
+        default="mnist",
+        help="image files: mnist (default) = framed as MNIST's digits were (the ink's box scaled to fit "
+        "20x20, its centre of mass at the centre of 28x28), for digits cropped tight or written anywhere on "
+        "a page (docs/predict.md: Your own images); none = the whole image resized to 28x28",
+    )
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """The subcommand's handler: its options as a Job, run (job.py); the exit code."""
+    from .job import Job, run_job
+
+    background = "light" if args.invert else args.background
+    settings = BatchSettings(
+        args.batch_size, Preparation(background=background, frame=args.frame), args.key, args.workers
+    )
+    job = Job(args.inputs, args.output, args.model, args.format, not args.no_probabilities, settings, args.ray)
+    return run_job(job)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value

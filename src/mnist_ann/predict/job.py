@@ -1,0 +1,97 @@
+"""One `mnist-ann predict` run: the inputs found, scored with a Predictor (here, or on a Ray
+cluster), the rows written to the output (a file, or with --ray a shard folder) and the errors file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..entry import EXIT_OK, EXIT_SOME_FAILED
+from .discovery import Input, discover
+from .model_source import model_file
+from .predictor import Predictor
+from .progress import ProgressBar
+from .scoring import Outcome, score_inputs, start_decoding
+from .settings import BatchSettings
+from .shards import ERRORS_NAME, is_folder_output, shard_folder
+from .writers import check_output, prediction_file, write_errors
+
+log = logging.getLogger("mnist-ann")
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one predict run does, as its options say."""
+
+    inputs: Sequence[str]  # files and folders, as named
+    output: str  # a file; with `ray`, a folder when it ends with a slash or is one
+    model: str | None = None  # an .onnx file or an MLflow URI; None: the pipeline's export
+    fmt: str = "csv"  # csv | jsonl
+    with_probabilities: bool = True
+    settings: BatchSettings = field(default_factory=BatchSettings)
+    ray: str | None = None  # a Ray cluster's address (or auto); None: this machine
+
+    @property
+    def to_folder(self) -> bool:
+        return self.ray is not None and is_folder_output(self.output)
+
+
+def run_job(job: Job) -> int:
+    """Run `job`; its exit code: 0 every input scored, 2 some could not be (each one logged and listed
+    in the errors file). A model or output that cannot be used raises before any row is written."""
+    inputs, missing = discover(job.inputs)
+    for source, reason in missing:
+        log.warning("skipped %s: %s", source, reason)
+    # On this machine the image files start decoding now, on every core, while the model loads.
+    decoding = start_decoding(inputs, job.settings) if job.ray is None else contextlib.nullcontext()
+    with decoding as decoder, model_file(job.model) as path:
+        if not job.to_folder:
+            check_output(job.output, [item.path for item in inputs], path)
+        preparation = job.settings.preparation
+        predictor = Predictor(path, background=preparation.background, frame=preparation.frame)
+        scorer = _Scorer(job, predictor, inputs, decoder, path.read_bytes() if job.ray is not None else b"")
+        outcome, errors_file = _write(job, scorer, missing)
+    errors = missing + outcome.errors
+    log.info("scored %d images from %d inputs into %s", outcome.scored, len(inputs), job.output)
+    if errors:
+        log.warning("%d inputs could not be scored; listed in %s", len(errors), errors_file)
+    return EXIT_SOME_FAILED if errors else EXIT_OK
+
+
+def _write(job: Job, scorer: _Scorer, missing: list[tuple[str, str]]) -> tuple[Outcome, Path | None]:
+    """Score into the output and its errors file: the outcome, and where the errors were listed."""
+    with ProgressBar(len(scorer.inputs)) as progress:
+        if job.to_folder:
+            sources = [item.path for item in scorer.inputs]
+            with shard_folder(job.output, job.fmt, job.with_probabilities, sources) as (writer, errors):
+                outcome = scorer.score(writer, progress)
+                errors += missing + outcome.errors
+            return outcome, Path(job.output, ERRORS_NAME) if errors else None
+        with prediction_file(job.output, job.fmt, job.with_probabilities) as writer:
+            outcome = scorer.score(writer, progress)
+        return outcome, write_errors(job.output, missing + outcome.errors)
+
+
+@dataclass
+class _Scorer:
+    """The inputs and the Predictor of a job, scored into a writer here or on a Ray cluster."""
+
+    job: Job
+    predictor: Predictor
+    inputs: list[Input]
+    decoder: object  # the images decoding on this machine's workers (None with --ray)
+    model_bytes: bytes  # for --ray: what every actor builds its session from; read while the file exists
+
+    def score(self, writer, progress: Callable[[int], None]) -> Outcome:
+        if self.job.ray is None:
+            model, settings = self.predictor.model, self.job.settings
+            return score_inputs(model, self.inputs, writer, settings, progress=progress, decoder=self.decoder)
+        from .cluster.driver import ClusterJob, score_on_ray
+
+        cluster = ClusterJob(self.model_bytes, str(self.predictor.model.path), self.job.settings, self.job.ray)
+        outcome = score_on_ray(cluster, self.inputs, writer, progress=progress)
+        log.info("images per Ray node: %s", ", ".join(f"{node[:8]} {n}" for node, n in outcome.images_by_node.items()))
+        return outcome

@@ -1,0 +1,42 @@
+"""Which ONNX file a predict run scores with: a file as given, an MLflow model URI fetched from the
+pipeline's store (mlflow is imported for URIs only), or by default the pipeline's export."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import ModelError
+
+DEFAULT_MODEL = Path("models") / "model.onnx"  # the export stage's output, from the repository root
+MODEL_URI_SCHEMES = ("models:/", "runs:/")  # MLflow's: models:/mnist-ann/3, models:/mnist-ann@champion, runs:/...
+log = logging.getLogger(__name__)
+
+
+def is_model_uri(model: str | Path) -> bool:
+    return isinstance(model, str) and model.startswith(MODEL_URI_SCHEMES)
+
+
+@contextlib.contextmanager
+def model_file(model: str | Path | None) -> Iterator[Path]:
+    """The .onnx file that `model` names, for the length of the block: a fetched model lives in a
+    temporary folder that the block's end removes (onnxruntime reads a model whole, so a session
+    made inside the block outlives it)."""
+    if model is None:
+        if not DEFAULT_MODEL.is_file():
+            raise ModelError(
+                f"no model named and there is no {DEFAULT_MODEL} here: run `dvc repro`, or name one (--model)"
+            )
+        yield DEFAULT_MODEL
+    elif is_model_uri(model):
+        from ..tracking import repo_root
+        from ..tracking.registry import fetch_onnx_model
+
+        log.info("fetching %s from the MLflow store", model)
+        with tempfile.TemporaryDirectory(prefix="mnist-ann-model-") as fetched:
+            yield fetch_onnx_model(model, repo_root(), Path(fetched))
+    else:
+        yield Path(model)

@@ -1,0 +1,173 @@
+"""The Python API of predict: `Predictor(model).predict(images)`, for a notebook or a web handler,
+with the preparation and the numbers of `mnist-ann predict` (which is built on it). numpy,
+onnxruntime and Pillow only: never TensorFlow, and mlflow only for a model named by an MLflow URI."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import IMAGE_SHAPE, NUM_CLASSES, NUM_PIXELS, preprocess
+from ..errors import DataError, InputError
+from ..inference import OnnxModel
+from .arrays import ArrayInput
+from .discovery import Input, kind_of
+from .images.decode import Decoded, decode_images, prepare_pil_images
+from .images.preparation import Preparation
+from .model_source import model_file
+from .settings import DEFAULT_BATCH
+from .writers import ARRAY_ROWS
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's answer: what it was (`source`), the digit and the ten probabilities, and what
+    preparation did (`mnist/light`, `none/dark`, ... as the command's `prepared` column; `as-is` for
+    arrays); or, for an image that could not be scored, the reason (`error`) and no digit."""
+
+    source: str  # a file as given, `path#i` for row i of an array file, `[i]` for item i given in memory
+    label: int | None
+    probabilities: np.ndarray | None  # float32 (10,)
+    prepared: str | None
+    error: str | None = None
+
+    @property
+    def confidence(self) -> float | None:
+        return None if self.probabilities is None else float(self.probabilities.max())
+
+
+class Predictor:
+    """An ONNX model and the way images are prepared for it.
+
+    `model`: an .onnx file, or an MLflow URI (`models:/mnist-ann@champion`) fetched from the
+    pipeline's store; default `models/model.onnx`. `background` and `frame` are the command's
+    `--background` and `--frame`. A model that cannot be used is a ModelError, at once.
+    """
+
+    def __init__(self, model: str | Path | None = None, *, background: str = "auto", frame: str = "mnist"):
+        self.preparation = Preparation(background=background, frame=frame)
+        with model_file(model) as path:
+            self.model = OnnxModel(path)
+
+    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, 10) probabilities for model-ready pixels (N, 784) float32, in model calls of DEFAULT_BATCH."""
+        parts = [self.model.predict(pixels[i : i + DEFAULT_BATCH]) for i in range(0, len(pixels), DEFAULT_BATCH)]
+        return np.concatenate(parts) if parts else np.empty((0, NUM_CLASSES), np.float32)
+
+    def prepare_files(self, paths: list[str]) -> Decoded:
+        """Image files decoded and prepared in this process, as the command's workers do it."""
+        return decode_images(paths, self.preparation)
+
+    def predict(self, images: Any) -> list[Prediction]:
+        """One Prediction per image, in order. `images`: an image file's path, a PIL image, or an
+        array of shape (28, 28), (N, 28, 28) or (N, 784) (uint8 0-255 or float 0-1; taken in MNIST's
+        form as it is, as the command takes array files); or a list of paths (image or array files),
+        PIL images and single (28, 28) arrays. Image files and PIL images are prepared first.
+        An input that cannot be scored gets its `error`; the others are scored all the same."""
+        if isinstance(images, np.ndarray):
+            return self._arrays(_pixels(images, "the array"), [f"[{i}]" for i in range(_count(images))])
+        items = [images] if isinstance(images, (str, Path)) or _is_pil(images) else list(_iterable(images))
+        return [prediction for part in _runs(items) for prediction in self._run(*part)]
+
+    def _run(self, kind: str, group: list[tuple[int, Any]]) -> list[Prediction]:
+        if kind == "files":
+            names = [str(item) for _, item in group]
+            return self._prepared(names, self.prepare_files(names))
+        if kind == "pil":
+            names = [f"[{position}]" for position, _ in group]
+            return self._prepared(names, prepare_pil_images([item for _, item in group], self.preparation, names))
+        if kind == "array-file":
+            return self._array_file(str(group[0][1]))
+        position, array = group[0]
+        try:
+            return self._arrays(_pixels(array, f"item {position}"), [f"[{position}]"])
+        except InputError as exc:
+            return [Prediction(f"[{position}]", None, None, None, str(exc))]
+
+    def _prepared(self, names: list[str], decoded: Decoded) -> list[Prediction]:
+        digits, ok, prepared, failed = decoded
+        probabilities = self.probabilities(preprocess(digits))
+        answers = iter(zip(probabilities, prepared))
+        reasons = iter(failed)  # in the order of `names`, as the scored ones are
+        scored, out = set(ok), []
+        for position, name in enumerate(names):
+            if position in scored:
+                row, how = next(answers)
+                out.append(Prediction(name, int(row.argmax()), row, how))
+            else:
+                out.append(Prediction(name, None, None, None, next(reasons)[1]))
+        return out
+
+    def _arrays(self, pixels: np.ndarray, names: list[str]) -> list[Prediction]:
+        return [Prediction(n, int(p.argmax()), p, ARRAY_ROWS) for n, p in zip(names, self.probabilities(pixels))]
+
+    def _array_file(self, path: str) -> list[Prediction]:
+        try:
+            array = ArrayInput(Input(path, kind_of(path)))
+            array.check(DEFAULT_BATCH)
+            chunks = list(array.chunks(DEFAULT_BATCH))
+        except InputError as exc:
+            return [Prediction(path, None, None, None, str(exc))]
+        return [p for start, pixels in chunks for p in self._arrays(pixels, _row_names(path, start, len(pixels)))]
+
+
+def _runs(items: list) -> list[tuple[str, list[tuple[int, Any]]]]:
+    """Consecutive items of one kind: image files and PIL images in runs (prepared together), array
+    files and in-memory arrays one by one."""
+    runs: list[tuple[str, list[tuple[int, Any]]]] = []
+    for position, item in enumerate(items):
+        kind = _kind(item)
+        if runs and runs[-1][0] == kind and kind in ("files", "pil"):
+            runs[-1][1].append((position, item))
+        else:
+            runs.append((kind, [(position, item)]))
+    return runs
+
+
+def _kind(item: Any) -> str:
+    if isinstance(item, (str, Path)):
+        return "files" if kind_of(Path(item).name) == "image" else "array-file"
+    if _is_pil(item):
+        return "pil"
+    if isinstance(item, np.ndarray):
+        return "array"
+    raise InputError(f"cannot score a {type(item).__name__}: give image paths, PIL images or numpy arrays")
+
+
+def _pixels(array: np.ndarray, what: str) -> np.ndarray:
+    """An in-memory array as model-ready pixels (N, 784): one image (28, 28) or (784,), or many."""
+    shape = array.shape
+    if shape in (IMAGE_SHAPE, (NUM_PIXELS,)):
+        array = array.reshape(1, NUM_PIXELS)
+    elif not (len(shape) in (2, 3) and shape[1:] in (IMAGE_SHAPE, (NUM_PIXELS,))):
+        raise InputError(f"{what} must have shape (28, 28), (N, 28, 28) or (N, 784), got {shape}")
+    try:
+        return preprocess(array)
+    except DataError as exc:
+        raise InputError(f"{what}: {exc}") from None
+
+
+def _count(array: np.ndarray) -> int:
+    return 1 if array.shape in (IMAGE_SHAPE, (NUM_PIXELS,)) else len(array)
+
+
+def _row_names(path: str, start: int, count: int) -> list[str]:
+    return [f"{path}#{i}" for i in range(start, start + count)]
+
+
+def _is_pil(item: Any) -> bool:
+    # Pillow is imported by whoever made the image: a caller without it has none to give.
+    image_module = sys.modules.get("PIL.Image")
+    return image_module is not None and isinstance(item, image_module.Image)
+
+
+def _iterable(images: Any) -> Iterable:
+    try:
+        return iter(images)
+    except TypeError:
+        raise InputError(f"cannot score a {type(images).__name__}: give image paths, PIL images or arrays") from None

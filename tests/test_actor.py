@@ -1,0 +1,64 @@
+"""cluster/actor.py: what a Ray actor runs, without Ray: each kind of task gives the rows (and the
+errors, in place) that the single-machine run gives for the same inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from helpers import font_digits
+from mnist_ann.data import preprocess
+from mnist_ann.inference import OnnxModel
+from mnist_ann.predict.cluster.actor import TaskRows, run_task
+from mnist_ann.predict.settings import BatchSettings
+
+
+def _columns(model, tasks, settings=None) -> dict:
+    rows = TaskRows()
+    for task in tasks:
+        run_task(task, model, settings or BatchSettings(), rows)
+    return rows.columns("node-a")
+
+
+def test_image_tasks_score_the_good_files_and_carry_the_bad_ones_in_place(exported, tmp_path):
+    model = OnnxModel(exported[1])
+    paths = []
+    for i, name in enumerate(["0.png", "1.png", "bad.png", "3.png"]):
+        paths.append(str(tmp_path / name))
+        if name == "bad.png":
+            (tmp_path / name).write_bytes(b"not an image")
+        else:
+            Image.fromarray(font_digits()[i]).save(paths[-1])
+    columns = _columns(model, [{"kind": "image", "paths": paths}])
+    assert list(columns["source"]) == [paths[2], paths[0], paths[1], paths[3]]  # a task's failures first
+    assert list(columns["error"]) == ["not an image Pillow can read", "", "", ""]
+    assert list(columns["prepared"][1:]) == ["mnist/dark"] * 3 and set(columns["node"]) == {"node-a"}
+    assert list(columns["index"]) == [-1] * 4
+    assert columns["probabilities"].shape == (4, 10)
+    expected = model.predict(preprocess(font_digits()[[0, 1, 3]]))
+    np.testing.assert_allclose(columns["probabilities"][1:], expected, atol=1e-6)
+
+
+def test_array_ranges_and_whole_files_are_scored_as_on_one_machine(exported, tmp_path):
+    model = OnnxModel(exported[1])
+    np.save(tmp_path / "a.npy", font_digits()[:10])
+    floats = tmp_path / "f.npy"
+    np.save(
+        floats, np.concatenate([font_digits()[:3] / 255.0, np.full((1, 28, 28), 2.0)])
+    )  # its last image is out of range
+    tasks = [
+        {"kind": "npy", "path": str(tmp_path / "a.npy"), "start": 4, "stop": 7},
+        {"kind": "npy", "path": str(floats)},
+        {"kind": "failed", "path": "gone.npy", "reason": "found bad by the driver"},
+    ]
+    columns = _columns(model, tasks, BatchSettings(batch_size=2))
+    assert list(columns["source"]) == [str(tmp_path / "a.npy")] * 3 + [str(floats), "gone.npy"]
+    assert list(columns["index"]) == [4, 5, 6, -1, -1]  # an array row: its file and its index there
+    assert list(columns["prepared"][:3]) == ["as-is"] * 3
+    assert columns["error"][3].startswith("float pixels must be") and columns["error"][4] == "found bad by the driver"
+    np.testing.assert_allclose(columns["probabilities"][:3], model.predict(preprocess(font_digits()[4:7])), atol=1e-6)
+
+
+def test_an_actor_with_nothing_to_return_returns_empty_columns(exported):
+    columns = _columns(OnnxModel(exported[1]), [])
+    assert columns["probabilities"].shape == (0, 10) and all(len(v) == 0 for v in columns.values())

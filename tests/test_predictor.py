@@ -1,0 +1,124 @@
+"""predictor.py: the Python API, `Predictor(model).predict(images)`: the command's answers for the same
+files, every kind of input it promises, errors per image, and imports free of TensorFlow and mlflow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import font_crops, font_digits, font_scans, predict, read_rows
+from mnist_ann import Prediction, Predictor
+from mnist_ann.data import preprocess
+from mnist_ann.errors import InputError, ModelError
+
+
+@pytest.fixture(scope="module")
+def predictor(exported):
+    return Predictor(exported[1])
+
+
+def test_its_answers_are_the_commands_for_the_same_200_files(exported, tmp_path):
+    """docs/predict.md: the same preparation and numbers as `mnist-ann predict`."""
+    images = [image for _, image in font_crops(100, seed=3) + font_scans(100, seed=4)]
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(str(tmp_path / f"{i:03d}.{'png' if i % 3 else 'jpg'}"))
+        image.save(paths[-1])
+    blank = tmp_path / "blank.png"  # no digit: an error for both
+    Image.new("L", (40, 40), 200).save(blank)
+    paths.append(str(blank))
+    result = predict("--model", exported[1], *paths, "--output", tmp_path / "out.csv")
+    assert result.returncode == 2, result.stderr
+    rows = {row["source"]: row for row in read_rows(tmp_path / "out.csv")}
+
+    answers = Predictor(exported[1]).predict(paths)
+
+    assert [a.source for a in answers] == paths and len(rows) == 200
+    for answer in answers[:-1]:
+        row = rows[answer.source]
+        assert answer.error is None and answer.label == int(row["label"]) and answer.prepared == row["prepared"]
+        assert [f"{p:.6f}" for p in answer.probabilities] == [row[f"prob_{d}"] for d in range(10)]
+        assert f"{answer.confidence:.6f}" == row["confidence"]
+    assert answers[-1].label is None and "no digit" in answers[-1].error
+    errors = read_rows(tmp_path / "out.errors.csv")
+    assert errors == [{"source": str(blank), "error": answers[-1].error}]
+
+
+def test_arrays_are_scored_as_they_are_in_every_promised_shape(predictor, exported):
+    digits = font_digits()[:5]
+    expected = exported[0].predict(preprocess(digits), verbose=0)
+    for given in (digits, digits.reshape(5, 784), digits / 255.0):
+        answers = predictor.predict(given)
+        assert [a.source for a in answers] == [f"[{i}]" for i in range(5)]
+        assert {a.prepared for a in answers} == {"as-is"}
+        np.testing.assert_allclose(np.stack([a.probabilities for a in answers]), expected, atol=1e-5)
+    (one,) = predictor.predict(digits[0])
+    assert one.source == "[0]" and one.label == int(expected[0].argmax())
+
+
+def test_pil_images_paths_and_arrays_mix_in_one_call(predictor, tmp_path):
+    digits = font_digits()[:3]
+    Image.fromarray(digits[1]).save(tmp_path / "one.png")
+    np.save(tmp_path / "two.npy", digits[:2])
+    mixed = [Image.fromarray(digits[0]), str(tmp_path / "one.png"), digits[2], tmp_path / "two.npy"]
+
+    answers = predictor.predict(mixed)
+
+    sources = [a.source for a in answers]
+    assert sources == [
+        "[0]",
+        str(tmp_path / "one.png"),
+        "[2]",
+        f"{tmp_path / 'two.npy'}#0",
+        f"{tmp_path / 'two.npy'}#1",
+    ]
+    assert [a.prepared for a in answers] == ["mnist/dark", "mnist/dark", "as-is", "as-is", "as-is"]
+    # A digit already in MNIST's form comes out of the preparation unchanged: the same answer as its array.
+    np.testing.assert_allclose(answers[0].probabilities, predictor.predict(digits[0])[0].probabilities, atol=1e-6)
+    assert all(a.error is None for a in answers)
+
+
+def test_one_bad_input_gets_its_error_and_the_others_are_scored(predictor, tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    digit = font_digits()[0]
+    answers = predictor.predict([str(tmp_path / "broken.png"), Image.new("L", (30, 30), 0), digit, np.zeros(5)])
+    assert answers[0].error == "not an image Pillow can read" and answers[0].label is None
+    assert "no digit" in answers[1].error
+    assert answers[2].error is None and answers[2].label is not None
+    assert answers[3].error == "item 3 must have shape (28, 28), (N, 28, 28) or (N, 784), got (5,)"
+
+
+def test_bad_calls_are_one_line_errors(predictor, tmp_path):
+    with pytest.raises(InputError, match=r"^the array: float pixels must be in \[0, 1\], got 0\.\.2$"):
+        predictor.predict(np.linspace(0, 2, 2 * 784).reshape(2, 784))
+    with pytest.raises(InputError, match="^cannot score a int: give image paths, PIL images or arrays$"):
+        predictor.predict(3)
+    with pytest.raises(ModelError, match="no such model file"):
+        Predictor(tmp_path / "missing.onnx")
+    with pytest.raises(ValueError, match="frame must be one of mnist, none"):
+        Predictor(tmp_path / "missing.onnx", frame="square")
+
+
+def test_preparation_options_are_the_commands(exported, tmp_path):
+    _, crop = font_crops(1, seed=1)[0]
+    crop.save(tmp_path / "crop.png")
+    result = predict("--model", exported[1], tmp_path / "crop.png", "--frame", "none", "--output", tmp_path / "o.csv")
+    (row,) = read_rows(tmp_path / "o.csv")
+    (answer,) = Predictor(exported[1], frame="none", background="dark").predict(tmp_path / "crop.png")
+    assert result.returncode == 0 and answer.prepared == row["prepared"] == "none/dark"
+    assert f"{answer.confidence:.6f}" == row["confidence"]
+    assert isinstance(answer, Prediction)
+
+
+def test_importing_it_imports_neither_tensorflow_nor_mlflow(exported):
+    code = (
+        "import sys\nfrom mnist_ann import Predictor\n"
+        f"Predictor({str(exported[1])!r}).predict(__import__('numpy').zeros((1, 784)))\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'mlflow', 'ray'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
