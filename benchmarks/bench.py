@@ -2,8 +2,8 @@
 
 Every comparison runs its contenders in the same invocation, alternating, several times each, after
 one untimed warm-up (page cache, bytecode). Ratios are the headline; absolute times are context.
-Writes benchmarks/results.json and benchmarks/results.md, and puts the table into README.md between
-the `bench:start` / `bench:end` markers.
+Writes benchmarks/results.json and benchmarks/results.md, and puts the table into docs/benchmarks.md
+between the `bench:start` / `bench:end` markers.
 
 Runs in a scratch copy of the repository, with its own MLflow store, so the user's models, dvc.lock
 and MLflow runs are left alone.
@@ -482,7 +482,7 @@ def cluster_rows(k: dict) -> list[tuple[str, str, str, str]]:
 
 
 def update_readme(table: str) -> None:
-    readme = REPO / "README.md"
+    readme = REPO / "docs" / "benchmarks.md"
     text = readme.read_text()
     start, end = "<!-- bench:start -->", "<!-- bench:end -->"
     if start in text and end in text:

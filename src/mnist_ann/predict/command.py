@@ -68,7 +68,7 @@ def _add_output_options(predict) -> None:
         const="auto",
         metavar="ADDRESS",
         help="score on a Ray cluster: the one at ADDRESS, or (auto, the default) the one $RAY_ADDRESS names, "
-        "else a new local one; inputs must be at the same path on every node (README: Beyond one machine)",
+        "else a new local one; inputs must be at the same path on every node (docs/cluster.md)",
     )
 
 
