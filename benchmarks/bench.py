@@ -133,6 +133,7 @@ def bench_inference(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     import onnxruntime
 
     from mnist_ann.data import preprocess
+    from mnist_ann.inference import PROVIDERS
 
     images = workdir / "x100k.npy"
     np.save(images, test_images(100_000))
@@ -141,7 +142,7 @@ def bench_inference(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     timed(command, workdir, env)
     cli_times = [timed(command, workdir, env)[0] for _ in range(repeats)]
 
-    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(model), providers=PROVIDERS)
     x = preprocess(np.load(images))
     run = lambda batch: session.run(None, {"pixels": batch})
     run(x[:10000])

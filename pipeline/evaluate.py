@@ -20,16 +20,10 @@ from mnist_ann.tracking import tracked_stage
 from mnist_ann.trained import load_trained
 
 log = logging.getLogger("evaluate")
-# The paths this stage takes besides the train stage's outputs, with their help.
-OUTPUTS = {
-    "metrics": "JSON file for the test metrics",
-    "predictions": "CSV of true and predicted digits",
-    "plots": "folder for confusion_matrix.png and predictions.png",
-}
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = stage_arguments(__doc__, argv, ("data", "model", "run_file"), OUTPUTS)
+    args = stage_arguments(__doc__, argv, ("data", "model", "run_file", "metrics", "predictions", "plots"))
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
     start_keras()  # TensorFlow: imported once the params are known good
     trained = load_trained(args.data, args.model, args.run_file)

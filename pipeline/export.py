@@ -13,24 +13,23 @@ import logging
 from mnist_ann.atomic import atomic_path, write_json
 from mnist_ann.entry import run_main, stage_arguments, start_keras
 from mnist_ann.errors import ParityError
-from mnist_ann.inference import OnnxModel
+from mnist_ann.inference import PROVIDERS, OnnxModel
 from mnist_ann.lineage import train_record
 from mnist_ann.params import load_params
-from mnist_ann.tracking import tracked_stage
+from mnist_ann.tracking import OnnxVersion, tracked_stage
 from mnist_ann.trained import load_trained
 
 log = logging.getLogger("export")
-# The paths this stage takes besides the train stage's outputs, with their help.
-OUTPUTS = {"output": "the .onnx file to write", "metrics": "JSON file for the parity figures"}
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = stage_arguments(__doc__, argv, ("data", "model", "run_file"), OUTPUTS)
+    paths = ("data", "model", "run_file", "metrics")
+    args = stage_arguments(__doc__, argv, paths, {"output": "the .onnx file to write"})
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
     export = params.export
     start_keras()  # TensorFlow: imported once the params are known good
     trained = load_trained(args.data, args.model, args.run_file)
-    from mnist_ann.onnx_export import parity, parity_failures, save_onnx, to_onnx
+    from mnist_ann.onnx_export import parity, parity_failures, save_onnx, to_onnx, tracked_parity
 
     restore = train_record(params, args.params, args.run_file)  # used only where the store lacks train's run
     with tracked_stage(params.mlflow.experiment_name, stage="export", run_id=trained.run_id, restore=restore) as run:
@@ -41,13 +40,7 @@ def main(argv: list[str] | None = None) -> None:
             onnx_model = OnnxModel(candidate)  # the file itself is what is checked
             figures = parity(trained.model, onnx_model, trained.x_test, trained.y_test)
             write_json(args.metrics, {**figures, "opset": export.opset, "atol": export.atol})
-            run.log_metrics(
-                {
-                    "parity_max_abs_diff": figures["max_abs_diff"],
-                    "parity_argmax_agreement": figures["argmax_agreement"],
-                    "onnx_test_accuracy": figures["onnx_test_accuracy"],
-                }
-            )
+            run.log_metrics({**tracked_parity(figures), "onnx_test_accuracy": figures["onnx_test_accuracy"]})
             failures = parity_failures(figures, export.atol)
             if failures:
                 raise ParityError("ONNX parity gate failed: " + "; ".join(failures))
@@ -59,12 +52,9 @@ def main(argv: list[str] | None = None) -> None:
             figures["onnx_test_accuracy"],
         )
         example = trained.x_test[:5]
-        version_figures = {
-            "test_accuracy": figures["onnx_test_accuracy"],
-            "parity_max_abs_diff": figures["max_abs_diff"],
-            "parity_argmax_agreement": figures["argmax_agreement"],
-        }
-        run.log_onnx_model(proto, (example, onnx_model.predict(example)), export.registered_model, version_figures)
+        version_figures = {"test_accuracy": figures["onnx_test_accuracy"], **tracked_parity(figures)}
+        examples = (example, onnx_model.predict(example))
+        run.log_onnx_model(OnnxVersion(proto, examples, export.registered_model, version_figures, PROVIDERS))
 
 
 if __name__ == "__main__":

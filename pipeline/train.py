@@ -23,18 +23,10 @@ from mnist_ann.provenance import provenance_tags
 from mnist_ann.tracking import TrackedRun, tracked_stage, write_run_file
 
 log = logging.getLogger("train")
-# The paths this stage writes, with their help.
-OUTPUTS = {
-    "model": "the .keras file to write",
-    "run_file": "JSON file for the MLflow run id",
-    "metrics": "JSON file for the final metrics",
-    "history": "CSV file for the per-epoch metrics",
-    "plots": "folder for accuracy.png and loss.png",
-}
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = stage_arguments(__doc__, argv, ("data",), OUTPUTS)
+    args = stage_arguments(__doc__, argv, ("data", "model", "run_file", "metrics", "history", "plots"))
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
     splits = load_split(args.data, "train"), load_split(args.data, "test")
     with tracked_stage(params.mlflow.experiment_name, stage="train", run_name=run_name(params, args.params)) as run:

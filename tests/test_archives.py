@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import zipfile
 
-from mnist_ann.archives import KERAS_DATE, ZIP_EPOCH, make_reproducible
+from mnist_ann.archives import KERAS_DATE, make_reproducible
+from mnist_ann.data import ZIP_EPOCH
 
 WEIGHTS = b"\x89HDF" + bytes(range(256)) * 4
 

@@ -13,12 +13,16 @@ import numpy as np
 import pytest
 
 from helpers import assert_rows_match_keras, font_digits, idx_bytes, predict, predict_damaged_folder, read_rows
+from mnist_ann.data import preprocess
+from mnist_ann.errors import InputError
+from mnist_ann.predict.arrays import ArrayInput
+from mnist_ann.predict.discovery import Input, kind_of
+
+LAYOUTS = ["npy-uint8-3d", "npy-float-flat", "npz-x", "npz-x_test", "idx", "idx-gz"]
 
 
-@pytest.mark.parametrize("layout", ["npy-uint8-3d", "npy-float-flat", "npz-x", "npz-x_test", "idx", "idx-gz"])
-def test_array_inputs(exported, tmp_path, layout):
-    keras_model, model_path = exported
-    images = font_digits()[:25]
+def _saved(tmp_path, layout: str, images: np.ndarray):
+    """`images` written in one of the array layouts predict reads; its path."""
     path = (
         tmp_path
         / {
@@ -42,6 +46,26 @@ def test_array_inputs(exported, tmp_path, layout):
         path.write_bytes(idx_bytes(images))
     else:
         path.write_bytes(gzip.compress(idx_bytes(images)))
+    return path
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_layout_gives_the_model_ready_pixels_chunk_by_chunk(tmp_path, layout):
+    images = font_digits()[:25]
+    path = _saved(tmp_path, layout, images)
+    array = ArrayInput(Input(str(path), kind_of(path.name)))
+    array.check(7)
+    chunks = list(array.chunks(7))
+    assert array.count == 25 and [start for start, _ in chunks] == [0, 7, 14, 21]
+    np.testing.assert_array_equal(np.concatenate([pixels for _, pixels in chunks]), preprocess(images))
+
+
+@pytest.mark.parametrize("layout", ["npy-float-flat", "idx-gz"])
+def test_array_files_are_scored_as_keras_scores_their_images(exported, tmp_path, layout):
+    """End to end, through the command: rows named path#i, as Keras scores the same pixels."""
+    keras_model, model_path = exported
+    images = font_digits()[:25]
+    path = _saved(tmp_path, layout, images)
     result = predict("--model", model_path, path, "--output", tmp_path / "out.csv")
     assert result.returncode == 0, result.stderr
     rows = read_rows(tmp_path / "out.csv")
@@ -89,23 +113,16 @@ def _hostile_arrays() -> dict[str, bytes]:
     }
 
 
-def test_hostile_array_files_are_skipped_whole(exported, tmp_path):
+@pytest.mark.parametrize("name", sorted(_hostile_arrays()))
+def test_hostile_array_files_are_an_input_error_before_any_row(tmp_path, name):
     """Issue 11: each of these ended the batch with a traceback, or (the last) left 16 rows of a
-    file reported as skipped."""
-    _, model_path = exported
-    folder = tmp_path / "arrays"
-    folder.mkdir()
-    for name, data in _hostile_arrays().items():
-        (folder / name).write_bytes(data)
-    np.save(folder / "zz-good.npy", font_digits()[:3])
-    result = predict("--model", model_path, folder, "--output", tmp_path / "out.csv")
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert [row["source"] for row in read_rows(tmp_path / "out.csv")] == [
-        f"{folder / 'zz-good.npy'}#{i}" for i in range(3)
-    ]
-    errors = {row["source"] for row in read_rows(tmp_path / "out.errors.csv")}
-    assert errors == {str(folder / name) for name in _hostile_arrays()}
+    file reported as skipped. Now each is an InputError, by the constructor or the check that reads
+    the whole file before any of it is scored."""
+    path = tmp_path / name
+    path.write_bytes(_hostile_arrays()[name])
+    with pytest.raises(InputError) as raised:
+        ArrayInput(Input(str(path), kind_of(name))).check(8)
+    assert "\n" not in str(raised.value) and str(raised.value)
 
 
 def _array_mutants(count_per_seed: int = 25) -> dict[str, bytes]:

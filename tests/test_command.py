@@ -21,7 +21,8 @@ import onnx
 import pytest
 
 from helpers import font_digits, read_rows, run_script
-from mnist_ann.tracking import tracked_stage
+from mnist_ann.inference import PROVIDERS
+from mnist_ann.tracking import OnnxVersion, tracked_stage
 
 
 def predict_in(folder, *args, env=None):
@@ -81,7 +82,8 @@ def _registry(exported, root):
     run_ids = []
     for _ in range(2):
         with tracked_stage("exp-registry", stage="export", root=root) as run:
-            run.log_onnx_model(proto, (example, keras_model.predict(example, verbose=0)), "mnist-ann", figures)
+            examples = (example, keras_model.predict(example, verbose=0))
+            run.log_onnx_model(OnnxVersion(proto, examples, "mnist-ann", figures, PROVIDERS))
             assert run.failure is None
         run_ids.append(run.run_id)
     client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")

@@ -39,7 +39,33 @@ def _image_variants(folder):
     return saved
 
 
-def test_image_folders_in_any_mode(exported, tmp_path):
+def test_image_files_in_any_mode_give_the_digits_that_were_saved(tmp_path):
+    saved = _image_variants(tmp_path / "images")
+    digits, positions, applied, failed = decode_images([str(path) for path, _ in saved], Preparation())
+    assert failed == [] and positions == list(range(len(saved))) and set(applied) == {"mnist/dark"}
+    for (path, digit), decoded in zip(saved, digits):
+        assert np.array_equal(decoded, digit), path
+
+
+def test_resize_invert_and_animation(tmp_path):
+    digit = font_digits()[0]
+    Image.fromarray(255 - digit).save(tmp_path / "scan.png")  # dark on light
+    big = Image.fromarray(digit).resize((56, 56), Image.Resampling.NEAREST)
+    big.save(tmp_path / "big.png")
+    frames = [Image.fromarray(digit), Image.fromarray(font_digits()[1])]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    inverted, _, applied, _ = decode_images([str(tmp_path / "scan.png")], Preparation(background="light"))
+    assert np.array_equal(inverted[0], digit) and applied == ["mnist/light"]
+    unframed = Preparation(background="dark", frame="none")  # the whole image resized
+    plain, _, applied, failed = decode_images([str(tmp_path / "big.png"), str(tmp_path / "anim.gif")], unframed)
+    assert failed == [] and applied == ["none/dark", "none/dark"]
+    resized = np.asarray(big.resize((28, 28), Image.Resampling.LANCZOS))
+    first_frame = np.asarray(Image.open(tmp_path / "anim.gif").convert("L"))
+    assert np.abs(plain.astype(int) - np.stack([resized, first_frame])).max() <= 1  # float32 rounding
+
+
+def test_image_folders_are_scored_as_keras_scores_their_digits(exported, tmp_path):
+    """End to end, through the command: the folder walked, each image decoded, scored as Keras would."""
     keras_model, model_path = exported
     saved = _image_variants(tmp_path / "images")
     result = predict("--model", model_path, tmp_path / "images", "--output", tmp_path / "out.csv")
@@ -47,28 +73,6 @@ def test_image_folders_in_any_mode(exported, tmp_path):
     rows = {row["source"]: row for row in read_rows(tmp_path / "out.csv")}
     assert set(rows) == {str(path) for path, _ in saved}
     assert_rows_match_keras([rows[str(path)] for path, _ in saved], keras_model, [digit for _, digit in saved])
-
-
-def test_resize_invert_and_animation(exported, tmp_path):
-    keras_model, model_path = exported
-    digit = font_digits()[0]
-    Image.fromarray(255 - digit).save(tmp_path / "scan.png")  # dark on light
-    big = Image.fromarray(digit).resize((56, 56), Image.Resampling.NEAREST)
-    big.save(tmp_path / "big.png")
-    frames = [Image.fromarray(digit), Image.fromarray(font_digits()[1])]
-    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
-    inverted = predict("--model", model_path, tmp_path / "scan.png", "--invert", "--output", tmp_path / "inv.csv")
-    assert inverted.returncode == 0, inverted.stderr
-    assert_rows_match_keras(read_rows(tmp_path / "inv.csv"), keras_model, [digit])
-    assert [row["prepared"] for row in read_rows(tmp_path / "inv.csv")] == ["mnist/light"]
-    unframed = [tmp_path / "big.png", tmp_path / "anim.gif", "--frame", "none"]  # the whole image resized
-    plain = predict("--model", model_path, *unframed, "--output", tmp_path / "p.csv")
-    assert plain.returncode == 0, plain.stderr
-    rows = read_rows(tmp_path / "p.csv")
-    assert [row["prepared"] for row in rows] == ["none/dark", "none/dark"]
-    resized = np.asarray(big.resize((28, 28), Image.Resampling.LANCZOS))
-    first_frame = np.asarray(Image.open(tmp_path / "anim.gif").convert("L"))
-    assert_rows_match_keras(rows, keras_model, [resized, first_frame])
 
 
 def _mutants(count_per_format: int = 30) -> dict[str, bytes]:

@@ -76,10 +76,7 @@ def test_mnist_own_digits_keep_their_form(mnist_cache):
     assert np.mean(difference.max(axis=1) <= 30) > 0.99
 
 
-def test_blank_and_all_ink_pictures_are_reported_not_scored(exported, tmp_path):
-    _, model_path = exported
-    folder = tmp_path / "in"
-    folder.mkdir()
+def _not_digits() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     pictures = {
         "white.png": np.full((40, 30), 255, np.uint8),
@@ -90,17 +87,41 @@ def test_blank_and_all_ink_pictures_are_reported_not_scored(exported, tmp_path):
     framed_square = np.full((40, 40), 255, np.uint8)
     framed_square[[0, -1], :] = framed_square[:, [0, -1]] = 0  # white all over inside a thin dark frame
     pictures["square.png"] = framed_square
+    return pictures
+
+
+@pytest.mark.parametrize(("background", "frame"), [("auto", "mnist"), ("auto", "none"), ("dark", "mnist")])
+def test_blank_and_all_ink_pictures_are_reasons_not_digits(background, frame):
+    for name, pixels in _not_digits().items():
+        _, _, (reason,) = prepare(pixels.astype(np.float32)[None], background, frame)
+        expected = "not a digit: " if name == "square.png" else "blank image: "
+        assert reason is not None and reason.startswith(expected), (name, reason)
+    _, _, (reason,) = prepare(font_digits()[3].astype(np.float32)[None], background, frame)
+    assert reason is None
+
+
+def test_blank_and_all_ink_pictures_are_reported_not_scored(exported, tmp_path):
+    """End to end, through the command: such pictures are listed as errors, the digit is scored."""
+    _, model_path = exported
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pictures = _not_digits()
     for name, pixels in pictures.items():
         Image.fromarray(pixels).save(folder / name)
     Image.fromarray(font_digits()[3]).save(folder / "three.png")
-    for options in ([], ["--frame", "none"], ["--background", "dark"]):
-        result = predict("--model", model_path, folder, "--output", tmp_path / "out.csv", *options)
-        assert result.returncode == 2, result.stderr
-        assert [row["source"] for row in read_rows(tmp_path / "out.csv")] == [str(folder / "three.png")]
-        errors = {row["source"].rsplit("/", 1)[1]: row["error"] for row in read_rows(tmp_path / "out.errors.csv")}
-        assert set(errors) == set(pictures), options
-        assert errors["square.png"].startswith("not a digit: ")
-        assert all(errors[name].startswith("blank image: ") for name in pictures if name != "square.png")
+    result = predict(
+        "--model",
+        model_path,
+        folder,
+        "--output",
+        tmp_path / "out.csv",
+    )
+    assert result.returncode == 2, result.stderr
+    assert [row["source"] for row in read_rows(tmp_path / "out.csv")] == [str(folder / "three.png")]
+    errors = {row["source"].rsplit("/", 1)[1]: row["error"] for row in read_rows(tmp_path / "out.errors.csv")}
+    assert set(errors) == set(pictures)
+    assert errors["square.png"].startswith("not a digit: ")
+    assert all(errors[name].startswith("blank image: ") for name in pictures if name != "square.png")
 
 
 def test_transparent_pixels_become_the_ground_the_ink_stands_out_from(exported, tmp_path):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,34 @@ def test_security_md_names_tests_that_exist():
         assert path.is_file(), module
         if test:
             assert re.search(rf"^def {test}\(", path.read_text(), re.M), f"{module}::{test}"
+
+
+def test_no_library_function_takes_more_than_four_positional_parameters():
+    """Call sites that read `build_model((32, 16), "relu", "adam", 0.01, ...)` say nothing: past four,
+    parameters are keyword-only or a small dataclass."""
+    crowded = []
+    for path in library_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                positional = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
+                if len(positional) > 4:
+                    crowded.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}")
+    assert crowded == []
+
+
+def test_importing_the_library_changes_nothing_in_the_process():
+    """No module edits the environment or sys.modules when imported (entry points do, once: see
+    entry.start_keras). The libraries they use are imported first, since some of them set variables."""
+    probe = (
+        "import importlib, os, pkgutil, sys\n"
+        "import keras, tensorflow, onnx, onnxruntime, PIL.Image, requests, yaml\n"
+        "import mnist_ann\n"
+        "before, blocked = dict(os.environ), {k for k, v in sys.modules.items() if v is None}\n"
+        "for module in pkgutil.walk_packages(mnist_ann.__path__, 'mnist_ann.'):\n"
+        "    importlib.import_module(module.name)\n"
+        "changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))\n"
+        "print(changed, sorted({k for k, v in sys.modules.items() if v is None} - blocked))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[] []"

@@ -3,21 +3,38 @@ listed, and the rest are scored."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import numpy as np
 from PIL import Image
 
 from helpers import BAD_INPUTS, assert_rows_match_keras, font_digits, predict, read_rows, write_bad_inputs
+from mnist_ann.inference import OnnxModel
+from mnist_ann.predict.discovery import Input, kind_of
+from mnist_ann.predict.scoring import score_inputs
+from mnist_ann.predict.settings import BatchSettings
+from mnist_ann.predict.writers import PredictionWriter
 
 
-def test_array_larger_than_a_batch_is_scored_in_chunks(exported, tmp_path):
+def test_inputs_are_scored_in_chunks_in_their_order(exported, tmp_path):
     keras_model, model_path = exported
     images = np.concatenate([font_digits()] * 3)  # 120 images, batches of 7, indices cross 10 and 100
     np.save(tmp_path / "big.npy", images)
-    result = predict("--model", model_path, tmp_path / "big.npy", "--output", tmp_path / "out.csv", "--batch-size", 7)
-    assert result.returncode == 0, result.stderr
-    rows = read_rows(tmp_path / "out.csv")
-    assert [row["source"] for row in rows] == [f"{tmp_path / 'big.npy'}#{i}" for i in range(120)]
-    assert_rows_match_keras(rows, keras_model, images)
+    Image.fromarray(font_digits()[5]).save(tmp_path / "one.png")
+    (tmp_path / "bad.npy").write_bytes(b"not an array")
+    inputs = [Input(str(tmp_path / name), kind_of(name)) for name in ("big.npy", "one.png", "bad.npy")]
+    seen, out = [], io.BytesIO()
+
+    outcome = score_inputs(
+        OnnxModel(model_path), inputs, PredictionWriter(out, "csv", True), BatchSettings(7), progress=seen.append
+    )
+
+    rows = list(csv.DictReader(io.StringIO(out.getvalue().decode())))
+    assert [row["source"] for row in rows] == [f"{tmp_path / 'big.npy'}#{i}" for i in range(120)] + [inputs[1].path]
+    assert_rows_match_keras(rows, keras_model, [*images, font_digits()[5]])
+    assert outcome.scored == 121 and [source for source, _ in outcome.errors] == [inputs[2].path]
+    assert sum(seen) == 121 and max(seen) == 7
 
 
 def test_bad_inputs_are_skipped_and_listed(exported, tmp_path):

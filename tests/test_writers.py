@@ -11,29 +11,56 @@ import pytest
 from PIL import Image
 
 from helpers import font_digits, predict, read_rows
+from mnist_ann.predict.writers import prediction_file, write_errors
+
+PROBABILITIES = np.array([[0.1] * 10, [0, 0, 0.25, 0, 0, 0, 0, 0.75, 0, 0]], np.float32)
 
 
-def test_jsonl_and_no_probabilities(exported, tmp_path):
+def test_rows_in_csv_and_jsonl_with_or_without_probabilities(tmp_path):
+    with prediction_file(tmp_path / "out.jsonl", "jsonl", True) as writer:
+        writer.write_array_rows("a.npy", 9, PROBABILITIES)
+        writer.write(["b,c.png"], PROBABILITIES[1:], ["mnist/light"])
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["source"] for r in records] == ["a.npy#9", "a.npy#10", "b,c.png"]
+    assert [r["label"] for r in records] == [0, 7, 7] and records[1]["confidence"] == 0.75
+    assert records[1]["probabilities"] == [0, 0, 0.25, 0, 0, 0, 0, 0.75, 0, 0]
+    assert [r["prepared"] for r in records] == ["as-is", "as-is", "mnist/light"]  # arrays are never reframed
+    with prediction_file(tmp_path / "s.csv", "csv", False) as writer:
+        writer.write_array_rows("a.npy", 9, PROBABILITIES)
+        writer.write(["b,c.png"], PROBABILITIES[1:], ["mnist/light"])
+    assert (tmp_path / "s.csv").read_text().splitlines() == [
+        "source,label,confidence,prepared",
+        "a.npy#9,0,0.100000,as-is",
+        "a.npy#10,7,0.750000,as-is",
+        '"b,c.png",7,0.750000,mnist/light',
+    ]
+
+
+def test_a_failed_block_leaves_no_file_and_the_previous_one_as_it_was(tmp_path):
+    (tmp_path / "out.csv").write_text("before\n")
+    with pytest.raises(RuntimeError), prediction_file(tmp_path / "out.csv", "csv", True) as writer:
+        writer.write_array_rows("a.npy", 0, PROBABILITIES)
+        raise RuntimeError("stopped")
+    assert (tmp_path / "out.csv").read_text() == "before\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "out.csv"
+    ]
+
+
+def test_the_errors_file_lists_failures_and_a_stale_one_goes(tmp_path):
+    (tmp_path / "out.errors.csv").write_text("source,error\nold,stale\n")
+    assert write_errors(tmp_path / "out.csv", [("=x.png", "no digit")]) == tmp_path / "out.errors.csv"
+    assert read_rows(tmp_path / "out.errors.csv") == [{"source": "'=x.png", "error": "no digit"}]
+    assert write_errors(tmp_path / "out.csv", []) is None
+    assert not (tmp_path / "out.errors.csv").exists()
+
+
+def test_no_probabilities_through_the_command(exported, tmp_path):
     _, model_path = exported
     np.save(tmp_path / "a.npy", font_digits()[:3])
-    jsonl = predict("--model", model_path, tmp_path / "a.npy", "--format", "jsonl", "--output", tmp_path / "out.jsonl")
-    assert jsonl.returncode == 0, jsonl.stderr
-    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert [r["source"] for r in records] == [f"{tmp_path / 'a.npy'}#{i}" for i in range(3)]
-    assert all(len(r["probabilities"]) == 10 and r["label"] == int(np.argmax(r["probabilities"])) for r in records)
-    assert {r["prepared"] for r in records} == {"as-is"}  # arrays are never reframed
     short = predict("--model", model_path, tmp_path / "a.npy", "--no-probabilities", "--output", tmp_path / "s.csv")
     assert short.returncode == 0
     lines = (tmp_path / "s.csv").read_text().splitlines()
     assert lines[0] == "source,label,confidence,prepared" and lines[1].endswith(",as-is")
-
-
-def test_stale_errors_file_is_removed(exported, tmp_path):
-    _, model_path = exported
-    np.save(tmp_path / "a.npy", font_digits()[:2])
-    (tmp_path / "out.errors.csv").write_text("source,error\nold,stale\n")
-    assert predict("--model", model_path, tmp_path / "a.npy", "--output", tmp_path / "out.csv").returncode == 0
-    assert not (tmp_path / "out.errors.csv").exists()
 
 
 FORMULAS = ["=HYPERLINK(x).png", "+1+1.png", "-2+3.png", "@SUM(1).png", "\tx.png"]

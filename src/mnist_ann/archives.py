@@ -11,7 +11,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
+from .data import ZIP_EPOCH
+
 KERAS_DATE = "1980-01-01@00:00:00"  # Keras's date_saved format, at the zip epoch
 
 

@@ -17,6 +17,8 @@ import numpy as np
 from .atomic import atomic_path
 from .errors import DataError
 
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry: entries' bytes never carry the clock
+
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28)
 NUM_PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
@@ -114,7 +116,7 @@ def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
     arrays (numpy's own savez stamps the current time into the zip), so DVC sees no change."""
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
         for key, array in arrays.items():
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_EPOCH)
             with archive.open(info, "w", force_zip64=True) as fp:
                 np.lib.format.write_array(fp, np.ascontiguousarray(array), allow_pickle=False)
 

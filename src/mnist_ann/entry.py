@@ -158,22 +158,26 @@ def _exit_code(main: Callable[[Sequence[str] | None], int | None], argv: Sequenc
     return EXIT_OK if code is None else code
 
 
-# Paths several stages take, with one wording.
-_SHARED_PATHS = {
+# The paths that stages take by name, with one wording (dvc.yaml passes them all).
+STAGE_PATHS = {
     "data": "folder of the preprocess stage's .npy files",
-    "model": "the trained .keras model",
-    "run_file": "the train stage's MLflow run id file (JSON)",
+    "model": "the .keras model (the train stage's output)",
+    "run_file": "the pipeline's MLflow run id file (JSON; the train stage's output)",
+    "metrics": "JSON file for the stage's metrics",
+    "history": "CSV file for the per-epoch metrics",
+    "predictions": "CSV of the true and predicted test digits",
+    "plots": "folder for the stage's figures",
 }
 
 
 def stage_arguments(
-    description: str, argv: Sequence[str] | None, shared: Sequence[str], own: Mapping[str, str]
+    description: str, argv: Sequence[str] | None, shared: Sequence[str], own: Mapping[str, str] | None = None
 ) -> argparse.Namespace:
-    """Parse a stage script's arguments: `--params` (default params.yaml), the shared paths named in
-    `shared` (data, model, run_file), and the stage's own paths, `own` mapping each name to its help.
-    Every path is required (dvc.yaml names them all); `run_file` is spelled `--run-file`."""
+    """Parse a stage script's arguments: `--params` (default params.yaml), the paths of STAGE_PATHS
+    named in `shared`, and the stage's own paths, `own` mapping each name to its help. Every path
+    is required (dvc.yaml names them all); `run_file` is spelled `--run-file`."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
-    for name, text in {**{name: _SHARED_PATHS[name] for name in shared}, **own}.items():
+    for name, text in {**{name: STAGE_PATHS[name] for name in shared}, **(own or {})}.items():
         parser.add_argument("--" + name.replace("_", "-"), type=Path, required=True, help=text)
     return parser.parse_args(argv)

@@ -74,6 +74,12 @@ def parity(model: keras.Model, onnx_model: OnnxModel, x: np.ndarray, labels: np.
     }
 
 
+def tracked_parity(figures: dict) -> dict[str, float]:
+    """The parity figures under the names that the run's metrics and the registered version's tags
+    (and its description, tracking/registry.py) give them."""
+    return {"parity_max_abs_diff": figures["max_abs_diff"], "parity_argmax_agreement": figures["argmax_agreement"]}
+
+
 def parity_failures(figures: dict, atol: float) -> list[str]:
     """What fails the parity gate, in words; empty when ONNX and Keras agree."""
     failures = []

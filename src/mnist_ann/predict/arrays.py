@@ -8,6 +8,7 @@ with one input is an InputError naming it; the caller skips that input and goes 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import zipfile
@@ -34,16 +35,15 @@ class ArrayInput:
         self._array: np.ndarray | None = None  # mapped or loaded; None for gzipped IDX (streamed)
         self._gz_offset = 0
         try:
-            if item.kind == "npy":
-                self._open_npy()
-            elif item.kind == "npz":
-                self._array = _npz_member(item.path, key)
-            else:
-                self._open_idx()
+            with input_errors():
+                if item.kind == "npy":
+                    self._open_npy()
+                elif item.kind == "npz":
+                    self._array = _npz_member(item.path, key)
+                else:
+                    self._open_idx()
         except InputError:
             raise
-        except DataError as exc:
-            raise InputError(str(exc)) from None
         except Exception as exc:  # zip, zlib, gzip and numpy raise a dozen kinds on damaged files
             raise InputError(f"cannot read: {exc or type(exc).__name__}") from None
         if self._array is not None:
@@ -114,10 +114,8 @@ class ArrayInput:
             self.pixels(chunk)
 
     def pixels(self, chunk: np.ndarray) -> np.ndarray:
-        try:
+        with input_errors():
             return preprocess(chunk.astype(chunk.dtype.newbyteorder("=")))
-        except DataError as exc:
-            raise InputError(str(exc)) from None
 
     @property
     def splittable(self) -> bool:
@@ -138,6 +136,16 @@ class ArrayInput:
             yield number * size, self.pixels(chunk)
 
 
+@contextlib.contextmanager
+def input_errors(what: str = "") -> Iterator[None]:
+    """The one place where a DataError of the shared checks (data.py: headers, shapes, pixel
+    ranges) becomes an InputError: the input's own error, which skips it; `what` names the input."""
+    try:
+        yield
+    except DataError as exc:
+        raise InputError(f"{what}: {exc}" if what else str(exc)) from None
+
+
 def _check_shape(shape: tuple[int, ...]) -> None:
     if len(shape) not in (2, 3) or shape[1:] not in (IMAGE_SHAPE, (NUM_PIXELS,)):
         raise InputError(f"array must have shape (N, 28, 28) or (N, 784), got {shape}")
@@ -155,7 +163,5 @@ def _npz_member(path: Path, key: str | None) -> np.ndarray:
                 check_npy_header(fp, f"array {chosen}")
     except zipfile.BadZipFile as exc:
         raise InputError(f"not a readable .npz file: {exc}") from None
-    except DataError as exc:
-        raise InputError(str(exc)) from None
     with np.load(path, allow_pickle=False) as npz:
         return npz[chosen]

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from ..data import IMAGE_SHAPE, NUM_CLASSES, NUM_PIXELS, preprocess
-from ..errors import DataError, InputError
+from ..errors import InputError
 from ..inference import OnnxModel
-from .arrays import ArrayInput
+from .arrays import ArrayInput, input_errors
 from .discovery import Input, kind_of
 from .images.decode import Decoded, decode_images, prepare_pil_images
 from .images.preparation import Preparation
@@ -146,10 +146,8 @@ def _pixels(array: np.ndarray, what: str) -> np.ndarray:
         array = array.reshape(1, NUM_PIXELS)
     elif not (len(shape) in (2, 3) and shape[1:] in (IMAGE_SHAPE, (NUM_PIXELS,))):
         raise InputError(f"{what} must have shape (28, 28), (N, 28, 28) or (N, 784), got {shape}")
-    try:
+    with input_errors(what):
         return preprocess(array)
-    except DataError as exc:
-        raise InputError(f"{what}: {exc}") from None
 
 
 def _count(array: np.ndarray) -> int:

@@ -12,7 +12,7 @@ before any training, after about 11 s of waiting, with one line (see HTTP_LIMITS
 
 from __future__ import annotations
 
-from .runs import TrackedRun, UntrackedRun
+from .runs import OnnxVersion, TrackedRun, UntrackedRun
 from .stage import tracked_stage
 from .store import (
     HTTP_LIMITS,
@@ -26,6 +26,7 @@ from .store import (
 
 __all__ = [
     "HTTP_LIMITS",
+    "OnnxVersion",
     "TrackedRun",
     "UntrackedRun",
     "read_run_file",

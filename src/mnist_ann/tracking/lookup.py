@@ -4,6 +4,7 @@ left RUNNING by stages that died."""
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from typing import Any
 
@@ -11,6 +12,14 @@ from ..processes import process_alive
 
 log = logging.getLogger("mnist_ann.tracking")
 RESTORED_FROM = "mnist_ann.restored_from"  # on a run that restores one made in another store: that run's id
+
+
+OWNER_HOST, OWNER_PID = "mnist_ann.host", "mnist_ann.pid"  # the process that holds a run open
+
+
+def owner_tags() -> dict[str, str]:
+    """Which process holds the run open, so that a later stage can tell when it died."""
+    return {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}
 
 
 def end_runs_of_dead_stages(mlflow: Any, experiment_id: str) -> None:
@@ -21,8 +30,8 @@ def end_runs_of_dead_stages(mlflow: Any, experiment_id: str) -> None:
     host = socket.gethostname()
     for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=200):
         tags = run.data.tags
-        pid = tags.get("mnist_ann.pid", "")
-        if tags.get("mnist_ann.host") == host and pid.isdigit() and not process_alive(int(pid)):
+        pid = tags.get(OWNER_PID, "")
+        if tags.get(OWNER_HOST) == host and pid.isdigit() and not process_alive(int(pid)):
             client.set_terminated(run.info.run_id, "KILLED")
             log.warning("MLflow run %s was left RUNNING by a stage that died; marked KILLED", run.info.run_id)
 

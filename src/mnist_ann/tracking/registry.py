@@ -13,7 +13,7 @@ from ..errors import ModelError, first_line
 from .store import HTTP_LIMITS, tracking_uri
 
 
-def describe_version(client: Any, name: str, version: str | int, run_id: str, figures: Mapping[str, float]) -> None:
+def describe_version(client: Any, name: str, version: str | int, *, run_id: str, figures: Mapping[str, float]) -> None:
     """Tag a registered version with `figures` and its run's git commit and DVC experiment, and
     give it a one-line description, so that a user choosing among versions sees what each is."""
     tags = client.get_run(run_id).data.tags

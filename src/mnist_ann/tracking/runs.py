@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,19 @@ from typing import Any
 from ..errors import first_line
 
 log = logging.getLogger("mnist_ann.tracking")
+
+
+@dataclass(frozen=True)
+class OnnxVersion:
+    """What the export stage registers: the model, an example input and its output (for the
+    signature), the registered model's name, the figures the version carries (test accuracy and
+    parity), and the providers to run it on (inference.PROVIDERS: what the parity gate ran)."""
+
+    proto: Any
+    examples: tuple[Any, Any]
+    registered_model: str
+    figures: Mapping[str, float]
+    providers: Sequence[str]
 
 
 class TrackedRun:
@@ -52,13 +66,10 @@ class TrackedRun:
     def log_keras_model(self, model: Any, input_example: Any) -> None:
         self._record("the Keras model", self._log_keras_model, model, input_example)
 
-    def log_onnx_model(
-        self, proto: Any, examples: tuple[Any, Any], registered_model: str, figures: Mapping[str, float]
-    ) -> None:
-        """The ONNX model, registered as a new version of `registered_model` that carries `figures`
-        (the test accuracy and parity figures) and its run's commit and experiment."""
-        what = f"the ONNX model and its {registered_model} version"
-        self._record(what, self._log_onnx_model, proto, examples, registered_model, figures)
+    def log_onnx_model(self, version: OnnxVersion) -> None:
+        """The ONNX model, registered as a new version that carries its figures and its run's
+        commit and experiment."""
+        self._record(f"the ONNX model and its {version.registered_model} version", self._log_onnx_model, version)
 
     def report_losses(self) -> None:
         """One line, if the store failed: what this run lacks and how to record it."""
@@ -101,30 +112,28 @@ class TrackedRun:
             model, name="model", signature=signature, pip_requirements=_pins("tensorflow-cpu", "keras", "numpy")
         )
 
-    def _log_onnx_model(
-        self, proto: Any, examples: tuple[Any, Any], registered_model: str, figures: Mapping[str, float]
-    ) -> None:
-        """Run on the CPU provider, with signature and input example. Saved inline: with external
-        data, MLflow would rewrite the caller's proto."""
+    def _log_onnx_model(self, version: OnnxVersion) -> None:
+        """With signature and input example. Saved inline: with external data, MLflow would rewrite
+        the caller's proto."""
         import mlflow.onnx
         from mlflow.models import infer_signature
 
         from .registry import describe_version
 
-        input_example, output_example = examples
+        input_example, output_example = version.examples
+        registered_model, figures = version.registered_model, version.figures
         logged = mlflow.onnx.log_model(
-            proto,
+            version.proto,
             name="onnx_model",
             signature=infer_signature(input_example, output_example),
             input_example=input_example,
-            onnx_execution_providers=["CPUExecutionProvider"],
+            onnx_execution_providers=list(version.providers),
             save_as_external_data=False,
             registered_model_name=registered_model,
             pip_requirements=_pins("onnxruntime", "onnx", "numpy"),
         )
-        describe_version(
-            self._mlflow.MlflowClient(), registered_model, logged.registered_model_version, self.run_id, figures
-        )
+        client, version = self._mlflow.MlflowClient(), logged.registered_model_version
+        describe_version(client, registered_model, version, run_id=self.run_id, figures=figures)
 
 
 class UntrackedRun(TrackedRun):
@@ -151,7 +160,7 @@ class UntrackedRun(TrackedRun):
     def log_keras_model(self, model, input_example):
         pass
 
-    def log_onnx_model(self, proto, examples, registered_model, figures):
+    def log_onnx_model(self, version):
         pass
 
 

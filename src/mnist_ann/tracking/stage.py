@@ -6,13 +6,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import TrackingError, first_line
-from .lookup import RESTORED_FROM, end_runs_of_dead_stages, existing_run, run_restored_from
+from .lookup import RESTORED_FROM, end_runs_of_dead_stages, existing_run, owner_tags, run_restored_from
 from .runs import TrackedRun, UntrackedRun
 from .store import HTTP_LIMITS, relocate_copied_store, repo_root, tracking_enabled, tracking_uri
 
@@ -44,9 +43,8 @@ def tracked_stage(
         return
     explicit_uri = os.environ.get("MLFLOW_TRACKING_URI")
     try:
-        mlflow, run, amend = _start(
-            experiment_name, stage, run_id, run_name, root or repo_root(), explicit_uri, restore
-        )
+        run_of = {"stage": stage, "run_id": run_id, "run_name": run_name, "restore": restore}
+        mlflow, run, amend = _start(experiment_name, root=root or repo_root(), explicit_uri=explicit_uri, **run_of)
         try:
             yield run
         except KeyboardInterrupt:
@@ -68,7 +66,7 @@ def tracked_stage(
             os.environ["MLFLOW_TRACKING_URI"] = explicit_uri
 
 
-def _start(experiment_name, stage, run_id, run_name, root: Path, explicit_uri: str | None, restore):
+def _start(experiment_name, *, stage, run_id, run_name, root: Path, explicit_uri: str | None, restore):
     """Open the store and start or reopen the run: (mlflow, the TrackedRun, amend: see _reopen)."""
     for name, value in HTTP_LIMITS.items():
         os.environ.setdefault(name, value)
@@ -85,7 +83,7 @@ def _start(experiment_name, stage, run_id, run_name, root: Path, explicit_uri: s
         mlflow.set_tracking_uri(uri)
         experiment_id = _experiment_id(mlflow, experiment_name, root, uri)
         end_runs_of_dead_stages(mlflow, experiment_id)
-        active, amend, restored = _reopen(mlflow, experiment_id, stage, run_id, run_name, uri)
+        active, amend, restored = _reopen(mlflow, experiment_id, stage=stage, run_id=run_id, run_name=run_name, uri=uri)
         run = TrackedRun(mlflow, active.info.run_id, stage)
         if restored and restore is not None:
             restore(run)  # its logging is guarded like the stage's own
@@ -103,7 +101,7 @@ def _without_database_errors(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("SQLAlchemy database error")
 
 
-def _reopen(mlflow: Any, experiment_id: str, stage: str | None, run_id: str | None, run_name: str | None, uri: str):
+def _reopen(mlflow: Any, experiment_id: str, *, stage: str | None, run_id: str | None, run_name: str | None, uri: str):
     """Start the run (or reopen `run_id`, or the run restored from it); return it, whether this is
     an amending pass, and whether the run was started now to restore `run_id`.
 
@@ -116,7 +114,7 @@ def _reopen(mlflow: Any, experiment_id: str, stage: str | None, run_id: str | No
     An amending pass is a rerun of a stage that already completed in a FINISHED run (`dvc repro
     --force`, deleted outputs): it keeps the run FINISHED from the start, so that a Ctrl-C, SIGTERM
     or SIGKILL now cannot leave it KILLED or RUNNING while DVC restores the stage from its run cache."""
-    tags = _owner()
+    tags = owner_tags()
     earlier, restored = existing_run(mlflow, run_id), False
     if run_id is not None and earlier is None:
         earlier = run_restored_from(mlflow, experiment_id, run_id)
@@ -171,11 +169,6 @@ def _experiment_id(mlflow: Any, name: str, root: Path, uri: str) -> str:
         if experiment is None:
             raise
         return experiment.experiment_id
-
-
-def _owner() -> dict[str, str]:
-    """Which process holds the run open, so that a later stage can tell when it died."""
-    return {"mnist_ann.host": socket.gethostname(), "mnist_ann.pid": str(os.getpid())}
 
 
 def _end(mlflow: Any, status: str) -> None:

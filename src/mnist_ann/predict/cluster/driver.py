@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 # Image files per task: a task costs Ray tens of milliseconds to hand out and collect, so tasks are
 # far larger than the single-machine pool's (256); measured, 20k PNGs on a local cluster: 4096 per
 # task took 19.4 s, 256 took 21.9 s (of which about 13 s are Ray's start either way).
-IMAGES_PER_TASK = 4096
+IMAGES_PER_RAY_TASK = 4096
 
 
 @dataclass
@@ -49,7 +49,7 @@ def plan_tasks(inputs: Sequence[Input], settings: BatchSettings) -> list[dict]:
     """The work, in input order, as tasks that an actor runs one at a time. An array file whose
     header is bad becomes a task that reports it, so its error keeps its place too."""
     tasks: list[dict] = []
-    size = min(IMAGES_PER_TASK, settings.batch_size)
+    size = min(IMAGES_PER_RAY_TASK, settings.batch_size)
     for is_image, group in runs_by_kind(inputs):
         if is_image:
             paths = [item.path for item in group]

@@ -19,7 +19,7 @@ from ..discovery import Input
 from .decode import Decoded, decode_images
 from .preparation import Preparation
 
-IMAGES_PER_TASK = 256  # small enough to keep both workers busy, large enough to amortise the hand-off
+IMAGES_PER_POOL_TASK = 256  # small enough to keep both workers busy, large enough to amortise the hand-off
 TASKS_AHEAD_PER_WORKER = 4  # handed out before the scorer asks: workers never wait on it
 
 
@@ -29,7 +29,7 @@ class ImageDecoder:
 
     def __init__(self, inputs: Sequence[Input], preparation: Preparation, workers: int, task_size: int):
         self.preparation = preparation
-        self.task_size = min(IMAGES_PER_TASK, task_size)
+        self.task_size = min(IMAGES_PER_POOL_TASK, task_size)
         paths = [[i.path for i in group] for is_image, group in runs_by_kind(inputs) if is_image]
         self._tasks = iter([p[i : i + self.task_size] for p in paths for i in range(0, len(p), self.task_size)])
         self._pool = _pool(workers) if workers > 1 and paths else None
