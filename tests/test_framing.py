@@ -109,13 +109,7 @@ def test_blank_and_all_ink_pictures_are_reported_not_scored(exported, tmp_path):
     for name, pixels in pictures.items():
         Image.fromarray(pixels).save(folder / name)
     Image.fromarray(font_digits()[3]).save(folder / "three.png")
-    result = predict(
-        "--model",
-        model_path,
-        folder,
-        "--output",
-        tmp_path / "out.csv",
-    )
+    result = predict("--model", model_path, folder, "--output", tmp_path / "out.csv")
     assert result.returncode == 2, result.stderr
     assert [row["source"] for row in read_rows(tmp_path / "out.csv")] == [str(folder / "three.png")]
     errors = {row["source"].rsplit("/", 1)[1]: row["error"] for row in read_rows(tmp_path / "out.errors.csv")}
