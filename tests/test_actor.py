@@ -3,7 +3,10 @@ errors, in place) that the single-machine run gives for the same inputs."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
 from PIL import Image
 
 from helpers import font_digits
@@ -62,3 +65,18 @@ def test_array_ranges_and_whole_files_are_scored_as_on_one_machine(exported, tmp
 def test_an_actor_with_nothing_to_return_returns_empty_columns(exported):
     columns = _columns(OnnxModel(exported[1]), [])
     assert columns["probabilities"].shape == (0, 10) and all(len(v) == 0 for v in columns.values())
+
+
+def test_an_error_that_stops_the_job_reaches_the_driver_as_the_same_class(exported, tmp_path):
+    """An actor returns the record of a ModelError (raised, Ray would pass it on as text); the
+    driver raises the ModelError itself, before writing any row of the batch."""
+    from mnist_ann.errors import ModelError, error_record
+    from mnist_ann.predict.cluster.driver import ClusterOutcome, _write_batch
+
+    rows = TaskRows()
+    rows.failed("", "stopped")
+    rows.stop = json.dumps(error_record(ModelError("lying.onnx: returned NaN or infinite probabilities")))
+    written = []
+    with pytest.raises(ModelError, match=r"^lying.onnx: returned NaN or infinite probabilities$"):
+        _write_batch(rows.columns("node-a"), written, ClusterOutcome())
+    assert written == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 
 import pytest
 
@@ -45,3 +46,16 @@ def test_each_error_is_one_line_and_exit_1(error, capsys):
         run_main(main, [])
     assert exited.value.code == 1
     assert capsys.readouterr().err == "error: params.yaml: train.epochs must be a positive integer, got -3\n"
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda cls: cls.__name__)
+def test_an_error_crosses_a_process_boundary_as_its_own_class(error):
+    """Ray Data hands a worker's raised error on as text in its own class; the record keeps both."""
+    record = json.loads(json.dumps(errors.error_record(error("model.onnx: returned NaN"))))
+    again = errors.from_record(record)
+    assert type(again) is error and str(again) == "model.onnx: returned NaN"
+
+
+def test_a_record_naming_another_class_gives_the_base_class_not_that_class():
+    again = errors.from_record({"class": "SystemExit", "message": "no"})
+    assert type(again) is errors.MnistAnnError and str(again) == "no"
