@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 
 from helpers import font_digits, lying_model, predict
+from mnist_ann.data import preprocess
+from mnist_ann.errors import ModelError
+from mnist_ann.inference import OnnxModel
 
 
 def _onnx_with_input_width(path, width):
@@ -43,7 +46,7 @@ def _onnx_with_outside_data(path):
 
 
 @pytest.mark.parametrize(
-    "model_kind, message",
+    ("model_kind", "message"),
     [
         ("missing", "no such model file"),
         ("garbage", "not a usable ONNX model"),
@@ -51,7 +54,15 @@ def _onnx_with_outside_data(path):
         ("outside-data", "External data path"),
     ],
 )
-def test_unusable_model_is_exit_1_and_writes_nothing(tmp_path, model_kind, message):
+def test_an_unusable_model_is_refused_in_one_line(tmp_path, model_kind, message):
+    model = _unusable(tmp_path, model_kind)
+    with pytest.raises(ModelError) as refused:
+        OnnxModel(model)
+    assert str(refused.value).startswith(f"{model}: ") and message in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def _unusable(tmp_path, model_kind):
     (tmp_path / "models").mkdir()
     model = tmp_path / "models" / "model.onnx"
     if model_kind == "garbage":
@@ -60,6 +71,13 @@ def test_unusable_model_is_exit_1_and_writes_nothing(tmp_path, model_kind, messa
         _onnx_with_input_width(model, 100)
     elif model_kind == "outside-data":
         _onnx_with_outside_data(model)
+    return model
+
+
+def test_an_unusable_model_is_exit_1_and_writes_nothing(tmp_path):
+    """End to end, through the command: one line, exit 1, the previous output as it was."""
+    model = _unusable(tmp_path, "garbage")
+    message = "not a usable ONNX model"
     np.save(tmp_path / "a.npy", font_digits()[:2])
     (tmp_path / "out.csv").write_text("previous results\n")
     result = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "out.csv")
@@ -69,11 +87,19 @@ def test_unusable_model_is_exit_1_and_writes_nothing(tmp_path, model_kind, messa
     assert (tmp_path / "out.csv").read_text() == "previous results\n"
 
 
-@pytest.mark.parametrize("kind, message", [("short", "returned (1, 10) for 5 images"), ("nan", "NaN or infinite")])
-def test_a_model_that_lies_stops_the_run_and_writes_nothing(tmp_path, kind, message):
+@pytest.mark.parametrize(("kind", "message"), [("short", "returned (1, 10) for 5 images"), ("nan", "NaN or infinite")])
+def test_a_model_that_lies_is_a_model_error(tmp_path, kind, message):
     """Issue 11: rows went missing, or NaN was printed as probabilities, with exit 0."""
     model = tmp_path / "lying.onnx"
     lying_model(model, kind)
+    with pytest.raises(ModelError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        OnnxModel(model).predict(preprocess(font_digits()[:5]))
+
+
+def test_a_model_that_lies_stops_the_run_and_writes_nothing(tmp_path):
+    """End to end, through the command: the run stops, exit 1, no output and no temporary file."""
+    model, message = tmp_path / "lying.onnx", "NaN or infinite"
+    lying_model(model, "nan")
     np.save(tmp_path / "a.npy", font_digits()[:5])
     result = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "out.csv")
     assert result.returncode == 1
