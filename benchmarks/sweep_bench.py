@@ -1,5 +1,5 @@
 """`make bench` row for a queued sweep: four small experiments queued with `dvc exp run --queue` and run
-by `dvc exp run --run-all --jobs 2`, as the README tells a user to, in a scratch repository whose
+by `dvc exp run --run-all --jobs 2`, as docs/experiments.md tells a user to, in a scratch repository whose
 download and preprocess stages DVC restores from its run cache. The figure is experiments per minute,
 from the command's start to the end of the last experiment's MLflow run, so that DVC's known hang
 after a queue empties (treeverse/dvc#10428; the tests' helper explains it) is not counted."""
