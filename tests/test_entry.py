@@ -105,8 +105,12 @@ run_main(main)
 def test_a_signal_mid_run_ends_the_command_with_its_word_and_status(sig):
     """SIGHUP (a closed terminal, a dropped SSH connection) ends a command as SIGTERM does, so that the
     same clean-up runs (temporary files, the MLflow run marked KILLED): status 128 + the signal."""
-    result = subprocess.run([sys.executable, "-c", SIGNALLED, str(int(sig)), "-"], capture_output=True, text=True)
-    assert (result.returncode, result.stderr) == (STOPPED_BY[sig][1], STOPPED_BY[sig][0] + "\n")
+    # Default dispositions: a suite started by `make test &` would hand its children SIGINT ignored,
+    # which the command rightly keeps (entry.IGNORABLE), and the signal would then test nothing.
+    command = [sys.executable, "-c", SIGNALLED, str(int(sig)), "-"]
+    process = popen_with_default_signals(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stderr) == (STOPPED_BY[sig][1], STOPPED_BY[sig][0] + "\n")
 
 
 def test_a_sighup_that_nohup_ignores_stays_ignored():
