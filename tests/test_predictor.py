@@ -3,6 +3,7 @@ files, every kind of input it promises, errors per image, and imports free of Te
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -84,12 +85,37 @@ def test_pil_images_paths_and_arrays_mix_in_one_call(predictor, tmp_path):
 
 def test_one_bad_input_gets_its_error_and_the_others_are_scored(predictor, tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not a png")
+    os.symlink(tmp_path / "nowhere.png", tmp_path / "dangling.png")
     digit = font_digits()[0]
-    answers = predictor.predict([str(tmp_path / "broken.png"), Image.new("L", (30, 30), 0), digit, np.zeros(5)])
+    given = [str(tmp_path / "broken.png"), Image.new("L", (30, 30), 0), digit, np.zeros(5), Image.new("L", (0, 0))]
+    given += [tmp_path / "gone.png", tmp_path / "dangling.png"]
+    answers = predictor.predict(given)
     assert answers[0].error == "not an image Pillow can read" and answers[0].label is None
     assert "no digit" in answers[1].error
     assert answers[2].error is None and answers[2].label is not None
     assert answers[3].error == "item 3 must have shape (28, 28), (N, 28, 28) or (N, 784), got (5,)"
+    assert (answers[4].source, answers[4].error) == ("[4]", "empty image: 0x0 pixels")
+    assert answers[5].error == "no such file or folder" and answers[6].error == "dangling symbolic link"
+    assert len(answers) == len(given)
+
+
+def test_a_fifo_is_named_not_read(exported, tmp_path):
+    """Opened, a FIFO blocks the read forever: the call would hang (in a process here, with a bound)."""
+    os.mkfifo(tmp_path / "fifo.png")
+    code = f"from mnist_ann import Predictor\nprint(Predictor({str(exported[1])!r}).predict({str(tmp_path)!r}))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "error='a FIFO, not a file'" in result.stdout, result.stderr[-1000:]
+
+
+def test_a_folder_is_walked_as_the_command_walks_it(predictor, tmp_path):
+    (tmp_path / "b").mkdir()
+    Image.fromarray(font_digits()[1]).save(tmp_path / "b" / "one.png")
+    np.save(tmp_path / "a.npy", font_digits()[:2])
+    (tmp_path / ".hidden.png").write_bytes(b"skipped: hidden")
+    answers = predictor.predict(tmp_path)
+    expected = [f"{tmp_path / 'a.npy'}#0", f"{tmp_path / 'a.npy'}#1", str(tmp_path / "b" / "one.png")]
+    assert [a.source for a in answers] == expected
+    assert all(a.error is None for a in answers)
 
 
 def test_bad_calls_are_one_line_errors(predictor, tmp_path):

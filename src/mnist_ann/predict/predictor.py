@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from ..data import IMAGE_SHAPE, NUM_CLASSES, NUM_PIXELS, preprocess
 from ..errors import InputError
 from ..inference import OnnxModel
 from .arrays import ArrayInput, input_errors
-from .discovery import Input, kind_of
+from .discovery import Input, discover, kind_of
 from .images.decode import Decoded, decode_images, prepare_pil_images
 from .images.preparation import Preparation
 from .model_source import model_file
@@ -66,13 +66,14 @@ class Predictor:
     def predict(self, images: Any) -> list[Prediction]:
         """One Prediction per image, in order. `images`: an image file's path, a PIL image, or an
         array of shape (28, 28), (N, 28, 28) or (N, 784) (uint8 0-255 or float 0-1; taken in MNIST's
-        form as it is, as the command takes array files); or a list of paths (image or array files),
-        PIL images and single (28, 28) arrays. Image files and PIL images are prepared first.
+        form as it is, as the command takes array files); or a list of paths (image or array files, or
+        folders of them, found as the command finds them), PIL images and single (28, 28) arrays.
+        Image files and PIL images are prepared first.
         An input that cannot be scored gets its `error`; the others are scored all the same."""
         if isinstance(images, np.ndarray):
             return self._arrays(_pixels(images, "the array"), [f"[{i}]" for i in range(_count(images))])
         items = [images] if isinstance(images, (str, Path)) or _is_pil(images) else list(_iterable(images))
-        return [prediction for part in _runs(items) for prediction in self._run(*part)]
+        return [prediction for part in _runs(_found(items)) for prediction in self._run(*part)]
 
     def _run(self, kind: str, group: list[tuple[int, Any]]) -> list[Prediction]:
         if kind == "files":
@@ -83,6 +84,9 @@ class Predictor:
             return self._prepared(names, prepare_pil_images([item for _, item in group], self.preparation, names))
         if kind == "array-file":
             return self._array_file(str(group[0][1]))
+        if kind == "skipped":
+            skipped = group[0][1]
+            return [Prediction(skipped.source, None, None, None, skipped.error)]
         position, array = group[0]
         try:
             return self._arrays(_pixels(array, f"item {position}"), [f"[{position}]"])
@@ -116,11 +120,30 @@ class Predictor:
         return [p for start, pixels in chunks for p in self._arrays(pixels, _row_names(path, start, len(pixels)))]
 
 
-def _runs(items: list) -> list[tuple[str, list[tuple[int, Any]]]]:
+def _found(items: list) -> list[tuple[int, Any]]:
+    """(position in `items`, item) with every path found as the command finds its arguments
+    (discovery.py): a folder walked, and what cannot be read (nothing there, a FIFO, which would
+    block a read forever, a dangling link) a `_Skipped` with the command's reason."""
+    found: list[tuple[int, Any]] = []
+    for position, item in enumerate(items):
+        if not isinstance(item, (str, Path)):
+            found.append((position, item))
+            continue
+        files, skipped = discover([str(item)])
+        found += [(position, file.path) for file in files] + [(position, _Skipped(*s)) for s in skipped]
+    return found
+
+
+class _Skipped(NamedTuple):
+    source: str
+    error: str
+
+
+def _runs(items: list[tuple[int, Any]]) -> list[tuple[str, list[tuple[int, Any]]]]:
     """Consecutive items of one kind: image files and PIL images in runs (prepared together), array
     files and in-memory arrays one by one."""
     runs: list[tuple[str, list[tuple[int, Any]]]] = []
-    for position, item in enumerate(items):
+    for position, item in items:
         kind = _kind(item)
         if runs and runs[-1][0] == kind and kind in ("files", "pil"):
             runs[-1][1].append((position, item))
@@ -130,6 +153,8 @@ def _runs(items: list) -> list[tuple[str, list[tuple[int, Any]]]]:
 
 
 def _kind(item: Any) -> str:
+    if isinstance(item, _Skipped):
+        return "skipped"
     if isinstance(item, (str, Path)):
         return "files" if kind_of(Path(item).name) == "image" else "array-file"
     if _is_pil(item):

@@ -136,6 +136,8 @@ def _prepared_in_order(names: Sequence[str], greys: Iterator[np.ndarray | str], 
     by_shape: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
     waiting = 0  # pixels in by_shape
     for position, grey in enumerate(greys):
+        if not isinstance(grey, str) and not grey.size:  # a 0x0 image: Pillow opens no such file, but makes one
+            grey = f"empty image: {grey.shape[1]}x{grey.shape[0]} pixels"
         if isinstance(grey, str):
             outcomes[position] = grey
             continue
