@@ -259,7 +259,7 @@ def run_queue(repo: Path, jobs: int, timeout: float = 900) -> tuple[subprocess.C
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [str(VENV_BIN / "dvc"), "exp", "run", "--run-all", "--jobs", str(jobs)]
-    process = subprocess.Popen(
+    process = popen_with_default_signals(
         command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
     )
     deadline, idle_since, hung = time.monotonic() + timeout, None, False

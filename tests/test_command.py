@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 import pytest
 
-from helpers import font_digits, read_rows, run_script
+from helpers import font_digits, popen_with_default_signals, read_rows, run_script
 from mnist_ann.inference import PROVIDERS
 from mnist_ann.tracking import OnnxVersion, tracked_stage
 
@@ -139,7 +139,7 @@ def test_mlflow_serves_a_registered_version_with_predicts_answers(registry):
     port = _free_port()
     bin_dir = Path(sys.executable).parent
     command = [str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/mnist-ann@champion"]
-    server = subprocess.Popen(
+    server = popen_with_default_signals(
         [*command, "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
         cwd=root,
         # as from an activated venv: mlflow starts `uvicorn` from PATH

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import popen_with_default_signals
 from mnist_ann.errors import ClusterError
 from mnist_ann.predict.cluster.connection import _check_reachable
 
@@ -53,7 +54,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 def test_a_local_clusters_daemons_leave_the_process_group_and_die_with_the_driver():
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ADDRESS": ""}
-    driver = subprocess.Popen(
+    driver = popen_with_default_signals(
         [sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True, env=env, start_new_session=True
     )
     try:

@@ -130,7 +130,7 @@ def test_a_worker_killed_mid_job_loses_and_repeats_nothing(exported, tmp_path, t
     alone = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "one.csv")
     command = [sys.executable, "-m", "mnist_ann.cli", "predict", "--model", str(model), str(tmp_path / "a.npy")]
     command += ["--batch-size", "1", "--ray", two_nodes, "--output", str(tmp_path / "ray.csv")]
-    job = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, **QUIET_RAY})
+    job = popen_with_default_signals(command, stderr=subprocess.PIPE, text=True, env={**os.environ, **QUIET_RAY})
     killed = _kill_a_worker_once_it_works(job)
     _, stderr = job.communicate(timeout=300)
     assert killed, "no Ray worker was seen while the job ran"

@@ -175,3 +175,24 @@ def test_importing_the_library_changes_nothing_in_the_process():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[] []"
+
+
+def test_every_child_a_test_starts_gets_default_signal_dispositions():
+    """Issue 23: a test that signals a child it started with a plain subprocess.Popen passes from a
+    terminal and fails under `make test &` or nohup, which start the suite with SIGINT or SIGHUP
+    ignored: the child inherits the ignore and the signal does nothing. Every Popen in the suite goes
+    through helpers.popen_with_default_signals, whose own call is the only plain one."""
+    plain = []
+    for path in sorted((REPO / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and _called_name(node.func) == "Popen":
+                plain.append(f"{path.name}:{node.lineno}")
+    assert plain == [f"helpers.py:{_line_of('tests/helpers.py', 'return subprocess.Popen(')}"], plain
+
+
+def _called_name(func: ast.expr) -> str | None:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
+def _line_of(path: str, text: str) -> int:
+    return next(n for n, line in enumerate((REPO / path).read_text().splitlines(), 1) if text in line)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import REPO, STAGE_ARGS, write_params
+from helpers import REPO, STAGE_ARGS, popen_with_default_signals, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -126,7 +126,7 @@ def test_a_store_that_fails_mid_training_costs_no_training(stage_workdir, tmp_pa
     write_params(workdir / "params.yaml", {"train.epochs": 4})
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MNIST_ANN_TRACKING")}
     command = [sys.executable, str(REPO / "pipeline" / "train.py"), *STAGE_ARGS["train"]]
-    process = subprocess.Popen(command, cwd=workdir, env=env, stderr=subprocess.PIPE, text=True)
+    process = popen_with_default_signals(command, cwd=workdir, env=env, stderr=subprocess.PIPE, text=True)
     lock = sqlite3.connect(workdir / "mlflow.db", isolation_level=None, timeout=60)
     lines = []
     for line in process.stderr:

@@ -21,7 +21,20 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import REPO, STAGES, VENV_BIN, all_runs, dvc, git, ran, run_queue, run_script, store, write_params
+from helpers import (
+    REPO,
+    STAGES,
+    VENV_BIN,
+    all_runs,
+    dvc,
+    git,
+    popen_with_default_signals,
+    ran,
+    run_queue,
+    run_script,
+    store,
+    write_params,
+)
 from mnist_ann.data import load_npz, preprocess
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
@@ -159,7 +172,7 @@ def test_mlflow_server_compares_runs(two_runs):
         check=True,
     ).stdout.split()
     assert recipe[-4:] == ["--host", "127.0.0.1", "--port", str(port)], recipe
-    server = subprocess.Popen(
+    server = popen_with_default_signals(
         recipe,
         cwd=repo,
         stdout=subprocess.DEVNULL,
