@@ -48,6 +48,27 @@ def test_run_is_started_logged_and_finished(tracking_env, tmp_path):
     assert [(m.step, m.value) for m in steps] == [(1, 0.5), (2, 0.75)]
 
 
+@pytest.mark.parametrize(
+    "existing, expected",
+    [
+        (None, "custom_model_development"),  # created by the stage
+        ({}, "custom_model_development"),  # made by hand or an older version: no kind
+        ({"mlflow.experimentKind": "genai_development_inferred"}, "custom_model_development"),  # the UI's guess
+        ({"mlflow.experimentKind": "genai_development"}, "genai_development"),  # the user's choice stays
+    ],
+    ids=["new", "no-kind", "inferred", "chosen"],
+)
+def test_the_experiment_opens_in_the_model_training_view(tracking_env, tmp_path, existing, expected):
+    """Issue 23: MLflow 3.17's UI opened the experiment in its GenAI view, whose sidebar has no
+    Models entry, unless the experiment's kind tag says it holds model training."""
+    client, name = mlflow.MlflowClient(tracking_env), f"exp-kind-{tmp_path.name}"
+    if existing is not None:
+        client.create_experiment(name, tags=existing)
+    with tracked_stage(name, root=tmp_path):
+        pass
+    assert client.get_experiment_by_name(name).tags["mlflow.experimentKind"] == expected
+
+
 def test_reopened_run_is_the_same_run(tracking_env, tmp_path):
     with tracked_stage("exp-reopen", root=tmp_path) as first:
         first.log_metrics({"a": 1})

@@ -66,6 +66,11 @@ def tracked_stage(
             os.environ["MLFLOW_TRACKING_URI"] = explicit_uri
 
 
+# MLflow 3.17's UI opens an experiment in its GenAI view (traces, "No data") unless this tag names
+# another kind; the UI writes an `_inferred` kind of its own guess. One the user chose is kept.
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+
+
 def _start(experiment_name, *, stage, run_id, run_name, root: Path, explicit_uri: str | None, restore):
     """Open the store and start or reopen the run: (mlflow, the TrackedRun, amend: see _reopen)."""
     for name, value in HTTP_LIMITS.items():
@@ -157,18 +162,19 @@ def _relocate(root: Path) -> None:
 
 def _experiment_id(mlflow: Any, name: str, root: Path, uri: str) -> str:
     experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    # Anchor a local store's artifacts at the repo root too, whatever folder the stage runs in.
-    location = (root / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
-    try:
-        return mlflow.create_experiment(name, artifact_location=location)
-    except mlflow.exceptions.MlflowException:
-        # Another stage (a parallel queued experiment) created it first.
+    if experiment is None:
+        # Anchor a local store's artifacts at the repo root too, whatever folder the stage runs in.
+        location = (root / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
+        # Another stage (a parallel queued experiment) may create it first.
+        with contextlib.suppress(mlflow.exceptions.MlflowException):
+            mlflow.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: MODEL_TRAINING})
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is None:
-            raise
-        return experiment.experiment_id
+            raise TrackingError(f"experiment {name!r} could be neither created nor found")
+    kind = experiment.tags.get(EXPERIMENT_KIND, "")
+    if kind in ("", "no_inferred_type") or kind.endswith("_inferred"):
+        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+    return experiment.experiment_id
 
 
 def _end(mlflow: Any, status: str) -> None:
