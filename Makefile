@@ -63,6 +63,7 @@ bench: setup
 
 # The MLflow UI has no authentication: keep it on the loopback interface.
 ui: setup
+	@echo "MLflow UI: open http://127.0.0.1:$(PORT)/#/experiments?workflowType=machine_learning (the Model training view)"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
 
 # pip-audit asks an online vulnerability database (PyPI's or OSV); machines that reach only a

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from helpers import (
     REPO,
@@ -106,7 +108,7 @@ def test_plots_make_html_with_curves_and_confusion(two_runs, tmp_path, command):
     result = dvc(repo, *command, "-o", str(tmp_path / "plots"))
     assert result.returncode == 0, result.stderr
     html = (tmp_path / "plots" / "index.html").read_text()
-    for title in ("Training and validation accuracy", "Training and validation loss", "Confusion matrix"):
+    for title in ("Training and validation accuracy and loss", "Confusion matrix"):
         assert title in html
     assert "val_accuracy" in html and "predicted" in html
     assert list((tmp_path / "plots").rglob("*.png"))  # the PNG figures are embedded too
@@ -117,7 +119,12 @@ def test_plots_make_html_with_curves_and_confusion(two_runs, tmp_path, command):
     predictions_spec = html[html.rindex("var spec", 0, embed) : embed]
     assert '"rect"' in predictions_spec and '"line"' not in predictions_spec
     charts = rendered_charts(tmp_path / "plots" / "index.html", tmp_path / "chromium")
-    assert charts == {"Accuracy", "Loss", "metrics_test_predictions_csv", "metrics_train_history_csv"}, charts
+    # issue 23: one chart per file; DVC drew the history a second time, against a `step` axis
+    assert charts == {"metrics_test_predictions_csv", "metrics_train_history_csv"}, charts
+    assert '"field": "step"' not in html
+    if command == ["plots", "show"]:  # without -o, into dvc_plots/, which git ignores
+        assert dvc(repo, "plots", "show").returncode == 0 and (repo / "dvc_plots" / "index.html").exists()
+        assert "dvc_plots" not in git(repo, "status", "--porcelain", "--untracked-files=all")
 
 
 def rendered_charts(page: Path, profile: Path) -> set[str]:
@@ -157,27 +164,27 @@ def _rest(base: str, path: str, body: dict | None = None) -> dict:
         return json.load(response)
 
 
-def test_mlflow_server_compares_runs(two_runs):
+@pytest.fixture(scope="module")
+def ui(two_runs):
     """`make ui PORT=...` (the README's command, its recipe taken from the Makefile with this suite's
-    venv) serves the store the pipeline made, on loopback: through its REST API, two runs with
-    different params each carry params, per-epoch curves, test accuracy and the ONNX parity figures."""
+    venv) serving the store of the two runs on loopback: its base URL."""
     repo, _ = two_runs
     port = _free_port()
     venv = VENV_BIN.parent
-    recipe = subprocess.run(
-        ["make", "-s", "-n", "-o", f"{venv}/.synced", "ui", f"PORT={port}", f"VENV={venv}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    recipe = (
+        subprocess.run(
+            ["make", "-s", "-n", "-o", f"{venv}/.synced", "ui", f"PORT={port}", f"VENV={venv}"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.splitlines()[-1]
+        .split()
+    )
     assert recipe[-4:] == ["--host", "127.0.0.1", "--port", str(port)], recipe
     server = popen_with_default_signals(
-        recipe,
-        cwd=repo,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        recipe, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -189,27 +196,86 @@ def test_mlflow_server_compares_runs(two_runs):
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
                 time.sleep(0.5)
-        experiment = _rest(base, "experiments/get-by-name?experiment_name=mnist-ann")["experiment"]
-        runs = _rest(base, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
-        assert len(runs) == 2
-        rates = set()
-        for run in runs:
-            params = {p["key"]: p["value"] for p in run["data"]["params"]}
-            metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
-            rates.add(params["train.learning_rate"])
-            assert params["train.epochs"] == "2" and params["train.hidden_units"] == "[256, 128, 64, 32]"
-            assert 0.8 < metrics["test_accuracy"] <= 1
-            assert metrics["parity_argmax_agreement"] == 1.0 and metrics["parity_max_abs_diff"] <= 1e-5
-            run_id = run["info"]["run_id"]
-            curve = _rest(base, f"metrics/get-history?run_id={run_id}&metric_key=val_accuracy")["metrics"]
-            assert sorted(point["step"] for point in curve) == [1, 2]
-        assert rates == {"0.01", "0.005"}
+        yield base
     finally:
-        import os
-        import signal
-
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_mlflow_server_compares_runs(ui):
+    """Through the server's REST API, two runs with different params each carry params, per-epoch
+    curves, test accuracy, the ONNX parity figures and what they changed."""
+    experiment = _rest(ui, "experiments/get-by-name?experiment_name=mnist-ann")["experiment"]
+    runs = _rest(ui, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+    assert len(runs) == 2
+    rates = set()
+    for run in runs:
+        params = {p["key"]: p["value"] for p in run["data"]["params"]}
+        metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+        tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+        rates.add(params["train.learning_rate"])
+        assert params["train.epochs"] == "2" and params["train.hidden_units"] == "[256, 128, 64, 32]"
+        assert 0.8 < metrics["test_accuracy"] <= 1
+        assert metrics["parity_argmax_agreement"] == 1.0 and metrics["parity_max_abs_diff"] <= 1e-5
+        changed = "none" if params["train.learning_rate"] == "0.01" else "train.learning_rate=0.005"
+        assert tags["params.changed"] == changed and tags["mlflow.note.content"].endswith(": " + changed)
+        run_id = run["info"]["run_id"]
+        curve = _rest(ui, f"metrics/get-history?run_id={run_id}&metric_key=val_accuracy")["metrics"]
+        assert sorted(point["step"] for point in curve) == [1, 2]
+    assert rates == {"0.01", "0.005"}
+
+
+def test_the_ui_opens_the_experiment_on_its_runs_table(ui, two_runs, tmp_path):
+    """Issue 23: MLflow 3.17's UI opened the experiment on a GenAI overview of traces ("No data"),
+    whose sidebar has no Models entry. The link `make ui` prints opens the model-training view: the
+    runs table with both runs, and the model registry in the sidebar. Rendered by headless Chromium
+    with every host name but 127.0.0.1 unresolvable."""
+    repo, _ = two_runs
+    link = _printed_link(repo, ui)
+    experiment = _rest(ui, "experiments/get-by-name?experiment_name=mnist-ann")["experiment"]
+    kind = {tag["key"]: tag["value"] for tag in experiment["tags"]}["mlflow.experimentKind"]
+    assert kind == "custom_model_development"  # kept for MLflow versions whose UI reads it; 3.17's does not
+    page = link.replace("#/experiments?", f"#/experiments/{experiment['experiment_id']}/runs?")
+    dom = _chromium(page, tmp_path, "--dump-dom")
+    runs = _rest(ui, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+    names = [run["info"]["run_name"] for run in runs]
+    assert len(names) == 2 and all(f">{name}<" in dom for name in names), dom[-3000:]
+    assert "Model registry" in dom and "Detect Issues" not in dom and "Traces</" not in dom.split("Runs", 1)[0]
+    _chromium(page, tmp_path, f"--screenshot={tmp_path / 'runs.png'}", "--window-size=1400,900")
+    shot = np.asarray(Image.open(tmp_path / "runs.png").convert("L"))
+    assert shot.shape == (900, 1400) and shot.std() > 10  # drawn, not a blank page
+
+
+def _printed_link(repo: Path, base: str) -> str:
+    """The address `make ui` tells the user to open, for the server at `base`."""
+    port = base.rsplit(":", 1)[1]
+    venv = VENV_BIN.parent
+    lines = subprocess.run(
+        ["make", "-s", "-n", "-o", f"{venv}/.synced", "ui", f"PORT={port}", f"VENV={venv}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (link,) = re.findall(r"http://127\.0\.0\.1:\d+/\S*", lines)
+    assert link.startswith(base + "/#/experiments?workflowType=machine_learning"), link
+    return link
+
+
+def _chromium(page: str, tmp_path: Path, *action: str) -> str:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium): the UI is not rendered")
+    offline = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--disable-background-networking"]
+    quiet = ["--no-first-run", "--disable-component-update", "--disable-sync", "--disable-gpu", "--no-sandbox"]
+    scripts = ["--virtual-time-budget=30000", f"--user-data-dir={tmp_path / 'profile'}"]
+    result = subprocess.run(
+        [chromium, "--headless", *offline, *quiet, *scripts, *action, page],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    return result.stdout
 
 
 def test_four_parallel_experiments_land_in_the_main_store(repo):
