@@ -17,7 +17,7 @@ import numpy as np
 from mnist_ann.atomic import write_csv, write_json
 from mnist_ann.data import load_split
 from mnist_ann.entry import run_main, stage_arguments, start_keras
-from mnist_ann.lineage import run_name
+from mnist_ann.lineage import change_tags, run_name
 from mnist_ann.params import Params, flatten, load_params
 from mnist_ann.provenance import provenance_tags
 from mnist_ann.tracking import TrackedRun, tracked_stage, write_run_file
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
     splits = load_split(args.data, "train"), load_split(args.data, "test")
     with tracked_stage(params.mlflow.experiment_name, stage="train", run_name=run_name(params, args.params)) as run:
-        run.set_tags(provenance_tags())
+        run.set_tags({**provenance_tags(), **change_tags(params, args.params)})
         run.log_params(flatten(params))
         model, epochs, fit_seconds = _fit(params, splits, run)
         _write_outputs(args, run, model, epochs)

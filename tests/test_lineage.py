@@ -6,8 +6,8 @@ from __future__ import annotations
 import mlflow
 import pytest
 
-from helpers import REPO
-from mnist_ann.lineage import RESTORED, run_name, train_record
+from helpers import REPO, copy_of_this_repo, git, write_params
+from mnist_ann.lineage import CHANGED, RESTORED, change_tags, run_name, train_record
 from mnist_ann.params import flatten, load_params
 from mnist_ann.tracking import tracked_stage, write_run_file
 
@@ -19,6 +19,19 @@ def test_run_name_is_the_experiments_under_dvc_exp_run(tmp_path, monkeypatch):
     assert run_name(params, REPO / "params.yaml") == "no-commit"
     monkeypatch.setenv("DVC_EXP_NAME", "lr-0.001")
     assert run_name(params, REPO / "params.yaml") == "lr-0.001"
+
+
+def test_a_run_says_which_params_it_changed_with_their_values(tmp_path, monkeypatch):
+    """Issue 23: a run made with `-S train.epochs=2` was tagged `git.changed: params.yaml` only."""
+    repo = copy_of_this_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("DVC_EXP_NAME", "short")  # named after the experiment, as under dvc exp run
+    assert change_tags(load_params(repo / "params.yaml"), repo / "params.yaml")[CHANGED] == "none"
+    write_params(repo / "params.yaml", {"train.epochs": 2, "train.learning_rate": 0.005})
+    tags = change_tags(load_params(repo / "params.yaml"), repo / "params.yaml")
+    assert tags[CHANGED] == "train.learning_rate=0.005, train.epochs=2"
+    commit = git(repo, "rev-parse", "--short=7", "HEAD").strip()
+    assert tags["mlflow.note.content"] == f"params changed from {commit}: train.learning_rate=0.005, train.epochs=2"
 
 
 def test_train_record_restores_name_params_tags_and_curves(tracking_env, tmp_path, monkeypatch):
@@ -33,6 +46,7 @@ def test_train_record_restores_name_params_tags_and_curves(tracking_env, tmp_pat
     restored = client.get_run(run.run_id)
     assert restored.data.params["train.learning_rate"] == str(flatten(params)["train.learning_rate"])
     assert restored.info.run_name == "teammates-exp"
+    assert restored.data.tags[CHANGED] == "none"  # tmp_path: no commit to differ from
     assert restored.data.tags["mnist_ann.restored_from"] == "c" * 32 and "restored" in restored.data.tags[RESTORED]
     assert restored.data.tags["version.keras"].startswith("3.")
     assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "loss")] == [(1, 0.5), (2, 0.25)]
