@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     export = params.export
     start_keras()  # TensorFlow: imported once the params are known good
     trained = load_trained(args.data, args.model, args.run_file)
-    from mnist_ann.onnx_export import parity, parity_failures, save_onnx, to_onnx, tracked_parity
+    from mnist_ann.onnx_export import export_metrics, parity, parity_failures, save_onnx, to_onnx, tracked_parity
 
     restore = train_record(params, args.params, args.run_file)  # used only where the store lacks train's run
     with tracked_stage(params.mlflow.experiment_name, stage="export", run_id=trained.run_id, restore=restore) as run:
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
             save_onnx(proto, candidate)
             onnx_model = OnnxModel(candidate)  # the file itself is what is checked
             figures = parity(trained.model, onnx_model, trained.x_test, trained.y_test)
-            write_json(args.metrics, {**figures, "opset": export.opset, "atol": export.atol})
+            write_json(args.metrics, export_metrics(figures, export.opset, export.atol))
             run.log_metrics({**tracked_parity(figures), "onnx_test_accuracy": figures["onnx_test_accuracy"]})
             failures = parity_failures(figures, export.atol)
             if failures:

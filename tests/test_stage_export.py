@@ -18,6 +18,8 @@ def test_export_passes_the_gate_and_registers(trained):
     assert figures["images"] == 64 and figures["argmax_agreement"] == 1.0
     assert figures["max_abs_diff"] <= figures["atol"] == 1e-5 and figures["opset"] == 17
     assert figures["onnx_test_accuracy"] == figures["keras_test_accuracy"]
+    # issue 23: in millionths too, which `dvc metrics show` does not round to 0.0
+    assert figures["max_abs_diff_ppm"] == round(figures["max_abs_diff"] * 1e6, 4) and figures["atol_ppm"] == 10.0
     assert (workdir / "models" / "model.onnx").stat().st_size > 0
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"

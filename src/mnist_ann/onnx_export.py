@@ -74,6 +74,18 @@ def parity(model: keras.Model, onnx_model: OnnxModel, x: np.ndarray, labels: np.
     }
 
 
+def export_metrics(figures: dict, opset: int, atol: float) -> dict:
+    """metrics/export.json: the parity figures, and the difference and tolerance again in millionths
+    of a probability, since `dvc metrics show/diff` print 5 decimals and would show 2.3e-06 as 0.0."""
+    return {
+        **figures,
+        "max_abs_diff_ppm": round(figures["max_abs_diff"] * 1e6, 4),
+        "opset": opset,
+        "atol": atol,
+        "atol_ppm": round(atol * 1e6, 4),
+    }
+
+
 def tracked_parity(figures: dict) -> dict[str, float]:
     """The parity figures under the names that the run's metrics and the registered version's tags
     (and its description, tracking/registry.py) give them."""
