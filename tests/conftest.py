@@ -16,6 +16,13 @@ import pytest
 import yaml
 
 from helpers import REPO, STAGE_ARGS, STAGES, copy_of_this_repo, dvc, git, ran, run_script, tiny_mnist, write_params
+from mnist_ann.numerics import pin_numerics
+
+
+def pytest_configure(config):
+    """Before any test module is collected, so before anything loads TensorFlow: tests that train
+    or score in-process compute as the stages do (mnist_ann.numerics)."""
+    pin_numerics()
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from .errors import MnistAnnError
+from .numerics import pin_numerics
 
 EXIT_OK, EXIT_ERROR, EXIT_SOME_FAILED = 0, 1, 2
 EXIT_HUNG_UP, EXIT_INTERRUPTED, EXIT_TERMINATED = 129, 130, 143  # 128 + the signal, as shells say
@@ -80,8 +81,9 @@ def start_keras() -> None:
     needs it: TensorFlow's C++ chatter (CPU feature notices, a tf.data message on every fit) turned
     off unless the user set TF_CPP_MIN_LOG_LEVEL, and Keras imported as if KERAS_EXTRAS were absent
     (a None in sys.modules fails their import), which is lifted at once: whatever else wants them
-    (the plots, MLflow) imports them as usual."""
+    (the plots, MLflow) imports them as usual. TensorFlow computes as numerics.PINNED says."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    pin_numerics()  # the same bits on every CPU: set before TensorFlow loads, which reads them once
     blocked = [name for name in KERAS_EXTRAS if name not in sys.modules]
     for name in blocked:
         sys.modules[name] = None  # type: ignore[assignment]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from .numerics import numerics_description
+
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "mlflow", "dvc", "onnx", "tf2onnx", "onnxruntime")
 
 
@@ -118,6 +120,7 @@ def provenance_tags(workdir: Path | None = None) -> dict[str, str]:
         "dvc.experiment": os.environ.get("DVC_EXP_NAME"),
         "data.md5": data_hash(workdir),
         "cpu": f"{cpu_model()} ({os.cpu_count()} cores)",
+        "numerics": numerics_description(),
         "python": platform.python_version(),
     }
     for package in PACKAGES:

@@ -1,0 +1,89 @@
+"""The numerics the stages train with: the same weights whatever the caller's oneDNN, instruction-set
+and thread settings, since those are what made the committed model differ from CPU to CPU (issue 23)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mnist_ann.numerics import MODE, PINNED, numerics_description, pin_numerics
+
+# Trains the seed's network briefly on fixed random data, through the stages' own start_keras, and
+# prints the weights' hash and what the run's provenance would record.
+TRAIN = """
+import hashlib, numpy as np
+from mnist_ann.entry import start_keras
+start_keras()
+from mnist_ann import model as ann
+from mnist_ann.numerics import numerics_description
+rng = np.random.default_rng(7)
+x, y = rng.random((512, 784), dtype=np.float32), rng.integers(0, 10, 512).astype(np.uint8)
+ann.make_deterministic(42)
+m = ann.build_model(hidden_units=[256, 128, 64, 32], activation="relu", optimizer="adam",
+                    learning_rate=0.01, loss="categorical_crossentropy")
+ann.fit(m, (x, y), (x[:128], y[:128]), batch_size=128, epochs=2, validation_freq=1)
+print(hashlib.sha256(b"".join(w.tobytes() for w in m.get_weights())).hexdigest(), numerics_description())
+"""
+
+# What a user's shell or a CPU may set: oneDNN forced on, capped to an older instruction set, one
+# thread, many threads.
+CALLER_SETTINGS = {
+    "defaults": {},
+    "onednn-on-avx2": {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "onednn-on-sse41": {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+    "onednn-off-one-thread": {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_NUM_INTRAOP_THREADS": "1"},
+    "custom-kernels-avx512": {"TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "1", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
+}
+
+
+def trained(settings: dict[str, str]) -> tuple[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in (*PINNED, "ONEDNN_MAX_CPU_ISA", MODE)}
+    result = subprocess.run(
+        [sys.executable, "-c", TRAIN], env={**env, **settings}, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    digest, description = result.stdout.strip().split(" ", 1)
+    return digest, description
+
+
+@pytest.mark.slow
+def test_the_weights_do_not_depend_on_the_callers_numerics_settings():
+    weights = {name: trained(settings) for name, settings in CALLER_SETTINGS.items()}
+    assert len({digest for digest, _ in weights.values()}) == 1, weights
+    assert {description for _, description in weights.values()} == {numerics_description(PINNED)}
+
+
+@pytest.mark.slow
+def test_native_numerics_keep_the_callers_settings_and_so_their_bits():
+    """The control, and the way out for speed: with MNIST_ANN_NUMERICS=native the caller's thread
+    count applies, and one thread blocks Eigen's sums differently from two on any CPU."""
+    one = trained({MODE: "native", "TF_ENABLE_ONEDNN_OPTS": "0", "TF_NUM_INTRAOP_THREADS": "1"})
+    two = trained({MODE: "native", "TF_ENABLE_ONEDNN_OPTS": "0", "TF_NUM_INTRAOP_THREADS": "2"})
+    assert one[0] != two[0]
+    assert one[1].startswith("native: ") and "TF_NUM_INTRAOP_THREADS=1" in one[1]
+
+
+def test_pinning_overrides_the_callers_values_and_native_leaves_them():
+    environ = {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_NUM_INTRAOP_THREADS": "64"}
+    assert pin_numerics(environ) == "pinned"
+    assert environ == PINNED
+    native = {MODE: "native", "TF_NUM_INTRAOP_THREADS": "64"}
+    assert pin_numerics(native) == "native"
+    assert native == {MODE: "native", "TF_NUM_INTRAOP_THREADS": "64"}
+
+
+def test_an_unknown_mode_is_one_line():
+    with pytest.raises(ValueError, match=r"^MNIST_ANN_NUMERICS='fast': expected pinned or native$"):
+        pin_numerics({MODE: "fast"})
+
+
+def test_pinning_after_tensorflow_loaded_with_other_settings_fails_loudly():
+    """Too late to apply: TensorFlow read its settings when it loaded."""
+    probe = "import tensorflow\nfrom mnist_ann.numerics import pin_numerics\npin_numerics()\n"
+    env = {k: v for k, v in os.environ.items() if k not in PINNED}
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "RuntimeError: pin_numerics() must run before TensorFlow is imported" in result.stderr
