@@ -4,19 +4,25 @@ and thread settings, since those are what made the committed model differ from C
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
+from helpers import REPO
 from mnist_ann.numerics import MODE, PINNED, numerics_description, pin_numerics
 
 # Trains the seed's network briefly on fixed random data, through the stages' own start_keras, and
 # prints the weights' hash and what the run's provenance would record.
 TRAIN = """
-import hashlib, numpy as np
+import hashlib, os, sys, numpy as np
 from mnist_ann.entry import start_keras
 start_keras()
+if "MATRIX_CACHE" in os.environ:  # Eigen's cache sizes as another CPU reports them
+    sys.path.insert(0, "tools")
+    from numerics_matrix import set_eigen_cache_sizes
+    set_eigen_cache_sizes(*map(int, os.environ["MATRIX_CACHE"].split(",")))
 from mnist_ann import model as ann
 from mnist_ann.numerics import numerics_description
 rng = np.random.default_rng(7)
@@ -42,7 +48,7 @@ CALLER_SETTINGS = {
 def trained(settings: dict[str, str]) -> tuple[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in (*PINNED, "ONEDNN_MAX_CPU_ISA", MODE)}
     result = subprocess.run(
-        [sys.executable, "-c", TRAIN], env={**env, **settings}, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", TRAIN], cwd=REPO, env={**env, **settings}, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
     digest, description = result.stdout.strip().split(" ", 1)
@@ -54,6 +60,23 @@ def test_the_weights_do_not_depend_on_the_callers_numerics_settings():
     weights = {name: trained(settings) for name, settings in CALLER_SETTINGS.items()}
     assert len({digest for digest, _ in weights.values()}) == 1, weights
     assert {description for _, description in weights.values()} == {numerics_description(PINNED)}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("nm") is None, reason="binutils' nm finds Eigen's cache sizes in TensorFlow")
+def test_eigen_gives_the_same_weights_for_every_common_first_level_cache():
+    """What the pinned numerics leave to the CPU: Eigen's block sizes, from the cache sizes it
+    reports. Set in the process to those of other CPUs (L1 data, L2, L3 bytes), 32 to 64 KiB of L1
+    give the same weights; 16 KiB (AMD Bulldozer, 2011-2016) does not, which shows the setting
+    takes effect. docs/pipeline.md says so."""
+    common = {
+        "skylake": "32768,262144,8388608",
+        "ice-lake-sp": "49152,1310720,50331648",
+        "64k-l1": "65536,1048576,33554432",
+    }
+    weights = {cpu: trained({"MATRIX_CACHE": sizes})[0] for cpu, sizes in common.items()}
+    assert len(set(weights.values())) == 1, weights
+    assert trained({"MATRIX_CACHE": "16384,2097152,8388608"})[0] != weights["skylake"]
 
 
 @pytest.mark.slow
