@@ -10,7 +10,7 @@ PORT   ?= 5000
 # DVC stage commands say `python ...`: run them, and everything else here, with the venv's tools.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup repro test test-fast lint format bench ui audit lock clean-venv help
+.PHONY: setup repro test test-fast lint format bench ui exps audit lock clean-venv help
 
 help:
 	@echo "make repro      set up .venv from $(LOCK), then run the DVC pipeline (dvc repro)"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint       ruff: lint and check the formatting of the whole tree (CI runs it first)"
 	@echo "make format     ruff: format the whole tree and apply safe lint fixes"
 	@echo "make bench      measure the pipeline against the seed tutorial (writes benchmarks/results.*)"
+	@echo "make exps       dvc exp show, narrowed to the columns that compare experiments (fits 100 columns)"
 	@echo "make ui         browse the MLflow runs at http://127.0.0.1:5000, or PORT= (loopback only: no authentication)"
 	@echo "make audit      check requirements.lock against known vulnerabilities (needs the advisory database online)"
 	@echo "make lock       re-resolve $(LOCK) from pyproject.toml (needs the package registry)"
@@ -65,6 +66,15 @@ bench: setup
 ui: setup
 	@echo "MLflow UI: open http://127.0.0.1:$(PORT)/#/experiments?workflowType=machine_learning (the Model training view)"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
+
+# `dvc exp show` lists every param, dep hash and per-digit figure (hundreds of columns); this keeps the
+# params that differ between the experiments shown, and test accuracy, loss and parity (in millionths;
+# val_accuracy is test_accuracy: the seed validates on the test set).
+# The per-digit figures stay in metrics/evaluate.json and MLflow.
+EXPS_DROPPED := 'Created|val_accuracy|.*/|precision|recall|download|(epoch|accuracy|loss|val_loss|images|opset|atol|atol_ppm|max_abs_diff|keras_test_accuracy|onnx_test_accuracy|argmax_agreement)$$'
+
+exps: setup
+	$(BIN)/dvc exp show --only-changed --drop $(EXPS_DROPPED)
 
 # pip-audit asks an online vulnerability database (PyPI's or OSV); machines that reach only a
 # package registry cannot run it. uv fetches the pinned pip-audit on first use.
