@@ -33,6 +33,7 @@ CACHES = {
     "Zen 2": (32 << 10, 512 << 10, 16 << 20),
     "Zen 5": (48 << 10, 1 << 20, 32 << 20),
     "64 KiB L1 (none yet)": (64 << 10, 1 << 20, 32 << 20),
+    "Atom Silvermont (24 KiB L1, no L3)": (24 << 10, 1 << 20, 1 << 20),
     "Bulldozer (16 KiB L1)": (16 << 10, 2 << 20, 8 << 20),
 }
 CACHE_SIZES = "_ZZN5Eigen8internal20manage_caching_sizesENS_6ActionEPlS2_S2_E12m_cacheSizes"
@@ -46,6 +47,15 @@ def rows(only: str | None) -> list[tuple[str, dict[str, str]]]:
     native += [
         (f"native, oneDNN off, ISA={isa}", {"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": isa})
         for isa in ("SSE41", "AVX2")
+    ]
+    off, one = {"TF_ENABLE_ONEDNN_OPTS": "0"}, {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+    native += [
+        ("native, oneDNN off, 1 thread", {**off, **one}),
+        ("native, oneDNN and its sgemm off, 1 thread", {**off, **one, "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "0"}),
+        (
+            "native, oneDNN and its sgemm off, default threads (2 here)",
+            {**off, "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "0"},
+        ),
     ]
     native = [(name, {**env, "MNIST_ANN_NUMERICS": "native"}) for name, env in native]
     pinned = [("pinned", {})]
@@ -62,12 +72,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--only", choices=["native", "pinned"])
+    parser.add_argument("--rows", help="only the rows whose setting contains this text")
     parser.add_argument("--train-one", action="store_true", help=argparse.SUPPRESS)  # a row's own process
     args = parser.parse_args()
     if args.train_one:
         return train_one(args.epochs)
     print("| setting | val_accuracy | weights md5 | fit s |\n| --- | --- | --- | --- |", flush=True)
     for name, settings in rows(args.only):
+        if args.rows and args.rows not in name:
+            continue
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "ONEDNN_", "MNIST_ANN_NUMERICS"))}
         command = [sys.executable, __file__, "--train-one", "--epochs", str(args.epochs)]
         result = subprocess.run(command, env={**env, **settings}, capture_output=True, text=True)

@@ -11,9 +11,10 @@ CPU"), each of these alone changed the trained weights:
 - the thread count, which by default is the machine's core count: one thread blocks Eigen's sums
   differently from two or more.
 What is left is Eigen's own code, compiled into the wheel for a fixed instruction set. Its block
-sizes come from the cache sizes the CPU reports; for this network they come out the same for every
-first-level cache from 32 to 63 KiB, which every x86-64 CPU of the last decade has (measured by
-setting them in the process: tools/eigen_cache_sizes.py).
+sizes come from the cache sizes the CPU reports; for this network they give the same bits for every
+first-level data cache from 32 to 64 KiB (Intel's Core and Xeon since 2006, AMD's Zen), not for the
+24 KiB of some Atoms or the 16 KiB of AMD's Bulldozers (measured by setting them in the process:
+tools/numerics_matrix.py).
 
 TensorFlow reads these variables once, when it loads: pin_numerics() must run before it is imported
 (entry.start_keras does, and the test suite's conftest). MNIST_ANN_NUMERICS=native keeps TensorFlow's
