@@ -71,7 +71,7 @@ ui: setup
 # params that differ between the experiments shown, and test accuracy, loss and parity (in millionths;
 # val_accuracy is test_accuracy: the seed validates on the test set).
 # The per-digit figures stay in metrics/evaluate.json and MLflow.
-EXPS_DROPPED := 'Created|val_accuracy|.*/|precision|recall|download|(epoch|accuracy|loss|val_loss|images|opset|atol|atol_ppm|max_abs_diff|keras_test_accuracy|onnx_test_accuracy|argmax_agreement)$$'
+EXPS_DROPPED := 'Created|State|Executor|val_accuracy|.*/|precision|recall|download|(epoch|accuracy|loss|val_loss|images|opset|atol|atol_ppm|max_abs_diff|keras_test_accuracy|onnx_test_accuracy|argmax_agreement)$$'
 
 exps: setup
 	$(BIN)/dvc exp show --only-changed --drop $(EXPS_DROPPED)

@@ -44,7 +44,8 @@ def pin_numerics(environ: MutableMapping[str, str] = os.environ) -> str:
     if mode not in ("pinned", "native"):
         raise ValueError(f"{MODE}={environ[MODE]!r}: expected pinned or native")
     if mode == "pinned":
-        if "tensorflow" in sys.modules and any(environ.get(k) != v for k, v in PINNED.items()):
+        loaded = environ is os.environ and "tensorflow" in sys.modules
+        if loaded and any(environ.get(k) != v for k, v in PINNED.items()):
             raise RuntimeError("pin_numerics() must run before TensorFlow is imported")
         environ.update(PINNED)
     return mode
