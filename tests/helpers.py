@@ -175,20 +175,48 @@ def font_scans(count: int, seed: int) -> list[tuple[int, Any]]:
     with noise, the digit anywhere on a page 1.6-3 times its size. Digit i is i % 10."""
     from PIL import Image
 
-    rng = random.Random(seed)
-    noise = np.random.default_rng(seed)
-    scans = []
+    rng, noise, scans = random.Random(seed), np.random.default_rng(seed), []
     for i in range(count):
-        glyph = font_glyph(
-            i % 10, rng.choice(DIGIT_FONTS), rng.randint(24, 90), rng.randint(0, 3), rng.uniform(-12, 12)
-        )
-        side = int(max(glyph.size) * rng.uniform(1.6, 3.0))
+        glyph, side = _glyph_on_a_page(rng, i % 10, strokes=(0, 3))
         page = Image.new("L", (side, side), rng.randint(200, 250))
         corner = (rng.randint(0, side - glyph.width), rng.randint(0, side - glyph.height))
         page.paste(Image.new("L", glyph.size, rng.randint(10, 80)), corner, glyph)
         noisy = np.asarray(page, np.float32) + noise.normal(0, 6, (side, side))
         scans.append((i % 10, Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))))
     return scans
+
+
+def font_photos(count: int, seed: int, max_gradient: float = 120) -> list[tuple[int, Any]]:
+    """(digit, image) pairs as a phone photographs a sheet: dark ink (grey 15-60) on grey paper
+    (150-210), both lit unevenly, by a linear gradient of up to `max_gradient` grey levels in any
+    direction, darker corners, or a soft shadow, with sensor noise of sigma 6; the digit anywhere on
+    a picture 1.6-3 times its size. Digit i is i % 10."""
+    from PIL import Image
+
+    rng, noise, photos = random.Random(seed), np.random.default_rng(seed), []
+    for i in range(count):
+        glyph, side = _glyph_on_a_page(rng, i % 10, strokes=(1, 4))
+        ink = np.zeros((side, side), np.float32)
+        top, left = rng.randint(0, side - glyph.height), rng.randint(0, side - glyph.width)
+        ink[top : top + glyph.height, left : left + glyph.width] = np.asarray(glyph, np.float32) / 255
+        rows, cols = np.mgrid[0:side, 0:side] / side - 0.5
+        angle = rng.uniform(0, 2 * np.pi)
+        light = {  # the paper's brightness across the picture, in grey levels around its own
+            "gradient": (rows * np.sin(angle) + cols * np.cos(angle)) * rng.uniform(0.5, 1) * max_gradient,
+            "corners": -(rows**2 + cols**2) * 2 * rng.uniform(0.3, 1) * max_gradient / 2,
+            "shadow": -max_gradient / 2 / (1 + np.exp(-(cols * np.cos(angle) + rows * np.sin(angle)) * 12)),
+        }[rng.choice(["gradient", "corners", "shadow"])]
+        base = rng.randint(150, 210)  # the paper's grey, and the ink's, where the light is even
+        darkness = 1 - rng.randint(15, 60) / base  # the light dims ink and paper alike
+        photo = (base + light) * (1 - ink * darkness) + noise.normal(0, 6, (side, side))
+        photos.append((i % 10, Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8))))
+    return photos
+
+
+def _glyph_on_a_page(rng: random.Random, digit: int, strokes: tuple[int, int]) -> tuple[Any, int]:
+    """A random font glyph of `digit` and the side of a square page 1.6-3 times its size."""
+    glyph = font_glyph(digit, rng.choice(DIGIT_FONTS), rng.randint(24, 90), rng.randint(*strokes), rng.uniform(-12, 12))
+    return glyph, int(max(glyph.size) * rng.uniform(1.6, 3.0))
 
 
 def predict(*args, cwd=None):

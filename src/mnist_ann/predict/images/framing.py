@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...data import IMAGE_SHAPE
+from .ground import flatten_ground, uneven_grounds
 
 BOX = 20  # MNIST's digits fit a 20x20 box ...
 CENTRE = 14.0  # ... with their centre of mass here (row and column) in the 28x28 image
@@ -29,7 +30,9 @@ def prepare(greys: np.ndarray, background: str, frame: str) -> tuple[np.ndarray,
     """(n, h, w) grey images (float32, 0-255, any background) as model-ready digits: (n, 28, 28)
     uint8 light on dark, which of them were light backgrounds (and so inverted), and per image why
     it cannot be a digit (None when it can). `background`: dark, light or auto (decided per image);
-    `frame`: mnist (MNIST's framing) or none (resized whole to 28x28, as given)."""
+    `frame`: mnist (MNIST's framing) or none (resized whole to 28x28, as given). A ground lit
+    unevenly (a photo of paper) is flattened first (ground.py), so that ink is measured against the
+    paper around it."""
     ring = _borders(greys)
     if background == "auto":
         flat = greys.reshape(len(greys), -1)
@@ -38,6 +41,12 @@ def prepare(greys: np.ndarray, background: str, frame: str) -> tuple[np.ndarray,
         light = np.median(ring, axis=1) > (flat.min(axis=1) + flat.max(axis=1)) / 2
     else:
         light = np.full(len(greys), background == "light")
+    uneven = uneven_grounds(ring, light)
+    if uneven.any():  # photos of paper: the ground's light flattened before the ink is measured
+        greys = greys.copy()
+        for i in np.flatnonzero(uneven):
+            greys[i] = flatten_ground(greys[i], paper=bool(light[i]))
+        ring = _borders(greys)
     if light.any():  # most folders are one kind: the dark ones need no copy
         greys = np.where(light[:, None, None], 255 - greys, greys)
         ring = np.where(light[:, None], 255 - ring, ring)

@@ -1,0 +1,108 @@
+"""ground.py: digits photographed on unevenly lit paper are measured against the paper around them,
+so that no visible digit is called blank (issue 24); flat grounds are left as they are."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import font_glyph, font_photos, predict, read_rows
+from mnist_ann.data import IMAGE_SHAPE
+from mnist_ann.predict.images.framing import prepare
+from mnist_ann.predict.images.ground import flatten_ground, uneven_grounds
+
+
+def three_on_paper(light: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A "3" in dark ink (grey 25) on paper of grey 183, both lit by `light` (grey levels the
+    paper gains or loses across the picture; the ink in proportion), with sensor noise of sigma 6:
+    the case issue 24 measured."""
+    glyph = np.asarray(font_glyph(3, "DejaVuSans-Bold.ttf", 120, 2, 0), np.float32) / 255
+    side = light.shape[0]
+    ink = np.zeros((side, side), np.float32)
+    top, left = (side - glyph.shape[0]) // 2, (side - glyph.shape[1]) // 2
+    ink[top : top + glyph.shape[0], left : left + glyph.shape[1]] = glyph
+    photo = (183 + light) * (1 - ink * (1 - 25 / 183)) + np.random.default_rng(seed).normal(0, 6, ink.shape)
+    return np.clip(photo, 0, 255).astype(np.float32)
+
+
+SIDE = 300
+ROWS, COLS = np.mgrid[0:SIDE, 0:SIDE] / SIDE - 0.5
+LIGHTS = {
+    "flat": np.zeros((SIDE, SIDE)),
+    "gradient-40": COLS * 40,  # where the old threshold first failed ("contrast 4 of 255")
+    "gradient-120": COLS * 120,
+    "diagonal-120": (ROWS + COLS) * 60,
+    "vignette": -(ROWS**2 + COLS**2) * 160,
+    "shadow": -60 / (1 + np.exp(-COLS * 12)),
+}
+
+
+@pytest.mark.parametrize("light", LIGHTS.values(), ids=LIGHTS.keys())
+def test_a_digit_on_unevenly_lit_paper_is_a_digit_framed_as_on_flat_paper(light):
+    digits, inverted, reasons = prepare(
+        np.stack([three_on_paper(light), three_on_paper(LIGHTS["flat"])]), "auto", "mnist"
+    )
+    assert reasons == [None, None] and inverted.tolist() == [True, True]
+    unlit, flat = digits.astype(np.float32)
+    assert np.abs(unlit - flat).mean() < 12, np.abs(unlit - flat).mean()  # of 255: the same digit
+
+
+def test_paper_without_a_digit_stays_blank_however_it_is_lit():
+    sheets = np.stack(
+        [np.clip(183 + light + np.random.default_rng(1).normal(0, 6, light.shape), 0, 255) for light in LIGHTS.values()]
+    )
+    _, _, reasons = prepare(sheets.astype(np.float32), "auto", "mnist")
+    assert all(reason and reason.startswith("blank image") for reason in reasons), reasons
+
+
+def test_flat_grounds_are_left_alone():
+    """MNIST's black border, clean paper with sensor noise, and a digit cropped so tight that its
+    ink touches the border are not flattened: no cost, and such digits come out as before."""
+    black = np.zeros((1, 108))
+    noisy_paper = np.random.default_rng(2).normal(220, 6, (1, 108))
+    inked = black.copy()
+    inked[0, :40] = 255  # a stroke along a third of the border
+    gradient = np.linspace(0, 40, 108)[None]  # 40 grey levels across the picture
+    rings = np.concatenate([black, noisy_paper, inked, black + gradient, noisy_paper - gradient])
+    paper = np.array([False, True, False, False, True])
+    assert uneven_grounds(rings, paper).tolist() == [False, False, False, True, True]
+
+
+def test_flattening_takes_the_light_away_and_keeps_the_ink():
+    photo = three_on_paper(LIGHTS["gradient-120"])
+    ink = three_on_paper(LIGHTS["flat"]) < 100  # where the strokes are
+    flat = flatten_ground(photo, paper=True)
+    assert flat.shape == photo.shape and flat.dtype == np.float32
+    assert abs(np.median(flat[~ink]) - 183) < 8 and np.percentile(flat[~ink], 99) - np.percentile(flat[~ink], 1) < 50
+    assert np.median(flat[ink]) < 60  # the ink stays dark: ~25 on paper of 183
+    dark = flatten_ground(255 - photo, paper=False)  # the same, as light ink on a dark ground
+    assert np.median(dark[~ink]) < 10 and np.median(dark[ink]) > 100
+
+
+@pytest.mark.slow
+def test_a_folder_of_photographed_digits_has_none_refused(exported, tmp_path):
+    """Issue 24's folder: 200 digits on grey paper with gradients up to 120 grey levels, darker
+    corners or a soft shadow, noise of sigma 6, half PNG, half JPEG: before, every image on such
+    paper was refused as blank."""
+    _, model = exported
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, (_, photo) in enumerate(font_photos(200, seed=24)):
+        if i % 2:
+            photo.save(folder / f"{i:03d}.jpg", quality=85)
+        else:
+            photo.save(folder / f"{i:03d}.png")
+    result = predict("--model", model, folder, "--output", tmp_path / "out.csv")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = read_rows(tmp_path / "out.csv")
+    assert len(rows) == 200 and not (tmp_path / "out.csv.errors.csv").exists()
+    assert {row["prepared"] for row in rows} == {"mnist/light"}
+
+
+def test_the_old_failure_case_reads_as_its_digit_in_mnist_form():
+    """The prepared 28x28 digit is MNIST's form: light on black, ink near the centre."""
+    digits, _, _ = prepare(three_on_paper(LIGHTS["gradient-120"])[None], "auto", "mnist")
+    digit = digits[0]
+    assert digit.shape == IMAGE_SHAPE and digit[:4].max() == 0 and digit[-4:].max() == 0
+    assert Image.fromarray(digit).getbbox() is not None
