@@ -36,6 +36,44 @@ def test_rows_in_csv_and_jsonl_with_or_without_probabilities(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("with_probabilities", [True, False])
+def test_rows_below_the_minimum_confidence_say_uncertain_and_none_is_dropped(tmp_path, with_probabilities):
+    """Issue 24: --min-confidence marks the rows a person should look at, in every kind of row."""
+    with prediction_file(tmp_path / "u.csv", "csv", with_probabilities, min_confidence=0.75) as writer:
+        writer.write_array_rows("a.npy", 9, PROBABILITIES)
+        writer.write(["b,c.png", "d.png"], PROBABILITIES[::-1], ["mnist/light", "mnist/dark"])
+    rows = read_rows(tmp_path / "u.csv")
+    assert list(rows[0])[-2:] == ["prepared", "uncertain"]
+    assert [(r["source"], r["uncertain"]) for r in rows] == [
+        ("a.npy#9", "1"),
+        ("a.npy#10", "0"),  # 0.75 is not below 0.75
+        ("b,c.png", "0"),
+        ("d.png", "1"),
+    ]
+    with prediction_file(tmp_path / "u.jsonl", "jsonl", with_probabilities, min_confidence=0.75) as writer:
+        writer.write_array_rows("a.npy", 9, PROBABILITIES)
+        writer.write(["d.png"], PROBABILITIES[:1], ["mnist/dark"])
+    records = [json.loads(line) for line in (tmp_path / "u.jsonl").read_text().splitlines()]
+    assert [r["uncertain"] for r in records] == [True, False, True]
+
+
+def test_min_confidence_through_the_command_and_its_bad_values(exported, tmp_path):
+    _, model = exported
+    np.save(tmp_path / "d.npy", font_digits()[:6])
+    result = predict("--model", model, tmp_path / "d.npy", "--output", tmp_path / "o.csv", "--min-confidence", "1")
+    assert result.returncode == 0, result.stderr
+    rows = read_rows(tmp_path / "o.csv")
+    assert len(rows) == 6 and {r["uncertain"] for r in rows} == {"1"}  # no float32 softmax reaches 1 here
+    for bad in ("1.5", "-0.1", "often"):
+        refused = predict("--model", model, tmp_path / "d.npy", "--output", tmp_path / "x.csv", "--min-confidence", bad)
+        assert refused.returncode == 1 and "--min-confidence: must be a number from 0 to 1" in refused.stderr
+    ray = predict(
+        "--model", model, tmp_path / "d.npy", "--output", tmp_path / "r.csv", "--min-confidence", "0.5", "--ray"
+    )
+    assert ray.returncode == 1 and ray.stderr.strip().splitlines()[-1].endswith("cannot be used with --ray")
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "r.csv").exists()
+
+
 def test_a_failed_block_leaves_no_file_and_the_previous_one_as_it_was(tmp_path):
     (tmp_path / "out.csv").write_text("before\n")
     with pytest.raises(RuntimeError), prediction_file(tmp_path / "out.csv", "csv", True) as writer:

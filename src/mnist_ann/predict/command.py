@@ -37,6 +37,13 @@ def add_predict_command(commands) -> None:
     _add_output_options(predict)
     predict.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="output format (default csv)")
     predict.add_argument("--no-probabilities", action="store_true", help="leave out the ten class probabilities")
+    predict.add_argument(
+        "--min-confidence",
+        type=_share,
+        metavar="P",
+        help="add a column `uncertain`: 1 (true in JSON Lines) for rows whose confidence is below P (0-1), "
+        "to send those to a person; no row is dropped",
+    )
     _add_image_options(predict)
     predict.add_argument("--key", help="array to read from .npz files (default: x, else x_test, else the only one)")
     predict.add_argument(
@@ -84,6 +91,12 @@ def _add_image_options(predict) -> None:
     )
     predict.add_argument("--invert", action="store_true", help="the same as --background light")
     predict.add_argument(
+        "--save-prepared",
+        metavar="DIR",
+        help="also write the 28x28 digit each image file was scored as, one PNG per file named after it, "
+        "into DIR (a new or empty folder, which appears when the command ends): what the model saw",
+    )
+    predict.add_argument(
         "--frame",
         choices=FRAMINGS,
         default="mnist",
@@ -101,8 +114,28 @@ def run_predict(args: argparse.Namespace) -> int:
     settings = BatchSettings(
         args.batch_size, Preparation(background=background, frame=args.frame), args.key, args.workers
     )
-    job = Job(args.inputs, args.output, args.model, args.format, not args.no_probabilities, settings, args.ray)
+    job = Job(
+        args.inputs,
+        args.output,
+        args.model,
+        args.format,
+        not args.no_probabilities,
+        settings,
+        args.ray,
+        save_prepared=args.save_prepared,
+        min_confidence=args.min_confidence,
+    )
     return run_job(job)
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {value:g}")
+    return value
 
 
 def _positive(text: str) -> int:

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..entry import EXIT_OK, EXIT_SOME_FAILED
+from ..errors import OutputError
 from .discovery import Input, discover
 from .model_source import model_file
 from .predictor import Predictor
+from .prepared import PreparedFolder, check_prepared_folder, prepared_folder
 from .progress import ProgressBar
 from .scoring import Outcome, score_inputs, start_decoding
 from .settings import BatchSettings
@@ -33,6 +35,8 @@ class Job:
     with_probabilities: bool = True
     settings: BatchSettings = field(default_factory=BatchSettings)
     ray: str | None = None  # a Ray cluster's address (or auto); None: this machine
+    save_prepared: str | None = None  # a new folder for the 28x28 digit of each image file
+    min_confidence: float | None = None  # rows below it say uncertain (a column), for a person to check
 
     @property
     def to_folder(self) -> bool:
@@ -42,6 +46,11 @@ class Job:
 def run_job(job: Job) -> int:
     """Run `job`; its exit code: 0 every input scored, 2 some could not be (each one logged and listed
     in the errors file). A model or output that cannot be used raises before any row is written."""
+    for option, value in (("--save-prepared", job.save_prepared), ("--min-confidence", job.min_confidence)):
+        if value is not None and job.ray is not None:
+            raise OutputError(f"{option} works on this machine: it cannot be used with --ray")
+    if job.save_prepared is not None:
+        check_prepared_folder(job.save_prepared)
     inputs, missing = discover(job.inputs)
     for source, reason in missing:
         log.warning("skipped %s: %s", source, reason)
@@ -70,8 +79,11 @@ def _write(job: Job, scorer: _Scorer, missing: list[tuple[str, str]]) -> tuple[O
                 outcome = scorer.score(writer, progress)
                 errors += missing + outcome.errors
             return outcome, Path(job.output, ERRORS_NAME) if errors else None
-        with prediction_file(job.output, job.fmt, job.with_probabilities) as writer:
-            outcome = scorer.score(writer, progress)
+        with (
+            prepared_folder(job.save_prepared) as prepared,
+            prediction_file(job.output, job.fmt, job.with_probabilities, job.min_confidence) as writer,
+        ):
+            outcome = scorer.score(writer, progress, prepared)
         return outcome, write_errors(job.output, missing + outcome.errors)
 
 
@@ -85,10 +97,12 @@ class _Scorer:
     decoder: object  # the images decoding on this machine's workers (None with --ray)
     model_bytes: bytes  # for --ray: what every actor builds its session from; read while the file exists
 
-    def score(self, writer, progress: Callable[[int], None]) -> Outcome:
+    def score(self, writer, progress: Callable[[int], None], prepared: PreparedFolder | None = None) -> Outcome:
         if self.job.ray is None:
             model, settings = self.predictor.model, self.job.settings
-            return score_inputs(model, self.inputs, writer, settings, progress=progress, decoder=self.decoder)
+            return score_inputs(
+                model, self.inputs, writer, settings, progress=progress, decoder=self.decoder, prepared=prepared
+            )
         from .cluster.driver import ClusterJob, score_on_ray
 
         cluster = ClusterJob(self.model_bytes, str(self.predictor.model.path), self.job.settings, self.job.ray)

@@ -18,6 +18,7 @@ from ..inference import OnnxModel
 from .arrays import ArrayInput
 from .discovery import Input
 from .images.pool import ImageDecoder, runs_by_kind
+from .prepared import PreparedFolder
 from .settings import BatchSettings
 from .writers import PredictionWriter
 
@@ -42,13 +43,15 @@ def score_inputs(
     *,
     progress: Callable[[int], None] = lambda n: None,
     decoder: ImageDecoder | None = None,
+    prepared: PreparedFolder | None = None,
 ) -> Outcome:
     """Score `inputs` in their order into `writer`; `progress(n)` after every n images. Image files
-    come from `decoder` (made for these inputs, see start_decoding), else from one made now."""
+    come from `decoder` (made for these inputs, see start_decoding), else from one made now; the
+    digits they were scored as go to `prepared` too, where given (--save-prepared)."""
     with contextlib.ExitStack() as stack:
         if decoder is None:
             decoder = stack.enter_context(start_decoding(inputs, settings))
-        scorer = _Scorer(model, writer, settings, decoder, progress)
+        scorer = _Scorer(model, writer, settings, decoder, progress, prepared)
         for is_image, group in runs_by_kind(inputs):
             if is_image:
                 scorer.score_images([i.path for i in group])
@@ -72,6 +75,7 @@ class _Scorer:
     settings: BatchSettings
     decoder: ImageDecoder  # the image files, decoding ahead of the scorer
     progress: Callable[[int], None]  # told the number of images tried after each chunk
+    prepared: PreparedFolder | None = None  # where the scored digits of image files are saved
     outcome: Outcome = field(default_factory=Outcome)
 
     def score_array(self, item: Input) -> None:
@@ -92,6 +96,9 @@ class _Scorer:
             for source, reason in failed:
                 self.outcome.fail(source, reason)
             if ok:
-                self.writer.write([task[i] for i in ok], self.model.predict(preprocess(digits)), prepared)
+                sources = [task[i] for i in ok]
+                self.writer.write(sources, self.model.predict(preprocess(digits)), prepared)
+                if self.prepared is not None:
+                    self.prepared.save(sources, digits)
                 self.outcome.scored += len(ok)
             self.progress(len(task))

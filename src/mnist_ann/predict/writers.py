@@ -23,78 +23,53 @@ import numpy as np
 from ..atomic import atomic_path, write_csv
 from ..data import NUM_CLASSES
 from ..errors import OutputError
+from .csv_bytes import DECIMALS, decimal, flags, numeric_columns
 from .names import csv_field, error_rows, printable
-
-DECIMALS = 6
-_SCALE = 10**DECIMALS
-_DIGIT = np.uint8(ord("0"))
-
 
 ARRAY_ROWS = "as-is"  # rows of array files: MNIST-framed already, never reframed
 
 
-def header(with_probabilities: bool) -> list[str]:
+def header(with_probabilities: bool, flags_uncertain: bool = False) -> list[str]:
     probabilities = [f"prob_{d}" for d in range(NUM_CLASSES)] if with_probabilities else []
-    return ["source", "label", "confidence", *probabilities, "prepared"]
-
-
-def _fixed(values: np.ndarray) -> np.ndarray:
-    """Numbers in [0, 1] as (n, 8) ASCII bytes `d.dddddd`."""
-    scaled = np.rint(np.clip(values.astype(np.float64), 0, 1) * _SCALE).astype(np.int64)
-    out = np.empty((len(values), DECIMALS + 2), np.uint8)
-    out[:, 0] = _DIGIT + scaled // _SCALE
-    out[:, 1] = ord(".")
-    fraction = scaled % _SCALE
-    for position in range(DECIMALS + 1, 1, -1):
-        out[:, position] = _DIGIT + fraction % 10
-        fraction //= 10
-    return out
-
-
-def _numeric_columns(probabilities: np.ndarray, with_probabilities: bool, end: bytes) -> np.ndarray:
-    """Each row's label, confidence and probabilities, then `end`, as an (n, width) byte matrix."""
-    n = len(probabilities)
-    comma = np.full((n, 1), ord(","), np.uint8)
-    parts = [
-        comma,
-        (_DIGIT + probabilities.argmax(axis=1)).astype(np.uint8)[:, None],
-        comma,
-        _fixed(probabilities.max(axis=1)),
-    ]
-    if with_probabilities:
-        for digit in range(NUM_CLASSES):
-            parts += [comma, _fixed(probabilities[:, digit])]
-    parts.append(np.broadcast_to(np.frombuffer(end, np.uint8), (n, len(end))))
-    return np.concatenate(parts, axis=1)
-
-
-def _decimal(numbers: np.ndarray, width: int) -> np.ndarray:
-    """Non-negative integers that all have `width` digits, as an (n, width) byte matrix."""
-    out = np.empty((len(numbers), width), np.uint8)
-    rest = numbers.astype(np.int64)
-    for position in range(width - 1, -1, -1):
-        out[:, position] = _DIGIT + rest % 10
-        rest //= 10
-    return out
+    return ["source", "label", "confidence", *probabilities, "prepared", *(["uncertain"] if flags_uncertain else [])]
 
 
 class PredictionWriter:
     """Appends prediction rows to an open binary file, in CSV or JSON Lines."""
 
-    def __init__(self, fp: BinaryIO, fmt: str, with_probabilities: bool):
+    def __init__(self, fp: BinaryIO, fmt: str, with_probabilities: bool, min_confidence: float | None = None):
         self.fp, self.fmt, self.with_probabilities = fp, fmt, with_probabilities
+        self.min_confidence = min_confidence  # rows below it say `uncertain`: 1 (CSV), true (JSON Lines)
         self.rows = 0
         if fmt == "csv":
-            fp.write((",".join(header(with_probabilities)) + "\n").encode())
+            fp.write((",".join(header(with_probabilities, min_confidence is not None)) + "\n").encode())
+
+    def _ends(self, probabilities: np.ndarray, end: str) -> np.ndarray:
+        """Each row's last column(s) and line end: `end`, and the uncertain flag when asked for."""
+        if self.min_confidence is None:
+            return np.broadcast_to(np.frombuffer(f"{end}\n".encode(), np.uint8), (len(probabilities), len(end) + 1))
+        return np.concatenate(
+            [
+                np.broadcast_to(np.frombuffer(end.encode(), np.uint8), (len(probabilities), len(end))),
+                flags(self._uncertain(probabilities), b"\n"),
+            ],
+            axis=1,
+        )
+
+    def _uncertain(self, probabilities: np.ndarray) -> np.ndarray:
+        return probabilities.max(axis=1) < self.min_confidence
 
     def write(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
         """Rows for images named one by one (image files), with what was done to each."""
         if self.fmt == "jsonl":
             self._write_jsonl(sources, probabilities, prepared)
             return
-        numeric = _numeric_columns(probabilities, self.with_probabilities, b",")
-        rows = zip(sources, numeric, prepared)
-        self.fp.write(b"".join(csv_field(s).encode() + row.tobytes() + f"{p}\n".encode() for s, row, p in rows))
+        numeric = numeric_columns(probabilities, self.with_probabilities, b",")
+        ends = self._ends(probabilities, "")
+        rows = zip(sources, numeric, prepared, ends)
+        self.fp.write(
+            b"".join(csv_field(s).encode() + row.tobytes() + p.encode() + end.tobytes() for s, row, p, end in rows)
+        )
         self.rows += len(sources)
 
     def write_array_rows(self, path: str, start: int, probabilities: np.ndarray) -> None:
@@ -103,7 +78,10 @@ class PredictionWriter:
             sources = [f"{path}#{i}" for i in range(start, start + len(probabilities))]
             self._write_jsonl(sources, probabilities, [ARRAY_ROWS] * len(sources))
             return
-        numeric = _numeric_columns(probabilities, self.with_probabilities, f",{ARRAY_ROWS}\n".encode())
+        numeric = np.concatenate(
+            [numeric_columns(probabilities, self.with_probabilities, b""), self._ends(probabilities, f",{ARRAY_ROWS}")],
+            axis=1,
+        )
         quoted = csv_field(f"{path}#")
         prefix, suffix = (quoted[:-1], b'"') if quoted.endswith('"') else (quoted, b"")
         prefix_bytes = np.frombuffer(prefix.encode(), np.uint8)
@@ -117,7 +95,7 @@ class PredictionWriter:
             if lo == hi:
                 continue
             width = len(str(indices[lo]))
-            block = [np.broadcast_to(prefix_bytes, (hi - lo, len(prefix_bytes))), _decimal(indices[lo:hi], width)]
+            block = [np.broadcast_to(prefix_bytes, (hi - lo, len(prefix_bytes))), decimal(indices[lo:hi], width)]
             if suffix:
                 block.append(np.full((hi - lo, 1), ord('"'), np.uint8))
             block.append(numeric[lo:hi])
@@ -135,18 +113,22 @@ class PredictionWriter:
             if self.with_probabilities:
                 record["probabilities"] = [round(p, DECIMALS) for p in row.tolist()]
             record["prepared"] = applied
+            if self.min_confidence is not None:
+                record["uncertain"] = bool(row.max() < self.min_confidence)
             lines.append(json.dumps(record) + "\n")
         self.fp.write("".join(lines).encode())
         self.rows += len(sources)
 
 
 @contextlib.contextmanager
-def prediction_file(path: str | Path, fmt: str, with_probabilities: bool) -> Iterator[PredictionWriter]:
+def prediction_file(
+    path: str | Path, fmt: str, with_probabilities: bool, min_confidence: float | None = None
+) -> Iterator[PredictionWriter]:
     """A writer whose rows appear at `path` only when the block ends without error. A failed
     write (a full disk) is reported against `path`, not the temporary file."""
     try:
         with atomic_path(path) as tmp, open(tmp, "wb", buffering=1 << 20) as fp:
-            yield PredictionWriter(fp, fmt, with_probabilities)
+            yield PredictionWriter(fp, fmt, with_probabilities, min_confidence)
     except OSError as exc:
         if exc.filename is None:
             exc.filename = str(path)
