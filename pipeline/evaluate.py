@@ -1,6 +1,7 @@
 """evaluate stage: score the trained model on the test set (loss, accuracy, per-digit precision and
 recall, confusion matrix) and show a sample of predictions next to their labels, as the seed's
-"model test" step did. Logs everything into the pipeline's MLflow run."""
+"model test" step did; then on fixed variants of the test set (moved, turned, scaled, bolder,
+thinner, blurred, noisy digits). Logs everything into the pipeline's MLflow run."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 import logging
 
 from mnist_ann.atomic import write_csv, write_json, write_text
+from mnist_ann.data import preprocess
 from mnist_ann.entry import run_main, stage_arguments, start_keras
 from mnist_ann.evaluation import score
 from mnist_ann.lineage import train_record
@@ -23,12 +25,14 @@ log = logging.getLogger("evaluate")
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = stage_arguments(__doc__, argv, ("data", "model", "run_file", "metrics", "predictions", "plots"))
+    paths = ("data", "model", "run_file", "metrics", "predictions", "robustness", "robustness_plot", "plots")
+    args = stage_arguments(__doc__, argv, paths)
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
     start_keras()  # TensorFlow: imported once the params are known good
     trained = load_trained(args.data, args.model, args.run_file)
     from mnist_ann.model import predict_probabilities
     from mnist_ann.plots import plot_confusion, plot_predictions
+    from mnist_ann.robustness import accuracies, as_digits
 
     restore = train_record(params, args.params, args.run_file)  # used only where the store lacks train's run
     with tracked_stage(params.mlflow.experiment_name, stage="evaluate", run_id=trained.run_id, restore=restore) as run:
@@ -47,12 +51,21 @@ def main(argv: list[str] | None = None) -> None:
         plot_predictions(trained.x_test[sample], y_test[sample], predicted[sample], args.plots / "predictions.png")
         write_text(args.plots / "predictions.txt", sample_text + "\n")
 
+        # digits not in MNIST's exact form: scored with the model already loaded, in seconds
+        robust = accuracies(
+            lambda digits: predict_probabilities(trained.model, preprocess(digits)), as_digits(trained.x_test), y_test
+        )
+        write_json(args.robustness, robust)
+        write_csv(args.robustness_plot, [{"variant": name, "accuracy": value} for name, value in robust.items()])
+        run.log_metrics({f"robust_{name}": value for name, value in robust.items()})
+
         run.log_metrics(metrics)
         run.log_metrics({f"{kind}_{digit}": v for kind in ("precision", "recall") for digit, v in scores[kind].items()})
         for name in ("confusion_matrix.png", "predictions.png", "predictions.txt"):
             run.log_artifact(args.plots / name, "plots")
         run.log_text(json.dumps(scores["confusion_matrix"]), "confusion_matrix.json")
     log.info("test loss %.4f, test accuracy %.4f", scores["loss"], scores["accuracy"])
+    log.info("robustness: %s", ", ".join(f"{name} {value:.4f}" for name, value in robust.items()))
 
 
 def _sample_table(labels, predicted) -> str:

@@ -25,6 +25,15 @@ def test_evaluate_outputs(trained):
     assert evaluate.stdout.splitlines()[0].startswith("predicted: ") and len(evaluate.stdout.splitlines()[0]) == 11 + 12
     for name in ("confusion_matrix.png", "predictions.png"):
         assert (workdir / "plots" / "evaluate" / name).read_bytes()[:4] == b"\x89PNG"
+    # issue 24: accuracy on each fixed variant of the test set, as a metric, a plot and in MLflow
+    robust = json.loads((workdir / "metrics" / "robustness.json").read_text())
+    names = ["shift_3px", "rotate_20deg", "scale_0.7", "scale_1.3", "thick", "thin", "blur", "noise"]
+    assert list(robust) == [*names, "mean"] and all(0 <= robust[n] <= 1 for n in names)
+    assert robust["mean"] == pytest.approx(sum(robust[n] for n in names) / len(names))
+    with open(workdir / "metrics" / "robustness.csv") as fp:
+        assert [(r["variant"], float(r["accuracy"])) for r in csv.DictReader(fp)] == list(robust.items())
+    logged = trained.client.get_run(trained.run_id).data.metrics
+    assert {k: logged[f"robust_{k}"] for k in robust} == pytest.approx(robust)
 
 
 def test_failing_stage_marks_the_run_failed(trained, tmp_path):

@@ -108,7 +108,11 @@ def test_plots_make_html_with_curves_and_confusion(two_runs, tmp_path, command):
     result = dvc(repo, *command, "-o", str(tmp_path / "plots"))
     assert result.returncode == 0, result.stderr
     html = (tmp_path / "plots" / "index.html").read_text()
-    for title in ("Training and validation accuracy and loss", "Confusion matrix"):
+    for title in (
+        "Training and validation accuracy and loss",
+        "Confusion matrix",
+        "Accuracy on variants of the test set",
+    ):
         assert title in html
     assert "val_accuracy" in html and "predicted" in html
     assert list((tmp_path / "plots").rglob("*.png"))  # the PNG figures are embedded too
@@ -120,7 +124,7 @@ def test_plots_make_html_with_curves_and_confusion(two_runs, tmp_path, command):
     assert '"rect"' in predictions_spec and '"line"' not in predictions_spec
     charts = rendered_charts(tmp_path / "plots" / "index.html", tmp_path / "chromium")
     # issue 23: one chart per file; DVC drew the history a second time, against a `step` axis
-    assert charts == {"metrics_test_predictions_csv", "metrics_train_history_csv"}, charts
+    assert charts == {"metrics_test_predictions_csv", "metrics_train_history_csv", "metrics_robustness_csv"}, charts
     assert '"field": "step"' not in html
     if command == ["plots", "show"]:  # without -o, into dvc_plots/, which git ignores
         assert dvc(repo, "plots", "show").returncode == 0 and (repo / "dvc_plots" / "index.html").exists()

@@ -168,6 +168,8 @@ STAGE_PATHS = {
     "metrics": "JSON file for the stage's metrics",
     "history": "CSV file for the per-epoch metrics",
     "predictions": "CSV of the true and predicted test digits",
+    "robustness": "JSON file for the accuracy on each variant of the test set (moved, turned, ...)",
+    "robustness_plot": "CSV of the same figures, one row per variant, for `dvc plots`",
     "plots": "folder for the stage's figures",
 }
 

@@ -1,0 +1,104 @@
+"""Variants of the MNIST test set as people's digits differ from MNIST's: moved, turned, larger or
+smaller, bolder or thinner strokes, blurred, noisy. Each is made from the test images with a fixed
+seed (the same variant on every run and machine), so that the evaluate stage's accuracy on each
+one says how an experiment reads digits that are not in MNIST's exact form (issue 24).
+
+numpy and Pillow only, on uint8 (n, 28, 28) digits, light ink on black as MNIST's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+SEED = 24  # the variants' own seed: fixed, so that every run scores the same images
+
+
+def _each(images: np.ndarray, change: Callable) -> np.ndarray:
+    from PIL import Image
+
+    return np.stack([np.asarray(change(Image.fromarray(image, "L"))) for image in images])
+
+
+def shifted(images: np.ndarray, rng: np.random.Generator, pixels: int = 3) -> np.ndarray:
+    """Each digit moved `pixels` in one of the 8 directions (drawn per image), the gap left black."""
+    out = np.zeros_like(images)
+    steps = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    for i, k in enumerate(rng.integers(0, len(steps), len(images))):
+        dy, dx = steps[k][0] * pixels, steps[k][1] * pixels
+        src = images[i, max(0, -dy) : 28 - max(0, dy), max(0, -dx) : 28 - max(0, dx)]
+        out[i, max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
+    return out
+
+
+def rotated(images: np.ndarray, rng: np.random.Generator, degrees: float = 20) -> np.ndarray:
+    """Each digit turned by +-`degrees` (the sign drawn per image) about the image's centre."""
+    from PIL import Image
+
+    signs = rng.choice([-1, 1], len(images))
+    turn = iter(signs * degrees)
+    return _each(images, lambda image: image.rotate(float(next(turn)), resample=Image.Resampling.BILINEAR))
+
+
+def scaled(images: np.ndarray, factor: float) -> np.ndarray:
+    """Each digit scaled by `factor` about the image's centre (cropped, or padded with black)."""
+    from PIL import Image
+
+    side = max(1, round(28 * factor))
+    offset = (side - 28) // 2
+
+    def scale(image):
+        resized = image.resize((side, side), Image.Resampling.BILINEAR)
+        canvas = Image.new("L", (28, 28), 0)
+        canvas.paste(resized, (-offset, -offset))
+        return canvas
+
+    return _each(images, scale)
+
+
+def stroked(images: np.ndarray, thicker: bool) -> np.ndarray:
+    """Strokes a pixel bolder (grey dilation) or thinner (erosion), as another pen would draw them."""
+    from PIL import ImageFilter
+
+    kernel = ImageFilter.MaxFilter(3) if thicker else ImageFilter.MinFilter(3)
+    return _each(images, lambda image: image.filter(kernel))
+
+
+def blurred(images: np.ndarray, radius: float = 1.0) -> np.ndarray:
+    from PIL import ImageFilter
+
+    return _each(images, lambda image: image.filter(ImageFilter.GaussianBlur(radius)))
+
+
+def noisy(images: np.ndarray, rng: np.random.Generator, sigma: float = 40) -> np.ndarray:
+    """Gaussian noise of `sigma` grey levels on every pixel, as a poor sensor adds."""
+    return np.clip(images + rng.normal(0, sigma, images.shape), 0, 255).astype(np.uint8)
+
+
+def variants(images: np.ndarray) -> dict[str, np.ndarray]:
+    """Every variant of `images` (uint8 (n, 28, 28)), by the name its accuracy is logged under."""
+    rng = np.random.default_rng(SEED)
+    return {
+        "shift_3px": shifted(images, rng),
+        "rotate_20deg": rotated(images, rng),
+        "scale_0.7": scaled(images, 0.7),
+        "scale_1.3": scaled(images, 1.3),
+        "thick": stroked(images, thicker=True),
+        "thin": stroked(images, thicker=False),
+        "blur": blurred(images),
+        "noise": noisy(images, rng),
+    }
+
+
+def as_digits(pixels: np.ndarray) -> np.ndarray:
+    """Model-ready float pixels (n, 784) in [0, 1] back as the uint8 (n, 28, 28) digits they came from."""
+    return np.rint(pixels.reshape(len(pixels), 28, 28) * 255).astype(np.uint8)
+
+
+def accuracies(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy on each variant, `predict` taking uint8 (n, 28, 28) digits to class probabilities;
+    and `mean`, their average."""
+    figures = {
+        name: float((predict(variant).argmax(axis=1) == labels).mean()) for name, variant in variants(images).items()
+    }
+    return {**figures, "mean": float(np.mean(list(figures.values())))}
