@@ -4,6 +4,7 @@ status; an unreachable server is a bounded, one-line failure."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -67,6 +68,27 @@ def test_the_experiment_opens_in_the_model_training_view(tracking_env, tmp_path,
     with tracked_stage(name, root=tmp_path):
         pass
     assert client.get_experiment_by_name(name).tags["mlflow.experimentKind"] == expected
+
+
+def test_ctrl_c_in_the_middle_of_a_store_write_waits_for_it_and_the_run_ends_killed(tracking_env, tmp_path):
+    """Issue 23: SIGINT landing inside a SQLite write (the epoch's metrics, sent the moment its log
+    line appears) once left the run RUNNING. The interrupt now arrives when the write is done."""
+    with pytest.raises(KeyboardInterrupt), tracked_stage("exp-ctrl-c", root=tmp_path) as run:
+        original = run._mlflow.log_metrics
+
+        def interrupted_write(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)  # arrives now, as a terminal's Ctrl-C would
+            time.sleep(0.05)  # still inside the write: Python would raise here without the hold
+            original(*args, **kwargs)
+
+        run._mlflow.log_metrics = interrupted_write
+        try:
+            run.log_metrics({"val_accuracy": 0.5}, step=1)
+        finally:
+            run._mlflow.log_metrics = original
+    data = mlflow.MlflowClient(tracking_env).get_run(run.run_id)
+    assert data.data.metrics == {"val_accuracy": 0.5}  # the write completed
+    assert data.info.status == "KILLED"
 
 
 def test_reopened_run_is_the_same_run(tracking_env, tmp_path):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -20,6 +22,31 @@ from typing import Any
 from ..errors import first_line
 
 log = logging.getLogger("mnist_ann.tracking")
+
+
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def store_write(mlflow: Any):
+    """Around one write to a SQLite store: Ctrl-C, SIGTERM and SIGHUP wait until it is done. Cut
+    inside SQLite, a write could leave the run unmarkable, RUNNING (seen once in the suite). The
+    handlers are swapped, not the signals blocked: a blocked signal goes to another thread and
+    Python runs its handler here all the same. A server's writes are not held: Ctrl-C must cut a
+    stalled one short (the HTTP limits bound it anyway)."""
+    held = mlflow.get_tracking_uri().startswith("sqlite:") and threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.getsignal(sig) for sig in STOPPING} if held else {}
+    pending: list[int] = []
+    for sig, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(sig, lambda number, frame: pending.append(number))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in pending[:1]:  # as it would have arrived, now that the write is whole
+            signal.raise_signal(sig)
 
 
 @dataclass(frozen=True)
@@ -91,7 +118,8 @@ class TrackedRun:
             self.lost.append(what)
             return
         try:
-            call(*args, **kwargs)
+            with store_write(self._mlflow):
+                call(*args, **kwargs)
         except Exception as exc:  # whatever the store raises (HTTP, SQLite, file system): not the stage's fault
             self.failure = first_line(exc)
             self.lost.append(what)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import TrackingError, first_line
 from .lookup import RESTORED_FROM, end_runs_of_dead_stages, existing_run, owner_tags, run_restored_from
-from .runs import TrackedRun, UntrackedRun
+from .runs import TrackedRun, UntrackedRun, store_write
 from .store import HTTP_LIMITS, relocate_copied_store, repo_root, tracking_enabled, tracking_uri
 
 log = logging.getLogger("mnist_ann.tracking")
@@ -179,6 +179,7 @@ def _experiment_id(mlflow: Any, name: str, root: Path, uri: str) -> str:
 
 def _end(mlflow: Any, status: str) -> None:
     try:
-        mlflow.end_run(status)
+        with store_write(mlflow):
+            mlflow.end_run(status)
     except Exception as exc:  # never let a failing store hide the stage's own error
         log.error("could not mark the MLflow run %s: %s", status, first_line(exc))
