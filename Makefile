@@ -19,7 +19,7 @@ help:
 	@echo "make lint       ruff: lint and check the formatting of the whole tree (CI runs it first)"
 	@echo "make format     ruff: format the whole tree and apply safe lint fixes"
 	@echo "make bench      measure the pipeline against the seed tutorial (writes benchmarks/results.*)"
-	@echo "make exps       dvc exp show, narrowed to the columns that compare experiments (fits 100 columns)"
+	@echo "make exps       dvc exp show, narrowed to the columns that compare experiments (fits 120 columns)"
 	@echo "make ui         browse the MLflow runs at http://127.0.0.1:5000, or PORT= (loopback only: no authentication)"
 	@echo "make audit      check requirements.lock against known vulnerabilities (needs the advisory database online)"
 	@echo "make lock       re-resolve $(LOCK) from pyproject.toml (needs the package registry)"
@@ -69,9 +69,10 @@ ui: setup
 
 # `dvc exp show` lists every param, dep hash and per-digit figure (hundreds of columns); this keeps the
 # params that differ between the experiments shown, and test accuracy, loss and parity (in millionths;
-# val_accuracy is test_accuracy: the seed validates on the test set).
+# val_accuracy is test_accuracy: the seed validates on the test set), and of the robustness figures
+# their mean (the variants are in metrics/robustness.json, `dvc metrics diff` and MLflow).
 # The per-digit figures stay in metrics/evaluate.json and MLflow.
-EXPS_DROPPED := 'Created|State|Executor|val_accuracy|.*/|precision|recall|download|(epoch|accuracy|loss|val_loss|images|opset|atol|atol_ppm|max_abs_diff|keras_test_accuracy|onnx_test_accuracy|argmax_agreement)$$'
+EXPS_DROPPED := 'Created|State|Executor|val_accuracy|(shift|rotate|scale|thick|thin|blur|noise)|.*/|precision|recall|download|(epoch|accuracy|loss|val_loss|images|opset|atol|atol_ppm|max_abs_diff|keras_test_accuracy|onnx_test_accuracy|argmax_agreement)$$'
 
 exps: setup
 	$(BIN)/dvc exp show --only-changed --drop $(EXPS_DROPPED)

@@ -309,19 +309,20 @@ def test_four_parallel_experiments_land_in_the_main_store(repo):
         # issue 23: the run says what the experiment changed, not only that params.yaml differs
         assert run.data.tags["params.changed"] == f"train.learning_rate={run.data.params['train.learning_rate']}"
 
-    # `make exps`: the experiments on a 100-column terminal, with the param they differ in
+    # `make exps`: the experiments on a 120-column terminal, with the param they differ in
     venv = VENV_BIN.parent
     exps = subprocess.run(
         ["make", "-s", "-o", f"{venv}/.synced", "exps", f"VENV={venv}"],
         cwd=repo,
-        env={**os.environ, "COLUMNS": "100", "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"},
+        env={**os.environ, "COLUMNS": "120", "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"},
         capture_output=True,
         text=True,
     )
     assert exps.returncode == 0, exps.stderr
     lines = exps.stdout.splitlines()
-    assert max(len(line) for line in lines) <= 100 and "…" not in exps.stdout, exps.stdout
-    assert all(column in lines[1] for column in ("Experiment", "test_accuracy", "train.learning_rate")), lines[1]
+    assert max(len(line) for line in lines) <= 120 and "…" not in exps.stdout, exps.stdout
+    columns = ("Experiment", "test_accuracy", "mean", "max_abs_diff_ppm", "train.learning_rate")
+    assert all(column in lines[1] for column in columns) and "shift_3px" not in lines[1], lines[1]
     assert all(name in exps.stdout for name in by_experiment), exps.stdout
 
     applied = dvc(repo, "exp", "apply", "slow-lr")
