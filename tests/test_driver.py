@@ -114,13 +114,21 @@ def test_two_nodes_share_the_work_into_an_output_folder(exported, tmp_path, two_
     inputs = _inputs(tmp_path / "in", images=300)
     alone = predict("--model", model, *inputs, "--output", tmp_path / "one.csv")
     args = ("-m", "mnist_ann.cli", "predict", "--model", model, *inputs, "--ray", "--batch-size", "16")
-    joined = run_script(*args, "--output", f"{tmp_path / 'out'}/", env={"RAY_ADDRESS": two_nodes}, timeout=300)
-    assert joined.returncode == alone.returncode == 2, joined.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["errors.csv", "part-00000.csv"]
-    assert (tmp_path / "out" / "part-00000.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
-    assert (tmp_path / "out" / "errors.csv").read_bytes() == (tmp_path / "one.errors.csv").read_bytes()
-    per_node = _per_node(joined.stderr)
-    assert len(per_node) == 2 and min(per_node) > 0 and sum(per_node) == 300 + 200 + 7 + 9
+    # Ray Data hands blocks to whichever actor is free: on a job this small, one node's actor can
+    # take them all while the other still loads its model (seen once in 5 clean-clone runs). A
+    # second run, whose actors start warm, gives the other node its share; both runs' rows are checked.
+    for attempt in (1, 2):
+        out = tmp_path / f"out{attempt}"
+        joined = run_script(*args, "--output", f"{out}/", env={"RAY_ADDRESS": two_nodes}, timeout=300)
+        assert joined.returncode == alone.returncode == 2, joined.stderr
+        assert sorted(p.name for p in out.iterdir()) == ["errors.csv", "part-00000.csv"]
+        assert (out / "part-00000.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+        assert (out / "errors.csv").read_bytes() == (tmp_path / "one.errors.csv").read_bytes()
+        per_node = _per_node(joined.stderr)
+        assert sum(per_node) == 300 + 200 + 7 + 9
+        if len(per_node) == 2 and min(per_node) > 0:
+            break
+    assert len(per_node) == 2 and min(per_node) > 0, per_node
 
 
 @pytest.mark.slow
