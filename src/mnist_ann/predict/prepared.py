@@ -39,7 +39,7 @@ class PreparedFolder:
     """Where the prepared digits of one run are written, under names made from their sources."""
 
     def __init__(self, staging: Path):
-        self.staging, self.taken, self.saved = staging, set(), 0
+        self.staging, self.taken = staging, set()
 
     def save(self, sources: Sequence[str], digits: np.ndarray) -> None:
         from PIL import Image
@@ -49,7 +49,6 @@ class PreparedFolder:
             descriptor = os.open(self.staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             with os.fdopen(descriptor, "wb") as fp:
                 Image.fromarray(digit, "L").save(fp, format="PNG")
-            self.saved += 1
 
     def _name(self, source: str) -> str:
         """The input's path as one safe file name (`scans/a/3.jpg` -> `scans_a_3.jpg.png`), with
