@@ -1,7 +1,8 @@
 """evaluate stage: score the trained model on the test set (loss, accuracy, per-digit precision and
 recall, confusion matrix) and show a sample of predictions next to their labels, as the seed's
 "model test" step did; then on fixed variants of the test set (moved, turned, scaled, bolder,
-thinner, blurred, noisy digits). Logs everything into the pipeline's MLflow run."""
+thinner, blurred, noisy digits, and photos of them on unevenly lit paper) and on a rendered set of
+digits MNIST did not make. Logs everything into the pipeline's MLflow run."""
 
 from __future__ import annotations
 
@@ -30,9 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
     start_keras()  # TensorFlow: imported once the params are known good
     trained = load_trained(args.data, args.model, args.run_file)
+    from mnist_ann.digits.robustness import accuracies, as_digits
     from mnist_ann.model import predict_probabilities
     from mnist_ann.plots import plot_confusion, plot_predictions
-    from mnist_ann.robustness import accuracies, as_digits
 
     restore = train_record(params, args.params, args.run_file)  # used only where the store lacks train's run
     with tracked_stage(params.mlflow.experiment_name, stage="evaluate", run_id=trained.run_id, restore=restore) as run:

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from mnist_ann.digits.rendered import FONTS
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent  # `python` in the stage commands must be this environment's
 DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())  # the one owner of stage names, paths and outputs
@@ -106,33 +108,23 @@ def write_params(path: Path, changes: Mapping[str, Any], base: Path | None = Non
 
 
 def font_glyph(digit: int, font: str, size: int, stroke: int, angle: float):
-    """`digit` drawn in white on black with one of the fonts matplotlib ships (so every machine
-    that runs the suite has them), cropped to its ink: a Pillow "L" image."""
-    import matplotlib
-    from PIL import Image, ImageDraw, ImageFont
+    """`digit` drawn in white on black with one of the fonts matplotlib ships, turned by `angle`,
+    cropped to its ink (the library's rendered-set glyph, unslanted): a Pillow "L" image."""
+    from PIL import Image
 
-    face = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / font), size)
-    canvas = Image.new("L", (size * 3, size * 3), 0)
-    ImageDraw.Draw(canvas).text(
-        (size, size // 2), str(digit), fill=255, font=face, stroke_width=stroke, stroke_fill=255
-    )
-    canvas = canvas.rotate(angle, resample=Image.Resampling.BICUBIC)
-    return canvas.crop(canvas.getbbox())
+    from mnist_ann.digits.rendered import glyph
+
+    return Image.fromarray(np.rint(glyph(digit, font, size, pen=stroke, slant=0.0, turn=angle) * 255).astype(np.uint8))
 
 
-# Fonts among matplotlib's whose digits are plain digits (not old-style figures or symbols).
-DIGIT_FONTS = [
-    *(f"DejaVu{family}{style}.ttf" for family in ("Sans", "SansMono", "Serif")
-      for style in ("", "-Bold", "-Oblique" if family != "Serif" else "-Italic")),
-    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf",
-]  # fmt: skip
+DIGIT_FONTS = list(FONTS)
 
 
 def mnist_form_digits(count: int, seed: int) -> np.ndarray:
     """`count` digit images (uint8 28x28, light on dark) from the fonts above at random sizes, strokes
     and slants, framed as MNIST's are; only those that framing leaves unchanged are kept, so an image
     test can compare what predict scores with Keras on the very same pixels."""
-    from mnist_ann.predict.images.framing import prepare
+    from mnist_ann.digits.framing import prepare
 
     rng = random.Random(seed)
     digits = []
@@ -187,29 +179,18 @@ def font_scans(count: int, seed: int) -> list[tuple[int, Any]]:
 
 
 def font_photos(count: int, seed: int, max_gradient: float = 120) -> list[tuple[int, Any]]:
-    """(digit, image) pairs as a phone photographs a sheet: dark ink (grey 15-60) on grey paper
-    (150-210), both lit unevenly, by a linear gradient of up to `max_gradient` grey levels in any
-    direction, darker corners, or a soft shadow, with sensor noise of sigma 6; the digit anywhere on
-    a picture 1.6-3 times its size. Digit i is i % 10."""
+    """(digit, image) pairs as a phone photographs a sheet (the library's digits/photos.py): dark
+    ink on grey paper lit unevenly by up to `max_gradient` grey levels, noise of sigma 6; the digit
+    anywhere on a picture 1.6-3 times its size. Digit i is i % 10."""
     from PIL import Image
 
-    rng, noise, photos = random.Random(seed), np.random.default_rng(seed), []
+    from mnist_ann.digits.photos import on_paper, placed
+
+    rng, light, photos = random.Random(seed), np.random.default_rng(seed), []
     for i in range(count):
         glyph, side = _glyph_on_a_page(rng, i % 10, strokes=(1, 4))
-        ink = np.zeros((side, side), np.float32)
-        top, left = rng.randint(0, side - glyph.height), rng.randint(0, side - glyph.width)
-        ink[top : top + glyph.height, left : left + glyph.width] = np.asarray(glyph, np.float32) / 255
-        rows, cols = np.mgrid[0:side, 0:side] / side - 0.5
-        angle = rng.uniform(0, 2 * np.pi)
-        light = {  # the paper's brightness across the picture, in grey levels around its own
-            "gradient": (rows * np.sin(angle) + cols * np.cos(angle)) * rng.uniform(0.5, 1) * max_gradient,
-            "corners": -(rows**2 + cols**2) * 2 * rng.uniform(0.3, 1) * max_gradient / 2,
-            "shadow": -max_gradient / 2 / (1 + np.exp(-(cols * np.cos(angle) + rows * np.sin(angle)) * 12)),
-        }[rng.choice(["gradient", "corners", "shadow"])]
-        base = rng.randint(150, 210)  # the paper's grey, and the ink's, where the light is even
-        darkness = 1 - rng.randint(15, 60) / base  # the light dims ink and paper alike
-        photo = (base + light) * (1 - ink * darkness) + noise.normal(0, 6, (side, side))
-        photos.append((i % 10, Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8))))
+        ink = placed(np.asarray(glyph, np.float32) / 255, side, light)
+        photos.append((i % 10, Image.fromarray(np.rint(on_paper(ink, light, max_gradient)).astype(np.uint8))))
     return photos
 
 

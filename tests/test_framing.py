@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from helpers import REPO, font_digits, font_glyph, predict, read_rows
-from mnist_ann.predict.images.framing import prepare
+from mnist_ann.digits.framing import prepare
 
 
 def pictures_of_one_digit(glyph: Image.Image) -> dict[str, np.ndarray]:

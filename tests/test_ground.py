@@ -9,8 +9,8 @@ from PIL import Image
 
 from helpers import font_glyph, font_photos, predict, read_rows
 from mnist_ann.data import IMAGE_SHAPE
-from mnist_ann.predict.images.framing import prepare
-from mnist_ann.predict.images.ground import flatten_ground, uneven_grounds
+from mnist_ann.digits.framing import prepare
+from mnist_ann.digits.ground import flatten_ground, uneven_grounds
 
 
 def three_on_paper(light: np.ndarray, seed: int = 0) -> np.ndarray:

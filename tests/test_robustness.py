@@ -1,4 +1,4 @@
-"""robustness.py: fixed, seeded variants of the test digits, and the accuracy on each (issue 24)."""
+"""digits/robustness.py: fixed, seeded variants of the test digits, and the accuracy on each (issue 24)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import font_digits
-from mnist_ann.robustness import accuracies, as_digits, variants
+from mnist_ann.digits.robustness import accuracies, as_digits, photographed, variants
 
 
 def centre_of_mass(images: np.ndarray) -> np.ndarray:
@@ -34,12 +34,23 @@ def test_variants_are_the_same_on_every_run_and_change_what_they_say():
     assert boxes["scale_0.7"] < boxes["plain"] < boxes["scale_1.3"]
 
 
-def test_accuracies_name_each_variant_and_their_mean():
+def test_accuracies_name_every_figure_and_their_mean():
     digits, labels = font_digits(), np.arange(40) % 10
-    oracle = accuracies(lambda images: np.eye(10)[labels], digits, labels)  # always right
-    assert oracle == {**{name: 1.0 for name in variants(digits[:1])}, "mean": 1.0}
-    guess = accuracies(lambda images: np.eye(10)[np.zeros(len(images), int)], digits, labels)  # always 0
-    assert guess["mean"] == pytest.approx(0.1)
+    zeros = accuracies(lambda images: np.eye(10)[np.zeros(len(images), int)], digits, labels)  # always "0"
+    assert list(zeros) == [*variants(digits[:1]), "photo_gradient", "rendered", "mean"]
+    assert zeros["rendered"] == pytest.approx(0.1)  # 30 zeros among 300, none refused
+    assert all(0 < value <= 0.1 for value in zeros.values())
+    assert zeros["mean"] == pytest.approx(np.mean([v for name, v in zeros.items() if name != "mean"]))
+
+
+def test_photos_go_through_predicts_preparation_and_a_refused_one_counts_as_wrong():
+    digits = font_digits()
+    photos, refused = photographed(digits, np.random.default_rng(0))
+    assert photos.shape == digits.shape and photos.dtype == np.uint8 and not refused.any()
+    assert np.abs(centre_of_mass(photos) - 14).max() < 1.5  # framed as MNIST's
+    blank = np.zeros_like(digits[:2])
+    _, refused = photographed(blank, np.random.default_rng(0))
+    assert refused.all()  # nothing on the paper: refused, as predict refuses it
 
 
 def test_model_pixels_come_back_as_their_digits():

@@ -20,8 +20,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from ...data import IMAGE_SHAPE
+from ...digits.framing import prepare
 from ...errors import InputError
-from .framing import prepare
 from .heap import keep_freed_memory
 from .plain_png import read_plain_grey_pngs
 from .preparation import Preparation

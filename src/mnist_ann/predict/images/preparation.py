@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 BACKGROUNDS = ("auto", "dark", "light")  # dark: MNIST's light digit on a dark ground; light: ink on paper
-FRAMINGS = ("mnist", "none")  # mnist: MNIST's framing (see framing.py); none: resized whole to 28x28
+FRAMINGS = ("mnist", "none")  # mnist: MNIST's framing (see digits/framing.py); none: resized whole to 28x28
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...data import IMAGE_SHAPE
+from ..data import IMAGE_SHAPE
 from .ground import flatten_ground, uneven_grounds
 
 BOX = 20  # MNIST's digits fit a 20x20 box ...
