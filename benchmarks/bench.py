@@ -121,6 +121,16 @@ def bench_training(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     }
 
 
+def bench_augmented_epoch(workdir: Path, env: dict[str, str], repeats: int) -> dict:
+    """1c. An epoch with every distortion of `make robust` vs a plain one, the seed's network on
+    the full training set, taking turns in one process (benchmarks/augmented_epoch.py)."""
+    script = [sys.executable, str(REPO / "benchmarks" / "augmented_epoch.py"), str(REPO / "data" / "processed")]
+    done = subprocess.run([*script, str(max(3, repeats))], cwd=workdir, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"augmented_epoch.py failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _last_fit_seconds(env: dict[str, str]) -> float | None:
     """The train stage logs its fit time to MLflow; the last run's, for context."""
     import mlflow
@@ -376,6 +386,19 @@ def markdown(results: dict) -> str:
             f"test acc {t['train_stage_native_numerics']['test_accuracy']}",
             f"**{t['pinned_over_native']}x** the time",
         ),
+        *(
+            [
+                (
+                    "1c. train.augment: an epoch with every distortion of `make robust` vs a plain one "
+                    "(seed's network, 60k images)",
+                    f"{a['augmented']} s (distortion alone {a['distortion_alone']} s)",
+                    f"{a['plain']} s",
+                    f"**{a['ratio']}x** the time (target <= 1.5x)",
+                )
+            ]
+            if (a := results.get("augmented_epoch"))
+            else []
+        ),
         (
             f"1b. the same, less the {t['tensorflow_import']['median_s']} s both spend importing TensorFlow/Keras",
             f"{round(t['train_stage']['median_s'] - t['tensorflow_import']['median_s'], 2)} s",
@@ -521,8 +544,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender (default 3)")
     parser.add_argument(
         "--only",
-        choices=("training", "cluster", "sweep", "images"),
-        help="run only these rows (training: rows 1-1b; cluster: `predict --ray`; sweep: the queued "
+        choices=("training", "augment", "cluster", "sweep", "images"),
+        help="run only these rows (training: rows 1-1b; augment: row 1c; cluster: `predict --ray`; sweep: the queued "
         "experiments; images: the PNG folders, rows 4-4c), keeping the other rows of benchmarks/results.json",
     )
     parser.add_argument(
@@ -550,6 +573,11 @@ def main() -> None:
         env.pop("DVC_ROOT", None)
         if args.only == "training":
             results = {**previous, "training": {**bench_training(workdir, env, args.repeats), "date": _today()}}
+        elif args.only == "augment":
+            results = {
+                **previous,
+                "augmented_epoch": {**bench_augmented_epoch(workdir, env, args.repeats), "date": _today()},
+            }
         elif args.only == "cluster":
             results = {**previous, "cluster": {**bench_cluster(workdir, env, args.repeats), "date": _today()}}
         elif args.only == "sweep":
@@ -588,6 +616,7 @@ def all_benchmarks(workdir: Path, env: dict[str, str], repeats: int) -> dict:
         "versions": versions(),
         "repeats": repeats,
         "training": bench_training(workdir, env, repeats),
+        "augmented_epoch": bench_augmented_epoch(workdir, env, repeats),
         "inference": bench_inference(workdir, env, repeats),
         **bench_image_folders(workdir, env, repeats),
         "own_images": bench_own_images(workdir, env),

@@ -11,10 +11,12 @@ start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 import argparse
 import logging
 import time
+from dataclasses import asdict
 
 import numpy as np
 
 from mnist_ann.atomic import write_csv, write_json
+from mnist_ann.augment import Distortions, epoch_distorter
 from mnist_ann.data import load_split
 from mnist_ann.entry import run_main, stage_arguments, start_keras
 from mnist_ann.lineage import change_tags, run_name
@@ -68,6 +70,8 @@ def _fit(params: Params, splits: tuple[tuple[np.ndarray, np.ndarray], ...], run:
         epochs=train.epochs,
         validation_freq=train.validation_freq,
         callbacks=report,
+        distort=epoch_distorter(Distortions(**asdict(train.augment)), params.seed),
+        seed=params.seed,
     )
     return model, ann.epoch_table(history, train.validation_freq), time.perf_counter() - started
 

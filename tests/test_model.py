@@ -201,3 +201,26 @@ def test_keras_starts_without_the_extras_it_does_not_need():
     result = subprocess.run([sys.executable, "-c", untouched], capture_output=True, text=True, timeout=120, env={
         k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})  # fmt: skip
     assert result.stdout.strip() == "None", result.stderr[-2000:]
+
+
+def test_distorted_training_asks_for_each_epochs_images_once_and_is_deterministic(tiny):
+    """`distort` is called once per epoch, in order, on the training images; the same seed gives
+    the same weights; the distorted images are what is trained on (other weights than plain)."""
+    asked = []
+
+    def flipped(images, epoch):
+        asked.append((epoch, images.shape))
+        return images[:, ::-1].copy()
+
+    def weights(**kwargs):
+        model = small_model()
+        history = fit(model, tiny[:2], tiny[2:], batch_size=16, epochs=3, validation_freq=1, **kwargs)
+        assert len(history["loss"]) == len(history["val_accuracy"]) == 3
+        return model.get_weights()
+
+    first = weights(distort=flipped, seed=4)
+    assert asked == [(0, (64, 784)), (1, (64, 784)), (2, (64, 784))]
+    assert all(np.array_equal(a, b) for a, b in zip(first, weights(distort=flipped, seed=4)))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, weights()))
+    # the shuffle comes from the seed: the same images in another order train other weights
+    assert not all(np.array_equal(a, b) for a, b in zip(first, weights(distort=flipped, seed=5)))

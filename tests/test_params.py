@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 
 import pytest
 import yaml
 
 from helpers import DELETE, REPO, STAGE_ARGS, STAGES, run_script, write_params
+from mnist_ann.augment import Distortions
 from mnist_ann.errors import ParamsError
 from mnist_ann.params import load_params
 
@@ -21,6 +23,7 @@ def test_defaults_are_the_seed_recipe():
     assert (train.activation, train.optimizer, train.learning_rate) == ("relu", "adam", 0.01)
     assert (train.loss, train.batch_size, train.epochs) == ("categorical_crossentropy", 128, 5)
     assert train.validation_freq == 1 and train.lr_schedule == "constant"
+    assert not Distortions(**asdict(train.augment)).active  # the seed trained on the images as they are
     assert (params.preprocess.train_size, params.preprocess.test_size) == (0, 0)  # all the data
     kinds = [s.kind for s in params.download.sources]
     assert kinds == ["url", "pypi"]
@@ -47,6 +50,11 @@ BAD = [
     ({"train.optimizer": "adagrad"}, "train.optimizer must be one of adam, "),
     ({"train.lr_schedule": "linear"}, "train.lr_schedule must be one of constant, cosine, got 'linear'"),
     ({"train.lr": 0.01}, "train.lr is not a known parameter (known: hidden_units, "),
+    ({"train.augment.rotation": -5}, "train.augment.rotation must be a number from 0 to 180, got -5"),
+    ({"train.augment.stroke": 1.5}, "train.augment.stroke must be a number from 0 to 1, got 1.5"),
+    ({"train.augment.noise": "lots"}, "train.augment.noise must be a number from 0 to 255, got 'lots'"),
+    ({"train.augment.blurr": 0.3}, "train.augment.blurr is not a known parameter (known: rotation, "),
+    ({"train.augment.shift": DELETE}, "train.augment.shift is missing"),
     ({"trian": {}}, "trian is not a known parameter (known: seed, mlflow, "),
     ({"train.batch_size": DELETE}, "train.batch_size is missing"),
     ({"export": DELETE}, "export is missing"),

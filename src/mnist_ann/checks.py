@@ -42,6 +42,17 @@ def positive_number(value: Any, key: str) -> float:
     return float(value)
 
 
+def number_between(low: float, high: float) -> Check:
+    """A number (int or float) from `low` to `high`, as a float."""
+
+    def check(value: Any, key: str) -> float:
+        if not ((_is_int(value) or isinstance(value, float)) and math.isfinite(value) and low <= value <= high):
+            fail(key, f"a number from {low:g} to {high:g}", value)
+        return float(value)
+
+    return check
+
+
 def int_between(low: int, high: int, what: str) -> Check:
     """An integer from `low` to `high`, described as `what` in errors."""
 

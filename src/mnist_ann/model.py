@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from .archives import make_reproducible
 from .atomic import atomic_path
+from .augment.stream import distorted_epochs
 from .data import NUM_CLASSES, NUM_PIXELS
 from .errors import DataError, TrainingError, first_line
 from .params import OPTIMIZERS
@@ -81,6 +82,8 @@ def fit(
     epochs: int,
     validation_freq: int,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    distort: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    seed: int = 0,
 ) -> dict[str, list[float]]:
     """Train on in-memory (images, labels) arrays (no per-image tf.data map), shuffled every epoch,
     validating every `validation_freq` epochs; returns the Keras history as plain lists.
@@ -89,35 +92,37 @@ def fit(
     per-batch Python round trip costs more than the batch. The batches, their order and so the
     weights are the same as one step per call. The setting is for this fit only: the saved model
     keeps the default, so that predicting a few images later does not run hundreds of steps.
+
+    `distort(images, epoch)`, when given, makes each epoch's training images (augment/), which
+    are then shuffled by `seed` and the epoch.
     """
     (x_train, y_train), (x_val, y_val) = train, validation
     for what, (images, labels) in (("training", train), ("validation", validation)):
         if len(images) != len(labels):
             raise DataError(f"{what} set has {len(images)} images but {len(labels)} labels")
     loss = model.loss
+    callbacks = [*callbacks, keras.callbacks.TerminateOnNaN()]
+    settings = dict(batch_size=batch_size, shuffle=True, validation_freq=validation_freq, callbacks=callbacks)
+    settings.update(validation_data=(x_val, targets(y_val, loss)), verbose=0)
     model.steps_per_execution = steps_per_epoch(len(x_train), batch_size)
     try:
-        history = model.fit(
-            x_train,
-            targets(y_train, loss),
-            batch_size=batch_size,
-            epochs=epochs,
-            shuffle=True,
-            validation_data=(x_val, targets(y_val, loss)),
-            validation_freq=validation_freq,
-            callbacks=[*callbacks, keras.callbacks.TerminateOnNaN()],
-            verbose=0,
-        )
+        if distort is None:
+            history = model.fit(x_train, targets(y_train, loss), epochs=epochs, **settings).history
+        else:
+            stream = distorted_epochs(x_train, targets(y_train, loss), epochs=epochs, batch_size=batch_size,
+                                      distort=distort, seed=seed)  # fmt: skip
+            settings.update(batch_size=None, shuffle=False, steps_per_epoch=model.steps_per_execution)
+            history = model.fit(stream, epochs=epochs, **settings).history
     finally:
         model.steps_per_execution = 1
         model.train_function = model.test_function = model.predict_function = None  # rebuilt for 1 step
-    losses = history.history["loss"]
+    losses = history["loss"]
     if not np.isfinite(losses).all():  # a NaN model would train to "success" and fail only at export
         epoch = next(i for i, value in enumerate(losses, 1) if not np.isfinite(value))
         raise TrainingError(
             f"training diverged: the loss became {losses[epoch - 1]} in epoch {epoch}; lower the learning rate"
         )
-    return {name: [float(v) for v in values] for name, values in history.history.items()}
+    return {name: [float(v) for v in values] for name, values in history.items()}
 
 
 def epoch_table(history: dict[str, list[float]], validation_freq: int) -> list[dict[str, float | None]]:

@@ -22,6 +22,7 @@ from .checks import (
     non_empty_list,
     non_empty_string,
     non_negative_int,
+    number_between,
     one_of,
     param,
     positive_int,
@@ -103,6 +104,19 @@ class PreprocessParams:
 
 
 @dataclass(frozen=True)
+class AugmentParams:
+    """train.augment: the range of each training-image distortion (augment.Distortions); 0 is off."""
+
+    rotation: float = param(number_between(0, 180))  # degrees, +-
+    scale: float = param(number_between(0, 0.9))  # factor 1-scale .. 1+scale
+    shear: float = param(number_between(0, 60))  # degrees, +-
+    shift: float = param(number_between(0, 14))  # pixels, +-
+    stroke: float = param(number_between(0, 1))  # share of images drawn bolder or thinner
+    blur: float = param(number_between(0, 1))  # share of images blurred
+    noise: float = param(number_between(0, 255))  # grey levels, the largest sigma
+
+
+@dataclass(frozen=True)
 class TrainParams:
     hidden_units: tuple[int, ...] = param(non_empty_list(at_most(positive_int, 65536), longest=64))
     activation: str = param(one_of(*ACTIVATIONS))
@@ -113,6 +127,7 @@ class TrainParams:
     batch_size: int = param(at_most(positive_int, 1 << 20))
     epochs: int = param(at_most(positive_int, 100_000))
     validation_freq: int = param(at_most(positive_int, 100_000))
+    augment: AugmentParams = section(AugmentParams)
 
 
 @dataclass(frozen=True)
