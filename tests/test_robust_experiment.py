@@ -1,0 +1,63 @@
+"""`make robust`: the named experiment for people's digits, run as the Makefile runs it, registers a
+version that reads photographed digits (issue 24's done-test), and the docs show that command."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+
+import pytest
+
+from helpers import REPO, copy_of_this_repo, dvc, font_photos, read_rows, run_script
+
+
+def robust_command() -> list[str]:
+    """`make robust`'s dvc command, read from the Makefile (its continuation lines joined)."""
+    makefile = (REPO / "Makefile").read_text().replace("\\\n", " ")
+    params = re.search(r"^ROBUST_PARAMS = (.*)$", makefile, re.M).group(1)
+    recipe = re.search(r"^robust: setup\n\t\$\(BIN\)/(dvc .*)$", makefile, re.M).group(1)
+    return shlex.split(recipe.replace("$(ROBUST_PARAMS)", params))
+
+
+def test_the_docs_show_the_command_make_robust_runs():
+    command = robust_command()
+    assert command[:5] == ["dvc", "exp", "run", "--temp", "-n"] and command[5] == "robust"
+    settings = [command[i + 1] for i, word in enumerate(command) if word == "-S"]
+    assert {s.split("=")[0] for s in settings} >= {"train.hidden_units", "train.epochs", "train.augment.rotation"}
+    docs = (REPO / "docs" / "predict.md").read_text()
+    for setting in settings:
+        assert setting in docs, setting
+
+
+@pytest.mark.slow
+def test_make_robust_registers_a_model_that_reads_photographed_digits(tmp_path, mnist_cache, monkeypatch):
+    """A fresh copy, `make robust`'s command: the experiment's robustness figures are recorded, its
+    model is registered, and with it `predict` reads 200 photographed digits (grey paper, light
+    uneven by up to 120 grey levels, noise sigma 6, half JPEG): none refused, at least 95% right."""
+    repo = copy_of_this_repo(tmp_path / "repo")
+    monkeypatch.setenv("MNIST_ANN_CACHE_DIR", str(mnist_cache))
+    result = dvc(repo, *robust_command()[1:], timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
+    robust = [e for entry in shown for e in entry.get("experiments") or [] if e.get("name") == "robust"]
+    assert robust, shown
+    figures = robust[0]["revs"][0]["data"]["metrics"]["metrics/robustness.json"]["data"]
+    assert set(figures) >= {"shift_3px", "rotate_20deg", "thin", "photo_gradient", "rendered", "mean"}
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    truth = {}
+    for i, (digit, photo) in enumerate(font_photos(200, seed=24)):
+        name = f"{i:03d}.jpg" if i % 2 else f"{i:03d}.png"
+        photo.save(folder / name, **({"quality": 85} if i % 2 else {}))
+        truth[name] = digit
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"}
+    done = run_script("-m", "mnist_ann.cli", "predict", folder, "--model", "models:/mnist-ann/1",
+                      "--output", tmp_path / "out.csv", cwd=tmp_path, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = read_rows(tmp_path / "out.csv")
+    assert len(rows) == 200 and not (tmp_path / "out.csv.errors.csv").exists()
+    right = sum(int(row["label"]) == truth[os.path.basename(row["source"])] for row in rows)
+    assert right / 200 >= 0.95, f"{right} of 200 right"
