@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 help:
 	@echo "make repro      set up .venv from $(LOCK), then run the DVC pipeline (dvc repro)"
-	@echo "make robust     the named experiment 'robust': a model trained for people's digits (~3 min)"
+	@echo "make robust     the named experiment 'robust': a model trained for people's digits (~3 min in all)"
 	@echo "make test       set up .venv from $(LOCK), then run the whole test suite"
 	@echo "make test-fast  the tests without the slow end-to-end runs and the registry download"
 	@echo "make lint       ruff: lint and check the formatting of the whole tree (CI runs it first)"

@@ -181,7 +181,8 @@ def font_scans(count: int, seed: int) -> list[tuple[int, Any]]:
 def font_photos(count: int, seed: int, max_gradient: float = 120) -> list[tuple[int, Any]]:
     """(digit, image) pairs as a phone photographs a sheet (the library's digits/photos.py): dark
     ink on grey paper lit unevenly by up to `max_gradient` grey levels, noise of sigma 6; the digit
-    anywhere on a picture 1.6-3 times its size. Digit i is i % 10."""
+    anywhere on a picture 1.6-3 times its size, its pen 1-4 pixels wide (at the smallest sizes,
+    some loops fill: a few of these are blots no reader could name). Digit i is i % 10."""
     from PIL import Image
 
     from mnist_ann.digits.photos import on_paper, placed
@@ -191,6 +192,24 @@ def font_photos(count: int, seed: int, max_gradient: float = 120) -> list[tuple[
         glyph, side = _glyph_on_a_page(rng, i % 10, strokes=(1, 4))
         ink = placed(np.asarray(glyph, np.float32) / 255, side, light)
         photos.append((i % 10, Image.fromarray(np.rint(on_paper(ink, light, max_gradient)).astype(np.uint8))))
+    return photos
+
+
+def mnist_photos(digits: np.ndarray, count: int, seed: int) -> list[Any]:
+    """The first `count` of MNIST's handwritten `digits` (uint8 28x28, light on black) as a phone
+    photographs them written dark on a sheet (digits/photos.py: grey paper, light uneven by up to
+    120 grey levels, noise of sigma 6): each enlarged 2-4 times, anywhere on a page 1.6-3 times its
+    size. Pillow "L" images."""
+    from PIL import Image
+
+    from mnist_ann.digits.photos import on_paper, placed
+
+    light, photos = np.random.default_rng(seed), []
+    for digit in digits[:count]:
+        side = int(28 * light.uniform(2, 4))
+        ink = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), np.float32) / 255
+        page = placed(np.clip(ink, 0, 1), int(side * light.uniform(1.6, 3.0)), light)
+        photos.append(Image.fromarray(np.rint(on_paper(page, light)).astype(np.uint8)))
     return photos
 
 
