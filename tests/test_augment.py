@@ -86,3 +86,12 @@ def test_blur_and_noise_change_only_the_texture(digits):
     noisy = distort(digits, Distortions(noise=40), seed=2, epoch=0)
     spread = (noisy - digits)[:, :100].std(axis=1)  # the black corner: noise, clipped at 0
     assert 0 < np.median(spread) < 40 / 255
+
+
+def test_an_order_gives_the_shuffled_images_distorted_as_in_place(digits):
+    order = np.random.default_rng(4).permutation(len(digits))
+    shuffled = distort(digits, EVERYTHING, seed=7, epoch=1, order=order)
+    assert not np.array_equal(shuffled, distort(digits, EVERYTHING, seed=7, epoch=1))
+    # the images distorted in place, then shuffled: each keeps its own draws
+    np.testing.assert_array_equal(shuffled, distort(digits, EVERYTHING, seed=7, epoch=1)[order])
+    np.testing.assert_array_equal(distort(digits, Distortions(), seed=7, epoch=1, order=order), digits[order])

@@ -208,9 +208,10 @@ def test_distorted_training_asks_for_each_epochs_images_once_and_is_deterministi
     the same weights; the distorted images are what is trained on (other weights than plain)."""
     asked = []
 
-    def flipped(images, epoch):
+    def flipped(images, epoch, order):
         asked.append((epoch, images.shape))
-        return images[:, ::-1].copy()
+        assert sorted(order) == list(range(len(images)))  # the epoch's shuffle
+        return images[order, ::-1].copy()
 
     def weights(**kwargs):
         model = small_model()

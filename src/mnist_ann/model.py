@@ -93,8 +93,8 @@ def fit(
     weights are the same as one step per call. The setting is for this fit only: the saved model
     keeps the default, so that predicting a few images later does not run hundreds of steps.
 
-    `distort(images, epoch)`, when given, makes each epoch's training images (augment/), which
-    are then shuffled by `seed` and the epoch.
+    `distort(images, epoch, order)`, when given, makes each epoch's training images (augment/)
+    in the order of that epoch's shuffle, drawn from `seed` and the epoch.
     """
     (x_train, y_train), (x_val, y_val) = train, validation
     for what, (images, labels) in (("training", train), ("validation", validation)):

@@ -57,19 +57,23 @@ class _Draws:
 NOISE_FIELDS = 4096  # distinct noise fields per epoch: drawing one per image would cost a third of the epoch
 
 
-def epoch_distorter(distortions: Distortions, seed: int) -> Callable[[np.ndarray, int], np.ndarray] | None:
-    """`distort` as `model.fit` takes it, `(images, epoch) -> images`; None when nothing is on, so
-    that training takes the seed's plain path, bit for bit."""
+def epoch_distorter(distortions: Distortions, seed: int) -> Callable | None:
+    """`distort` as `model.fit` takes it, `(images, epoch, order) -> images`; None when nothing is
+    on, so that training takes the seed's plain path, bit for bit."""
     if not distortions.active:
         return None
-    return lambda images, epoch: distort(images, distortions, seed=seed, epoch=epoch)
+    return lambda images, epoch, order: distort(images, distortions, seed=seed, epoch=epoch, order=order)
 
 
-def distort(images: np.ndarray, distortions: Distortions, *, seed: int, epoch: int, threads: int = 2) -> np.ndarray:
+def distort(
+    images: np.ndarray, distortions: Distortions, *, seed: int, epoch: int, order=None, threads: int = 2
+) -> np.ndarray:
     """`images` (n, 784) float32 in [0, 1], each distorted at random; the same (seed, epoch) gives
-    the same result whatever `threads`. The input is not changed."""
+    the same result whatever `threads`. With `order` (a permutation), the result is
+    `distort(images)[order]`, made without that whole-epoch copy: each chunk gathers its rows
+    (and their draws) as it goes. The input is not changed."""
     if not distortions.active:
-        return images
+        return images if order is None else images[order]
     draws = _draw(len(images), distortions, np.random.default_rng([seed, epoch]))
     out = np.empty_like(images)
     workers = max(1, min(threads, math.ceil(len(images) / CHUNK)))
@@ -78,11 +82,12 @@ def distort(images: np.ndarray, distortions: Distortions, *, seed: int, epoch: i
         space = Workspace(CHUNK)
         for start in range(worker * CHUNK, len(images), workers * CHUNK):
             part = slice(start, min(start + CHUNK, len(images)))
-            chunk = warp(images[part], draws.inverse[part], draws.offset[part], space)
-            chunk = _restroke(chunk, draws.stroke[part])
-            chunk = _blur(chunk, draws.blur_sigma[part]).reshape(len(chunk), -1)
-            noise = np.take(draws.noise_bank, draws.noise_row[part], axis=0, out=space.noise[: len(chunk)])
-            noise *= draws.noise_sigma[part, None]
+            rows = part if order is None else order[part]  # the images (and their draws) for this chunk
+            chunk = warp(images[rows], draws.inverse[rows], draws.offset[rows], space)
+            chunk = _restroke(chunk, draws.stroke[rows])
+            chunk = _blur(chunk, draws.blur_sigma[rows]).reshape(len(chunk), -1)
+            noise = np.take(draws.noise_bank, draws.noise_row[rows], axis=0, out=space.noise[: len(chunk)])
+            noise *= draws.noise_sigma[rows, None]
             chunk += noise
             np.clip(chunk, 0, 1, out=out[part])
 

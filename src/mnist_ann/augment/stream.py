@@ -11,7 +11,8 @@ import tensorflow as tf
 def distorted_epochs(
     images: np.ndarray, labels: np.ndarray, *, epochs: int, batch_size: int, distort: Callable, seed: int
 ):
-    """A tf.data stream of every epoch's batches: `distort(images, epoch)`, shuffled by (seed, epoch).
+    """A tf.data stream of every epoch's batches: `distort(images, epoch, order)`, `order` the
+    epoch's shuffle drawn from (seed, epoch).
 
     One `fit` call reads it for all epochs, so the training function is traced once (a `fit` per
     epoch on fresh arrays measured about 1 s per epoch slower: a retrace and a re-adapted dataset).
@@ -21,7 +22,7 @@ def distorted_epochs(
     def make_epoch(epoch):
         epoch = int(epoch)
         order = np.random.default_rng([seed, epoch]).permutation(len(images))
-        return distort(images, epoch)[order], labels[order]
+        return distort(images, epoch, order), labels[order]
 
     def batches(epoch):
         kinds = (tf.float32, tf.as_dtype(labels.dtype))  # one-hot floats, or int digits (sparse loss)
