@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import font_digits
-from mnist_ann.digits.robustness import accuracies, as_digits, photographed, variants
+from mnist_ann.digits.robustness import accuracies, as_digits, photographed, stroked, variants
 
 
 def centre_of_mass(images: np.ndarray) -> np.ndarray:
@@ -32,6 +32,19 @@ def test_variants_are_the_same_on_every_run_and_change_what_they_say():
         name: (images > 127).any(axis=1).sum(axis=1).mean() for name, images in [("plain", digits), *first.items()]
     }
     assert boxes["scale_0.7"] < boxes["plain"] < boxes["scale_1.3"]
+
+
+def test_thin_strokes_are_the_cross_erosion_and_stay_unbroken():
+    from scipy import ndimage
+
+    digits = font_digits()
+    thin = stroked(digits, thicker=False)
+    cross = ndimage.generate_binary_structure(2, 1)  # a pixel and its four neighbours
+    expected = np.stack([ndimage.grey_erosion(d, footprint=cross, mode="constant", cval=0) for d in digits])
+    np.testing.assert_array_equal(thin, expected)
+    # thinner, not erased: every digit keeps a line (the 3x3 square left fragments of MNIST's digits)
+    kept = thin.reshape(len(thin), -1).sum(axis=1) / digits.reshape(len(digits), -1).sum(axis=1)
+    assert np.all((kept > 0.1) & (kept < 0.9))
 
 
 def test_accuracies_name_every_figure_and_their_mean():

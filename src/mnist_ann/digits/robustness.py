@@ -59,11 +59,19 @@ def scaled(images: np.ndarray, factor: float) -> np.ndarray:
 
 
 def stroked(images: np.ndarray, thicker: bool) -> np.ndarray:
-    """Strokes a pixel bolder (grey dilation) or thinner (erosion), as another pen would draw them."""
-    from PIL import ImageFilter
+    """Strokes bolder or thinner, as another pen would draw them. Bolder: grey dilation by a 3x3
+    square, a pixel added all round. Thinner: grey erosion by the 3x3 cross (a pixel and its four
+    neighbours), the smallest erosion the grid has. The 3x3 square would take a pixel off every
+    side and diagonal of MNIST's 2-3 pixel strokes: the median digit keeps 14% of its ink and one in
+    seven keeps under 6%, fragments that a person cannot read either; the cross keeps a thin
+    unbroken line (median 32%)."""
+    if thicker:
+        from PIL import ImageFilter
 
-    kernel = ImageFilter.MaxFilter(3) if thicker else ImageFilter.MinFilter(3)
-    return _each(images, lambda image: image.filter(kernel))
+        return _each(images, lambda image: image.filter(ImageFilter.MaxFilter(3)))
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
+    middle = padded[:, 1:-1, 1:-1]
+    return np.minimum.reduce([middle, padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]])
 
 
 def blurred(images: np.ndarray, radius: float = 1.0) -> np.ndarray:
