@@ -22,6 +22,7 @@ INK = 0.1  # a pixel is ink, for the bounding box, above this share of the ink's
 NOISE_SIGMAS = 6  # the ground's noise reaches this many robust standard deviations above its median:
 # past 6, not one pixel of a 1000x1000 scan with Gaussian noise is taken for ink
 MIN_CONTRAST = 32  # grey levels from the ground (and its noise) to the strongest ink; less: blank
+BLANK = "blank image"  # how a refusal for want of ink begins
 MAX_INK_SHARE = 0.85  # more of the picture than this is ink: not a digit (MNIST's most is 0.33, a
 # bold digit cropped tight 0.76)
 
@@ -33,7 +34,7 @@ def prepare(greys: np.ndarray, background: str, frame: str) -> tuple[np.ndarray,
     `frame`: mnist (MNIST's framing) or none (resized whole to 28x28, as given). A ground lit
     unevenly (a photo of paper) is flattened first (ground.py), so that ink is measured against the
     paper around it."""
-    ring = _borders(greys)
+    original, ring = greys, _borders(greys)
     if background == "auto":
         flat = greys.reshape(len(greys), -1)
         # The border is mostly ground even where the digit touches it: its median against the
@@ -42,20 +43,38 @@ def prepare(greys: np.ndarray, background: str, frame: str) -> tuple[np.ndarray,
     else:
         light = np.full(len(greys), background == "light")
     uneven = uneven_grounds(ring, light)
-    if uneven.any():  # photos of paper: the ground's light flattened before the ink is measured
-        greys = greys.copy()
-        for i in np.flatnonzero(uneven):
-            greys[i] = flatten_ground(greys[i], paper=bool(light[i]))
-        ring = _borders(greys)
-    if light.any():  # most folders are one kind: the dark ones need no copy
-        greys = np.where(light[:, None, None], 255 - greys, greys)
-        ring = np.where(light[:, None], 255 - ring, ring)
-    ink, reasons = _ink_strengths(greys, ring)
+    greys, ink, reasons = _measured(greys, light, uneven)
+    # Just under UNEVEN, a gentle gradient can still lift the noise floor over the ink: a picture
+    # called blank on a ground left as it was gets a second look with the ground flattened. A blank
+    # ground stays blank once flat (and keeps its first reason); only refused pictures pay for it.
+    again = np.flatnonzero([reason is not None and reason.startswith(BLANK) for reason in reasons] & ~uneven)
+    if len(again):
+        flat_greys, flat_ink, second = _measured(original[again], light[again], np.ones(len(again), bool))
+        found = np.array([reason is None for reason in second])
+        if found.any():
+            greys = greys.copy() if greys is original else greys  # never write into the caller's array
+            greys[again[found]], ink[again[found]] = flat_greys[found], flat_ink[found]
+            for i in again[found]:
+                reasons[i] = None
     usable = np.array([reason is None for reason in reasons])
     digits = np.zeros((len(greys), *IMAGE_SHAPE), np.uint8)  # no digit for the images that have none
     if usable.any():
         digits[usable] = frame_mnist(ink[usable]) if frame == "mnist" else _resized(greys[usable])
     return digits, light, reasons
+
+
+def _measured(greys: np.ndarray, light: np.ndarray, uneven: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """The greys with the `uneven` grounds flattened and the `light` ones inverted (light ink on
+    dark), each pixel's ink strength, and why each image cannot be a digit (None when it can)."""
+    if uneven.any():  # photos of paper: the ground's light flattened before the ink is measured
+        greys = greys.copy()
+        for i in np.flatnonzero(uneven):
+            greys[i] = flatten_ground(greys[i], paper=bool(light[i]))
+    ring = _borders(greys)
+    if light.any():  # most folders are one kind: the dark ones need no copy
+        greys = np.where(light[:, None, None], 255 - greys, greys)
+        ring = np.where(light[:, None], 255 - ring, ring)
+    return greys, *_ink_strengths(greys, ring)
 
 
 def _borders(greys: np.ndarray) -> np.ndarray:
@@ -76,7 +95,7 @@ def _ink_strengths(greys: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, lis
     np.clip(ink, 0, 1, out=ink)
     share = np.count_nonzero((ink > 0.5).reshape(len(greys), -1), axis=1) / (greys.shape[1] * greys.shape[2])
     reasons = [
-        f"blank image: no digit stands out from the background (contrast {max(c, 0):.0f} of 255)"
+        f"{BLANK}: no digit stands out from the background (contrast {max(c, 0):.0f} of 255)"
         if c < MIN_CONTRAST
         else f"not a digit: {s:.0%} of the image is ink after background handling"
         if s > MAX_INK_SHARE
