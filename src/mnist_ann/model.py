@@ -82,7 +82,7 @@ def fit(
     epochs: int,
     validation_freq: int,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    distort: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    distort: Callable[[np.ndarray, int, np.ndarray], np.ndarray] | None = None,
     seed: int = 0,
 ) -> dict[str, list[float]]:
     """Train on in-memory (images, labels) arrays (no per-image tf.data map), shuffled every epoch,
