@@ -51,8 +51,8 @@ def test_make_robust_registers_a_model_that_reads_photographed_digits(tmp_path, 
     """A fresh copy, `make robust`'s command: the experiment's robustness figures are recorded, its
     model is registered, and with it `predict` reads photographed digits (grey paper, light uneven
     by up to 120 grey levels, noise sigma 6, half JPEG), none refused: 200 of MNIST's handwritten
-    test digits written large, at least 95% right (measured: 0.985); 200 font digits, at least 85%
-    (measured: 0.885; the misses are printed 6s, whose hooked top MNIST's writers did not draw,
+    test digits written large, at least 95% right (measured: 0.990); 200 font digits, at least 85%
+    (measured: 0.890; the misses are printed 6s, whose hooked top MNIST's writers did not draw,
     and small digits whose 4-pixel pen filled their loops)."""
     repo = copy_of_this_repo(tmp_path / "repo")
     monkeypatch.setenv("MNIST_ANN_CACHE_DIR", str(mnist_cache))
@@ -63,6 +63,11 @@ def test_make_robust_registers_a_model_that_reads_photographed_digits(tmp_path, 
     assert robust, shown
     figures = robust[0]["revs"][0]["data"]["metrics"]["metrics/robustness.json"]["data"]
     assert set(figures) >= {"shift_3px", "rotate_20deg", "thin", "photo_gradient", "rendered", "mean"}
+    # issue 24's targets (measured here: MNIST 0.9908, rendered 0.970, weakest variant thin 0.952)
+    evaluated = robust[0]["revs"][0]["data"]["metrics"]["metrics/evaluate.json"]["data"]
+    assert evaluated["test_accuracy"] >= 0.988, evaluated["test_accuracy"]
+    assert figures["rendered"] >= 0.95, figures
+    assert min(v for name, v in figures.items() if name not in ("rendered", "mean")) >= 0.93, figures
     assert dvc(repo, "exp", "apply", "robust").returncode == 0  # its data/processed, for the test digits
     x_test, y_test = load_split(repo / "data" / "processed", "test")
 
