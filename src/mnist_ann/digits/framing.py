@@ -63,7 +63,9 @@ def prepare(greys: np.ndarray, background: str, frame: str) -> tuple[np.ndarray,
     return digits, light, reasons
 
 
-def _measured(greys: np.ndarray, light: np.ndarray, uneven: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+def _measured(
+    greys: np.ndarray, light: np.ndarray, uneven: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     """The greys with the `uneven` grounds flattened and the `light` ones inverted (light ink on
     dark), each pixel's ink strength, and why each image cannot be a digit (None when it can)."""
     if uneven.any():  # photos of paper: the ground's light flattened before the ink is measured

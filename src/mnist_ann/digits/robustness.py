@@ -70,8 +70,8 @@ def stroked(images: np.ndarray, thicker: bool) -> np.ndarray:
 
         return _each(images, lambda image: image.filter(ImageFilter.MaxFilter(3)))
     padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
-    middle = padded[:, 1:-1, 1:-1]
-    return np.minimum.reduce([middle, padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]])
+    up, down, left, right = padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]
+    return np.minimum.reduce([padded[:, 1:-1, 1:-1], up, down, left, right])
 
 
 def blurred(images: np.ndarray, radius: float = 1.0) -> np.ndarray:
