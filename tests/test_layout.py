@@ -30,7 +30,11 @@ def module_name(path: Path) -> str:
 
 # One test file for a package rather than one per module: the tracking door's modules are tested
 # together, through a real MLflow store.
-TESTED_AS_A_PACKAGE = {"mnist_ann.tracking": "test_tracking.py", "mnist_ann.augment": "test_augment.py"}
+TESTED_AS_A_PACKAGE = {
+    "mnist_ann.tracking": "test_tracking.py",
+    "mnist_ann.augment": "test_augment.py",
+    "mnist_ann.card": "test_card.py",
+}
 
 
 def expected_test_file(module: str) -> str:

@@ -1,0 +1,14 @@
+"""The model card of a trained model (issue 25): what it is, what it is for, what data made it, how
+it does (on MNIST, on each digit, on digits people write), where it fails and where it came from.
+
+  facts     what the card says, read from the pipeline's files: dvc.lock and metrics/*.json; every
+            figure the files lack is None, shown as "not recorded", never a default
+  markdown  the card as Markdown with Hugging Face-style YAML metadata (`model-index`)
+
+Nothing here imports TensorFlow or MLflow: a card of the workspace needs neither.
+"""
+
+from .facts import NOT_RECORDED, CardFacts, workspace_facts
+from .markdown import render_markdown
+
+__all__ = ["NOT_RECORDED", "CardFacts", "render_markdown", "workspace_facts"]
