@@ -4,14 +4,18 @@ figure they lack is "not recorded" (issue 25)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
-from mnist_ann.card import NOT_RECORDED, render_markdown, workspace_facts
+from helpers import run_script
+from mnist_ann.card import NOT_RECORDED, render_html, render_markdown, workspace_facts
 from mnist_ann.card.facts import SEED_RECIPE
 from mnist_ann.params import flatten, load_params
 
@@ -113,3 +117,71 @@ def test_a_workspace_without_a_pipeline_run_is_a_card_of_not_recorded(tmp_path):
     card = render_markdown(workspace_facts(tmp_path))
     assert front_matter(card)["model-index"][0]["results"][0]["metrics"] == []
     assert f"| test accuracy | {NOT_RECORDED} |" in card
+
+
+def card_command(*args, cwd=REPO):
+    return run_script("-m", "mnist_ann.cli", "card", *map(str, args), cwd=cwd)
+
+
+def test_mnist_ann_card_writes_markdown_or_html_by_suffix_without_mlflow_or_tensorflow(workspace, tmp_path):
+    root, figures, _ = workspace
+    (root / "plots" / "evaluate").mkdir(parents=True)
+    Image.fromarray(np.tile(np.arange(256, dtype=np.uint8), (64, 1))).save(root / "plots/evaluate/confusion_matrix.png")
+    for name in ("card.md", "card.html"):  # -X importtime lists every module the command imported
+        done = run_script("-X", "importtime", "-m", "mnist_ann.cli", "card", root, "--output", tmp_path / name)
+        assert done.returncode == 0, done.stderr[-2000:]
+        imported = {
+            line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")
+        }
+        assert "yaml" in imported and not imported & {"mlflow", "tensorflow", "keras"}
+    markdown, page = (tmp_path / "card.md").read_text(), (tmp_path / "card.html").read_text()
+    assert (
+        front_matter(markdown)["model-index"][0]["results"][0]["metrics"][0]["value"]
+        == figures["evaluate"]["test_accuracy"]
+    )
+    assert f"<td>{figures['evaluate']['test_accuracy']:.4f}</td>" in page
+    assert page.count("data:image/png;base64,") == 1
+    assert not re.search(r"""(src|href)\s*=\s*(?!["']?data:)""", page)  # nothing to load from anywhere
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--output", "card.txt"], "the output must end in .md or .html"),
+        (["models:/mnist-ann/1", "--output", "c.md"], "not a registry URI"),
+        (["nowhere", "--output", "c.md"], "not a pipeline workspace"),
+    ],
+)
+def test_a_card_that_cannot_be_written_is_one_line_and_exit_1(tmp_path, args, says):
+    done = card_command(*args, cwd=tmp_path)
+    assert done.returncode == 1 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_html_card_renders_offline_in_headless_chromium(workspace, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium): the card is not rendered")
+    root, figures, _ = workspace
+    page = tmp_path / "card.html"
+    page.write_text(render_html(render_markdown(workspace_facts(root))))
+    offline = ["--host-resolver-rules=MAP * ~NOTFOUND", "--disable-background-networking", "--disable-quic"]
+    quiet = ["--no-first-run", "--disable-component-update", "--disable-sync", "--disable-gpu", "--no-sandbox"]
+    common = [chromium, "--headless", *offline, *quiet, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert "Model card: mnist-ann (workspace)" in dom and f"{figures['evaluate']['test_accuracy']:.4f}" in dom
+    shot = tmp_path / "card.png"
+    subprocess.run(
+        [*common, f"--screenshot={shot}", "--window-size=1000,800", page.as_uri()], capture_output=True, timeout=120
+    )
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.shape == (800, 1000) and pixels.std() > 10  # drawn, not a blank page
+
+
+def test_text_from_the_files_is_escaped_in_the_html_card(workspace):
+    root = workspace[0]
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    lock["stages"]["train"]["params"]["params.yaml"]["mlflow"]["experiment_name"] = "<script>alert(1)</script>|x"
+    (root / "dvc.lock").write_text(yaml.safe_dump(lock))
+    page = render_html(render_markdown(workspace_facts(root)))
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;|x</td>" in page

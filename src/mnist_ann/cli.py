@@ -2,6 +2,7 @@
 
   mnist-ann predict --model models/model.onnx INPUT... --output predictions.csv
   mnist-ann check-params [FILE]
+  mnist-ann card [WORKSPACE] --output card.html
 
 Imports stay light: `predict` needs numpy, onnxruntime and Pillow, never TensorFlow.
 """
@@ -9,6 +10,7 @@ Imports stay light: `predict` needs numpy, onnxruntime and Pillow, never TensorF
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +28,16 @@ def _check_params(args: argparse.Namespace) -> None:
 
     json.dump(dataclasses.asdict(load_params(args.file)), sys.stdout, indent=2)
     print()
+
+
+def _card(args: argparse.Namespace) -> None:
+    from .card import write_workspace_card
+
+    if re.match(r"[a-z]+:/", str(args.model)):  # models:/..., runs:/...: registry cards are not built yet
+        from .errors import ModelError
+
+        raise ModelError(f"card: {args.model}: only a pipeline workspace folder for now, not a registry URI")
+    write_workspace_card(args.model, args.output)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", nargs="?", type=Path, default=Path("params.yaml"), help="default: params.yaml")
     check.set_defaults(handler=_check_params)
+
+    card = commands.add_parser(
+        "card",
+        help="write the model card of the workspace's pipeline outputs",
+        description="Write the model card (what the model is, its data, figures, weak spots and lineage, "
+        "read from dvc.lock and metrics/*.json) as Markdown or one self-contained HTML page, by the suffix.",
+    )
+    card.add_argument("model", nargs="?", default=".", help="the pipeline workspace (default: .)")
+    card.add_argument("--output", "-o", type=Path, required=True, help="FILE.md or FILE.html")
+    card.set_defaults(handler=_card)
     return parser
 
 

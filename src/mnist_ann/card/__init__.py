@@ -4,11 +4,15 @@ it does (on MNIST, on each digit, on digits people write), where it fails and wh
   facts     what the card says, read from the pipeline's files: dvc.lock and metrics/*.json; every
             figure the files lack is None, shown as "not recorded", never a default
   markdown  the card as Markdown with Hugging Face-style YAML metadata (`model-index`)
+  html      the same card as one self-contained page: images inlined, nothing loaded from elsewhere
+  output    a card written to a .md or .html file (`mnist-ann card`)
 
 Nothing here imports TensorFlow or MLflow: a card of the workspace needs neither.
 """
 
 from .facts import NOT_RECORDED, CardFacts, workspace_facts
+from .html import render_html
 from .markdown import render_markdown
+from .output import write_workspace_card
 
-__all__ = ["NOT_RECORDED", "CardFacts", "render_markdown", "workspace_facts"]
+__all__ = ["NOT_RECORDED", "CardFacts", "render_html", "render_markdown", "workspace_facts", "write_workspace_card"]

@@ -68,12 +68,12 @@ def _what_it_is(facts: CardFacts) -> str:
         f"A fully connected network on MNIST's 784 pixels: {layers + ' - ' if layers else ''}Dense 10 (softmax), "
         "exported to ONNX and let through only where onnxruntime gives Keras' answers (the parity gate). "
         "It starts from the seed tutorial's recipe: "
-        + ", ".join(f"{n.split('.')[-1]} {_shown(v)}" for n, v in seed_recipe())
+        + ", ".join(f"{n.split('.')[-1]} {_param(v)}" for n, v in seed_recipe())
         + "."
     )
     changed = facts.changed()
-    rows = [[f"**{name}**", _shown(value), _shown(seed)] for name, (seed, value) in changed.items()]
-    rows += [[name, _shown(value), ""] for name, value in facts.params.items() if name not in changed]
+    rows = [[f"**{name}**", _param(value), _param(seed)] for name, (seed, value) in changed.items()]
+    rows += [[name, _param(value), ""] for name, value in facts.params.items() if name not in changed]
     lead = "Changed from the seed's recipe: " + (", ".join(f"`{n}`" for n in changed) if changed else "none") + "."
     return f"{text}\n\n{lead}\n\n" + _table(["param", "this model", "seed recipe (where changed)"], rows)
 
@@ -135,6 +135,11 @@ def _failures(facts: CardFacts) -> str:
         weakest = sorted(robustness, key=robustness.get)[:WEAKEST]
         lines.append("- Weakest variants: " + ", ".join(f"{v} ({_shown(robustness[v])})" for v in weakest))
     return "\n".join(lines) or NOT_RECORDED
+
+
+def _param(value: Any) -> str:
+    """A param as params.yaml spells it (0.01, not a figure's 0.0100)."""
+    return _shown(value) if value is None or isinstance(value, (list, tuple)) else _shown(str(value))
 
 
 def _shown(value: Any) -> str:
