@@ -11,11 +11,12 @@ start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 import logging
 
 from mnist_ann.atomic import atomic_path, write_json
+from mnist_ann.card import card_files
 from mnist_ann.entry import run_main, stage_arguments, start_keras
 from mnist_ann.errors import ParityError
 from mnist_ann.inference import PROVIDERS, OnnxModel
 from mnist_ann.lineage import train_record
-from mnist_ann.params import load_params
+from mnist_ann.params import flatten, load_params
 from mnist_ann.tracking import OnnxVersion, tracked_stage
 from mnist_ann.trained import load_trained
 
@@ -54,7 +55,15 @@ def main(argv: list[str] | None = None) -> None:
         example = trained.x_test[:5]
         version_figures = {"test_accuracy": figures["onnx_test_accuracy"], **tracked_parity(figures)}
         examples = (example, onnx_model.predict(example))
-        run.log_onnx_model(OnnxVersion(proto, examples, export.registered_model, version_figures, PROVIDERS))
+
+        trained_with = {k: v for k, v in flatten(params).items() if k == "seed" or k.startswith(("mlflow.", "train."))}
+
+        def card(version: str) -> dict[str, str]:  # from evaluate's figures (deps in dvc.yaml), once numbered
+            name = export.registered_model
+            lineage = {"mlflow_run_id": trained.run_id, "registered": f"models:/{name}/{version}"}
+            return card_files(".", f"{name} version {version}", trained_with, **lineage)
+
+        run.log_onnx_model(OnnxVersion(proto, examples, export.registered_model, version_figures, PROVIDERS, card))
 
 
 if __name__ == "__main__":

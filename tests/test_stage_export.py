@@ -4,8 +4,10 @@ it, and refuses one that differs, leaving nothing behind."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers import REPO, STAGE_ARGS, run_script, write_params
 
@@ -36,6 +38,17 @@ def test_export_passes_the_gate_and_registers(trained):
     )
     assert version.description.startswith(f"test accuracy {figures['onnx_test_accuracy']:.4f}; parity max |diff| ")
     assert "\n" not in version.description
+    # issue 25: the version's model card, logged with the run and linked from the description
+    cards = {a.path for a in client.list_artifacts(run_id, "model_card")}
+    assert cards == {"model_card/model_card.md", "model_card/model_card.html"}
+    assert version.description.endswith("model_card/model_card.html")
+    assert f"model card: {run.info.artifact_uri}/model_card/model_card.md" in version.description
+    card_text = Path(client.download_artifacts(run_id, "model_card/model_card.md", str(workdir))).read_text()
+    evaluated = json.loads((workdir / "metrics" / "evaluate.json").read_text())
+    front = yaml.safe_load(card_text.split("---\n", 2)[1])
+    assert front["model-index"][0]["results"][0]["metrics"][0]["value"] == evaluated["test_accuracy"]
+    assert f"# Model card: mnist-ann version {version.version}" in card_text
+    assert "| **train.epochs** | 2 | 5 |" in card_text  # the stage's params, the changed ones first
     logged = {
         m.name
         for m in client.search_logged_models(experiment_ids=[run.info.experiment_id])

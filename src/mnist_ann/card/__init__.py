@@ -13,6 +13,14 @@ Nothing here imports TensorFlow or MLflow: a card of the workspace needs neither
 from .facts import NOT_RECORDED, CardFacts, workspace_facts
 from .html import render_html
 from .markdown import render_markdown
-from .output import write_workspace_card
+from .output import card_files, write_workspace_card
 
-__all__ = ["NOT_RECORDED", "CardFacts", "render_html", "render_markdown", "workspace_facts", "write_workspace_card"]
+__all__ = [
+    "NOT_RECORDED",
+    "CardFacts",
+    "card_files",
+    "render_html",
+    "render_markdown",
+    "workspace_facts",
+    "write_workspace_card",
+]

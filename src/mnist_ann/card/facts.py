@@ -65,18 +65,26 @@ class CardFacts:
         }
 
 
-def workspace_facts(root: str | Path = ".", lineage: dict[str, str | None] | None = None) -> CardFacts:
+def workspace_facts(
+    root: str | Path = ".",
+    lineage: dict[str, str | None] | None = None,
+    title: str = "mnist-ann (workspace)",
+    params: dict[str, Any] | None = None,
+) -> CardFacts:
     """The facts of the workspace's pipeline outputs: the params and data that dvc.lock records
-    (what the stages ran with, not what params.yaml says now) and metrics/*.json."""
+    (what the stages ran with, not what params.yaml says now) and metrics/*.json. `params`, flat,
+    where the caller knows them better than dvc.lock (the export stage, which DVC may run before
+    it records the train stage)."""
     root = Path(root)
     lock = _read_yaml(root / "dvc.lock")
     stages = (lock or {}).get("stages") or {}
     train = stages.get("train") or {}
-    params = _flat(((train.get("params") or {}).get("params.yaml")) or {})
+    if params is None:
+        params = _flat(((train.get("params") or {}).get("params.yaml")) or {})
     metrics = {name: _read_json(root / "metrics" / f"{name}.json") for name in METRICS}
     run = _read_json(root / "models" / "mlflow_run.json") or {}
     return CardFacts(
-        title="mnist-ann (workspace)",
+        title=title,
         params=params,
         metrics=metrics,
         data=data_records(stages),

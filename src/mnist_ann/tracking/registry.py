@@ -5,17 +5,45 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError, first_line
 from .store import HTTP_LIMITS, tracking_uri
 
+CARD_FOLDER = "model_card"  # the run's artifact folder of its version's card
 
-def describe_version(client: Any, name: str, version: str | int, *, run_id: str, figures: Mapping[str, float]) -> None:
+
+@dataclass(frozen=True)
+class OnnxVersion:
+    """What the export stage registers: the model, an example input and its output (for the
+    signature), the registered model's name, the figures the version carries (test accuracy and
+    parity), and the providers to run it on (inference.PROVIDERS: what the parity gate ran)."""
+
+    proto: Any
+    examples: tuple[Any, Any]
+    registered_model: str
+    figures: Mapping[str, float]
+    providers: Sequence[str]
+    # the version's model card, made once its number is known: version -> {file name: text}
+    card: Callable[[str], Mapping[str, str]] | None = None
+
+
+def log_card(mlflow: Any, files: Mapping[str, str]) -> list[str]:
+    """A version's model card files logged into the active run; their artifact URIs."""
+    for file, text in files.items():
+        mlflow.log_text(text, f"{CARD_FOLDER}/{file}")
+    return [f"{mlflow.get_artifact_uri()}/{CARD_FOLDER}/{file}" for file in files]
+
+
+def describe_version(
+    client: Any, name: str, version: str | int, *, run_id: str, figures: Mapping[str, float], cards: Sequence[str] = ()
+) -> None:
     """Tag a registered version with `figures` and its run's git commit and DVC experiment, and
-    give it a one-line description, so that a user choosing among versions sees what each is."""
+    give it a one-line description, so that a user choosing among versions sees what each is; it
+    ends with the artifact URIs of the version's model card (`cards`), where there is one."""
     tags = client.get_run(run_id).data.tags
     carried = {
         **{key: f"{value:.6g}" for key, value in figures.items()},
@@ -30,6 +58,7 @@ def describe_version(client: Any, name: str, version: str | int, *, run_id: str,
         f"test accuracy {figures['test_accuracy']:.4f}; parity max |diff| {figures['parity_max_abs_diff']:.2g}, "
         f"argmax agreement {figures['parity_argmax_agreement']:.4f}; commit {carried['git.commit'][:12]}"
         f"{' (dirty)' if carried['git.dirty'] == 'true' else ''}; experiment {carried['dvc.experiment']}"
+        + "".join(f"; model card: {uri}" for uri in cards)
     )
     client.update_model_version(name, str(version), description=description)
 

@@ -13,13 +13,13 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from ..errors import first_line
+from .registry import OnnxVersion
 
 log = logging.getLogger("mnist_ann.tracking")
 
@@ -47,19 +47,6 @@ def store_write(mlflow: Any):
             signal.signal(sig, handler)
         for sig in pending[:1]:  # as it would have arrived, now that the write is whole
             signal.raise_signal(sig)
-
-
-@dataclass(frozen=True)
-class OnnxVersion:
-    """What the export stage registers: the model, an example input and its output (for the
-    signature), the registered model's name, the figures the version carries (test accuracy and
-    parity), and the providers to run it on (inference.PROVIDERS: what the parity gate ran)."""
-
-    proto: Any
-    examples: tuple[Any, Any]
-    registered_model: str
-    figures: Mapping[str, float]
-    providers: Sequence[str]
 
 
 class TrackedRun:
@@ -146,7 +133,7 @@ class TrackedRun:
         import mlflow.onnx
         from mlflow.models import infer_signature
 
-        from .registry import describe_version
+        from .registry import describe_version, log_card
 
         input_example, output_example = version.examples
         registered_model, figures = version.registered_model, version.figures
@@ -160,8 +147,9 @@ class TrackedRun:
             registered_model_name=registered_model,
             pip_requirements=_pins("onnxruntime", "onnx", "numpy"),
         )
-        client, version = self._mlflow.MlflowClient(), logged.registered_model_version
-        describe_version(client, registered_model, version, run_id=self.run_id, figures=figures)
+        client, number = self._mlflow.MlflowClient(), str(logged.registered_model_version)
+        cards = log_card(self._mlflow, version.card(number)) if version.card else []
+        describe_version(client, registered_model, number, run_id=self.run_id, figures=figures, cards=cards)
 
 
 class UntrackedRun(TrackedRun):
