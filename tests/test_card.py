@@ -185,3 +185,23 @@ def test_text_from_the_files_is_escaped_in_the_html_card(workspace):
     (root / "dvc.lock").write_text(yaml.safe_dump(lock))
     page = render_html(render_markdown(workspace_facts(root)))
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;|x</td>" in page
+
+
+def test_files_not_shaped_as_the_pipeline_writes_them_give_not_recorded_not_a_traceback(tmp_path):
+    """A hand-edited or foreign workspace: wrong types everywhere, a predictions file with digits
+    out of range. The card says what it can and "not recorded" for the rest; nothing is guessed."""
+    lock = {"stages": {"train": {"params": {"params.yaml": {"train": {"hidden_units": 5}}}}, "preprocess": {"outs": 7}}}
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    (tmp_path / "metrics").mkdir()
+    evaluate = {"precision": 3, "recall": {"0": "x", "1": 0.5}, "test_accuracy": "high", "test_loss": True}
+    (tmp_path / "metrics" / "evaluate.json").write_text(json.dumps(evaluate))
+    (tmp_path / "metrics" / "robustness.json").write_text('{"thin": "a", "blur": 0.5, "mean": NaN}')
+    (tmp_path / "metrics" / "test_predictions.csv").write_text("actual,predicted\n-1,3\n2,2\n")
+    done = card_command(tmp_path, "--output", tmp_path / "card.md")
+    assert done.returncode == 0, done.stderr
+    card = (tmp_path / "card.md").read_text()
+    assert [m["name"] for m in front_matter(card)["model-index"][0]["results"][0]["metrics"]] == ["robustness blur"]
+    assert f"| test accuracy | {NOT_RECORDED} |" in card and f"| test loss | {NOT_RECORDED} |" in card
+    assert f"| 0 | {NOT_RECORDED} | {NOT_RECORDED} |" in card and f"| 1 | {NOT_RECORDED} | 0.5000 |" in card
+    assert f"hidden layers {NOT_RECORDED}" in card and "| **train.hidden_units** | 5 | [256, 128, 64, 32] |" in card
+    assert "Confusion matrix" not in card and "Changed from the seed's recipe: `train.hidden_units`." in card

@@ -5,6 +5,7 @@ NOT_RECORDED (a run restored from elsewhere, a version made before the figure ex
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,15 @@ class CardFacts:
         """One figure of one metrics file, or None where it was not recorded."""
         return (self.metrics.get(metrics) or {}).get(name)
 
+    def per_digit(self, name: str) -> dict[str, float]:
+        """evaluate.json's `precision` or `recall`, by digit; empty where not recorded."""
+        value = self.figure("evaluate", name)
+        return value if isinstance(value, dict) else {}
+
     def changed(self) -> dict[str, tuple[Any, Any]]:
         """The params that differ from the seed's recipe: name -> (seed's value, this model's)."""
-        return {
-            name: (seed, self.params.get(name)) for name, seed in SEED_RECIPE.items() if self.params.get(name) != seed
-        }
+        here = {name: list(v) if isinstance(v, tuple) else v for name, v in self.params.items()}
+        return {name: (seed, here[name]) for name, seed in SEED_RECIPE.items() if name in here and here[name] != seed}
 
 
 def workspace_facts(
@@ -76,12 +81,10 @@ def workspace_facts(
     where the caller knows them better than dvc.lock (the export stage, which DVC may run before
     it records the train stage)."""
     root = Path(root)
-    lock = _read_yaml(root / "dvc.lock")
-    stages = (lock or {}).get("stages") or {}
-    train = stages.get("train") or {}
+    stages = _mapping(_mapping(_read_yaml(root / "dvc.lock")).get("stages"))
     if params is None:
-        params = _flat(((train.get("params") or {}).get("params.yaml")) or {})
-    metrics = {name: _read_json(root / "metrics" / f"{name}.json") for name in METRICS}
+        params = _flat(_mapping(_mapping(_mapping(stages.get("train")).get("params")).get("params.yaml")))
+    metrics = {name: _figures(_read_json(root / "metrics" / f"{name}.json")) for name in METRICS}
     run = _read_json(root / "models" / "mlflow_run.json") or {}
     return CardFacts(
         title=title,
@@ -102,7 +105,10 @@ def confusion_counts(path: Path) -> list[list[int]] | None:
     try:
         with path.open(newline="", encoding="utf-8") as rows:
             for row in csv.DictReader(rows):
-                counts[int(row["actual"])][int(row["predicted"])] += 1
+                actual, predicted = int(row["actual"]), int(row["predicted"])
+                if not (0 <= actual < 10 and 0 <= predicted < 10):
+                    return None  # not the evaluate stage's file: no matrix rather than a wrong one
+                counts[actual][predicted] += 1
     except (OSError, UnicodeDecodeError, KeyError, ValueError, IndexError, TypeError):
         return None
     return counts if any(map(any, counts)) else None
@@ -112,11 +118,40 @@ def data_records(stages: dict[str, Any]) -> list[dict[str, Any]]:
     """The data's hashes, sizes and file counts as dvc.lock records them (None where it does not)."""
     records = []
     for (stage, path), what in DATA.items():
-        out = next((o for o in (stages.get(stage) or {}).get("outs") or [] if o.get("path") == path), {})
+        outs = _mapping(stages.get(stage)).get("outs")
+        out = (
+            next((o for o in outs if isinstance(o, dict) and o.get("path") == path), {})
+            if isinstance(outs, list)
+            else {}
+        )
         records.append(
             {"what": what, "path": path, "md5": out.get("md5"), "size": out.get("size"), "files": out.get("nfiles")}
         )
     return records
+
+
+def _mapping(value: Any) -> dict:
+    """`value` if it is a mapping, else an empty one: a file the pipeline did not write as it does
+    is read as far as it makes sense, never trusted to have the pipeline's shape."""
+    return value if isinstance(value, dict) else {}
+
+
+def _figures(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A metrics file's figures that are numbers (or, as precision and recall are, mappings of
+    numbers); anything else in it is dropped, and so shows as not recorded."""
+    if values is None:
+        return None
+    kept = {}
+    for name, value in values.items():
+        if _is_number(value):
+            kept[name] = value
+        elif isinstance(value, dict):
+            kept[name] = {key: v for key, v in value.items() if _is_number(v)}
+    return kept
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -63,9 +63,11 @@ def _metadata(facts: CardFacts) -> dict[str, Any]:
 
 def _what_it_is(facts: CardFacts) -> str:
     units = facts.params.get("train.hidden_units")
-    layers = " - ".join(f"Dense {u} ({facts.params.get('train.activation', '?')})" for u in units) if units else None
+    units = units if isinstance(units, (list, tuple)) and all(isinstance(u, int) for u in units) else None
+    activation = facts.params.get("train.activation", "?")
+    layers = " - ".join(f"Dense {u} ({activation})" for u in units) if units else f"hidden layers {NOT_RECORDED}"
     text = (
-        f"A fully connected network on MNIST's 784 pixels: {layers + ' - ' if layers else ''}Dense 10 (softmax), "
+        f"A fully connected network on MNIST's 784 pixels: {layers} - Dense 10 (softmax), "
         "exported to ONNX and let through only where onnxruntime gives Keras' answers (the parity gate). "
         "It starts from the seed tutorial's recipe: "
         + ", ".join(f"{n.split('.')[-1]} {_param(v)}" for n, v in seed_recipe())
@@ -100,7 +102,7 @@ def _figures(facts: CardFacts) -> str:
         ["ONNX parity: largest probability difference", _shown(facts.figure("export", "max_abs_diff"))],
         ["ONNX parity: same answer as Keras", _shown(facts.figure("export", "argmax_agreement"))],
     ]
-    precision, recall = facts.figure("evaluate", "precision") or {}, facts.figure("evaluate", "recall") or {}
+    precision, recall = facts.per_digit("precision"), facts.per_digit("recall")
     digits = [[d, _shown(precision.get(d)), _shown(recall.get(d))] for d in DIGITS]
     robustness = facts.metrics.get("robustness")
     variants = [[name, _shown(value)] for name, value in robustness.items()] if robustness else [["all", NOT_RECORDED]]
@@ -118,7 +120,7 @@ def _figures(facts: CardFacts) -> str:
 
 def _failures(facts: CardFacts) -> str:
     lines = []
-    recall = facts.figure("evaluate", "recall") or {}
+    recall = facts.per_digit("recall")
     if recall:
         weakest = sorted(recall, key=recall.get)[:WEAKEST]
         lines.append(
