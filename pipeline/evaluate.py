@@ -16,13 +16,14 @@ import logging
 from mnist_ann.atomic import write_csv, write_json, write_text
 from mnist_ann.data import preprocess
 from mnist_ann.entry import run_main, stage_arguments, start_keras
-from mnist_ann.evaluation import score
+from mnist_ann.evaluation import most_confident_mistakes, score
 from mnist_ann.lineage import train_record
 from mnist_ann.params import load_params
 from mnist_ann.tracking import tracked_stage
 from mnist_ann.trained import load_trained
 
 log = logging.getLogger("evaluate")
+MISTAKES, MISTAKES_SHOWN = "mistakes.png", 24  # the model card's grid of its surest mistakes
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,6 +52,13 @@ def main(argv: list[str] | None = None) -> None:
         plot_confusion(scores["confusion_matrix"], args.plots / "confusion_matrix.png")
         plot_predictions(trained.x_test[sample], y_test[sample], predicted[sample], args.plots / "predictions.png")
         write_text(args.plots / "predictions.txt", sample_text + "\n")
+        mistakes = most_confident_mistakes(probabilities, y_test, MISTAKES_SHOWN)
+        if len(mistakes):  # a model that makes none has no grid (and the card no such figure)
+            sure = probabilities[mistakes].max(axis=1)
+            title = f"most confident mistakes, predicted (true): confidence {sure[0]:.4f} to {sure[-1]:.4f}"
+            plot_predictions(
+                trained.x_test[mistakes], y_test[mistakes], predicted[mistakes], args.plots / MISTAKES, title=title
+            )
 
         # digits not in MNIST's exact form: scored with the model already loaded, in seconds
         robust = accuracies(
@@ -62,8 +70,9 @@ def main(argv: list[str] | None = None) -> None:
 
         run.log_metrics(metrics)
         run.log_metrics({f"{kind}_{digit}": v for kind in ("precision", "recall") for digit, v in scores[kind].items()})
-        for name in ("confusion_matrix.png", "predictions.png", "predictions.txt"):
-            run.log_artifact(args.plots / name, "plots")
+        for name in ("confusion_matrix.png", "predictions.png", "predictions.txt", MISTAKES):
+            if (args.plots / name).is_file():
+                run.log_artifact(args.plots / name, "plots")
         run.log_text(json.dumps(scores["confusion_matrix"]), "confusion_matrix.json")
     log.info("test loss %.4f, test accuracy %.4f", scores["loss"], scores["accuracy"])
     log.info("robustness: %s", ", ".join(f"{name} {value:.4f}" for name, value in robust.items()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnist_ann.evaluation import confusion_matrix, score
+from mnist_ann.evaluation import confusion_matrix, most_confident_mistakes, score
 
 
 def test_confusion_matrix_counts_pairs():
@@ -39,3 +39,18 @@ def test_loss_matches_keras_categorical_crossentropy():
     labels = rng.integers(0, 10, 50)
     reference = keras.losses.CategoricalCrossentropy()(np.eye(10)[labels], probabilities)
     assert score(probabilities, labels)["loss"] == pytest.approx(float(reference), rel=1e-5)
+
+
+def test_most_confident_mistakes_are_the_wrong_answers_surest_first():
+    rng = np.random.default_rng(3)
+    probabilities = rng.dirichlet(np.ones(10), size=500).astype(np.float32)
+    labels = rng.integers(0, 10, 500)
+    labels[:5] = probabilities[:5].argmax(axis=1)  # some right answers, never picked
+    picked = most_confident_mistakes(probabilities, labels, 7)
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    sure = probabilities.max(axis=1)
+    assert len(picked) == 7 and set(picked) <= set(wrong)
+    assert list(sure[picked]) == sorted(sure[picked], reverse=True)
+    assert sure[picked].min() >= np.sort(sure[wrong])[-7]  # no surer mistake left out
+    assert len(most_confident_mistakes(probabilities[:5], labels[:5], 7)) == 0

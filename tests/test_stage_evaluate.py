@@ -25,6 +25,9 @@ def test_evaluate_outputs(trained):
     assert evaluate.stdout.splitlines()[0].startswith("predicted: ") and len(evaluate.stdout.splitlines()[0]) == 11 + 12
     for name in ("confusion_matrix.png", "predictions.png"):
         assert (workdir / "plots" / "evaluate" / name).read_bytes()[:4] == b"\x89PNG"
+    # issue 25: the model card's grid of the surest mistakes (2 epochs on 256 images make some)
+    assert sum(r["actual"] != r["predicted"] for r in rows) > 0
+    assert (workdir / "plots" / "evaluate" / "mistakes.png").read_bytes()[:4] == b"\x89PNG"
     # issue 24: accuracy on each fixed variant of the test set, as a metric, a plot and in MLflow
     robust = json.loads((workdir / "metrics" / "robustness.json").read_text())
     names = ["shift_3px", "rotate_20deg", "scale_0.7", "scale_1.3", "thick", "thin", "blur", "noise"]

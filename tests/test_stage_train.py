@@ -70,6 +70,7 @@ def test_one_run_carries_everything(trained):
         "plots/confusion_matrix.png",
         "plots/predictions.png",
         "plots/predictions.txt",
+        "plots/mistakes.png",
     } <= artifacts
     logged = client.search_logged_models(experiment_ids=[run.info.experiment_id])
     assert any(model.source_run_id == run_id for model in logged)

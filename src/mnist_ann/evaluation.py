@@ -36,3 +36,12 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> dict:
         "recall": {str(d): float(recall[d]) for d in range(NUM_CLASSES)},
         "confusion_matrix": matrix.tolist(),
     }
+
+
+def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """The indices of up to `count` misread images, the surest first: the mistakes a threshold on
+    confidence would not catch, which the model card shows."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")[:count]]

@@ -61,7 +61,9 @@ def plot_confusion(matrix: np.ndarray, path: str | Path) -> None:
     _save(figure, path)
 
 
-def plot_predictions(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: str | Path) -> None:
+def plot_predictions(
+    images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: str | Path, *, title: str = "predicted (true)"
+) -> None:
     """A grid of digits titled `predicted (true)`; misclassified ones in red with a red frame.
 
     Drawn as one image with a label over each digit, not one subplot per digit: 32 subplots and
@@ -91,5 +93,5 @@ def plot_predictions(images: np.ndarray, labels: np.ndarray, predicted: np.ndarr
     colours = matplotlib.colormaps["gray"].with_extremes(bad="white")
     axes.imshow(montage, cmap=colours, vmin=min(0.0, np.nanmin(montage)), vmax=max(1.0, np.nanmax(montage)))
     axes.axis("off")
-    figure.suptitle("predicted (true)", fontsize=10)
+    figure.suptitle(title, fontsize=10)
     _save(figure, path)
