@@ -9,15 +9,16 @@ from stage_start import start_stage
 start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 
 import logging
+from dataclasses import replace
 
 from mnist_ann.atomic import atomic_path, write_json
-from mnist_ann.card import card_files
+from mnist_ann.card import card_files, run_facts, run_lineage, workspace_facts
 from mnist_ann.entry import run_main, stage_arguments, start_keras
 from mnist_ann.errors import ParityError
 from mnist_ann.inference import PROVIDERS, OnnxModel
 from mnist_ann.lineage import train_record
 from mnist_ann.params import flatten, load_params
-from mnist_ann.tracking import OnnxVersion, tracked_stage
+from mnist_ann.tracking import CardRequest, OnnxVersion, tracked_stage
 from mnist_ann.trained import load_trained
 
 log = logging.getLogger("export")
@@ -57,11 +58,14 @@ def main(argv: list[str] | None = None) -> None:
         examples = (example, onnx_model.predict(example))
 
         trained_with = {k: v for k, v in flatten(params).items() if k == "seed" or k.startswith(("mlflow.", "train."))}
+        # read now, before the store is touched: evaluate's figures (deps in dvc.yaml) and the lock
+        facts = workspace_facts(".", params=trained_with)
 
-        def card(version: str) -> dict[str, str]:  # from evaluate's figures (deps in dvc.yaml), once numbered
+        def card(request: CardRequest) -> dict[str, str]:  # once the version has its number
             name = export.registered_model
-            lineage = {"mlflow_run_id": trained.run_id, "registered": f"models:/{name}/{version}"}
-            return card_files(".", f"{name} version {version}", trained_with, **lineage)
+            lineage = {**run_lineage(request.run_id, request.tags), "registered": f"models:/{name}/{request.version}"}
+            baseline = request.baseline and run_facts(**vars(request.baseline))
+            return card_files(replace(facts, title=f"{name} version {request.version}", lineage=lineage), ".", baseline)
 
         run.log_onnx_model(OnnxVersion(proto, examples, export.registered_model, version_figures, PROVIDERS, card))
 

@@ -148,7 +148,9 @@ def test_mnist_ann_card_writes_markdown_or_html_by_suffix_without_mlflow_or_tens
     ("args", "says"),
     [
         (["--output", "card.txt"], "the output must end in .md or .html"),
-        (["models:/mnist-ann/1", "--output", "c.md"], "not a registry URI"),
+        (["models:/mnist-ann/1", "--output", "c.md"], "models:/mnist-ann/1: no MLflow store at"),
+        (["runs:/0123abcd/onnx_model", "--output", "c.md"], "name a registered version, models:/<name>/<version>"),
+        (["models:/mnist-ann/1", "--output", "c.pdf"], "the output must end in .md or .html"),
         (["nowhere", "--output", "c.md"], "not a pipeline workspace"),
     ],
 )
@@ -205,3 +207,114 @@ def test_files_not_shaped_as_the_pipeline_writes_them_give_not_recorded_not_a_tr
     assert f"| 0 | {NOT_RECORDED} | {NOT_RECORDED} |" in card and f"| 1 | {NOT_RECORDED} | 0.5000 |" in card
     assert f"hidden layers {NOT_RECORDED}" in card and "| **train.hidden_units** | 5 | [256, 128, 64, 32] |" in card
     assert "Confusion matrix" not in card and "Changed from the seed's recipe: `train.hidden_units`." in card
+
+
+# --- registered versions: `mnist-ann card models:/...`, and the version a new one is compared with
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """A real MLflow store in tmp_path/mlflow.db (the one `mnist-ann card` opens from that folder)
+    with two versions of mnist-ann: version 1 made before cards existed (its run holds only
+    params, metrics and tags, as an older or restored run does), version 2 with the card its
+    export logged. Figures random, so that a card retyping any would show it."""
+    import mlflow
+
+    from mnist_ann.tracking.versions import card_folder
+
+    rng = np.random.default_rng(11)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("mnist-ann", artifact_location=(tmp_path / "mlartifacts").as_uri())
+    client.create_registered_model("mnist-ann")
+    runs = []
+    for number in (1, 2):
+        run_id = client.create_run(
+            experiment, tags={"cpu": "a test CPU", "mlflow.source.git.commit": "c0ffee" * 6}
+        ).info.run_id
+        figures = {"test_accuracy": float(rng.uniform(0.9, 1)), "test_loss": float(rng.uniform(0, 0.3))}
+        figures.update({f"recall_{d}": float(rng.uniform(0.8, 1)) for d in range(10)})
+        for name, value in figures.items():
+            client.log_metric(run_id, name, value)
+        client.log_param(run_id, "train.hidden_units", "[64, 32]")
+        client.log_param(run_id, "train.epochs", str(number * 5))
+        if number == 2:
+            for name, text in {"model_card.md": "# logged card\n", "model_card.html": "<p>logged page</p>\n"}.items():
+                client.log_text(run_id, text, f"{card_folder(2)}/{name}")
+        client.create_model_version("mnist-ann", f"runs:/{run_id}/onnx_model", run_id)
+        runs.append((run_id, figures))
+    return tmp_path, client, runs
+
+
+def test_a_version_made_before_cards_gets_one_from_its_runs_record(registry):
+    root, _, runs = registry
+    done = card_command("models:/mnist-ann/1", "--output", "c.md", cwd=root)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    card = (root / "c.md").read_text()
+    accuracy = runs[0][1]["test_accuracy"]
+    assert front_matter(card)["model-index"][0]["results"][0]["metrics"] == [
+        {"type": "accuracy", "name": "test accuracy", "value": accuracy}
+    ]
+    assert f"| test accuracy | {accuracy:.4f} |" in card and f"| mlflow_run_id | {runs[0][0]} |" in card
+    assert f"| all | {NOT_RECORDED} |" in card and f"| ONNX test accuracy | {NOT_RECORDED} |" in card
+    assert (
+        f"Dense 64 (activation {NOT_RECORDED}) - Dense 32" in card and "| **train.hidden_units** | [64, 32] |" in card
+    )
+    assert "| cpu | a test CPU |" in card
+
+
+def test_a_version_with_a_logged_card_is_written_as_logged_also_by_alias(registry):
+    root, client, _ = registry
+    client.set_registered_model_alias("mnist-ann", "champion", "2")
+    for uri, output in (("models:/mnist-ann/2", "c.html"), ("models:/mnist-ann@champion", "c.md")):
+        done = card_command(uri, "--output", output, cwd=root)
+        assert done.returncode == 0, done.stderr
+    assert (root / "c.html").read_text() == "<p>logged page</p>\n" and (root / "c.md").read_text() == "# logged card\n"
+
+
+@pytest.mark.parametrize("uri", ["models:/mnist-ann/9", "models:/mnist-ann@nobody", "models:/other/1"])
+def test_an_unknown_version_is_one_line_and_exit_1(registry, uri):
+    root = registry[0]
+    done = card_command(uri, "--output", "c.md", cwd=root)
+    assert done.returncode == 1 and f"card: {uri}: not found in the MLflow store" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (root / "c.md").exists()
+
+
+def test_a_new_version_is_compared_with_the_champion_else_the_version_before_it(registry):
+    from mnist_ann.card import render_markdown, run_facts
+    from mnist_ann.tracking.versions import baseline_record
+
+    _, client, runs = registry
+    client.create_model_version("mnist-ann", f"runs:/{runs[1][0]}/onnx_model", runs[1][0])  # version 3
+    assert baseline_record(client, "mnist-ann", "1") is None
+    assert baseline_record(client, "mnist-ann", "3").run_id == runs[1][0]  # no champion: the newest before it
+    client.set_registered_model_alias("mnist-ann", "champion", "1")
+    baseline = baseline_record(client, "mnist-ann", "3")
+    assert baseline.title == "mnist-ann version 1" and baseline.run_id == runs[0][0]
+    client.set_registered_model_alias("mnist-ann", "champion", "3")  # a version is not compared with itself
+    assert baseline_record(client, "mnist-ann", "3").title == "mnist-ann version 2"
+
+    new = run_facts(**vars(baseline_record(client, "mnist-ann", "3")))  # version 2's figures ...
+    old = run_facts(**vars(baseline))
+    card = render_markdown(new, old)
+    (accuracy, loss), (old_accuracy, old_loss) = ([f[n] for n in ("test_accuracy", "test_loss")] for _, f in runs[::-1])
+    change = round(accuracy - old_accuracy, 4)
+    verdict = "better" if change > 0 else "worse"
+    assert f"| test accuracy | {accuracy:.4f} | {old_accuracy:.4f} | **{change:+.4f}** ({verdict}) |" in card
+    loss_verdict = "better" if loss < old_loss else "worse"  # lower loss is the better one
+    assert (
+        f"| test loss | {loss:.4f} | {old_loss:.4f} | **{round(loss - old_loss, 4):+.4f}** ({loss_verdict}) |" in card
+    )
+    assert "Params that differ: `train.epochs` 5 → 10." in card
+
+
+def test_the_stored_facts_come_back_as_they_went_and_tampered_ones_as_not_recorded(workspace):
+    from mnist_ann.card.stored import facts_json, stored_facts
+
+    facts = workspace_facts(workspace[0])
+    assert stored_facts(facts_json(facts)) == facts
+    tampered = json.loads(facts_json(facts))
+    tampered.update(metrics={"evaluate": "high", "robustness": {"thin": "x"}}, confusion=[[1] * 10] * 9, data=3)
+    back = stored_facts(json.dumps(tampered))
+    assert back.figure("evaluate", "test_accuracy") is None and back.metrics["robustness"] == {}
+    assert back.confusion is None and back.data == [] and back.params == facts.params
+    assert stored_facts("[1]") is None and stored_facts("not json") is None

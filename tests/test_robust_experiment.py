@@ -34,12 +34,12 @@ def test_the_docs_show_the_command_make_robust_runs():
 
 
 def predict_folder(folder, pictures: list, repo, output) -> list[dict]:
-    """`pictures` saved in `folder` (odd ones as JPEG), scored with the store's version 1."""
+    """`pictures` saved in `folder` (odd ones as JPEG), scored with the store's version 2 (robust's)."""
     folder.mkdir()
     for i, picture in enumerate(pictures):
         picture.save(folder / (f"{i:03d}.jpg" if i % 2 else f"{i:03d}.png"), **({"quality": 85} if i % 2 else {}))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"}
-    done = run_script("-m", "mnist_ann.cli", "predict", folder, "--model", "models:/mnist-ann/1",
+    done = run_script("-m", "mnist_ann.cli", "predict", folder, "--model", "models:/mnist-ann/2",
                       "--output", output, cwd=folder.parent, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert not output.with_name(output.name + ".errors.csv").exists()  # none refused
@@ -56,6 +56,8 @@ def test_make_robust_registers_a_model_that_reads_photographed_digits(tmp_path, 
     and small digits whose 4-pixel pen filled their loops)."""
     repo = copy_of_this_repo(tmp_path / "repo")
     monkeypatch.setenv("MNIST_ANN_CACHE_DIR", str(mnist_cache))
+    default = dvc(repo, "repro", timeout=600)  # version 1: the seed's recipe, which robust's card compares with
+    assert default.returncode == 0, default.stdout[-3000:] + default.stderr[-3000:]
     result = dvc(repo, *robust_command()[1:], timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
@@ -68,6 +70,16 @@ def test_make_robust_registers_a_model_that_reads_photographed_digits(tmp_path, 
     assert evaluated["test_accuracy"] >= 0.988, evaluated["test_accuracy"]
     assert figures["rendered"] >= 0.95, figures
     assert min(v for name, v in figures.items() if name not in ("rendered", "mean")) >= 0.93, figures
+    # issue 25: the robust version's card compares it with the default one and shows the gain
+    done = run_script(
+        "-m", "mnist_ann.cli", "card", "models:/mnist-ann/2", "--output", tmp_path / "robust.md", cwd=repo
+    )
+    assert done.returncode == 0, done.stderr
+    card = (tmp_path / "robust.md").read_text()
+    assert "Against mnist-ann version 1: " in card and "`train.epochs` 5 → 30" in card
+    for variant in ("shift_3px", "thin", "rendered", "mean"):
+        row = next(line for line in card.splitlines() if line.startswith(f"| robustness: {variant} |"))
+        assert row.endswith("(better) |") and f"| {figures[variant]:.4f} |" in row, row
     assert dvc(repo, "exp", "apply", "robust").returncode == 0  # its data/processed, for the test digits
     x_test, y_test = load_split(repo / "data" / "processed", "test")
 

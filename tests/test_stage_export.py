@@ -38,17 +38,27 @@ def test_export_passes_the_gate_and_registers(trained):
     )
     assert version.description.startswith(f"test accuracy {figures['onnx_test_accuracy']:.4f}; parity max |diff| ")
     assert "\n" not in version.description
-    # issue 25: the version's model card, logged with the run and linked from the description
-    cards = {a.path for a in client.list_artifacts(run_id, "model_card")}
-    assert cards == {"model_card/model_card.md", "model_card/model_card.html"}
-    assert version.description.endswith("model_card/model_card.html")
-    assert f"model card: {run.info.artifact_uri}/model_card/model_card.md" in version.description
-    card_text = Path(client.download_artifacts(run_id, "model_card/model_card.md", str(workdir))).read_text()
+    # issue 25: the version's model card, logged with the run (a folder per version: export may
+    # register several from one run) and linked from the description
+    folder = f"model_card/version-{version.version}"
+    cards = {a.path for a in client.list_artifacts(run_id, folder)}
+    assert cards == {f"{folder}/{name}" for name in ("model_card.md", "model_card.html", "card_facts.json")}
+    assert version.description.endswith(f"{folder}/model_card.html")
+    assert f"model card: {run.info.artifact_uri}/{folder}/model_card.md" in version.description
+    card_text = Path(client.download_artifacts(run_id, f"{folder}/model_card.md", str(workdir))).read_text()
     evaluated = json.loads((workdir / "metrics" / "evaluate.json").read_text())
     front = yaml.safe_load(card_text.split("---\n", 2)[1])
     assert front["model-index"][0]["results"][0]["metrics"][0]["value"] == evaluated["test_accuracy"]
     assert f"# Model card: mnist-ann version {version.version}" in card_text
     assert "| **train.epochs** | 2 | 5 |" in card_text  # the stage's params, the changed ones first
+    assert f"| mlflow_run_id | {run_id} |" in card_text and f"| cpu | {run.data.tags['cpu']} |" in card_text
+    # `mnist-ann card models:/...` writes the very page the run holds
+    page = Path(client.download_artifacts(run_id, f"{folder}/model_card.html", str(workdir / "logged"))).read_text()
+    written = workdir / "written.html"
+    env = {"MLFLOW_TRACKING_URI": client.tracking_uri}
+    done = run_script("-m", "mnist_ann.cli", "card", f"models:/mnist-ann/{version.version}", "-o", written, env=env)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert written.read_text() == page and page.count("data:image/png;base64,") >= 3
     logged = {
         m.name
         for m in client.search_logged_models(experiment_ids=[run.info.experiment_id])

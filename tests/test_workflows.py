@@ -423,6 +423,18 @@ def test_a_clone_sharing_the_dvc_cache_makes_one_complete_run_not_orphans(repo, 
     assert run.data.metrics["parity_argmax_agreement"] == 1.0
     (version,) = client.search_model_versions("name = 'mnist-ann'")
     assert version.run_id == run.info.run_id
+    # issue 25: the restored run's version still gets its card, with the figures and lineage it carries
+    done = subprocess.run(
+        [Path(sys.executable).parent / "mnist-ann", "card", "models:/mnist-ann/1", "--output", "c.md"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    card = (clone / "c.md").read_text()
+    accuracy = json.loads((clone / "metrics" / "evaluate.json").read_text())["test_accuracy"]
+    assert f"| test accuracy | {accuracy:.4f} |" in card and f"| mlflow_run_id | {run.info.run_id} |" in card
+    assert f"| version.keras | {original.data.tags['version.keras']} |" in card
 
 
 def test_dvc_repro_typed_as_the_readme_writes_it_runs_the_stages_in_dvcs_environment(repo, tmp_path):

@@ -2,7 +2,7 @@
 
   mnist-ann predict --model models/model.onnx INPUT... --output predictions.csv
   mnist-ann check-params [FILE]
-  mnist-ann card [WORKSPACE] --output card.html
+  mnist-ann card [MODEL] --output card.html   (models:/mnist-ann/3, models:/mnist-ann@champion, a workspace)
 
 Imports stay light: `predict` needs numpy, onnxruntime and Pillow, never TensorFlow.
 """
@@ -31,13 +31,15 @@ def _check_params(args: argparse.Namespace) -> None:
 
 
 def _card(args: argparse.Namespace) -> None:
-    from .card import write_workspace_card
+    from .card import card_suffix, version_card_files, write_card, write_workspace_card
 
-    if re.match(r"[a-z]+:/", str(args.model)):  # models:/..., runs:/...: registry cards are not built yet
-        from .errors import ModelError
+    if not re.match(r"[a-z]+:/", str(args.model)):  # a folder: mlflow is never imported
+        write_workspace_card(args.model, args.output)
+        return
+    from .tracking import repo_root, version_record
 
-        raise ModelError(f"card: {args.model}: only a pipeline workspace folder for now, not a registry URI")
-    write_workspace_card(args.model, args.output)
+    card_suffix(args.output)  # a wrong suffix fails before the store is opened
+    write_card(version_card_files(version_record(str(args.model), repo_root())), args.output)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,11 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     card = commands.add_parser(
         "card",
-        help="write the model card of the workspace's pipeline outputs",
-        description="Write the model card (what the model is, its data, figures, weak spots and lineage, "
-        "read from dvc.lock and metrics/*.json) as Markdown or one self-contained HTML page, by the suffix.",
+        help="write the model card of a registered version or of the workspace's pipeline outputs",
+        description="Write the model card (what the model is, its data, figures, weak spots, lineage and, for a "
+        "registered version, how it compares with the version it would replace) as Markdown or one "
+        "self-contained HTML page, by the suffix. A registered version's card is the one logged with its run.",
     )
-    card.add_argument("model", nargs="?", default=".", help="the pipeline workspace (default: .)")
+    card.add_argument(
+        "model",
+        nargs="?",
+        default=".",
+        help="models:/<name>/<version>, models:/<name>@<alias>, or a pipeline workspace folder (default: .)",
+    )
     card.add_argument("--output", "-o", type=Path, required=True, help="FILE.md or FILE.html")
     card.set_defaults(handler=_card)
     return parser

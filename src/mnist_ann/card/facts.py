@@ -154,6 +154,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _text_or_none(value: Any) -> str | int | float | None:
+    """A text or number read from a stored file as itself; anything else (a list, a mapping) as None."""
+    return value if isinstance(value, str) or _is_number(value) else None
+
+
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from .comparison import comparison
 from .facts import NOT_RECORDED, SEED_RECIPE, CardFacts
 
 DIGITS = [str(d) for d in range(10)]
@@ -23,8 +24,14 @@ INTENDED_USE = """\
   `--min-confidence`, to a person), and decisions about people."""
 
 
-def render_markdown(facts: CardFacts) -> str:
-    """The whole card, Markdown with YAML front matter."""
+NOTHING_TO_COMPARE = (
+    "Nothing to compare with: no other version of this model was registered before it (a registered "
+    "version's card compares it with the version holding the `champion` alias, else the one before it)."
+)
+
+
+def render_markdown(facts: CardFacts, baseline: CardFacts | None = None) -> str:
+    """The whole card, Markdown with YAML front matter; `baseline`: the model it would replace."""
     parts = [
         "---\n" + yaml.safe_dump(_metadata(facts), sort_keys=False) + "---",
         f"# Model card: {facts.title}",
@@ -33,6 +40,7 @@ def render_markdown(facts: CardFacts) -> str:
         "## Data\n\n" + _data(facts),
         "## Figures\n\n" + _figures(facts),
         "## Where it fails\n\n" + _failures(facts),
+        "## Compared with\n\n" + (comparison(facts, baseline) if baseline else NOTHING_TO_COMPARE),
         "## Lineage\n\n" + _table(["what", "value"], [[name, _shown(v)] for name, v in facts.lineage.items()]),
     ]
     return "\n\n".join(parts) + "\n"
@@ -64,7 +72,7 @@ def _metadata(facts: CardFacts) -> dict[str, Any]:
 def _what_it_is(facts: CardFacts) -> str:
     units = facts.params.get("train.hidden_units")
     units = units if isinstance(units, (list, tuple)) and all(isinstance(u, int) for u in units) else None
-    activation = facts.params.get("train.activation", "?")
+    activation = facts.params.get("train.activation") or f"activation {NOT_RECORDED}"
     layers = " - ".join(f"Dense {u} ({activation})" for u in units) if units else f"hidden layers {NOT_RECORDED}"
     text = (
         f"A fully connected network on MNIST's 784 pixels: {layers} - Dense 10 (softmax), "

@@ -12,6 +12,7 @@ before any training, after about 11 s of waiting, with one line (see HTTP_LIMITS
 
 from __future__ import annotations
 
+from .registry import CardRequest
 from .runs import OnnxVersion, TrackedRun, UntrackedRun
 from .stage import tracked_stage
 from .store import (
@@ -23,17 +24,21 @@ from .store import (
     tracking_uri,
     write_run_file,
 )
+from .versions import VersionRecord, version_record
 
 __all__ = [
     "HTTP_LIMITS",
+    "CardRequest",
     "OnnxVersion",
     "TrackedRun",
     "UntrackedRun",
+    "VersionRecord",
     "read_run_file",
     "read_run_history",
     "repo_root",
     "tracked_stage",
     "tracking_enabled",
     "tracking_uri",
+    "version_record",
     "write_run_file",
 ]

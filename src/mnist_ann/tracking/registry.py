@@ -4,16 +4,25 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError, first_line
-from .store import HTTP_LIMITS, tracking_uri
+from .store import tracking_uri
+from .versions import VersionRecord, card_folder, open_store
 
-CARD_FOLDER = "model_card"  # the run's artifact folder of its version's card
+
+@dataclass(frozen=True)
+class CardRequest:
+    """What a new version's card is made from, beyond the pipeline's files: its number, its run
+    (id and tags: the lineage the train stage recorded) and the version it would replace."""
+
+    version: str
+    run_id: str
+    tags: Mapping[str, str]
+    baseline: VersionRecord | None
 
 
 @dataclass(frozen=True)
@@ -27,15 +36,17 @@ class OnnxVersion:
     registered_model: str
     figures: Mapping[str, float]
     providers: Sequence[str]
-    # the version's model card, made once its number is known: version -> {file name: text}
-    card: Callable[[str], Mapping[str, str]] | None = None
+    # the version's model card, made once its number is known: {file name: text}
+    card: Callable[[CardRequest], Mapping[str, str]] | None = None
 
 
-def log_card(mlflow: Any, files: Mapping[str, str]) -> list[str]:
-    """A version's model card files logged into the active run; their artifact URIs."""
+def log_card(mlflow: Any, version: str, files: Mapping[str, str]) -> list[str]:
+    """A version's model card files logged into the active run (each version its own folder: one
+    run registers a version each time export runs again); the URIs of its .md and .html."""
+    folder = card_folder(version)
     for file, text in files.items():
-        mlflow.log_text(text, f"{CARD_FOLDER}/{file}")
-    return [f"{mlflow.get_artifact_uri()}/{CARD_FOLDER}/{file}" for file in files]
+        mlflow.log_text(text, f"{folder}/{file}")
+    return [f"{mlflow.get_artifact_uri()}/{folder}/{file}" for file in files if file.endswith((".md", ".html"))]
 
 
 def describe_version(
@@ -66,18 +77,7 @@ def describe_version(
 def fetch_onnx_model(uri: str, root: Path, destination: Path) -> Path:
     """Download the MLflow model `uri` into the folder `destination` and return its .onnx file;
     ModelError in one line for an unknown name, version, alias or run, or a model without one."""
-    if not os.environ.get("MLFLOW_TRACKING_URI") and not (root / "mlflow.db").is_file():
-        # MLflow would create an empty store here just to find nothing in it.
-        raise ModelError(
-            f"{uri}: no MLflow store at {root / 'mlflow.db'} (run from the repository, or set MLFLOW_TRACKING_URI)"
-        )
-    for name, value in HTTP_LIMITS.items():
-        os.environ.setdefault(name, value)
-    import mlflow
-
-    store = tracking_uri(root)
-    mlflow.set_tracking_uri(store)
-    mlflow.set_registry_uri(store)
+    mlflow, store = open_store(uri, root), tracking_uri(root)
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination)))
     except Exception as exc:  # MlflowException for unknown names; requests' or SQLAlchemy's for a dead store

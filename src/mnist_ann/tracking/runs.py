@@ -133,7 +133,8 @@ class TrackedRun:
         import mlflow.onnx
         from mlflow.models import infer_signature
 
-        from .registry import describe_version, log_card
+        from .registry import CardRequest, describe_version, log_card
+        from .versions import baseline_record
 
         input_example, output_example = version.examples
         registered_model, figures = version.registered_model, version.figures
@@ -148,7 +149,11 @@ class TrackedRun:
             pip_requirements=_pins("onnxruntime", "onnx", "numpy"),
         )
         client, number = self._mlflow.MlflowClient(), str(logged.registered_model_version)
-        cards = log_card(self._mlflow, version.card(number)) if version.card else []
+        cards = []
+        if version.card:
+            tags = client.get_run(self.run_id).data.tags
+            request = CardRequest(number, self.run_id, tags, baseline_record(client, registered_model, number))
+            cards = log_card(self._mlflow, number, version.card(request))
         describe_version(client, registered_model, number, run_id=self.run_id, figures=figures, cards=cards)
 
 

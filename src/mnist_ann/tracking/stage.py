@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import TrackingError, first_line
 from .lookup import RESTORED_FROM, end_runs_of_dead_stages, existing_run, owner_tags, run_restored_from
 from .runs import TrackedRun, UntrackedRun, store_write
-from .store import HTTP_LIMITS, relocate_copied_store, repo_root, tracking_enabled, tracking_uri
+from .store import MLFLOW_DEFAULTS, relocate_copied_store, repo_root, tracking_enabled, tracking_uri
 
 log = logging.getLogger("mnist_ann.tracking")
 
@@ -73,7 +73,7 @@ EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_develop
 
 def _start(experiment_name, *, stage, run_id, run_name, root: Path, explicit_uri: str | None, restore):
     """Open the store and start or reopen the run: (mlflow, the TrackedRun, amend: see _reopen)."""
-    for name, value in HTTP_LIMITS.items():
+    for name, value in MLFLOW_DEFAULTS.items():
         os.environ.setdefault(name, value)
     import mlflow
 

@@ -22,6 +22,9 @@ HTTP_LIMITS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
 }
+# What every use of the store sets unless the user did: those limits, and no progress bar for each
+# artifact downloaded (a card reads a few), which would fill stderr, meant for the command's errors.
+MLFLOW_DEFAULTS = {**HTTP_LIMITS, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
 def tracking_enabled() -> bool:

@@ -1,0 +1,114 @@
+"""Registered versions as the model card reads them: a version named by its URI
+(`models:/mnist-ann/3`, `models:/mnist-ann@champion`), the version a new one would replace, and
+what a version's run records (params, metrics, tags, its card's files)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError, first_line
+from .store import MLFLOW_DEFAULTS, tracking_uri
+
+CARD_FOLDER = "model_card"  # the run's artifact folder of its versions' cards: model_card/version-<N>/
+CHAMPION = "champion"  # the alias of the version users are told to trust
+READ_FILES = ("model_card.md", "model_card.html", "card_facts.json")
+CONFUSION_ARTIFACT = "confusion_matrix.json"  # the evaluate stage's
+MAX_FILE_BYTES = 16 * 1024 * 1024  # a card's file is tens of KB; anything larger is not one
+_VERSION_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))/?")
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """A registered version's run as a card reads it. `files`: the texts of its card's files and
+    the run's confusion matrix, by file name, where the run holds them."""
+
+    title: str  # "mnist-ann version 3"
+    run_id: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def card_folder(version: str | int) -> str:
+    return f"{CARD_FOLDER}/version-{version}"
+
+
+def open_store(uri: str, root: Path) -> Any:
+    """mlflow, pointed at the pipeline's store; ModelError in one line where there is none."""
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not (root / "mlflow.db").is_file():
+        # MLflow would create an empty store here just to find nothing in it.
+        raise ModelError(
+            f"{uri}: no MLflow store at {root / 'mlflow.db'} (run from the repository, or set MLFLOW_TRACKING_URI)"
+        )
+    for name, value in MLFLOW_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    import mlflow
+
+    store = tracking_uri(root)
+    mlflow.set_tracking_uri(store)
+    mlflow.set_registry_uri(store)
+    return mlflow
+
+
+def version_record(uri: str, root: Path) -> VersionRecord:
+    """The version `uri` names; ModelError in one line for a URI that names none, or a dead store."""
+    match = _VERSION_URI.fullmatch(uri)
+    if not match:
+        raise ModelError(f"card: {uri}: name a registered version, models:/<name>/<version> or models:/<name>@<alias>")
+    mlflow = open_store(uri, root)
+    client, name = mlflow.MlflowClient(), match["name"]
+    try:
+        found = (
+            client.get_model_version(name, match["version"])
+            if match["version"]
+            else client.get_model_version_by_alias(name, match["alias"])
+        )
+        return run_record(client, name, found.version, found.run_id)
+    except Exception as exc:  # MlflowException for unknown names; requests' or SQLAlchemy's for a dead store
+        raise ModelError(
+            f"card: {uri}: not found in the MLflow store at {tracking_uri(root)}: {first_line(exc)}"
+        ) from None
+
+
+def baseline_record(client: Any, name: str, version: str) -> VersionRecord | None:
+    """The version that `version` would replace: the one holding the champion alias, else the
+    newest one before it; None for the first version."""
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except Exception:  # MLflow raises for an alias no version holds
+        champion = None
+    if champion is None or str(champion.version) == str(version):
+        earlier = [v for v in client.search_model_versions(f"name='{name}'") if int(v.version) < int(version)]
+        champion = max(earlier, key=lambda v: int(v.version), default=None)
+    return None if champion is None else run_record(client, name, champion.version, champion.run_id)
+
+
+def run_record(client: Any, name: str, version: str | int, run_id: str) -> VersionRecord:
+    """What version `version` of `name` carries: its run's params, metrics and tags, and the texts
+    of its card's files and the run's confusion matrix (where the run holds them)."""
+    run = client.get_run(run_id)
+    wanted = {f"{card_folder(version)}/{file}": file for file in READ_FILES}
+    wanted[CONFUSION_ARTIFACT] = CONFUSION_ARTIFACT
+    held = {a.path for a in client.list_artifacts(run_id)} | {
+        a.path for a in client.list_artifacts(run_id, card_folder(version))
+    }
+    files = {}
+    with tempfile.TemporaryDirectory(prefix="card-") as scratch:
+        for path in sorted(set(wanted) & held):
+            local = Path(client.download_artifacts(run_id, path, scratch))
+            if local.is_file() and local.stat().st_size <= MAX_FILE_BYTES:
+                files[wanted[path]] = local.read_text(encoding="utf-8", errors="replace")
+    return VersionRecord(
+        title=f"{name} version {version}",
+        run_id=run_id,
+        params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
+        tags=dict(run.data.tags),
+        files=files,
+    )
