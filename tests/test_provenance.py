@@ -65,6 +65,20 @@ def test_a_changed_file_makes_a_run_dirty_and_is_named(tmp_path):
     assert len(first["git.diff.md5"]) == 32 and second["git.diff.md5"] != first["git.diff.md5"]
 
 
+def test_a_tracked_file_that_is_not_utf8_is_a_change_not_a_traceback(tmp_path):
+    """Issue 26 (15): a Latin-1 `café` in a tracked README failed the train stage (a strict decode
+    of `git diff`): UnicodeDecodeError, the run FAILED, nothing trained."""
+    root = checkout(tmp_path)
+    (root / "README.md").write_bytes("caf\u00e9\n".encode("latin-1"))
+    git(root, "add", "README.md")
+    git(root, "commit", "-qm", "a Latin-1 readme")
+    (root / "README.md").write_bytes("caf\u00e9 cr\u00e8me\n".encode("latin-1"))
+    first = provenance_tags(root)
+    assert first["git.dirty"] == "true" and first["git.changed"] == "README.md"
+    (root / "README.md").write_bytes("caf\u00e9 cr\u00e8me!\n".encode("latin-1"))
+    assert provenance_tags(root)["git.diff.md5"] != first["git.diff.md5"]
+
+
 def test_run_label_names_the_commit_and_what_differs(tmp_path):
     root = checkout(tmp_path)
     commit = git(root, "rev-parse", "--short=7", "HEAD").strip()

@@ -20,7 +20,12 @@ PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "mlflow", "dvc", "
 
 def _git(root: Path, *args: str, strip: bool = True) -> str | None:
     try:
-        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        # Tracked files hold any bytes (a Latin-1 README): a diff or a file is not always UTF-8, and a
+        # strict decode failed the train stage before it trained. (An undecodable byte counts as
+        # U+FFFD in the diff's md5.)
+        result = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, encoding="utf-8", errors="replace", timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if result.returncode != 0:
