@@ -170,3 +170,28 @@ def test_images_of_many_sizes_wait_no_more_than_the_budget_in_all(tmp_path, monk
     digits, positions, _, failed = decode_images(paths, Preparation())
     assert failed == [] and positions == list(range(12)) and len(digits) == 12 and waiting[0] == 0
     assert PENDING_PIXELS <= most[0] < PENDING_PIXELS + side * side * 1.1, most[0]  # per size: 12 images' worth
+
+
+def test_a_photo_stored_sideways_with_an_exif_orientation_is_read_upright(tmp_path):
+    """Issue 26 (11): a phone's photo of an upright digit, stored turned with Orientation=6, read as
+    stored scored 0 for a 7. Each orientation a camera writes gives the upright digit's pixels."""
+    upright = Image.fromarray(font_digits()[7], "L").resize((112, 112))
+    # Orientation tag -> what the camera did to the stored pixels (the viewer undoes it)
+    stored_as = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+    stored_as.update({2: Image.Transpose.FLIP_LEFT_RIGHT, 4: Image.Transpose.FLIP_TOP_BOTTOM})
+    expected = images._decode(_saved(upright, tmp_path / "upright.png"), "auto")
+    for orientation, turned in stored_as.items():
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        for kind in ("png", "tiff", "webp"):  # lossless, so that the pixels must match exactly
+            path = tmp_path / f"{orientation}.{kind}"
+            upright.transpose(turned).save(path, exif=exif, **({"lossless": True} if kind == "webp" else {}))
+            assert np.array_equal(images._decode(str(path), "auto"), expected), (orientation, kind)
+    sideways = tmp_path / "sideways.png"
+    upright.transpose(Image.Transpose.ROTATE_90).save(sideways)  # no tag: read as stored, still
+    assert not np.array_equal(images._decode(str(sideways), "auto"), expected)
+
+
+def _saved(image, path) -> str:
+    image.save(path)
+    return str(path)
