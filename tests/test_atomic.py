@@ -25,13 +25,22 @@ def test_temp_files_of_dead_writers_are_removed(tmp_path):
     dead_pid = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     ).stdout.strip()
-    orphan = tmp_path / f".out.txt.{dead_pid}-0a0b0c0d.tmp.txt"
+    orphan = tmp_path / f".mnist-ann-{dead_pid}-0a0b0c0d.tmp.txt"
     orphan.write_text("left by a SIGKILLed stage")
-    live = tmp_path / f".out.txt.{os.getpid()}-0a0b0c0d.tmp.txt"
+    live = tmp_path / f".mnist-ann-{os.getpid()}-0a0b0c0d.tmp.txt"
     live.write_text("being written by a live process")
     write_text(tmp_path / "out.txt", "new")
     assert (tmp_path / "out.txt").read_text() == "new"
     assert not orphan.exists() and live.exists()
+
+
+def test_the_longest_name_a_file_system_takes_is_written_whatever_its_temporary_name(tmp_path):
+    """Issue 26 (19): a valid 244-character output name was refused, its temporary name too long."""
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    for name in ("a" * (limit - 4) + ".csv", "b" * limit, "c." + "d" * (limit - 2)):
+        write_text(tmp_path / name, "x")
+        assert (tmp_path / name).read_text() == "x"
+    assert sorted(len(p.name) for p in tmp_path.iterdir()) == [limit] * 3  # no temporary file left
 
 
 def test_new_files_get_the_usual_permissions(tmp_path):

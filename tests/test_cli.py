@@ -32,6 +32,39 @@ def test_usage_error_is_exit_1(tmp_path):
     assert result.returncode == 1 and "--frame: invalid choice: 'sideways'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--output", "", "--output: '' names no new file or folder"),
+        ("--output", "./", "--output: './' names no new file or folder"),
+        ("--output", "..", "--output: '..' names no new file or folder"),
+        ("--output", "a" * 250 + ".csv", "--output: the name is too long: 261 bytes with its errors file"),
+        ("--workers", "2147483647", "--workers: at most 1024 processes, got 2147483647"),
+    ],
+)
+def test_an_output_or_workers_that_cannot_work_is_refused_before_any_work(exported, tmp_path, option, value, says):
+    """Issue 26 (19): `--output ''` and `--workers 2147483647` were tracebacks; `--output ./` scored
+    everything, then failed replacing the working folder; a name whose errors file is too long replaced
+    the old output, then failed to list the bad input. Now each is refused at once, nothing written."""
+    np.save(tmp_path / "a.npy", font_digits()[:2])
+    options = {"--output": "o.csv", "--workers": "1", option: value}
+    args = ["a.npy", "--model", exported[1], *(item for pair in options.items() for item in pair)]
+    result = run_script("-m", "mnist_ann.cli", "predict", *map(str, args), cwd=tmp_path)
+    assert result.returncode == 1 and says in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("error: ") and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
+
+
+def test_the_longest_output_name_allowed_is_written_with_its_errors_file(exported, tmp_path):
+    np.save(tmp_path / "a.npy", font_digits()[:2])
+    (tmp_path / "bad.npy").write_bytes(b"not an array")
+    name = "a" * (255 - len(".errors.csv")) + ".csv"  # its errors file has the longest name allowed
+    result = predict("--model", exported[1], tmp_path / "a.npy", tmp_path / "bad.npy", "--output", tmp_path / name)
+    assert result.returncode == 2, result.stderr
+    assert len(read_rows(tmp_path / name)) == 2
+    assert (tmp_path / (name[:-4] + ".errors.csv")).is_file()
+
+
 def test_predict_never_imports_tensorflow(exported, tmp_path):
     _, model_path = exported
     np.save(tmp_path / "a.npy", font_digits()[:2])
@@ -122,11 +155,11 @@ def test_a_signal_mid_run_leaves_the_old_output_and_no_traceback(exported, tmp_p
     command += [str(tmp_path / "big.npy"), "--output", str(output), "--workers", "2"]
     process = popen_with_default_signals(command, start_new_session=True, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".out.csv.*")) and time.monotonic() < deadline:
+    while not list(tmp_path.glob(".mnist-ann-*")) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)  # the images are scored; the array is under way, the workers idle
     os.killpg(process.pid, sig)  # the whole group, as a terminal's Ctrl-C does
     stderr = process.communicate(timeout=60)[1]
     assert process.returncode == code, stderr
     assert stderr.strip().splitlines()[-1] == word and "Traceback" not in stderr
-    assert output.read_text() == "previous results\n" and list(tmp_path.glob(".out.csv*")) == []
+    assert output.read_text() == "previous results\n" and list(tmp_path.glob(".mnist-ann-*")) == []

@@ -104,4 +104,4 @@ def test_a_model_that_lies_stops_the_run_and_writes_nothing(tmp_path):
     result = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "out.csv")
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {model}: ") and message in result.stderr
-    assert not (tmp_path / "out.csv").exists() and list(tmp_path.glob(".out.csv*")) == []
+    assert not (tmp_path / "out.csv").exists() and list(tmp_path.glob(".mnist-ann-*")) == []

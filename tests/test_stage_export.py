@@ -97,5 +97,5 @@ def test_failed_gate_leaves_no_model(trained, tmp_path):
         .splitlines()[-1]
         .startswith("error: ONNX parity gate failed: max |Keras - ONNX| probability difference")
     )
-    assert not (tmp_path / "model.onnx").exists() and not list(tmp_path.glob(".model.onnx*"))
+    assert not (tmp_path / "model.onnx").exists() and not list(tmp_path.glob(".mnist-ann-*"))
     assert client.get_run(run_id).info.status == "FAILED"

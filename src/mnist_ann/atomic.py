@@ -27,8 +27,8 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphans(destination)
-    tmp = destination.with_name(f".{destination.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{destination.suffix}")
+    _remove_orphans(destination.parent)
+    tmp = destination.with_name(temporary_name(destination.suffix))
     # O_EXCL: never clobber a file that happens to have the name; 0o666 minus the umask, like any new
     # file (mkstemp's 0o600 would survive the rename and hide outputs from other users).
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
@@ -40,12 +40,24 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
         raise
 
 
-def _remove_orphans(destination: Path) -> None:
-    """Delete temporary files that a killed writer (SIGKILL, power loss) left next to
-    `destination`: their names carry the writer's pid, and that process is gone."""
-    for orphan in destination.parent.glob(f".{destination.name}.*.tmp{destination.suffix}"):
-        pid = orphan.name[len(destination.name) + 2 :].split("-", 1)[0]
-        if pid.isdigit() and not process_alive(int(pid)):
+# Temporary names are short whatever the destination's name: one of 250 characters, the most a
+# file system takes, must not fail for its temporary name. They carry the writer's pid.
+TEMPORARY_PREFIX = ".mnist-ann-"
+_SUFFIX_KEPT = 16  # longer "suffixes" are parts of a name, not a format a writer insists on
+
+
+def temporary_name(suffix: str = "", kind: str = "tmp") -> str:
+    """A name for a file or folder being written, unique, short, with this process's pid in it."""
+    kept = suffix if len(suffix) <= _SUFFIX_KEPT else ""
+    return f"{TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.{kind}{kept}"
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Delete temporary files that a killed writer (SIGKILL, power loss) left in `folder`: their
+    names carry the writer's pid, and that process is gone."""
+    for orphan in folder.glob(f"{TEMPORARY_PREFIX}*.tmp*"):
+        pid = orphan.name[len(TEMPORARY_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)) and orphan.is_file():
             orphan.unlink(missing_ok=True)
 
 

@@ -54,7 +54,7 @@ def add_predict_command(commands) -> None:
     )
     predict.add_argument(
         "--workers",
-        type=_positive,
+        type=_workers,
         default=os.cpu_count() or 1,
         help="processes decoding images (default: one per core)",
     )
@@ -65,7 +65,8 @@ def _add_output_options(predict) -> None:
     """Where the rows go (--output), and where the work is done (--ray)."""
     predict.add_argument(
         "--output",
-        required=True,  # a string: Path() would drop the trailing slash that asks for a folder
+        required=True,
+        type=_output,  # a string: Path() would drop the trailing slash that asks for a folder
         help="file to write (written atomically); with --ray, a folder (DIR/) takes shards of 100k rows "
         "(part-00000.csv, ...) and errors.csv, and appears whole when the job ends",
     )
@@ -136,6 +137,36 @@ def _share(text: str) -> float:
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {value:g}")
     return value
+
+
+MAX_WORKERS = 1024  # decoding processes: far past any machine's cores, and below what a kernel allows
+ERRORS_SUFFIX = ".errors.csv"  # writers.errors_path: the failed inputs' file beside a file output
+
+
+def _workers(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_WORKERS} processes, got {value}")
+    return value
+
+
+def _output(text: str) -> str:
+    """A name the command can write, and write its errors beside, checked before any work."""
+    name = os.path.basename(os.path.normpath(text)) if text else ""
+    if name in ("", ".", ".."):
+        raise argparse.ArgumentTypeError(f"{text!r} names no new file or folder (give FILE, or a new folder DIR/)")
+    folder = os.path.dirname(os.path.abspath(text)) or "/"
+    try:
+        limit = os.pathconf(folder if os.path.isdir(folder) else "/", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    errors = name if text.endswith(os.sep) else os.path.splitext(name)[0] + ERRORS_SUFFIX
+    longest = max(len(name.encode()), len(errors.encode()))
+    if longest > limit:
+        raise argparse.ArgumentTypeError(
+            f"the name is too long: {longest} bytes with its errors file {errors[:20]}..., at most {limit}"
+        )
+    return text
 
 
 def _positive(text: str) -> int:

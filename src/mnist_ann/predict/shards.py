@@ -13,14 +13,13 @@ import contextlib
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from ..atomic import write_csv
+from ..atomic import temporary_name, write_csv
 from ..errors import OutputError
 from .names import error_rows
 from .writers import PredictionWriter
@@ -89,10 +88,8 @@ def shard_folder(
     output = Path(output)
     _check_replaceable(output, sources)
     output.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    building.chmod(0o777 & ~umask)  # a folder like any new one, not mkdtemp's private 0o700
+    building = output.parent / temporary_name()  # short: the output's own name may be as long as allowed
+    building.mkdir()
     try:
         writer, errors = ShardWriter(building, fmt, with_probabilities), []
         try:
@@ -130,7 +127,8 @@ def _replace(output: Path, built: Path) -> None:
     """Put `built` at `output`; a former output folder is moved aside first and then deleted."""
     former = None
     if output.exists():
-        former = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".old", dir=output.parent))
+        former = output.parent / temporary_name(kind="old")
+        former.mkdir()
         os.replace(output, former / "folder")
     os.replace(built, output)
     if former is not None:
