@@ -12,13 +12,29 @@ import zipfile
 import numpy as np
 import pytest
 
-from helpers import assert_rows_match_keras, font_digits, idx_bytes, predict, predict_damaged_folder, read_rows
+from helpers import (
+    assert_rows_match_keras,
+    font_digits,
+    idx_bytes,
+    predict,
+    predict_damaged_folder,
+    read_rows,
+)
 from mnist_ann.data import preprocess
 from mnist_ann.errors import InputError
 from mnist_ann.predict.arrays import ArrayInput
 from mnist_ann.predict.discovery import Input, kind_of
 
-LAYOUTS = ["npy-uint8-3d", "npy-float-flat", "npz-x", "npz-x_test", "idx", "idx-gz"]
+LAYOUTS = [
+    "npy-uint8-3d",
+    "npy-float-flat",
+    "npy-fortran-3d",
+    "npy-fortran-flat",
+    "npz-x",
+    "npz-x_test",
+    "idx",
+    "idx-gz",
+]
 
 
 def _saved(tmp_path, layout: str, images: np.ndarray):
@@ -28,6 +44,8 @@ def _saved(tmp_path, layout: str, images: np.ndarray):
         / {
             "npy-uint8-3d": "a.npy",
             "npy-float-flat": "a.npy",
+            "npy-fortran-3d": "a.npy",
+            "npy-fortran-flat": "a.npy",
             "npz-x": "a.npz",
             "npz-x_test": "a.npz",
             "idx": "t10k-images-idx3-ubyte",
@@ -38,6 +56,10 @@ def _saved(tmp_path, layout: str, images: np.ndarray):
         np.save(path, images)
     elif layout == "npy-float-flat":
         np.save(path, images.reshape(25, 784).astype(np.float32) / 255)
+    elif layout == "npy-fortran-3d":  # issue 26 (10): read through the map, 2.5x C order's memory
+        np.save(path, np.asfortranarray(images))
+    elif layout == "npy-fortran-flat":
+        np.save(path, np.asfortranarray(images.reshape(25, 784).astype(">f8") / 255))
     elif layout == "npz-x":
         np.savez(path, x=images, y=np.zeros(25))
     elif layout == "npz-x_test":
@@ -82,6 +104,16 @@ def _npz_bytes(compress: bool = False, member: str = "x.npy") -> bytes:
     return buffer.getvalue()
 
 
+def _npz_twice() -> bytes:
+    """Both `x.npy` (small: the header that was checked) and `x` (what numpy's npz["x"] loads)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for member, images in (("x.npy", font_digits()[:4]), ("x", font_digits()[:2])):
+            with archive.open(member, "w") as fp:
+                np.lib.format.write_array(fp, images)
+    return buffer.getvalue()
+
+
 def _set_flag_bits(data: bytes, offset_in_header: int, value: int, width: int) -> bytes:
     """Patch a field of every local and central zip header (signatures PK\\3\\4 and PK\\1\\2)."""
     out = bytearray(data)
@@ -103,6 +135,7 @@ def _hostile_arrays() -> dict[str, bytes]:
     header = struct.pack(">BBBB", 0, 0, 0x08, 3) + struct.pack(">III", 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
     return {
         "member-without-suffix.npz": _npz_bytes(member="x"),
+        "x-and-x.npy.npz": _npz_twice(),
         "flipped-byte.npz": bytes(flipped),
         "bad-deflate.npz": bytes(bad_deflate),
         "encrypted.npz": _set_flag_bits(stored, 6, 1, 2),
@@ -123,6 +156,21 @@ def test_hostile_array_files_are_an_input_error_before_any_row(tmp_path, name):
     with pytest.raises(InputError) as raised:
         ArrayInput(Input(str(path), kind_of(name))).check(8)
     assert "\n" not in str(raised.value) and str(raised.value)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_an_array_file_that_shrinks_while_read_is_that_files_error(tmp_path, order):
+    """Issue 26 (9): a ValueError traceback (C order), or SIGBUS through the memory map (Fortran
+    order): exit 135, no message, the temporary file left. Now the file's own error."""
+    path = tmp_path / "shrinking.npy"
+    np.save(path, np.asarray(np.tile(font_digits()[:1], (1000, 1, 1)), order=order))
+    array = ArrayInput(Input(str(path), "npy"))
+    chunks = array.chunks(100)
+    next(chunks)
+    with open(path, "r+b") as fp:
+        fp.truncate(path.stat().st_size // 2)
+    with pytest.raises(InputError, match="the file shrank while being read"):
+        list(chunks)
 
 
 def _array_mutants(count_per_seed: int = 25) -> dict[str, bytes]:
