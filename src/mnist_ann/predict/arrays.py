@@ -1,10 +1,9 @@
 """Array files as `mnist-ann predict` reads them: .npy, .npz and MNIST's IDX (plain or gzipped),
 as model-ready pixels, with numpy only. (discovery.py finds the inputs; images.py decodes images.)
 
-Array files (.npy, plain or gzipped IDX) are read a chunk at a time, so memory stays flat however
-large they are; an .npz member is loaded whole (zip members cannot be read in place). Every problem
-with one input is an InputError naming it; the caller skips that input and goes on.
-"""
+Array files (.npy, plain or gzipped IDX) are read a chunk at a time with file reads, so memory stays
+flat however large they are; an .npz member is loaded whole. Every problem with one input is an
+InputError naming it; the caller skips that input and goes on."""
 
 from __future__ import annotations
 
@@ -92,8 +91,7 @@ class ArrayInput:
                         yield _fortran_rows(fp, mapped, start, n)
             return
         if self._array is not None:  # .npz members (loaded)
-            for start in range(0, self.count, size):
-                yield np.asarray(self._array[start : start + size])
+            yield from (np.asarray(self._array[start : start + size]) for start in range(0, self.count, size))
             return
         with gzip.open(self.path, "rb") as fp:
             fp.seek(self._gz_offset)
@@ -142,8 +140,7 @@ class ArrayInput:
 
 
 def _read(fp, offset: int, dtype: np.dtype, count: int) -> np.ndarray:
-    """`count` values at `offset`; InputError if the file no longer holds them (it shrank while
-    being read: through a memory map, that was a SIGBUS that killed the command)."""
+    """`count` values at `offset`; InputError if the file shrank (through a map: a SIGBUS)."""
     fp.seek(offset)
     values = np.fromfile(fp, dtype, count=count)
     if len(values) < count:
@@ -152,9 +149,8 @@ def _read(fp, offset: int, dtype: np.dtype, count: int) -> np.ndarray:
 
 
 def _fortran_rows(fp, mapped: np.memmap, start: int, n: int) -> np.ndarray:
-    """Images start..start+n-1 of a Fortran-ordered array, read from the file: there the image
-    index varies fastest, so each pixel position holds a run of n values. Read through the map,
-    a 300k-image file took 417 MB against 169 MB in C order."""
+    """Images start..start+n-1 of a Fortran-ordered array, read as runs of n values per pixel
+    position (through the map, 300k images took 382 MB against 158 MB in C order)."""
     count, itemsize = mapped.shape[0], mapped.dtype.itemsize
     runs = np.empty((NUM_PIXELS, n), mapped.dtype)
     for position in range(NUM_PIXELS):  # in file order: the first of the image's axes fastest
@@ -180,9 +176,8 @@ def _check_shape(shape: tuple[int, ...]) -> None:
 
 
 def _npz_member(path: Path, key: str | None) -> np.ndarray:
-    """The chosen member, read from the very entry whose header was checked: numpy's own lookup
-    (`npz["x"]`) prefers an entry named `x` to `x.npy`, so an archive holding both had one checked
-    and the other loaded, past the header limit (2.5 MB loaded 2.59 GB)."""
+    """The chosen member, read from the entry whose header was checked (numpy's `npz["x"]` prefers
+    an entry `x` to `x.npy`: with both, one was checked and the other loaded, 2.5 MB to 2.59 GB)."""
     try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.namelist()
