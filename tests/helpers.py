@@ -362,7 +362,7 @@ def _png_claiming(width: int, height: int) -> bytes:
 
 
 BAD_INPUTS = {
-    "empty.png": (b"", "not an image Pillow can read"),
+    "empty.png": (b"", "empty file (0 bytes"),
     "notes.txt": (b"just words", "not an image Pillow can read"),
     "truncated.png": (None, "damaged image"),
     "bomb.png": (_png_claiming(20000, 20000), "refused as a decompression bomb"),

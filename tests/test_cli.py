@@ -163,3 +163,32 @@ def test_a_signal_mid_run_leaves_the_old_output_and_no_traceback(exported, tmp_p
     assert process.returncode == code, stderr
     assert stderr.strip().splitlines()[-1] == word and "Traceback" not in stderr
     assert output.read_text() == "previous results\n" and list(tmp_path.glob(".mnist-ann-*")) == []
+
+
+def _blocking_file() -> str:
+    """/proc/kmsg: a "regular" file of size 0 whose read blocks until the kernel logs something."""
+    if not os.access("/proc/kmsg", os.R_OK):
+        pytest.skip("/proc/kmsg is not readable here (needs root): no file whose read blocks")
+    return "/proc/kmsg"
+
+
+def test_files_whose_read_blocks_are_refused_without_reading_them(exported, tmp_path):
+    """Issue 26 (4, 12): `--model /proc/kmsg`, inputs linked to it and `check-params /proc/kmsg`
+    waited until killed, SIGTERM ignored. Files of no size are now refused unread."""
+    blocking = _blocking_file()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "b.npy", "c.jpg"):
+        (folder / name).symlink_to(blocking)
+    (folder / "empty.png").write_bytes(b"")
+    Image.fromarray(font_digits()[3]).save(folder / "good.png")
+    started = time.monotonic()
+    done = predict("--model", exported[1], folder, "--output", tmp_path / "out.csv")
+    assert done.returncode == 2 and len(read_rows(tmp_path / "out.csv")) == 1, done.stderr
+    errors = {Path(row["source"]).name: row["error"] for row in read_rows(tmp_path / "out.errors.csv")}
+    assert set(errors) == {"a.png", "b.npy", "c.jpg", "empty.png"} and all("empty file" in e for e in errors.values())
+    refused = predict("--model", blocking, folder / "good.png", "--output", tmp_path / "o.csv")
+    assert refused.returncode == 1 and "/proc/kmsg: empty file (0 bytes), not a model" in refused.stderr
+    params = run_script("-m", "mnist_ann.cli", "check-params", blocking, timeout=60)
+    assert params.returncode == 1 and "/proc/kmsg: empty file (0 bytes)" in params.stderr
+    assert time.monotonic() - started < 50

@@ -29,6 +29,8 @@ class OnnxModel:
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"{path}: no such model file")
+        if path.stat().st_size == 0:  # or a file of /proc (/proc/kmsg): reading it blocks forever
+            raise ModelError(f"{path}: empty file (0 bytes), not a model")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: warnings would go to stderr on every start
         # Idle worker threads would otherwise spin between calls, taking the cores that the image

@@ -55,6 +55,8 @@ def read_params_file(path: str | Path) -> Any:
         found = path.stat()
         if not stat.S_ISREG(found.st_mode):
             raise ParamsError(f"{path}: not a regular file")  # a FIFO would block the read forever
+        if found.st_size == 0:  # or a file of /proc (/proc/kmsg), whose read blocks
+            raise ParamsError(f"{path}: empty file (0 bytes)")
         if found.st_size > MAX_PARAMS_BYTES:
             limit = f"{MAX_PARAMS_BYTES:,}-byte limit for a parameter file"
             raise ParamsError(f"{path}: {found.st_size:,} bytes, over the {limit}")

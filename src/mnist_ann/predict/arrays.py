@@ -1,9 +1,7 @@
-"""Array files as `mnist-ann predict` reads them: .npy, .npz and MNIST's IDX (plain or gzipped),
-as model-ready pixels, with numpy only. (discovery.py finds the inputs; images.py decodes images.)
-
-Array files (.npy, plain or gzipped IDX) are read a chunk at a time with file reads, so memory stays
-flat however large they are; an .npz member is loaded whole. Every problem with one input is an
-InputError naming it; the caller skips that input and goes on."""
+"""Array files as `mnist-ann predict` reads them: .npy, .npz and MNIST's IDX (plain or gzipped), as
+model-ready pixels, with numpy only. .npy and IDX files are read a chunk at a time with file reads,
+so memory stays flat however large they are; an .npz member is loaded whole. Every problem with one
+input is an InputError naming it; the caller skips that input and goes on."""
 
 from __future__ import annotations
 
@@ -19,7 +17,7 @@ import numpy as np
 
 from ..data import IMAGE_SHAPE, NUM_PIXELS, check_npy_header, preprocess
 from ..errors import DataError, InputError
-from .discovery import Input
+from .discovery import NO_SIZE, Input, of_no_size
 
 NPZ_KEYS = ("x", "x_test")  # tried in this order when --key is not given
 # IDX type codes (MNIST's own format: http://yann.lecun.com/exdb/mnist/), all big-endian.
@@ -33,6 +31,8 @@ class ArrayInput:
         self.path = Path(item.path)
         self._array: np.ndarray | None = None  # mapped or loaded; None for gzipped IDX (streamed)
         self._gz_offset = 0
+        if of_no_size(self.path):
+            raise InputError(NO_SIZE)
         try:
             with input_errors():
                 if item.kind == "npy":
@@ -46,7 +46,7 @@ class ArrayInput:
         except Exception as exc:  # zip, zlib, gzip and numpy raise a dozen kinds on damaged files
             raise InputError(f"cannot read: {exc or type(exc).__name__}") from None
         if self._array is not None:
-            self.shape, self.dtype = tuple(self._array.shape), self._array.dtype
+            self.shape, self.dtype = self._array.shape, self._array.dtype
         _check_shape(self.shape)
         if not (np.issubdtype(self.dtype, np.integer) or np.issubdtype(self.dtype, np.floating)):
             raise InputError(f"array must hold integers 0-255 or floats 0-1, got dtype {self.dtype}")
@@ -153,9 +153,8 @@ def _fortran_rows(fp, mapped: np.memmap, start: int, n: int) -> np.ndarray:
     position (through the map, 300k images took 382 MB against 158 MB in C order)."""
     count, itemsize = mapped.shape[0], mapped.dtype.itemsize
     runs = np.empty((NUM_PIXELS, n), mapped.dtype)
-    for position in range(NUM_PIXELS):  # in file order: the first of the image's axes fastest
+    for position in range(NUM_PIXELS):  # file order: (N, 784) [pixel, image]; (N, 28, 28) [column, row, image]
         runs[position] = _read(fp, mapped.offset + (position * count + start) * itemsize, mapped.dtype, n)
-    # file order (N, 784): [pixel, image]; (N, 28, 28): [column, row, image]
     images = runs.T if len(mapped.shape) == 2 else runs.reshape(28, 28, n).transpose(2, 1, 0)
     return np.ascontiguousarray(images).reshape(n, NUM_PIXELS)
 

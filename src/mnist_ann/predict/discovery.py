@@ -72,6 +72,19 @@ def _walk(folder: str, skipped: list[Skipped], seen: set[tuple[int, int]]) -> It
             skipped.append((entry.path, _not_a_file(entry.path)))
 
 
+# An empty file, or one whose size the kernel does not know (/proc/kmsg: a read blocks forever)
+NO_SIZE = "empty file (0 bytes; files of /proc and the like are not read)"
+
+
+def of_no_size(path: str | os.PathLike) -> bool:
+    """Whether `path` is empty or of unknown size, and so not to be read (False where it cannot be
+    stat'd: the reader's own open says why)."""
+    try:
+        return os.stat(path).st_size == 0
+    except OSError:
+        return False
+
+
 def _not_a_file(path: str) -> str:
     if os.path.islink(path) and not os.path.exists(path):
         return "dangling symbolic link"

@@ -22,6 +22,7 @@ import numpy as np
 from ...data import IMAGE_SHAPE
 from ...digits.framing import prepare
 from ...errors import InputError
+from ..discovery import NO_SIZE, of_no_size
 from .heap import keep_freed_memory
 from .plain_png import read_plain_grey_pngs
 from .preparation import Preparation
@@ -50,6 +51,8 @@ def _decode(path: str, background: str) -> np.ndarray:
     """One image file as a float32 grey image (0-255); call inside `_bombs_are_errors()`."""
     from PIL import Image, UnidentifiedImageError
 
+    if of_no_size(path):
+        raise InputError(NO_SIZE)
     try:
         with Image.open(path) as opened:
             if getattr(opened, "n_frames", 1) > 1:
@@ -70,10 +73,8 @@ def _decode(path: str, background: str) -> np.ndarray:
 
 
 def _upright(image):
-    """The picture as it is meant to be seen. A phone stores a photo taken sideways as it came off
-    the sensor, with an EXIF Orientation tag (6: turn it 90 degrees clockwise to view) that every
-    viewer obeys; read as stored, an upright 7 lies on its side. Files without EXIF (MNIST-style
-    PNGs: the fast path) pay nothing."""
+    """The picture as viewers show it: phones store a photo taken sideways as the sensor saw it,
+    with an EXIF Orientation tag (6: turn 90 degrees clockwise). Files without EXIF pay nothing."""
     from PIL import ImageOps
 
     if "exif" not in image.info and image.format not in ("TIFF", "MPO"):

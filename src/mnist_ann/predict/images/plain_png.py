@@ -60,6 +60,8 @@ def _filtered_rows(path: str, most_pixels: int) -> tuple[Size, bytes] | None:
     try:
         descriptor = os.open(path, os.O_RDONLY)
         try:
+            if os.fstat(descriptor).st_size == 0:  # empty, or of no known size (/proc/kmsg: a read blocks)
+                return None
             data = os.read(descriptor, MOST_BYTES + 1)
         finally:
             os.close(descriptor)
