@@ -192,3 +192,23 @@ def test_files_whose_read_blocks_are_refused_without_reading_them(exported, tmp_
     params = run_script("-m", "mnist_ann.cli", "check-params", blocking, timeout=60)
     assert params.returncode == 1 and "/proc/kmsg: empty file (0 bytes)" in params.stderr
     assert time.monotonic() - started < 50
+
+
+def test_file_names_reach_stderr_escaped_never_as_new_lines_or_terminal_codes(exported, tmp_path):
+    """Issue 26 (13): a name with a newline forged a log line ("18:00:00 INFO mnist-ann: scored
+    ..."), and escape sequences in a name went to the terminal."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    forged = "evil\n18:00:00 INFO mnist-ann: scored 99 images \x1b[2J\x9b31m\u2028.png"
+    (folder / forged).write_bytes(b"not an image")
+    (folder / b"latin-\xe9.png".decode("utf-8", "surrogateescape")).write_bytes(b"nor this")
+    done = predict("--model", exported[1], folder, "--output", tmp_path / "out.csv")
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 4 and not any("\x1b" in line or "\x9b" in line for line in lines), lines
+    assert sum(line.startswith("18:00:00") for line in lines) == 0
+    assert (
+        "skipped " + str(folder / "evil\\n18:00:00 INFO mnist-ann: scored 99 images \\x1b[2J\\x9b31m\\u2028.png")
+        in done.stderr
+    )
+    assert str(folder / "latin-\\xe9.png") in done.stderr

@@ -59,3 +59,12 @@ def test_an_error_crosses_a_process_boundary_as_its_own_class(error):
 def test_a_record_naming_another_class_gives_the_base_class_not_that_class():
     again = errors.from_record({"class": "SystemExit", "message": "no"})
     assert type(again) is errors.MnistAnnError and str(again) == "no"
+
+
+def test_shown_text_has_no_control_characters_and_is_utf8():
+    from mnist_ann.errors import shown
+
+    assert shown("a\nb\r\x1b[31mc\x7f\x9b\u2028d\te") == "a\\nb\\r\\x1b[31mc\\x7f\\x9b\\u2028d\\te"
+    assert shown(b"caf\xe9".decode("utf-8", "surrogateescape")) == "caf\\xe9"
+    assert shown("lone \ud800") == "lone \\ud800"
+    assert shown("plain text, ünïcode 7") == "plain text, ünïcode 7"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .errors import MnistAnnError
+from .errors import MnistAnnError, shown
 from .numerics import pin_numerics
 
 EXIT_OK, EXIT_ERROR, EXIT_SOME_FAILED = 0, 1, 2
@@ -94,14 +94,20 @@ def start_keras() -> None:
             del sys.modules[name]
 
 
+class _ShownFormatter(logging.Formatter):
+    """Each message one line of safe text (errors.shown): a file name with a newline in it cannot
+    forge a log line, nor one with escape sequences drive the terminal."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = shown(record.message)
+        return super().formatMessage(record)
+
+
 def configure_logging() -> None:
     """Log to stderr, at $MNIST_ANN_LOG_LEVEL (default INFO); stdout stays free for results."""
-    logging.basicConfig(
-        level=os.environ.get("MNIST_ANN_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ShownFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    logging.basicConfig(level=os.environ.get("MNIST_ANN_LOG_LEVEL", "INFO").upper(), handlers=[handler])
 
 
 def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
@@ -141,7 +147,7 @@ def _exit_code(main: Callable[[Sequence[str] | None], int | None], argv: Sequenc
     try:
         code = main(argv)
     except MnistAnnError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         # The reader of stdout went away (`| head`): not an error of ours. Point stdout at devnull so

@@ -3,6 +3,8 @@ wrong (the parameter, the file, the reason), and entry points print that line wi
 
 from __future__ import annotations
 
+import re
+
 
 class MnistAnnError(Exception):
     """Base of every error a user can cause or fix (bad params, bad data, unreachable sources)."""
@@ -53,6 +55,24 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
     class name when it has none (a bare `KeyError()`, a library's empty message)."""
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def shown(text: str) -> str:
+    """`text` safe for a terminal and a log: control characters (a newline that would forge a log
+    line, ESC sequences that would drive the terminal) as escapes, and bytes of a file name that are
+    not UTF-8 as \\xNN. File names go to stderr only through this."""
+    escaped = _CONTROLS.sub(lambda m: repr(m.group())[1:-1], text)
+    try:
+        escaped.encode("utf-8")
+    except UnicodeEncodeError:
+        try:  # a file name's bytes, kept by Python as surrogates: shown as the bytes they were
+            return escaped.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return escaped.encode("utf-8", "backslashreplace").decode("utf-8")
+    return escaped
 
 
 def error_record(exc: MnistAnnError) -> dict[str, str]:
