@@ -163,6 +163,48 @@ def test_unreadable_model_file_is_named(tmp_path, content):
         load_model(tmp_path / "model.keras")
 
 
+def _with_config(source, target, edit):
+    """The .keras archive `source` with its config.json passed through `edit` (text -> text)."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for item in old.infolist():
+            data = old.read(item)
+            new.writestr(item, edit(data.decode()).encode() if item.filename == "config.json" else data)
+    return target
+
+
+def _hostile_configs():
+    import json
+
+    def units(value):
+        def edit(text):
+            config = json.loads(text)
+            config["config"]["layers"][1]["config"]["units"] = value
+            return json.dumps(config)
+
+        return edit
+
+    return {
+        "units-a-string": units("many"),
+        "units-huge": units(2**31),
+        "deeply-nested": lambda text: text[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "wrong-types": lambda text: text.replace('"class_name": "Sequential"', '"class_name": 7'),
+        "layers-a-number": lambda text: json.dumps({**json.loads(text), "config": {"layers": 5}}),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_hostile_configs()))
+def test_a_hostile_keras_config_is_one_line_and_allocates_nothing(tmp_path, kind):
+    """Issue 26 (16): safe mode held (no code ran), but wrong config types, deeply nested JSON and
+    huge `units` gave TypeError, RecursionError and ResourceExhaustedError tracebacks."""
+    save_model(small_model(), tmp_path / "good.keras")
+    hostile = _with_config(tmp_path / "good.keras", tmp_path / f"{kind}.keras", _hostile_configs()[kind])
+    with pytest.raises(DataError, match=rf"{kind}.keras: cannot load the Keras model: ") as refused:
+        load_model(hostile)
+    assert "\n" not in str(refused.value)
+
+
 def test_cosine_schedule_decays_to_zero(tiny):
     model = small_model(lr_schedule="cosine", total_steps=8)
     fit(model, tiny[:2], tiny[2:], batch_size=16, epochs=2, validation_freq=1)  # 4 batches an epoch: 8 steps

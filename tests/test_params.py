@@ -90,6 +90,11 @@ BAD = [
     ({"seed": 4294967296}, "seed must be at most 4.29497e+09, got 4294967296"),
     ({"train.hidden_units": [1000000000]}, "train.hidden_units[0] must be at most 65536, got 1000000000"),
     ({"train.hidden_units": [8] * 10000}, "train.hidden_units must be a list of at most 64 items, got '10000 items'"),
+    # issue 26 (16): each layer within its cap, together a 16 GiB weight matrix
+    (
+        {"train.hidden_units": [65536, 65536]},
+        "train.hidden_units must make a network of at most 50,000,000 weights, got 4,347,133,962",
+    ),
     ({"train.epochs": 10**20}, "train.epochs must be at most 100000, got 100000000000000000000"),
     ({"train.learning_rate": 1e300}, "train.learning_rate must be at most 10, got 1e+300"),
     ({"export.registered_model": "a/b:c"}, "export.registered_model must be letters, digits, . _ - (a model name)"),
@@ -117,7 +122,7 @@ def test_scientific_notation_is_a_float(tmp_path):
     "text, message",
     [
         ("train: [unclosed", "not valid YAML (line 1)"),
-        ("", "the top level must be a mapping"),
+        ("", "params.yaml: empty file (0 bytes)"),
         ("- 1", "the top level must be"),
     ],
 )

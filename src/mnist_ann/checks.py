@@ -3,6 +3,7 @@ returns the value (normalised) or raises ParamsError with one line naming the ke
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import reprlib
@@ -110,6 +111,25 @@ def non_empty_list(item: Check, longest: int = 100) -> Check:
         if len(value) > longest:
             fail(key, f"a list of at most {longest} items", f"{len(value)} items")
         return tuple(item(v, f"{key}[{i}]") for i, v in enumerate(value))
+
+    return check
+
+
+def dense_weights(widths: tuple[int, ...] | list[int]) -> int:
+    """Weights and biases of Dense layers of these widths, one after the other, on 784 pixels."""
+    return sum(a * b + b for a, b in itertools.pairwise((784, *widths)))
+
+
+def network_of_at_most(limit: int, units: Check) -> Check:
+    """A list of hidden layers' widths (checked by `units`) whose dense network, from MNIST's 784
+    pixels to its 10 digits, has at most `limit` weights and biases."""
+
+    def check(value: Any, key: str) -> tuple[int, ...]:
+        layers = units(value, key)
+        weights = dense_weights((*layers, 10))
+        if weights > limit:
+            raise ParamsError(f"{key} must make a network of at most {limit:,} weights, got {weights:,}")
+        return layers
 
     return check
 

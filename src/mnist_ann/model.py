@@ -159,10 +159,16 @@ def save_model(model: keras.Model, path: str | Path) -> None:
 
 def load_model(path: str | Path) -> keras.Model:
     """Load a .keras file in safe mode: a model carrying Python code (a Lambda layer) is refused."""
+    from .archives import keras_config_problem
+    from .params import MAX_WEIGHTS
+
+    problem = keras_config_problem(path, MAX_WEIGHTS)  # before Keras builds (and allocates) anything
+    if problem is not None:
+        raise DataError(f"{path}: cannot load the Keras model: {problem}")
     try:
         return keras.saving.load_model(path, safe_mode=True)
-    except (ValueError, OSError, KeyError) as exc:
-        raise DataError(f"{path}: cannot load the Keras model: {first_line(exc)}") from None
+    except Exception as exc:  # a hostile config raises TypeError, AttributeError, TensorFlow's own kinds
+        raise DataError(f"{path}: cannot load the Keras model: {type(exc).__name__}: {first_line(exc)}") from None
 
 
 def predict_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:

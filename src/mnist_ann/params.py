@@ -19,6 +19,7 @@ from .checks import (
     fail,
     int_between,
     matching,
+    network_of_at_most,
     non_empty_list,
     non_empty_string,
     non_negative_int,
@@ -116,9 +117,16 @@ class AugmentParams:
     noise: float = param(number_between(0, 255))  # grey levels, the largest sigma
 
 
+# Weights of the whole network: each layer's cap let [65536, 65536] through, a 16 GiB matrix (and
+# Adam keeps two more of it). 50M weights: 200 MB as float32, 200x the seed's network.
+MAX_WEIGHTS = 50_000_000
+
+
 @dataclass(frozen=True)
 class TrainParams:
-    hidden_units: tuple[int, ...] = param(non_empty_list(at_most(positive_int, 65536), longest=64))
+    hidden_units: tuple[int, ...] = param(
+        network_of_at_most(MAX_WEIGHTS, non_empty_list(at_most(positive_int, 65536), longest=64))
+    )
     activation: str = param(one_of(*ACTIVATIONS))
     optimizer: str = param(one_of(*OPTIMIZERS))
     learning_rate: float = param(at_most(positive_number, 10))
