@@ -21,6 +21,7 @@ from mnist_ann.data import load_split
 from mnist_ann.entry import run_main, stage_arguments, start_keras
 from mnist_ann.lineage import change_tags, run_name
 from mnist_ann.params import Params, flatten, load_params
+from mnist_ann.params_file import check_params_unchanged, params_digest
 from mnist_ann.provenance import provenance_tags
 from mnist_ann.tracking import TrackedRun, tracked_stage, write_run_file
 
@@ -29,16 +30,19 @@ log = logging.getLogger("train")
 
 def main(argv: list[str] | None = None) -> None:
     args = stage_arguments(__doc__, argv, ("data", "model", "run_file", "metrics", "history", "plots"))
+    digest = params_digest(args.params)  # first: an edit from here on is caught before any output
     params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
     splits = load_split(args.data, "train"), load_split(args.data, "test")
     with tracked_stage(params.mlflow.experiment_name, stage="train", run_name=run_name(params, args.params)) as run:
         run.set_tags({**provenance_tags(), **change_tags(params, args.params)})
         run.log_params(flatten(params))
         model, epochs, fit_seconds = _fit(params, splits, run)
+        check_params_unchanged(args.params, digest)
         _write_outputs(args, run, model, epochs)
         run.log_metrics({"fit_seconds": fit_seconds})
         run.log_keras_model(model, splits[1][0][:5])
         write_run_file(args.run_file, run.run_id, params.mlflow.experiment_name, history=epochs)
+        check_params_unchanged(args.params, digest)  # again: the stage fails, and DVC records nothing
     log.info("trained in %.1f s: %s", fit_seconds, _format(_final(epochs)))
 
 

@@ -144,3 +144,25 @@ def test_a_store_that_fails_mid_training_costs_no_training(stage_workdir, tmp_pa
     run_id = json.loads((workdir / "models" / "mlflow_run.json").read_text())["run_id"]
     run = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_run(run_id)
     assert run.info.status == "FAILED" and run_id in lacks
+
+
+def test_params_edited_while_training_leave_no_outputs_to_record(stage_workdir, tmp_path):
+    """Issue 26 (14): params.yaml edited while train ran: dvc.lock recorded `epochs: 3` for a model
+    trained 5 epochs, `dvc status` said up to date and DVC's run cache was poisoned. Now the stage
+    trains on the params it read, sees the file changed, and fails in one line with no outputs."""
+    workdir = Path(shutil.copytree(stage_workdir, tmp_path / "work"))
+    shutil.rmtree(workdir / "models", ignore_errors=True)
+    shutil.rmtree(workdir / "metrics", ignore_errors=True)
+    write_params(workdir / "params.yaml", {"train.epochs": 5})
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MNIST_ANN_TRACKING")}
+    command = [sys.executable, str(REPO / "pipeline" / "train.py"), *STAGE_ARGS["train"]]
+    process = popen_with_default_signals(command, cwd=workdir, env=env, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "INFO train: epoch 1:" in line:
+            write_params(workdir / "params.yaml", {"train.epochs": 3})  # as a user's editor saves it
+    assert process.wait(120) == 1, "".join(lines)[-3000:]
+    assert lines[-1].startswith("error: params.yaml: changed while the stage ran; nothing written"), lines[-3:]
+    assert "Traceback" not in "".join(lines)
+    assert not (workdir / "models" / "model.keras").exists() and not (workdir / "metrics" / "train.json").exists()

@@ -74,3 +74,26 @@ def parse_params_text(text: str, path: str | Path) -> Any:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
         raise ParamsError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+
+
+def params_digest(path: str | Path) -> str | None:
+    """The sha256 of the parameter file's bytes (None if it cannot be read): taken before a stage
+    reads its params, and compared when its work is done (check_params_unchanged)."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as file:
+            return hashlib.sha256(file.read(MAX_PARAMS_BYTES + 1)).hexdigest()
+    except OSError:
+        return None
+
+
+def check_params_unchanged(path: str | Path, digest: str | None) -> None:
+    """ParamsError if the file changed since `digest` was taken. DVC records the params it finds
+    in the file once the stage ends: an edit while training made dvc.lock say `epochs: 3` for a
+    model trained 5 epochs, and poisoned DVC's run cache with it."""
+    if params_digest(path) != digest:
+        raise ParamsError(
+            f"{path}: changed while the stage ran; nothing written, so that dvc.lock cannot record params "
+            "the outputs were not made with: run the stage again"
+        )
