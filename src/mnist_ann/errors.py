@@ -63,16 +63,21 @@ _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def shown(text: str) -> str:
     """`text` safe for a terminal and a log: control characters (a newline that would forge a log
     line, ESC sequences that would drive the terminal) as escapes, and bytes of a file name that are
-    not UTF-8 as \\xNN. File names go to stderr only through this."""
-    escaped = _CONTROLS.sub(lambda m: repr(m.group())[1:-1], text)
+    not UTF-8 as \\xNN (as_utf8). File names go to stderr only through this."""
+    return as_utf8(_CONTROLS.sub(lambda m: repr(m.group())[1:-1], text))
+
+
+def as_utf8(text: str) -> str:
+    """`text` as valid UTF-8 text: bytes of a file name that are not UTF-8 (which Python keeps as
+    surrogates) as \\xNN, any other lone surrogate as \\uXXXX, so that writing it cannot fail."""
     try:
-        escaped.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
-        try:  # a file name's bytes, kept by Python as surrogates: shown as the bytes they were
-            return escaped.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        try:  # a file name's bytes: shown as the bytes they were (os.fsencode's view of them)
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         except UnicodeEncodeError:
-            return escaped.encode("utf-8", "backslashreplace").decode("utf-8")
-    return escaped
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def error_record(exc: MnistAnnError) -> dict[str, str]:

@@ -3,8 +3,9 @@ cell that a spreadsheet would run as a formula."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
+
+from ..errors import as_utf8
 
 # OWASP's CSV-injection list: a cell starting with one of these is a formula (or becomes one) in
 # Excel, LibreOffice and Google Sheets; `=HYPERLINK(...)` in a file name would be clickable there.
@@ -12,13 +13,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def printable(name: str) -> str:
-    """`name` as valid UTF-8 text: bytes of a file name that are not UTF-8 (which Python keeps as
-    surrogates) are shown as \\xNN, so writing the name cannot fail."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(name).decode("utf-8", "backslashreplace")
-    return name
+    """`name` as valid UTF-8 text (errors.as_utf8): bytes of a file name that are not UTF-8 as
+    \\xNN, so writing the name cannot fail."""
+    return as_utf8(name)
 
 
 def spreadsheet_safe(name: str) -> str:
