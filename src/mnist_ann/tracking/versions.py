@@ -16,7 +16,6 @@ from .store import MLFLOW_DEFAULTS, tracking_uri
 
 CARD_FOLDER = "model_card"  # the run's artifact folder of its versions' cards: model_card/version-<N>/
 CHAMPION = "champion"  # the alias of the version users are told to trust
-READ_FILES = ("model_card.md", "model_card.html", "card_facts.json")
 CONFUSION_ARTIFACT = "confusion_matrix.json"  # the evaluate stage's
 MAX_FILE_BYTES = 16 * 1024 * 1024  # a card's file is tens of KB; anything larger is not one
 _VERSION_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))/?")
@@ -93,17 +92,17 @@ def run_record(client: Any, name: str, version: str | int, run_id: str) -> Versi
     """What version `version` of `name` carries: its run's params, metrics and tags, and the texts
     of its card's files and the run's confusion matrix (where the run holds them)."""
     run = client.get_run(run_id)
-    wanted = {f"{card_folder(version)}/{file}": file for file in READ_FILES}
-    wanted[CONFUSION_ARTIFACT] = CONFUSION_ARTIFACT
-    held = {a.path for a in client.list_artifacts(run_id)} | {
-        a.path for a in client.list_artifacts(run_id, card_folder(version))
-    }
+    folder = card_folder(version)
+    # every file of the version's card folder (whatever the card package logged), by its name
+    wanted = {a.path: a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(run_id, folder) if not a.is_dir}
+    if any(a.path == CONFUSION_ARTIFACT for a in client.list_artifacts(run_id)):
+        wanted[CONFUSION_ARTIFACT] = CONFUSION_ARTIFACT
     files = {}
     with tempfile.TemporaryDirectory(prefix="card-") as scratch:
-        for path in sorted(set(wanted) & held):
+        for path, file in sorted(wanted.items()):
             local = Path(client.download_artifacts(run_id, path, scratch))
             if local.is_file() and local.stat().st_size <= MAX_FILE_BYTES:
-                files[wanted[path]] = local.read_text(encoding="utf-8", errors="replace")
+                files[file] = local.read_text(encoding="utf-8", errors="replace")
     return VersionRecord(
         title=f"{name} version {version}",
         run_id=run_id,
