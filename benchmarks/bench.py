@@ -490,6 +490,18 @@ def markdown(results: dict) -> str:
         f"Measured by `make bench` on {m['cpu']}, {m['cores']} cores, {results['date']}; medians of {r} runs "
         "after a warm-up; " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "."
     )
+    later = sorted(
+        {
+            v["date"]
+            for v in results.values()
+            if isinstance(v, dict) and v.get("date", results["date"]) > results["date"]
+        }
+    )
+    if later:
+        header += (
+            f" Some rows were measured again later (`--only`), on {', '.join(later)}: each section's date is in "
+            "benchmarks/results.json."
+        )
     table = ["| comparison | ours | baseline | ratio |", "| --- | --- | --- | --- |"]
     table += [f"| {a} | {b} | {c_} | {d} |" for a, b, c_, d in rows]
     return header + "\n\n" + "\n".join(table) + "\n"
@@ -544,9 +556,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender (default 3)")
     parser.add_argument(
         "--only",
-        choices=("training", "augment", "cluster", "sweep", "images"),
+        choices=("training", "augment", "inference", "cluster", "sweep", "images"),
         help="run only these rows (training: rows 1-1b; augment: row 1c; cluster: `predict --ray`; sweep: the queued "
-        "experiments; images: the PNG folders, rows 4-4c), keeping the other rows of benchmarks/results.json",
+        "experiments; images: the PNG folders, rows 4-4c; inference: rows 2-3, 5 and 7, what the scoring code "
+        "moves), keeping the other rows of benchmarks/results.json",
     )
     parser.add_argument(
         "--sweep-before",
@@ -584,6 +597,13 @@ def main() -> None:
             results = {**previous, "sweep": {**bench_sweep(workdir, env), "date": _today()}}
         elif args.only == "images":
             results = {**previous, **bench_image_folders(workdir, env, args.repeats)}
+        elif args.only == "inference":
+            scoring = {
+                "inference": bench_inference(workdir, env, args.repeats),
+                "memory": bench_memory(workdir, env),
+                "cold_start": bench_cold_start(workdir, env, args.repeats),
+            }
+            results = {**previous, **{name: {**rows, "date": _today()} for name, rows in scoring.items()}}
         else:
             results = all_benchmarks(workdir, env, args.repeats)
         # The sweep before issue 15 ran on that commit's code: kept from the run that measured it.
