@@ -43,6 +43,20 @@ def declared_outputs() -> list[str]:
     return found
 
 
+def wait_for_mlflow_server(base: str, server: subprocess.Popen, timeout: float = 120) -> None:
+    """Until the MLflow server at `base` (started as `server`) answers its health check."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=2)
+            return
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
+            time.sleep(0.5)
+
+
 def tiny_mnist(train: int = 30, test: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
     """Random arrays in the Keras MNIST layout (uint8 images and labels)."""
     rng = np.random.default_rng(seed)

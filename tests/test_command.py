@@ -4,11 +4,13 @@ pipeline logs to; unknown names are one line. mlflow is imported for registry mo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +22,7 @@ import numpy as np
 import onnx
 import pytest
 
-from helpers import font_digits, popen_with_default_signals, read_rows, run_script
+from helpers import font_digits, popen_with_default_signals, read_rows, run_script, wait_for_mlflow_server
 from mnist_ann.inference import PROVIDERS
 from mnist_ann.tracking import OnnxVersion, tracked_stage
 
@@ -181,3 +183,119 @@ def test_a_registry_model_from_a_folder_without_a_store_is_one_line_and_creates_
         "(run from the repository, or set MLFLOW_TRACKING_URI)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.npy"]  # no empty mlflow.db left behind
+
+
+@pytest.fixture
+def own_registry(exported, tmp_path, monkeypatch):
+    """A registry of this test's own, to change behind the store's back."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MNIST_ANN_TRACKING", raising=False)
+    return _registry(exported, tmp_path / "repo")
+
+
+def _plain_env():
+    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+
+def _registered_file(root, version):
+    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    location = client.get_model_version_download_uri("mnist-ann", str(version))
+    return Path(location.removeprefix("file://")) / "model.onnx", client
+
+
+@pytest.mark.parametrize(
+    "path", ["../../../../etc", "onnx_model/../../../../../tmp", "./onnx_model", "onnx_model//x", "%2e%2e/etc"]
+)
+def test_a_run_uri_that_climbs_out_of_its_run_is_refused_before_the_store_is_asked(registry, path):
+    root, run_ids = registry
+    uri = f"runs:/{run_ids[0]}/{path}"
+    result = predict_in(root, "digits.npy", "--model", uri, "--output", "out.csv", env=_plain_env())
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {uri}: not a model URI this command reads: models:/<name>/<version>, models:/<name>@<alias> or "
+        "runs:/<run id>/<path in the run>, without '.' or '..' parts"
+    )
+    assert not (root / "out.csv").exists()
+
+
+def test_a_version_whose_files_the_store_places_outside_its_artifacts_is_refused(own_registry, exported, tmp_path):
+    """The store's record edited, as a hostile or damaged store would hold it: version 1's files
+    said to be in a folder of this machine outside the store's artifact folder."""
+    root, _ = own_registry
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(exported[1], elsewhere / "model.onnx")
+    with sqlite3.connect(root / "mlflow.db") as connection:
+        connection.execute("UPDATE model_versions SET storage_location = ? WHERE version = 1", (elsewhere.as_uri(),))
+    result = predict_in(root, "digits.npy", "--model", "models:/mnist-ann/1", "--output", "out.csv", env=_plain_env())
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"error: models:/mnist-ann/1: the store names {elsewhere} as the model's location, outside its artifact "
+        f"folder {root / 'mlartifacts'}: refused"
+    )
+    assert not (root / "out.csv").exists()
+    version_2 = predict_in(
+        root, "digits.npy", "--model", "models:/mnist-ann/2", "--output", "out.csv", env=_plain_env()
+    )
+    assert version_2.returncode == 0, version_2.stderr[-2000:]
+
+
+def test_a_model_file_replaced_after_registration_is_refused(own_registry, tmp_path):
+    root, run_ids = own_registry
+    registered, client = _registered_file(root, 1)
+    version = client.get_model_version("mnist-ann", "1")
+    digest = hashlib.sha256(registered.read_bytes()).hexdigest()
+    assert version.tags["onnx.sha256"] == digest  # what export records is the file's own hash
+    proto = onnx.load(str(registered))
+    proto.producer_version = "replaced"
+    registered.write_bytes(proto.SerializeToString())
+    replaced = hashlib.sha256(registered.read_bytes()).hexdigest()
+    for uri in ("models:/mnist-ann/1", f"runs:/{run_ids[0]}/onnx_model"):
+        result = predict_in(root, "digits.npy", "--model", uri, "--output", "out.csv", env=_plain_env())
+        assert result.returncode == 1 and "Traceback" not in result.stderr, uri
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"error: {uri}: model.onnx is not the file registered (its sha256 is {replaced[:16]}..., the version "
+            f"records {digest[:16]}...): refused, the file was replaced after registration"
+        )
+        assert not (root / "out.csv").exists()
+
+
+def test_a_version_registered_without_a_hash_is_scored_with_a_warning(own_registry):
+    root, _ = own_registry
+    _, client = _registered_file(root, 2)
+    client.delete_model_version_tag("mnist-ann", "2", "onnx.sha256")
+    result = predict_in(root, "digits.npy", "--model", "models:/mnist-ann/2", "--output", "out.csv", env=_plain_env())
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "models:/mnist-ann/2: no sha256 of its model file was recorded" in result.stderr
+    assert len(read_rows(root / "out.csv")) == 5
+
+
+@pytest.mark.slow
+def test_a_server_that_names_a_file_of_this_machine_as_the_model_is_refused(own_registry):
+    """A real MLflow server that does not serve artifacts (`--no-serve-artifacts`) answers with the
+    locations it holds: file:/// URIs, which the client would read from its own disk."""
+    root, _ = own_registry
+    port, bin_dir = _free_port(), Path(sys.executable).parent
+    command = [str(bin_dir / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"]
+    server = popen_with_default_signals(
+        [*command, "--no-serve-artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=root,
+        env={**_plain_env(), "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_mlflow_server(uri, server)
+        env = {**_plain_env(), "MLFLOW_TRACKING_URI": uri}
+        result = predict_in(root, "digits.npy", "--model", "models:/mnist-ann/1", "--output", "out.csv", env=env)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: models:/mnist-ann/1: the store at {uri} names a file of this machine as the ")
+    assert last.endswith("refused, a server's models come through its artifact service") and "file:///" in last
+    assert not (root / "out.csv").exists()

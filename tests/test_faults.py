@@ -11,7 +11,6 @@ import os
 import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from servers import misbehaving_server
 
 from helpers import (
     REPO,
@@ -34,6 +34,7 @@ from helpers import (
     store,
     write_params,
 )
+from mnist_ann.tracking.bounds import DEADLINE_VARIABLE
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -153,22 +154,10 @@ def test_interrupted_stage_loses_nothing_and_recovers(repo, stage, marker, sig):
     assert store(repo).search_model_versions(f"run_id = '{final.info.run_id}'")
 
 
-def test_stalled_tracking_server_ends_the_stage_within_30_s(tmp_path, mlflow_store):
-    """A server that accepts connections and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held = []
-    stop = threading.Event()
-
-    def accept():
-        listener.settimeout(0.5)
-        while not stop.is_set():
-            with contextlib.suppress(OSError):
-                held.append(listener.accept()[0])
-
-    threading.Thread(target=accept, daemon=True).start()
-    uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
+@pytest.mark.parametrize("kind", ["stall", "drip"])
+def test_stalled_tracking_server_ends_the_stage_within_30_s(tmp_path, mlflow_store, kind):
+    """A server that accepts connections and never answers, or answers 200 and sends a byte every
+    2 s (no read ever times out): the default deadline, not a test's."""
     from helpers import tiny_mnist
     from mnist_ann.data import preprocess, save_npy
 
@@ -177,7 +166,7 @@ def test_stalled_tracking_server_ends_the_stage_within_30_s(tmp_path, mlflow_sto
         save_npy(tmp_path / "data" / f"x_{split}.npy", preprocess(arrays[f"x_{split}"]))
         save_npy(tmp_path / "data" / f"y_{split}.npy", arrays[f"y_{split}"])
     started = time.monotonic()
-    try:
+    with misbehaving_server(kind) as uri:
         result = run_script(
             REPO / "pipeline" / "train.py",
             "--params",
@@ -194,18 +183,14 @@ def test_stalled_tracking_server_ends_the_stage_within_30_s(tmp_path, mlflow_sto
             tmp_path / "h.csv",
             "--plots",
             tmp_path / "plots",
-            env={"MLFLOW_TRACKING_URI": uri},
+            env={"MLFLOW_TRACKING_URI": uri, DEADLINE_VARIABLE: ""},
             timeout=120,
         )
-    finally:
-        stop.set()
-        for connection in held:
-            connection.close()
-        listener.close()
     assert time.monotonic() - started < 30
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: MLflow tracking at {uri} is unavailable: "), result.stderr[-2000:]
+    assert kind == "stall" or last.endswith("no whole answer within 15 s (the server stalls, or drips its answers)")
     assert not (tmp_path / "m.keras").exists()  # failed before any training
 
 

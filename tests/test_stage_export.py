@@ -3,6 +3,7 @@ it, and refuses one that differs, leaving nothing behind."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -32,6 +33,13 @@ def test_export_passes_the_gate_and_registers(trained):
     assert float(tags["test_accuracy"]) == pytest.approx(figures["onnx_test_accuracy"])
     assert float(tags["parity_max_abs_diff"]) == pytest.approx(figures["max_abs_diff"], rel=1e-5)
     assert float(tags["parity_argmax_agreement"]) == 1.0 and tags["run_id"] == run_id
+    # the registered file's own sha256, which predict checks before scoring (the workspace export is the same bits)
+    registered = hashlib.sha256((workdir / "models" / "model.onnx").read_bytes()).hexdigest()
+    assert (
+        tags["onnx.sha256"]
+        == registered
+        == client.get_logged_model(version.source.removeprefix("models:/")).tags["onnx.sha256"]
+    )
     assert (
         tags["git.commit"] == run.data.tags.get("mlflow.source.git.commit", "unknown")
         and tags["dvc.experiment"] == "none (dvc repro)"

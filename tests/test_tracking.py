@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -16,11 +17,15 @@ import time
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
+from servers import misbehaving_server
 
+from helpers import run_script
 from mnist_ann.entry import Terminated
 from mnist_ann.errors import TrackingError
 from mnist_ann.tracking import (
+    TrackedRun,
     UntrackedRun,
     read_run_file,
     read_run_history,
@@ -29,6 +34,7 @@ from mnist_ann.tracking import (
     tracking_uri,
     write_run_file,
 )
+from mnist_ann.tracking.bounds import DEADLINE_VARIABLE, StoreTimeoutError, bounded_wait, deadline
 
 
 def status(uri, run_id):
@@ -331,3 +337,90 @@ def test_a_store_failing_mid_stage_costs_the_stage_nothing(monkeypatch, tmp_path
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert [m.value for m in client.get_metric_history(run.run_id, "loss")] == [0.5]
     assert status(f"sqlite:///{tmp_path / 'mlflow.db'}", run.run_id) == "FAILED"  # its record is not whole
+
+
+@pytest.mark.parametrize(
+    "kind, words",
+    [
+        ("drip", "no whole answer within 3 s (the server stalls, or drips its answers)"),
+        ("flood", "an answer of more than 67,108,864 bytes"),
+        ("huge", "an answer of 1,048,576,000 bytes (the limit is 67,108,864)"),
+    ],
+)
+def test_a_server_that_drips_or_floods_ends_the_stage_start_in_one_line(monkeypatch, tmp_path, kind, words):
+    """MLflow's limits bound each read, not the whole call, nor what an answer may hold: a server
+    sending a byte every 2 s, or an endless body, held a stage for minutes or took GBs of memory."""
+    monkeypatch.setenv(DEADLINE_VARIABLE, "3")
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with misbehaving_server(kind) as server:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+        started = time.monotonic()
+        with pytest.raises(TrackingError) as caught, tracked_stage(f"exp-{kind}", root=tmp_path):
+            pytest.fail("the stage's work must not start")
+        elapsed = time.monotonic() - started
+    message = str(caught.value)
+    assert message.startswith(f"MLflow tracking at {server} is unavailable: ") and "\n" not in message
+    assert message.endswith(words), message
+    assert elapsed < 3 + 2  # the deadline and the second the alarm repeats after it
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) * 1024
+    assert grown < 300 * 1024 * 1024  # the body is dropped at the limit, never read whole
+
+
+def test_a_deadline_ends_any_wait_and_strikes_again_when_the_first_is_swallowed():
+    started = time.monotonic()
+    with (
+        pytest.raises(StoreTimeoutError, match="no whole answer within 0.3 s"),
+        bounded_wait("http://127.0.0.1:9", 0.3),
+    ):
+        with contextlib.suppress(StoreTimeoutError):
+            time.sleep(10)  # as code that catches every error would
+        time.sleep(10)
+    assert time.monotonic() - started < 3
+    time.sleep(1.5)  # no alarm is left behind to strike outside the block
+    with bounded_wait(f"sqlite:///{Path('x.db').resolve()}", 0.1):
+        time.sleep(0.5)  # SQLite is not cut (its busy timeout bounds it, and a write must stay whole)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
+def test_a_deadline_that_is_not_a_positive_number_is_one_line(monkeypatch, value):
+    monkeypatch.setenv(DEADLINE_VARIABLE, value)
+    with pytest.raises(TrackingError, match=f"{DEADLINE_VARIABLE}='{value}': must be a number of seconds above 0"):
+        deadline(15)
+
+
+@pytest.mark.parametrize("kind", ["drip", "flood"])
+def test_predict_fetching_from_a_server_that_drips_or_floods_is_one_line(tmp_path, kind):
+    np.save(tmp_path / "digits.npy", np.zeros((2, 28, 28), np.uint8))
+    with misbehaving_server(kind) as server:
+        env = {**os.environ, "MLFLOW_TRACKING_URI": server, DEADLINE_VARIABLE: "3"}
+        started = time.monotonic()
+        result = run_script(
+            "-m", "mnist_ann.cli", "predict", "digits.npy", "--model", "models:/mnist-ann/1", "--output", "p.csv",
+            cwd=tmp_path, env=env,
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: models:/mnist-ann/1: not found in the MLflow store at {server}: "), last
+    assert ("no whole answer within 3 s" if kind == "drip" else "an answer of more than 67,108,864 bytes") in last
+    assert elapsed < 20  # imports, the deadline, and the repeat
+    assert not (tmp_path / "p.csv").exists()
+
+
+class _ServerStore:
+    """The one thing store_write asks of mlflow: where its store is."""
+
+    @staticmethod
+    def get_tracking_uri():
+        return "http://127.0.0.1:9"
+
+
+def test_a_write_to_a_server_once_the_stage_is_under_way_is_bounded_and_costs_the_stage_nothing(monkeypatch):
+    monkeypatch.setenv(DEADLINE_VARIABLE, "0.5")
+    run = TrackedRun(_ServerStore(), "0123abcd", "train")
+    started = time.monotonic()
+    run._record("metrics", time.sleep, 30)  # a write that a dripping server would hold
+    run._record("params", time.sleep, 30)  # skipped: the store already failed
+    assert time.monotonic() - started < 3
+    assert run.failure == "no whole answer within 0.5 s (the server stalls, or drips its answers)"
+    assert run.lost == ["metrics", "params"]

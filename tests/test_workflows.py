@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from helpers import (
     run_queue,
     run_script,
     store,
+    wait_for_mlflow_server,
     write_params,
 )
 from mnist_ann.data import load_npz, preprocess
@@ -192,14 +192,7 @@ def ui(two_runs):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
-                time.sleep(0.5)
+        wait_for_mlflow_server(base, server)
         yield base
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -33,7 +33,7 @@ def model_file(model: str | Path | None) -> Iterator[Path]:
         yield DEFAULT_MODEL
     elif is_model_uri(model):
         from ..tracking import repo_root
-        from ..tracking.registry import fetch_onnx_model
+        from ..tracking.fetch import fetch_onnx_model
 
         log.info("fetching %s from the MLflow store", model)
         with tempfile.TemporaryDirectory(prefix="mnist-ann-model-") as fetched:

@@ -1,17 +1,14 @@
-"""Models named by MLflow URIs, for `mnist-ann predict --model`: `models:/<name>/<version>`,
-`models:/<name>@<alias>` and `runs:/<run id>/<path>`, resolved in the store the pipeline logs to
-($MLFLOW_TRACKING_URI, else the repository's mlflow.db) and fetched as files."""
+"""Registering the export's ONNX model as a version: what a version is made from, its model card
+files, and the tags and description a user choosing among versions reads (fetching one for
+predict: fetch.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError, first_line
-from .store import tracking_uri
-from .versions import VersionRecord, card_folder, open_store
+from .versions import VersionRecord, card_folder
 
 
 @dataclass(frozen=True)
@@ -50,14 +47,23 @@ def log_card(mlflow: Any, version: str, files: Mapping[str, str]) -> list[str]:
 
 
 def describe_version(
-    client: Any, name: str, version: str | int, *, run_id: str, figures: Mapping[str, float], cards: Sequence[str] = ()
+    client: Any,
+    name: str,
+    version: str | int,
+    *,
+    run_id: str,
+    figures: Mapping[str, float],
+    cards: Sequence[str] = (),
+    file_tags: Mapping[str, str] | None = None,
 ) -> None:
-    """Tag a registered version with `figures` and its run's git commit and DVC experiment, and
-    give it a one-line description, so that a user choosing among versions sees what each is; it
-    ends with the artifact URIs of the version's model card (`cards`), where there is one."""
+    """Tag a registered version with `figures`, `file_tags` (its model file's sha256) and its
+    run's git commit and DVC experiment, and give it a one-line description, so that a user
+    choosing among versions sees what each is; it ends with the artifact URIs of the version's
+    model card (`cards`), where there is one."""
     tags = client.get_run(run_id).data.tags
     carried = {
         **{key: f"{value:.6g}" for key, value in figures.items()},
+        **(file_tags or {}),
         "git.commit": tags.get("mlflow.source.git.commit", "unknown"),
         "git.dirty": tags.get("git.dirty", "unknown"),
         "dvc.experiment": tags.get("dvc.experiment") or "none (dvc repro)",
@@ -72,17 +78,3 @@ def describe_version(
         + "".join(f"; model card: {uri}" for uri in cards)
     )
     client.update_model_version(name, str(version), description=description)
-
-
-def fetch_onnx_model(uri: str, root: Path, destination: Path) -> Path:
-    """Download the MLflow model `uri` into the folder `destination` and return its .onnx file;
-    ModelError in one line for an unknown name, version, alias or run, or a model without one."""
-    mlflow, store = open_store(uri, root), tracking_uri(root)
-    try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination)))
-    except Exception as exc:  # MlflowException for unknown names; requests' or SQLAlchemy's for a dead store
-        raise ModelError(f"{uri}: not found in the MLflow store at {store}: {first_line(exc)}") from None
-    models = sorted(local.rglob("*.onnx")) if local.is_dir() else [local] if local.suffix == ".onnx" else []
-    if not models:
-        raise ModelError(f"{uri}: holds no .onnx file (is it the pipeline's ONNX model?)")
-    return models[0]

@@ -11,42 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import signal
-import threading
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..errors import first_line
+from .bounds import store_problem, store_write
 from .registry import OnnxVersion
 
 log = logging.getLogger("mnist_ann.tracking")
-
-
-STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextlib.contextmanager
-def store_write(mlflow: Any):
-    """Around one write to a SQLite store: Ctrl-C, SIGTERM and SIGHUP wait until it is done. Cut
-    inside SQLite, a write could leave the run unmarkable, RUNNING (seen once in the suite). The
-    handlers are swapped, not the signals blocked: a blocked signal goes to another thread and
-    Python runs its handler here all the same. A server's writes are not held: Ctrl-C must cut a
-    stalled one short (the HTTP limits bound it anyway)."""
-    held = mlflow.get_tracking_uri().startswith("sqlite:") and threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.getsignal(sig) for sig in STOPPING} if held else {}
-    pending: list[int] = []
-    for sig, handler in previous.items():
-        if handler is not signal.SIG_IGN:
-            signal.signal(sig, lambda number, frame: pending.append(number))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for sig in pending[:1]:  # as it would have arrived, now that the write is whole
-            signal.raise_signal(sig)
 
 
 class TrackedRun:
@@ -108,7 +81,7 @@ class TrackedRun:
             with store_write(self._mlflow):
                 call(*args, **kwargs)
         except Exception as exc:  # whatever the store raises (HTTP, SQLite, file system): not the stage's fault
-            self.failure = first_line(exc)
+            self.failure = store_problem(exc)
             self.lost.append(what)
             log.error("MLflow tracking failed logging %s: %s; the stage goes on without it", what, self.failure)
 
@@ -133,6 +106,7 @@ class TrackedRun:
         import mlflow.onnx
         from mlflow.models import infer_signature
 
+        from .fetch import ONNX_SHA256, onnx_sha256
         from .registry import CardRequest, describe_version, log_card
         from .versions import baseline_record
 
@@ -149,12 +123,17 @@ class TrackedRun:
             pip_requirements=_pins("onnxruntime", "onnx", "numpy"),
         )
         client, number = self._mlflow.MlflowClient(), str(logged.registered_model_version)
+        # predict checks the file it fetches against this: a file replaced after registration is refused
+        file_tags = {ONNX_SHA256: onnx_sha256(version.proto)}
+        client.set_logged_model_tags(logged.model_id, file_tags)
         cards = []
         if version.card:
             tags = client.get_run(self.run_id).data.tags
             request = CardRequest(number, self.run_id, tags, baseline_record(client, registered_model, number))
             cards = log_card(self._mlflow, number, version.card(request))
-        describe_version(client, registered_model, number, run_id=self.run_id, figures=figures, cards=cards)
+        describe_version(
+            client, registered_model, number, run_id=self.run_id, figures=figures, cards=cards, file_tags=file_tags
+        )
 
 
 class UntrackedRun(TrackedRun):

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TrackingError, first_line
+from .bounds import START_SECONDS, bounded_wait, deadline, store_problem, store_write
 from .lookup import RESTORED_FROM, end_runs_of_dead_stages, existing_run, owner_tags, run_restored_from
-from .runs import TrackedRun, UntrackedRun, store_write
+from .runs import TrackedRun, UntrackedRun
 from .store import MLFLOW_DEFAULTS, relocate_copied_store, repo_root, tracking_enabled, tracking_uri
 
 log = logging.getLogger("mnist_ann.tracking")
@@ -81,14 +82,16 @@ def _start(experiment_name, *, stage, run_id, run_name, root: Path, explicit_uri
     # stage, which says it in one line.
     logging.getLogger("mlflow.store.db.utils").addFilter(_without_database_errors)
     uri = tracking_uri(root)
-    amend = False
+    amend, seconds = False, deadline(START_SECONDS)
     try:
-        if explicit_uri is None:  # the repository's own store
-            _relocate(root)
-        mlflow.set_tracking_uri(uri)
-        experiment_id = _experiment_id(mlflow, experiment_name, root, uri)
-        end_runs_of_dead_stages(mlflow, experiment_id)
-        active, amend, restored = _reopen(mlflow, experiment_id, stage=stage, run_id=run_id, run_name=run_name, uri=uri)
+        with bounded_wait(uri, seconds):  # a server that drips its answers must not hold the stage
+            if explicit_uri is None:  # the repository's own store
+                _relocate(root)
+            mlflow.set_tracking_uri(uri)
+            experiment_id = _experiment_id(mlflow, experiment_name, root, uri)
+            end_runs_of_dead_stages(mlflow, experiment_id)
+            reopened = _reopen(mlflow, experiment_id, stage=stage, run_id=run_id, run_name=run_name, uri=uri)
+            active, amend, restored = reopened
         run = TrackedRun(mlflow, active.info.run_id, stage)
         if restored and restore is not None:
             restore(run)  # its logging is guarded like the stage's own
@@ -97,7 +100,7 @@ def _start(experiment_name, *, stage, run_id, run_name, root: Path, explicit_uri
             _end(mlflow, "FINISHED" if amend else "KILLED")
         raise
     except Exception as exc:  # MlflowException, requests' errors, SQLAlchemy's: all mean "no store"
-        raise TrackingError(f"MLflow tracking at {uri} is unavailable: {first_line(exc)}") from None
+        raise TrackingError(f"MLflow tracking at {uri} is unavailable: {store_problem(exc)}") from None
     log.info("MLflow run %s in experiment %r at %s", active.info.run_id, experiment_name, uri)
     return mlflow, run, amend
 

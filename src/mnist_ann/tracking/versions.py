@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError, first_line
+from ..errors import ModelError
+from .bounds import FETCH_SECONDS, bounded_wait, deadline, store_problem
 from .store import MLFLOW_DEFAULTS, tracking_uri
 
 CARD_FOLDER = "model_card"  # the run's artifact folder of its versions' cards: model_card/version-<N>/
 CHAMPION = "champion"  # the alias of the version users are told to trust
 CONFUSION_ARTIFACT = "confusion_matrix.json"  # the evaluate stage's
 MAX_FILE_BYTES = 16 * 1024 * 1024  # a card's file is tens of KB; anything larger is not one
-_VERSION_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))/?")
+VERSION_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))/?")
 
 
 @dataclass(frozen=True)
@@ -57,21 +58,22 @@ def open_store(uri: str, root: Path) -> Any:
 
 def version_record(uri: str, root: Path) -> VersionRecord:
     """The version `uri` names; ModelError in one line for a URI that names none, or a dead store."""
-    match = _VERSION_URI.fullmatch(uri)
+    match = VERSION_URI.fullmatch(uri)
     if not match:
         raise ModelError(f"card: {uri}: name a registered version, models:/<name>/<version> or models:/<name>@<alias>")
     mlflow = open_store(uri, root)
     client, name = mlflow.MlflowClient(), match["name"]
     try:
-        found = (
-            client.get_model_version(name, match["version"])
-            if match["version"]
-            else client.get_model_version_by_alias(name, match["alias"])
-        )
-        return run_record(client, name, found.version, found.run_id)
+        with bounded_wait(tracking_uri(root), deadline(FETCH_SECONDS)):
+            found = (
+                client.get_model_version(name, match["version"])
+                if match["version"]
+                else client.get_model_version_by_alias(name, match["alias"])
+            )
+            return run_record(client, name, found.version, found.run_id)
     except Exception as exc:  # MlflowException for unknown names; requests' or SQLAlchemy's for a dead store
         raise ModelError(
-            f"card: {uri}: not found in the MLflow store at {tracking_uri(root)}: {first_line(exc)}"
+            f"card: {uri}: not found in the MLflow store at {tracking_uri(root)}: {store_problem(exc)}"
         ) from None
 
 
