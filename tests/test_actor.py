@@ -11,8 +11,9 @@ from PIL import Image
 
 from helpers import font_digits
 from mnist_ann.data import preprocess
+from mnist_ann.errors import ClusterError, from_record
 from mnist_ann.inference import OnnxModel
-from mnist_ann.predict.cluster.actor import TaskRows, run_task
+from mnist_ann.predict.cluster.actor import TaskRows, run_task, scored_batch
 from mnist_ann.predict.settings import BatchSettings
 
 
@@ -80,3 +81,26 @@ def test_an_error_that_stops_the_job_reaches_the_driver_as_the_same_class(export
     with pytest.raises(ModelError, match=r"^lying.onnx: returned NaN or infinite probabilities$"):
         _write_batch(rows.columns("node-a"), written, ClusterOutcome())
     assert written == []
+
+
+@pytest.mark.parametrize(
+    "task, named",
+    [
+        ({"kind": "image"}, "a task: KeyError: 'paths'"),  # a driver of another version: no paths
+        ({"kind": "image", "paths": ["a.png", "b.png", "c.png"], "frame": 3}, None),
+    ],
+)
+def test_an_exception_on_a_worker_stops_the_job_by_its_input_and_cause(exported, task, named):
+    """Not Ray's advice ("To change retry attempts, ...") naming neither: the batch's answer says
+    which input and what went wrong, and the driver raises it as on one machine."""
+    model = OnnxModel(exported[1])
+    settings = BatchSettings(preparation=None)  # a node whose settings cannot prepare an image
+    columns = scored_batch(
+        [json.dumps(task)], model, settings if named is None else BatchSettings(), "0123456789abcdef"
+    )
+    (stop,) = set(columns["stop"])
+    error = from_record(json.loads(stop))
+    assert isinstance(error, ClusterError)
+    expected = named or "a.png (and the 2 more images of its task): AttributeError: "
+    assert str(error).startswith(expected), str(error)
+    assert str(error).endswith("(on the Ray worker of node 0123456789ab)")

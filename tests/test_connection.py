@@ -84,3 +84,44 @@ def test_an_address_without_a_port_is_refused_before_any_connection(address, rea
     with pytest.raises(ClusterError) as caught:
         _check_reachable(address)
     assert str(caught.value).startswith(reason)
+
+
+# Starts a local cluster through `connected`, runs a task (so that a worker starts) and prints the
+# address of every socket listening in the driver's process tree, its daemons' and their workers'.
+LISTENERS = """
+import json, os
+import psutil
+from mnist_ann.predict.cluster.connection import connected
+
+with connected("auto", 1) as ray:
+    assert ray.get(ray.remote(lambda: os.getpid()).remote()) != os.getpid()
+    tree = [psutil.Process()] + psutil.Process().children(recursive=True)
+    # Ray's daemons left our session (above) but are still our children; the workers are the raylet's
+    pids = {p.pid: p.name() for p in tree}
+    listening = [
+        [pids[c.pid], c.laddr.ip, c.laddr.port]
+        for c in psutil.net_connections("inet")
+        if c.pid in pids and c.status == psutil.CONN_LISTEN
+    ]
+    print(json.dumps(listening))
+"""
+
+
+@pytest.mark.slow
+def test_a_cluster_started_for_one_command_listens_on_loopback_only():
+    """Every interface before: `gcs_server`, `raylet`, the workers and the driver on `*:port`."""
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ADDRESS": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", LISTENERS],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    listening = json.loads(result.stdout.strip().splitlines()[-1])
+    names = {name for name, _, _ in listening}
+    assert {"gcs_server", "raylet"} <= names, listening  # the daemons were seen, so the check means something
+    assert len(listening) >= 5, listening  # and their workers' and the driver's servers
+    assert [entry for entry in listening if entry[1] not in ("127.0.0.1", "::ffff:127.0.0.1")] == []

@@ -5,6 +5,7 @@ dashboard and no usage statistics."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -236,3 +237,49 @@ def test_a_bare_ray_before_the_inputs_says_what_it_took_as_its_address(exported,
         f"got {str(tmp_path / 'a.npy')!r}; a bare --ray takes the word after it: put it after the inputs"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "b.npy"]
+
+
+# Ray Data's own errors for a user function that raises and an actor that cannot start, as the
+# driver's one line reads them.
+RAY_ERRORS = """
+import json, sys
+import ray, ray.data
+from mnist_ann.predict.cluster.driver import _one_line
+
+ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
+ray.data.DataContext.get_current().enable_progress_bars = False
+
+class Failing:
+    def __init__(self, where):
+        if where == "start":
+            raise ValueError("no model on this node")
+
+    def __call__(self, batch):
+        raise KeyError("a column this version lacks")
+
+lines = []
+for where in ("call", "start"):
+    dataset = ray.data.from_items([{"a": 1}]).map_batches(
+        Failing, fn_constructor_args=(where,), batch_size=1, compute=ray.data.ActorPoolStrategy(size=1)
+    )
+    try:
+        dataset.take_all()
+    except Exception as exc:
+        lines.append(str(_one_line(exc)))
+print(json.dumps(lines))
+"""
+
+
+@pytest.mark.slow
+def test_rays_own_errors_become_the_cause_in_one_line(two_nodes):
+    """Ray Data ends its text with advice ("To change retry attempts, backoff, ..."), which the
+    driver once showed as the whole error."""
+    result = subprocess.run(
+        [sys.executable, "-c", RAY_ERRORS, two_nodes], capture_output=True, text=True, timeout=300,
+        env={**os.environ, **QUIET_RAY}, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        "the Ray job failed: KeyError: 'a column this version lacks'",
+        "the Ray job failed: ValueError: no model on this node",
+    ]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ...data import NUM_CLASSES, preprocess
-from ...errors import InputError, MnistAnnError, error_record
+from ...errors import ClusterError, InputError, MnistAnnError, error_record, first_line
 from ..arrays import ArrayInput
 from ..discovery import Input
 from ..images.decode import decode_images
@@ -89,6 +89,31 @@ def _run_array_task(task: dict, model, settings: BatchSettings, rows: TaskRows) 
         rows.failed(path, str(exc))
 
 
+def scored_batch(tasks: Sequence[str], model, settings: BatchSettings, node: str) -> dict:
+    """An actor's answer for its batch of tasks (JSON texts): their rows as columns. An error that
+    stops the job is returned, not raised: Ray Data hands a raised one on as its own advice ("To
+    change retry attempts, ..."), naming neither the input nor the cause. Any other exception (a
+    bug, a node running another version of mnist-ann) stops the job too, by the input and cause."""
+    rows, task = TaskRows(), {}
+    try:
+        for text in tasks:
+            task = json.loads(text)
+            run_task(task, model, settings, rows)
+    except MnistAnnError as exc:
+        rows.failed("", "stopped")
+        rows.stop = json.dumps(error_record(exc))
+    except Exception as exc:
+        rows.failed("", "stopped")
+        where = f"{_task_input(task)}: {type(exc).__name__}: {first_line(exc)}"
+        rows.stop = json.dumps(error_record(ClusterError(f"{where} (on the Ray worker of node {node[:12]})")))
+    return rows.columns(node)
+
+
+def _task_input(task: object) -> str:
+    paths = (task.get("paths") or [task.get("path", "a task")]) if isinstance(task, dict) else ["a task"]
+    return str(paths[0]) + (f" (and the {len(paths) - 1} more images of its task)" if len(paths) > 1 else "")
+
+
 def scorer_class(model_bytes_ref, model_name: str, settings: BatchSettings) -> type:
     """The actor class: built here so that the model's object reference, its name (for messages, as
     on one machine) and the settings travel with it (Ray Data starts the actors itself)."""
@@ -109,13 +134,6 @@ def scorer_class(model_bytes_ref, model_name: str, settings: BatchSettings) -> t
             self.node = ray.get_runtime_context().get_node_id()
 
         def __call__(self, batch: dict) -> dict:
-            rows = TaskRows()
-            try:
-                for task in batch["task"]:
-                    run_task(json.loads(task), self.model, settings, rows)
-            except MnistAnnError as exc:  # returned, not raised: Ray Data hands a raised one on as text
-                rows.failed("", "stopped")
-                rows.stop = json.dumps(error_record(exc))
-            return rows.columns(self.node)
+            return scored_batch(batch["task"], self.model, settings, self.node)
 
     return ClusterScorer

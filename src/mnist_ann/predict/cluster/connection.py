@@ -17,6 +17,7 @@ from ...errors import ClusterError
 # so this is ample, and it leaves the rest of a small machine's memory alone.
 LOCAL_OBJECT_STORE_BYTES = 512 * 2**20
 CONNECT_TIMEOUT_S = 10
+LOOPBACK = "127.0.0.1"  # where a cluster started for one command listens: no other machine needs it
 
 
 @contextlib.contextmanager
@@ -45,8 +46,8 @@ def connected(address: str, cpus: int) -> Iterator:
             ray.init(address=join, **quiet)
         else:
             local = {"num_cpus": cpus, "object_store_memory": LOCAL_OBJECT_STORE_BYTES, "include_dashboard": False}
-            with _local_daemons_in_a_session_of_their_own():
-                ray.init(address="local", **local, **quiet)
+            with _local_daemons_in_a_session_of_their_own(), _on_loopback():
+                ray.init(address="local", _node_ip_address=LOOPBACK, **local, **quiet)
     except ClusterError:
         raise
     except Exception as exc:  # ConnectionError, ValueError, RuntimeError, TimeoutError, by cause
@@ -86,6 +87,23 @@ def _local_daemons_in_a_session_of_their_own() -> Iterator[None]:
         yield
     finally:
         services.ConsolePopen = original
+
+
+@contextlib.contextmanager
+def _on_loopback() -> Iterator[None]:
+    """A cluster started for one command serves only this machine, yet Ray's daemons, workers and
+    driver listened on every interface (`*:port`), reachable from the network while it ran. Given
+    127.0.0.1 as the node's address they listen there alone, but Ray replaces a loopback address
+    with the machine's reachable one (services.resolve_ip_for_localhost): that replacement is
+    turned off while the cluster starts."""
+    from ray._private import services
+
+    original = services.resolve_ip_for_localhost
+    services.resolve_ip_for_localhost = lambda host: host
+    try:
+        yield
+    finally:
+        services.resolve_ip_for_localhost = original
 
 
 def _check_reachable(address: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -137,7 +138,18 @@ def _write_batch(batch: dict, writer, outcome: ClusterOutcome) -> None:
     outcome.images_by_node.update(scored["node"].tolist())
 
 
+# A line of a traceback that names an exception: "ValueError: ...", "onnxruntime...Fail: ..."
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(Error|Exception|Fail|Exit|Interrupt)\b")
+
+
 def _one_line(exc: BaseException) -> ClusterError:
-    """Ray's error as one line: its last (a worker's own traceback comes before it)."""
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    return ClusterError(f"the Ray job failed: {lines[-1] if lines else type(exc).__name__}")
+    """Ray's error as one line: the last exception its text names that is not Ray's own (a worker's
+    traceback comes first, then Ray's wrappers and advice: "To change retry attempts, ...")."""
+    lines = [_ANSI.sub("", line).strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line]
+    causes = [line for line in lines if _EXCEPTION_LINE.match(line) and not line.startswith("ray.")]
+    cause = causes[-1] if causes else lines[-1] if lines else type(exc).__name__
+    return ClusterError(f"the Ray job failed: {cause}")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours its worker names
