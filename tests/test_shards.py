@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mnist_ann.errors import OutputError
-from mnist_ann.predict.shards import ShardWriter, is_folder_output, shard_folder
+from mnist_ann.predict.shards import ShardWriter, _replace, is_folder_output, shard_folder
 from mnist_ann.predict.writers import PredictionWriter
 
 SOURCES = [f"img{i}.png" for i in range(7)]
@@ -117,3 +118,30 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_the_current_folder_or_one_holding_it_or_a_mount_point_is_never_replaced(tmp_path, monkeypatch):
+    """`--output "$PWD/"` replaced the folder the shell stood in (at a mount point: EBUSY after all
+    the scoring, every row lost and a stray folder left)."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for output, reason in [
+        (here, "is the current folder or holds it; give a new folder DIR/ for the output"),
+        (tmp_path, "is the current folder or holds it; give a new folder DIR/ for the output"),
+        (Path("/proc"), "is a mount point, which cannot be replaced; give a new folder inside it"),
+    ]:
+        with pytest.raises(OutputError) as caught, shard_folder(output, "csv", True, []):
+            pytest.fail("no work may start")
+        assert str(caught.value) == f"{output}: {reason}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here"] and list(here.iterdir()) == []
+
+
+def test_a_replacement_that_fails_puts_the_former_folder_back(tmp_path):
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "part-00000.csv").write_text("former rows\n")
+    with pytest.raises(OutputError, match=r"out: cannot be replaced \(No such file or directory\); the former folder"):
+        _replace(output, tmp_path / "never-built")  # the second move fails, after the first
+    assert (output / "part-00000.csv").read_text() == "former rows\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing left beside it

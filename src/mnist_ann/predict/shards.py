@@ -109,6 +109,11 @@ def _check_replaceable(output: Path, sources: Sequence[str]) -> None:
         return
     if not output.is_dir() or output.is_symlink():
         raise OutputError(f"{output}: exists and is not a folder; an output folder must be a new or a former one")
+    if Path.cwd().resolve().is_relative_to(output.resolve()):
+        # replaced whole, it would leave this process and the shell in a deleted folder (EBUSY at a mount)
+        raise OutputError(f"{output}: is the current folder or holds it; give a new folder DIR/ for the output")
+    if os.path.ismount(output):
+        raise OutputError(f"{output}: is a mount point, which cannot be replaced; give a new folder inside it")
     # Ours: regular files with our names. A folder or link that merely has such a name is not.
     with os.scandir(output) as entries:
         strangers = sorted(
@@ -124,12 +129,20 @@ def _check_replaceable(output: Path, sources: Sequence[str]) -> None:
 
 
 def _replace(output: Path, built: Path) -> None:
-    """Put `built` at `output`; a former output folder is moved aside first and then deleted."""
-    former = None
-    if output.exists():
-        former = output.parent / temporary_name(kind="old")
-        former.mkdir()
-        os.replace(output, former / "folder")
-    os.replace(built, output)
+    """Put `built` at `output`; a former output folder is moved aside first and then deleted. If
+    either move fails, the former folder is put back and nothing is left beside it."""
+    former = output.parent / temporary_name(kind="old") if output.exists() else None
+    try:
+        if former is not None:
+            former.mkdir()
+            os.replace(output, former / "folder")
+        os.replace(built, output)
+    except OSError as exc:
+        if former is not None:
+            with contextlib.suppress(OSError):
+                os.replace(former / "folder", output)  # only where the first move was made
+            with contextlib.suppress(OSError):
+                former.rmdir()  # only when empty: never the former folder itself
+        raise OutputError(f"{output}: cannot be replaced ({exc.strerror or exc}); the former folder is kept") from None
     if former is not None:
         shutil.rmtree(former, ignore_errors=True)
