@@ -183,6 +183,14 @@ def test_a_registry_model_from_a_folder_without_a_store_is_one_line_and_creates_
         "(run from the repository, or set MLFLOW_TRACKING_URI)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.npy"]  # no empty mlflow.db left behind
+    (tmp_path / "mlflow.db").touch()  # an empty file: MLflow wrote its whole schema into it
+    result = predict_in(tmp_path, "digits.npy", "--model", "models:/mnist-ann/1", "--output", "out.csv", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: models:/mnist-ann/1: an empty file, not an MLflow store at {tmp_path / 'mlflow.db'} "
+        "(run from the repository, or set MLFLOW_TRACKING_URI)"
+    )
+    assert (tmp_path / "mlflow.db").stat().st_size == 0 and not (tmp_path / "out.csv").exists()
 
 
 @pytest.fixture

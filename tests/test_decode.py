@@ -19,7 +19,7 @@ from mnist_ann.predict.images.preparation import Preparation
 def _image_variants(folder):
     """The same digits saved in many formats and modes; all lossless ones give the same pixels."""
     saved = []
-    for i, digit in enumerate(font_digits()[:12]):
+    for i, digit in enumerate(font_digits()[:22]):
         grey = Image.fromarray(digit, "L")
         variants = [
             ("png", grey),
@@ -30,6 +30,9 @@ def _image_variants(folder):
             ("png", Image.merge("RGBA", [grey] * 3 + [Image.new("L", grey.size, 255)])),
             ("png", grey.convert("P")),
             ("png", Image.fromarray(digit.astype(np.uint16) * 257)),  # 16-bit
+            ("tiff", Image.fromarray(digit.astype(np.float32) / 255)),  # float in [0, 1]: it was called blank
+            ("tiff", Image.fromarray(digit.astype(np.float32))),  # float in [0, 255]
+            ("tiff", Image.merge("LAB", [grey, *[Image.new("L", grey.size, 128)] * 2])),  # CIELab: it was "damaged"
         ]
         kind, image = variants[i % len(variants)]
         path = folder / ("nested" if i % 2 else "") / f"{i:02d}.{kind}"
@@ -195,3 +198,11 @@ def test_a_photo_stored_sideways_with_an_exif_orientation_is_read_upright(tmp_pa
 def _saved(image, path) -> str:
     image.save(path)
     return str(path)
+
+
+def test_a_float_image_with_nan_pixels_is_that_files_error(tmp_path):
+    pixels = font_digits()[0].astype(np.float32) / 255
+    pixels[3, 4] = np.nan
+    Image.fromarray(pixels).save(tmp_path / "nan.tiff")
+    _, positions, _, failed = decode_images([str(tmp_path / "nan.tiff")], Preparation())
+    assert positions == [] and failed == [(str(tmp_path / "nan.tiff"), "a float image with NaN or infinite pixels")]

@@ -41,11 +41,11 @@ def card_folder(version: str | int) -> str:
 
 def open_store(uri: str, root: Path) -> Any:
     """mlflow, pointed at the pipeline's store; ModelError in one line where there is none."""
-    if not os.environ.get("MLFLOW_TRACKING_URI") and not (root / "mlflow.db").is_file():
-        # MLflow would create an empty store here just to find nothing in it.
-        raise ModelError(
-            f"{uri}: no MLflow store at {root / 'mlflow.db'} (run from the repository, or set MLFLOW_TRACKING_URI)"
-        )
+    database = root / "mlflow.db"
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not (database.is_file() and database.stat().st_size > 0):
+        # MLflow would create a store here (write its whole schema into an empty file) to find nothing in it.
+        state = "an empty file, not an MLflow store" if database.is_file() else "no MLflow store"
+        raise ModelError(f"{uri}: {state} at {database} (run from the repository, or set MLFLOW_TRACKING_URI)")
     for name, value in MLFLOW_DEFAULTS.items():
         os.environ.setdefault(name, value)
     import mlflow

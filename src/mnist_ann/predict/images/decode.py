@@ -62,6 +62,8 @@ def _decode(path: str, background: str) -> np.ndarray:
                 image.load()
                 return np.frombuffer(image.tobytes(), np.uint8).reshape(image.height, image.width).astype(np.float32)
             return np.asarray(_grey(image, background), dtype=np.float32)
+    except InputError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"refused as a decompression bomb: {exc}") from None
     except UnidentifiedImageError:
@@ -87,8 +89,14 @@ def _grey(image, background: str):
 
     if image.mode.startswith("I") or image.mode == "F":  # 16/32-bit integer or float grey
         values = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise InputError("a float image with NaN or infinite pixels")
         top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        if image.mode == "F" and values.max(initial=0) <= 1.0:
+            top = 1.0  # a float image in [0, 1], as scientific tools write them
         return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8), "L")
+    if image.mode == "LAB":  # CIELab (TIFF): its L is the lightness; Pillow converts LAB to nothing else
+        return image.getchannel("L")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         ground = _ground_under(rgba, background)
