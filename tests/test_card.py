@@ -251,6 +251,8 @@ def test_a_version_made_before_cards_gets_one_from_its_runs_record(registry):
     assert done.returncode == 0 and done.stderr == "", done.stderr
     card = (root / "c.md").read_text()
     accuracy = runs[0][1]["test_accuracy"]
+    assert "\n# Model card: mnist-ann version 1\n" in card  # named as the version, not the workspace
+    assert front_matter(card)["model-index"][0]["name"] == "mnist-ann version 1"
     assert front_matter(card)["model-index"][0]["results"][0]["metrics"] == [
         {"type": "accuracy", "name": "test accuracy", "value": accuracy}
     ]
