@@ -198,11 +198,3 @@ def test_a_photo_stored_sideways_with_an_exif_orientation_is_read_upright(tmp_pa
 def _saved(image, path) -> str:
     image.save(path)
     return str(path)
-
-
-def test_a_float_image_with_nan_pixels_is_that_files_error(tmp_path):
-    pixels = font_digits()[0].astype(np.float32) / 255
-    pixels[3, 4] = np.nan
-    Image.fromarray(pixels).save(tmp_path / "nan.tiff")
-    _, positions, _, failed = decode_images([str(tmp_path / "nan.tiff")], Preparation())
-    assert positions == [] and failed == [(str(tmp_path / "nan.tiff"), "a float image with NaN or infinite pixels")]

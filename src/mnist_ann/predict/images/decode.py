@@ -3,11 +3,8 @@ Pillow reads, decoded one worker's share at a time, then prepared by `framing` (
 decided or given, MNIST's framing or a plain resize). A file that cannot be decoded, or that holds
 no digit (blank, or ink nearly everywhere), is reported as that file's error; the others go on.
 
-Any mode Pillow reads: 16-bit grey is scaled to 8 bits; colour becomes luminance (ITU-R 601);
-palette images use their palette; animated images give their first frame. Transparent pixels
-become the background: the ground the opaque pixels stand out from (white under dark ink, black
-under light ink; with `--background dark` or `light`, that ground). A decompression bomb (more
-pixels than Pillow's limit) is an error, not a warning. An 8-bit grey PNG, MNIST's own kind,
+Any mode Pillow reads becomes 8-bit grey (modes.py); animated images give their first frame. A
+decompression bomb (more pixels than Pillow's limit) is an error, not a warning. An 8-bit grey PNG, MNIST's own kind,
 takes a shorter road to the same pixels (`plain_png`).
 """
 
@@ -24,6 +21,7 @@ from ...digits.framing import prepare
 from ...errors import InputError
 from ..discovery import NO_SIZE, of_no_size
 from .heap import keep_freed_memory
+from .modes import as_grey
 from .plain_png import read_plain_grey_pngs
 from .preparation import Preparation
 
@@ -61,7 +59,7 @@ def _decode(path: str, background: str) -> np.ndarray:
             if image.mode == "L":  # MNIST's own mode: the bytes as they are (np.asarray takes 15% longer)
                 image.load()
                 return np.frombuffer(image.tobytes(), np.uint8).reshape(image.height, image.width).astype(np.float32)
-            return np.asarray(_grey(image, background), dtype=np.float32)
+            return np.asarray(as_grey(image, background), dtype=np.float32)
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -82,40 +80,6 @@ def _upright(image):
     if "exif" not in image.info and image.format not in ("TIFF", "MPO"):
         return image
     return ImageOps.exif_transpose(image)
-
-
-def _grey(image, background: str):
-    from PIL import Image
-
-    if image.mode.startswith("I") or image.mode == "F":  # 16/32-bit integer or float grey
-        values = np.asarray(image, dtype=np.float64)
-        if not np.isfinite(values).all():
-            raise InputError("a float image with NaN or infinite pixels")
-        top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-        if image.mode == "F" and values.max(initial=0) <= 1.0:
-            top = 1.0  # a float image in [0, 1], as scientific tools write them
-        return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8), "L")
-    if image.mode == "LAB":  # CIELab (TIFF): its L is the lightness; Pillow converts LAB to nothing else
-        return image.getchannel("L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        ground = _ground_under(rgba, background)
-        canvas = Image.new("RGBA", rgba.size, (ground, ground, ground, 255))
-        return Image.alpha_composite(canvas, rgba).convert("L")
-    return image.convert("L")
-
-
-def _ground_under(rgba, background: str) -> int:
-    """The grey that transparent pixels become: the given background, or (auto) the one the
-    opaque pixels stand out from."""
-    if background != "auto":
-        return 255 if background == "light" else 0
-    pixels = np.asarray(rgba, dtype=np.float32)
-    opaque = pixels[..., 3] > 127
-    if not opaque.any():
-        return 0
-    luminance = pixels[..., :3][opaque] @ np.array([0.299, 0.587, 0.114], np.float32)
-    return 255 if luminance.mean() < 128 else 0
 
 
 def decode_images(paths: Sequence[str], preparation: Preparation) -> Decoded:
@@ -145,7 +109,7 @@ def _decoded(path: str, background: str) -> np.ndarray | str:
 
 def _as_grey(image, background: str) -> np.ndarray | str:
     try:
-        return np.asarray(_grey(image, background), dtype=np.float32)
+        return np.asarray(as_grey(image, background), dtype=np.float32)
     except (OSError, ValueError) as exc:
         return f"cannot read the image: {exc}"
 
