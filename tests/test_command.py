@@ -24,6 +24,7 @@ import pytest
 
 from helpers import font_digits, popen_with_default_signals, read_rows, run_script, wait_for_mlflow_server
 from mnist_ann.inference import PROVIDERS
+from mnist_ann.predict.command import output_format
 from mnist_ann.tracking import OnnxVersion, tracked_stage
 
 
@@ -307,3 +308,28 @@ def test_a_server_that_names_a_file_of_this_machine_as_the_model_is_refused(own_
     assert last.startswith(f"error: models:/mnist-ann/1: the store at {uri} names a file of this machine as the ")
     assert last.endswith("refused, a server's models come through its artifact service") and "file:///" in last
     assert not (root / "out.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "output, fmt",
+    [
+        ("p.jsonl", "jsonl"),
+        ("p.parquet", "parquet"),
+        ("P.PARQUET", "parquet"),
+        ("results.parquet/", "parquet"),  # a folder of part-00000.parquet, ...
+        ("p.csv", "csv"),
+        ("p.out", "csv"),
+        ("results/", "csv"),
+        ("p", "csv"),
+    ],
+)
+def test_the_output_format_follows_the_suffix_unless_named(output, fmt):
+    assert output_format(output) == fmt
+
+
+def test_a_jsonl_output_is_json_lines_without_format(exported, tmp_path):
+    np.save(tmp_path / "digits.npy", font_digits()[:3])
+    done = predict_in(tmp_path, "digits.npy", "--model", exported[1], "--output", "p.jsonl")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [r["source"] for r in records] == [f"digits.npy#{i}" for i in range(3)]

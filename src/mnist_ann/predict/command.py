@@ -35,7 +35,6 @@ def add_predict_command(commands) -> None:
         f"($MLFLOW_TRACKING_URI, else ./mlflow.db); default: {DEFAULT_MODEL}, the pipeline's export",
     )
     _add_output_options(predict)
-    predict.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="output format (default csv)")
     predict.add_argument("--no-probabilities", action="store_true", help="leave out the ten class probabilities")
     predict.add_argument(
         "--min-confidence",
@@ -62,13 +61,19 @@ def add_predict_command(commands) -> None:
 
 
 def _add_output_options(predict) -> None:
-    """Where the rows go (--output), and where the work is done (--ray)."""
+    """Where the rows go (--output, --format), and where the work is done (--ray)."""
     predict.add_argument(
         "--output",
         required=True,
         type=_output,  # a string: Path() would drop the trailing slash that asks for a folder
         help="file to write (written atomically); with --ray, a folder (DIR/) takes shards of 100k rows "
-        "(part-00000.csv, ...) and errors.csv, and appears whole when the job ends",
+        "(part-00000.csv or .parquet, ...) and errors.csv, and appears whole when the job ends",
+    )
+    predict.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="output format (default: the output's suffix, .jsonl or .parquet, else csv); parquet keeps the "
+        "columns typed and the probabilities as the model's float32",
     )
     predict.add_argument(
         "--ray",
@@ -119,7 +124,7 @@ def run_predict(args: argparse.Namespace) -> int:
         args.inputs,
         args.output,
         args.model,
-        args.format,
+        args.format or output_format(args.output),
         not args.no_probabilities,
         settings,
         args.ray,
@@ -127,6 +132,15 @@ def run_predict(args: argparse.Namespace) -> int:
         min_confidence=args.min_confidence,
     )
     return run_job(job)
+
+
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+def output_format(output: str) -> str:
+    """The format an output's name asks for: .jsonl and .parquet their own, anything else CSV."""
+    suffix = os.path.splitext(output.rstrip(os.sep))[1].lower().lstrip(".")
+    return suffix if suffix in FORMATS else "csv"
 
 
 def _share(text: str) -> float:

@@ -31,7 +31,7 @@ class Job:
     inputs: Sequence[str]  # files and folders, as named
     output: str  # a file; with `ray`, a folder when it ends with a slash or is one
     model: str | None = None  # an .onnx file or an MLflow URI; None: the pipeline's export
-    fmt: str = "csv"  # csv | jsonl
+    fmt: str = "csv"  # csv | jsonl | parquet
     with_probabilities: bool = True
     settings: BatchSettings = field(default_factory=BatchSettings)
     ray: str | None = None  # a Ray cluster's address (or auto); None: this machine

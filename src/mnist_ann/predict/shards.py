@@ -1,5 +1,5 @@
 """An output folder for predict jobs too large for one file (`--output DIR/` with `--ray`): shards
-part-00000.csv, part-00001.csv, ... (or .jsonl), each with the columns and header of a single output
+part-00000.csv, part-00001.csv, ... (or .jsonl, .parquet), each with the columns and header of a single output
 file and at most ROWS_PER_SHARD rows, in input order, plus errors.csv when some inputs failed.
 
 The folder is built under a temporary name beside it and renamed into place only when the job has
@@ -26,7 +26,7 @@ from .writers import PredictionWriter
 
 ROWS_PER_SHARD = 100_000  # 1M images: ten ~16 MB CSV shards with probabilities
 ERRORS_NAME = "errors.csv"
-_OURS = re.compile(r"part-\d{5}\.(csv|jsonl)|errors\.csv")
+_OURS = re.compile(r"part-\d{5}\.(csv|jsonl|parquet)|errors\.csv")
 
 
 def is_folder_output(output: str | Path) -> bool:
@@ -75,6 +75,7 @@ class ShardWriter:
 
     def close(self) -> None:
         if self._file is not None:
+            self._writer.finish()
             self._file.close()
             self._file = None
 

@@ -1,6 +1,7 @@
-"""Prediction files: CSV (or JSON Lines), one row per image: `source`, `label`, `confidence`, the
-ten class probabilities and `prepared` (`<frame>/<background>` for image files, e.g. mnist/light;
-`as-is` for array rows), written to a temporary file and renamed into place at the end.
+"""Prediction files: CSV (or JSON Lines, or Parquet: parquet_rows.py), one row per image: `source`,
+`label`, `confidence`, the ten class probabilities and `prepared` (`<frame>/<background>` for image
+files, e.g. mnist/light; `as-is` for array rows), written to a temporary file and renamed into
+place at the end.
 
 CSV rows are formatted with numpy, a block at a time, rather than value by value in Python: for
 array inputs that is most of the work left once onnxruntime has scored the images. Probabilities are
@@ -25,6 +26,7 @@ from ..data import NUM_CLASSES
 from ..errors import OutputError
 from .csv_bytes import DECIMALS, decimal, flags, numeric_columns
 from .names import csv_field, error_rows, printable
+from .parquet_rows import ParquetRows
 
 ARRAY_ROWS = "as-is"  # rows of array files: MNIST-framed already, never reframed
 
@@ -35,12 +37,14 @@ def header(with_probabilities: bool, flags_uncertain: bool = False) -> list[str]
 
 
 class PredictionWriter:
-    """Appends prediction rows to an open binary file, in CSV or JSON Lines."""
+    """Appends prediction rows to an open binary file, in CSV, JSON Lines or Parquet; `finish`
+    ends the file (Parquet's footer)."""
 
     def __init__(self, fp: BinaryIO, fmt: str, with_probabilities: bool, min_confidence: float | None = None):
         self.fp, self.fmt, self.with_probabilities = fp, fmt, with_probabilities
         self.min_confidence = min_confidence  # rows below it say `uncertain`: 1 (CSV), true (JSON Lines)
         self.rows = 0
+        self._parquet = ParquetRows(fp, with_probabilities, min_confidence) if fmt == "parquet" else None
         if fmt == "csv":
             fp.write((",".join(header(with_probabilities, min_confidence is not None)) + "\n").encode())
 
@@ -61,6 +65,10 @@ class PredictionWriter:
 
     def write(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
         """Rows for images named one by one (image files), with what was done to each."""
+        if self._parquet is not None:
+            self._parquet.write(sources, probabilities, prepared)
+            self.rows += len(sources)
+            return
         if self.fmt == "jsonl":
             self._write_jsonl(sources, probabilities, prepared)
             return
@@ -74,6 +82,10 @@ class PredictionWriter:
 
     def write_array_rows(self, path: str, start: int, probabilities: np.ndarray) -> None:
         """Rows for images `start`, `start + 1`, ... of the array file `path`, named `path#i`."""
+        if self._parquet is not None:
+            self._parquet.write_array_rows(path, start, probabilities, ARRAY_ROWS)
+            self.rows += len(probabilities)
+            return
         if self.fmt == "jsonl":
             sources = [f"{path}#{i}" for i in range(start, start + len(probabilities))]
             self._write_jsonl(sources, probabilities, [ARRAY_ROWS] * len(sources))
@@ -102,6 +114,10 @@ class PredictionWriter:
             self.fp.write(np.concatenate(block, axis=1).tobytes())
         self.rows += len(probabilities)
 
+    def finish(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+
     def _write_jsonl(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
         lines = []
         for source, row, applied in zip(sources, probabilities.astype(float), prepared):
@@ -128,7 +144,9 @@ def prediction_file(
     write (a full disk) is reported against `path`, not the temporary file."""
     try:
         with atomic_path(path) as tmp, open(tmp, "wb", buffering=1 << 20) as fp:
-            yield PredictionWriter(fp, fmt, with_probabilities, min_confidence)
+            writer = PredictionWriter(fp, fmt, with_probabilities, min_confidence)
+            yield writer
+            writer.finish()
     except OSError as exc:
         if exc.filename is None:
             exc.filename = str(path)
