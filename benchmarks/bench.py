@@ -168,6 +168,13 @@ def bench_inference(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     command = predict_command(images, workdir / "p.csv")
     timed(command, workdir, env)
     cli_times = [timed(command, workdir, env)[0] for _ in range(repeats)]
+    parquet = predict_command(images, workdir / "p.parquet")
+    timed(parquet, workdir, env)
+    parquet_times = [timed(parquet, workdir, env)[0] for _ in range(repeats)]
+    np.save(workdir / "x10.npy", test_images(10))  # what a whole process costs before its first image
+    fixed_times = [
+        timed(predict_command(workdir / "x10.npy", workdir / "p10.parquet"), workdir, env)[0] for _ in range(repeats)
+    ]
 
     session = onnxruntime.InferenceSession(str(model), providers=PROVIDERS)
     x = preprocess(np.load(images))
@@ -202,9 +209,15 @@ def bench_inference(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     )
     cli_rate = len(x) / statistics.median(cli_times)
     raw_rate = len(x) / statistics.median(raw_times)
+    parquet_rate = len(x) / statistics.median(parquet_times)
+    past_fixed = len(x) / (statistics.median(parquet_times) - statistics.median(fixed_times))
     return {
         "images": len(x),
         "predict_cli": {**summary(cli_times), "images_per_s": round(cli_rate)},
+        "predict_parquet": {**summary(parquet_times), "images_per_s": round(parquet_rate)},
+        "fixed_10_images_parquet": summary(fixed_times),
+        "parquet_share_of_raw_onnxruntime": round(parquet_rate / raw_rate, 3),
+        "parquet_share_past_fixed_cost": round(past_fixed / raw_rate, 3),
         "onnxruntime_in_process": {**summary(raw_times), "images_per_s": round(raw_rate)},
         "keras_predict": {
             "images_per_s": round(keras["predict_images_per_s"]),
@@ -314,6 +327,15 @@ def bench_memory(workdir: Path, env: dict[str, str]) -> dict:
         figures[name] = {"seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1)}
     large.unlink()
     figures["growth_1M_over_100k"] = round(figures["1M"]["peak_rss_mb"] / figures["100k"]["peak_rss_mb"], 2)
+    # 5b. the same 100k images stored Fortran-ordered (column-major), read with file reads, not the map
+    import numpy as np
+
+    fortran = workdir / "x100k-fortran.npy"
+    np.save(fortran, np.asfortranarray(np.load(small)))
+    command = predict_command(fortran, workdir / "mem-fortran.csv", "--no-probabilities")
+    seconds, peak = timed_with_rss(command, workdir, env)
+    figures["100k_fortran"] = {"seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1)}
+    fortran.unlink()
     return figures
 
 
@@ -412,6 +434,7 @@ def markdown(results: dict) -> str:
             f"{i['onnxruntime_in_process']['images_per_s']:,} img/s",
             f"**{round(100 * i['cli_share_of_raw_onnxruntime'])}%** (target >= 25%)",
         ),
+        *parquet_rows(i),
         (
             "2b. the same vs Keras `model.predict(x)` in-process (default batch 32; batch 10k)",
             f"{i['predict_cli']['images_per_s']:,} img/s",
@@ -455,6 +478,18 @@ def markdown(results: dict) -> str:
             f"{mem['1M']['peak_rss_mb']} MB ({mem['1M']['seconds']} s)",
             f"{mem['100k']['peak_rss_mb']} MB ({mem['100k']['seconds']} s)",
             f"**{mem['growth_1M_over_100k']}x** (target < 400 MB, flat)",
+        ),
+        *(
+            [
+                (
+                    "5b. the same 100k images in a Fortran-ordered .npy (read with file reads) vs C order",
+                    f"{mem['100k_fortran']['peak_rss_mb']} MB ({mem['100k_fortran']['seconds']} s)",
+                    f"{mem['100k']['peak_rss_mb']} MB ({mem['100k']['seconds']} s)",
+                    f"**{round(mem['100k_fortran']['peak_rss_mb'] / mem['100k']['peak_rss_mb'], 2)}x** (flat)",
+                )
+            ]
+            if "100k_fortran" in mem
+            else []
         ),
         (
             "6. whole pipeline `dvc repro --force` (tracking, export) vs the seed script alone",
@@ -505,6 +540,24 @@ def markdown(results: dict) -> str:
     table = ["| comparison | ours | baseline | ratio |", "| --- | --- | --- | --- |"]
     table += [f"| {a} | {b} | {c_} | {d} |" for a, b, c_, d in rows]
     return header + "\n\n" + "\n".join(table) + "\n"
+
+
+def parquet_rows(i: dict) -> list[tuple[str, str, str, str]]:
+    """2c. the same 100k images to Parquet, whole process, and what is left once a whole process's
+    fixed cost (starting Python, importing numpy, onnxruntime and pyarrow, loading the model: a
+    10-image run) is taken away."""
+    if "predict_parquet" not in i:
+        return []
+    return [
+        (
+            f"2c. the same to Parquet (`--output p.parquet`); and less the fixed cost of a whole process "
+            f"(a 10-image run, {i['fixed_10_images_parquet']['median_s']} s)",
+            f"{i['predict_parquet']['images_per_s']:,} img/s",
+            f"{i['onnxruntime_in_process']['images_per_s']:,} img/s",
+            f"**{round(100 * i['parquet_share_of_raw_onnxruntime'])}%** (target >= 75%); "
+            f"{round(100 * i['parquet_share_past_fixed_cost'])}% past the fixed cost",
+        )
+    ]
 
 
 def cluster_rows(k: dict) -> list[tuple[str, str, str, str]]:
