@@ -30,10 +30,6 @@ MAX_FILE_BYTES = 1024 * 1024 * 1024  # an artifact: the model is about 1 MB, the
 _PIECE = 64 * 1024
 
 
-class StoreTimeoutError(TrackingError):
-    """The server did not answer whole within the time given."""
-
-
 def deadline(default: float) -> float:
     """`default`, or the seconds MNIST_ANN_STORE_DEADLINE names (a positive number)."""
     text = os.environ.get(DEADLINE_VARIABLE, "").strip()
@@ -50,7 +46,7 @@ def deadline(default: float) -> float:
 
 @contextlib.contextmanager
 def bounded_wait(uri: str, seconds: float) -> Iterator[None]:
-    """The block's calls to the server at `uri` end within `seconds` in all, else StoreTimeoutError.
+    """The block's calls to the server at `uri` end within `seconds` in all, else TrackingError.
     Only a server's calls are bounded (SQLite has its busy timeout, and must not be cut inside a
     write), and only on the main thread, where Python runs signal handlers. The alarm repeats each
     second after the deadline: code that swallows the first error does not wait on unbounded."""
@@ -63,7 +59,7 @@ def bounded_wait(uri: str, seconds: float) -> Iterator[None]:
 
     def expire(signum: int, frame: Any) -> None:
         expired.append(signum)
-        raise StoreTimeoutError(message)
+        raise TrackingError(message)
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
@@ -71,7 +67,7 @@ def bounded_wait(uri: str, seconds: float) -> Iterator[None]:
         yield
     except Exception:
         if expired:  # whatever MLflow or requests wrapped the timeout in: say it plainly
-            raise StoreTimeoutError(message) from None
+            raise TrackingError(message) from None
         raise
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
