@@ -122,8 +122,7 @@ def test_two_nodes_share_the_work_into_an_output_folder(exported, tmp_path, two_
         out = tmp_path / f"out{attempt}"
         joined = run_script(*args, "--output", f"{out}/", env={"RAY_ADDRESS": two_nodes}, timeout=300)
         assert joined.returncode == alone.returncode == 2, joined.stderr
-        assert sorted(p.name for p in out.iterdir()) == ["errors.csv", "part-00000.csv"]
-        assert (out / "part-00000.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+        assert _folder_rows(out) == (tmp_path / "one.csv").read_bytes()  # the workers' shards, in input order
         assert (out / "errors.csv").read_bytes() == (tmp_path / "one.errors.csv").read_bytes()
         per_node = _per_node(joined.stderr)
         assert sum(per_node) == 300 + 200 + 7 + 9
@@ -133,18 +132,20 @@ def test_two_nodes_share_the_work_into_an_output_folder(exported, tmp_path, two_
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_job_loses_and_repeats_nothing(exported, tmp_path, two_nodes):
+@pytest.mark.parametrize("output", ["ray.csv", "ray/"], ids=["file", "folder written by the workers"])
+def test_a_worker_killed_mid_job_loses_and_repeats_nothing(exported, tmp_path, two_nodes, output):
     _, model = exported
     np.save(tmp_path / "a.npy", np.concatenate([font_digits()] * 10))
     alone = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "one.csv")
     command = [sys.executable, "-m", "mnist_ann.cli", "predict", "--model", str(model), str(tmp_path / "a.npy")]
-    command += ["--batch-size", "1", "--ray", two_nodes, "--output", str(tmp_path / "ray.csv")]
+    command += ["--batch-size", "1", "--ray", two_nodes, "--output", f"{tmp_path}/{output}"]
     job = popen_with_default_signals(command, stderr=subprocess.PIPE, text=True, env={**os.environ, **QUIET_RAY})
     killed = _kill_a_worker_once_it_works(job)
     _, stderr = job.communicate(timeout=300)
     assert killed, "no Ray worker was seen while the job ran"
     assert job.returncode == alone.returncode == 0, stderr
-    assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    result = _folder_rows(tmp_path / "ray") if output.endswith("/") else (tmp_path / "ray.csv").read_bytes()
+    assert result == (tmp_path / "one.csv").read_bytes()
 
 
 @pytest.mark.slow
@@ -156,6 +157,19 @@ def test_a_model_that_lies_stops_the_job_in_one_line_as_on_one_machine(tmp_path,
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == f"error: {model}: returned NaN or infinite probabilities"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "lying.onnx"]
+
+
+def _folder_rows(folder: Path) -> bytes:
+    """An output folder's shards as one CSV (the first header kept), in the order _SUCCESS lists
+    them, after checking that _SUCCESS lists every shard there and counts their rows."""
+    manifest = json.loads((folder / "_SUCCESS").read_text())
+    names = [shard["name"] for shard in manifest["shards"]]
+    assert names == sorted(p.name for p in folder.glob("part-*")) and names == sorted(names)
+    parts = [(folder / name).read_bytes().splitlines(keepends=True) for name in names]
+    assert [len(lines) - 1 for lines in parts] == [shard["rows"] for shard in manifest["shards"]]
+    errors = ["errors.csv"] if manifest["failed_inputs"] else []
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["_SUCCESS", *errors, *names])
+    return b"".join(parts[0][:1] + [line for lines in parts for line in lines[1:]])
 
 
 def _kill_a_worker_once_it_works(job: subprocess.Popen) -> bool:

@@ -8,12 +8,12 @@ import io
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from PIL import Image
 
 from helpers import font_digits, predict, read_rows
 from mnist_ann.predict import parquet_rows
-from mnist_ann.predict.shards import ShardWriter
+from mnist_ann.predict.cluster.actor import TaskRows
+from mnist_ann.predict.cluster.task_shards import ShardTarget, task_summary
 from mnist_ann.predict.writers import PredictionWriter
 
 COLUMNS = ["source", "label", "confidence", *[f"prob_{d}" for d in range(10)], "prepared"]
@@ -85,21 +85,19 @@ def test_row_groups_keep_the_order_of_the_writes(monkeypatch):
     assert np.array_equal(np.stack([table.column(f"prob_{d}").to_numpy() for d in range(10)], axis=1), probabilities)
 
 
-@pytest.mark.parametrize("rows_per_shard", [3, 100])
-def test_parquet_shards_concatenate_to_the_single_file(tmp_path, rows_per_shard):
+def test_parquet_shards_written_by_tasks_concatenate_to_the_single_file(tmp_path):
     probabilities = np.random.default_rng(0).dirichlet(np.ones(10), size=7).astype(np.float32)
     sources, prepared = [f"img{i}.png" for i in range(7)], ["mnist/dark"] * 7
-    shards = ShardWriter(tmp_path, "parquet", True, rows_per_shard=rows_per_shard)
-    shards.write(sources, probabilities, prepared)
-    shards.write_array_rows("a.npy", 8, probabilities[:4])
-    shards.close()
+    target = ShardTarget(str(tmp_path), "parquet", True)
+    for number, (lo, hi) in enumerate([(0, 3), (3, 7)]):
+        rows = TaskRows()
+        rows.scored(sources[lo:hi], probabilities[lo:hi], prepared[lo:hi])
+        task_summary(rows.columns("node-a"), "", number, target)
     single = io.BytesIO()
     writer = PredictionWriter(single, "parquet", True)
     writer.write(sources, probabilities, prepared)
-    writer.write_array_rows("a.npy", 8, probabilities[:4])
     writer.finish()
     parts = sorted(tmp_path.iterdir())
-    assert [p.name for p in parts] == [f"part-{i:05d}.parquet" for i in range(len(parts))]
-    assert len(parts) == (4 if rows_per_shard == 3 else 1)
+    assert [p.name for p in parts] == ["part-000000.parquet", "part-000001.parquet"]
     joined = pa.concat_tables([pq.read_table(part) for part in parts])
     assert joined.equals(pq.read_table(io.BytesIO(single.getvalue())))

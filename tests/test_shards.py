@@ -4,6 +4,7 @@ and renamed into place, replacing only a former output folder."""
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import numpy as np
 import pytest
 
 from mnist_ann.errors import OutputError
-from mnist_ann.predict.shards import ShardWriter, _replace, is_folder_output, shard_folder
+from mnist_ann.predict.cluster.actor import TaskRows
+from mnist_ann.predict.cluster.task_shards import ShardTarget, task_summary
+from mnist_ann.predict.shards import _replace, is_folder_output, shard_folder
 from mnist_ann.predict.writers import PredictionWriter
 
 SOURCES = [f"img{i}.png" for i in range(7)]
@@ -19,40 +22,80 @@ PROBABILITIES = np.random.default_rng(0).dirichlet(np.ones(10), size=7).astype(n
 PREPARED = ["mnist/dark"] * 7
 
 
+def _task_columns(sources, probabilities, errors=None) -> dict:
+    """A task's rows as an actor returns them (TaskRows.columns)."""
+    rows = TaskRows()
+    rows.scored(list(sources), probabilities, ["mnist/dark"] * len(sources))
+    for source, reason in errors or []:
+        rows.failed(source, reason)
+    return rows.columns("node-a")
+
+
+def _run_tasks(record, tasks, fmt="csv"):
+    """What the driver does with the summaries of tasks the workers ran and wrote."""
+    target = ShardTarget(str(record.folder), fmt, True)
+    for number, columns in tasks:
+        summary = task_summary(columns, "", number, target)
+        if summary["shard"]:
+            record.record(summary["shard"], summary["rows"])
+
+
 def _single_file(fmt: str) -> bytes:
     buffer = io.BytesIO()
     single = PredictionWriter(buffer, fmt, True)
     single.write(SOURCES, PROBABILITIES, PREPARED)
-    single.write_array_rows("a.npy", 8, PROBABILITIES[:4])
     return buffer.getvalue()
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_shards_split_the_rows_of_one_file_in_order(tmp_path, fmt):
-    writer = ShardWriter(tmp_path, fmt, True, rows_per_shard=3)
-    writer.write(SOURCES[:2], PROBABILITIES[:2], PREPARED[:2])  # a block that ends mid-shard
-    writer.write(SOURCES[2:], PROBABILITIES[2:], PREPARED[2:])  # one that spans two shards
-    writer.write_array_rows("a.npy", 8, PROBABILITIES[:4])  # array rows, named a.npy#8 to a.npy#11
-    writer.close()
-    shards = sorted(tmp_path.iterdir())
-    assert [s.name for s in shards] == [f"part-0000{i}.{fmt}" for i in range(4)]
+def test_each_task_writes_its_shard_and_they_concatenate_in_input_order(tmp_path, fmt):
+    output = tmp_path / "results"
+    with shard_folder(output, fmt, True, []) as (record, errors):
+        tasks = [(0, _task_columns(SOURCES[:3], PROBABILITIES[:3])), (1, _task_columns([], PROBABILITIES[:0]))]
+        tasks.append((2, _task_columns(SOURCES[3:], PROBABILITIES[3:], errors=[("bad.png", "not an image")])))
+        _run_tasks(record, tasks, fmt)
+        errors.append(("bad.png", "not an image"))
+    names = sorted(p.name for p in output.iterdir())
+    assert names == ["_SUCCESS", "errors.csv", f"part-000000.{fmt}", f"part-000002.{fmt}"]  # a task with no rows: none
     single = _single_file(fmt).splitlines(keepends=True)
     header = single[:1] if fmt == "csv" else []
+    shards = [output / f"part-00000{n}.{fmt}" for n in (0, 2)]
     rows = [line for shard in shards for line in shard.read_bytes().splitlines(keepends=True)[len(header) :]]
     assert rows == single[len(header) :]
     assert all(shard.read_bytes().splitlines(keepends=True)[: len(header)] == header for shard in shards)
-    assert writer.rows == 11 and writer.shards == 4
+    manifest = json.loads((output / "_SUCCESS").read_text())
+    assert manifest == {
+        "format": fmt,
+        "rows": 7,
+        "failed_inputs": 1,
+        "shards": [{"name": f"part-000000.{fmt}", "rows": 3}, {"name": f"part-000002.{fmt}", "rows": 4}],
+    }
+
+
+def test_a_task_run_again_replaces_its_shard_and_strays_are_removed(tmp_path):
+    """Ray runs a task again after its worker died: the same name, so no row twice; the dead
+    worker's half-written temporary file is not part of the result."""
+    output = tmp_path / "results"
+    with shard_folder(output, "csv", True, []) as (record, _):
+        target = ShardTarget(str(record.folder), "csv", True)
+        task_summary(_task_columns(SOURCES[:3], PROBABILITIES[:3]), "", 0, target)  # the first attempt
+        (record.folder / ".mnist-ann-999-0a1b.tmp.csv").write_bytes(b"source,label\nimg0.png,")  # killed mid-write
+        _run_tasks(record, [(0, _task_columns(SOURCES[:3], PROBABILITIES[:3]))])  # the attempt that finished
+    assert sorted(p.name for p in output.iterdir()) == ["_SUCCESS", "part-000000.csv"]
+    assert len((output / "part-000000.csv").read_bytes().splitlines()) == 4
 
 
 def test_a_folder_appears_whole_with_its_errors_and_replaces_a_former_one(tmp_path):
     output = tmp_path / "results"
     for run in range(2):
-        with shard_folder(output, "csv", True, ["in.png"]) as (writer, errors):
-            writer.write(SOURCES[: 5 - run], PROBABILITIES[: 5 - run], PREPARED[: 5 - run])
-            assert not output.exists() or (run == 1 and len((output / "part-00000.csv").read_bytes().splitlines()) == 6)
+        with shard_folder(output, "csv", True, ["in.png"]) as (record, errors):
+            _run_tasks(record, [(0, _task_columns(SOURCES[: 5 - run], PROBABILITIES[: 5 - run]))])
+            assert not output.exists() or (
+                run == 1 and len((output / "part-000000.csv").read_bytes().splitlines()) == 6
+            )
             errors.append(("=bad.png", "not an image"))
-        assert sorted(p.name for p in output.iterdir()) == ["errors.csv", "part-00000.csv"]
-    assert len((output / "part-00000.csv").read_bytes().splitlines()) == 5  # the second run's 4 rows
+        assert sorted(p.name for p in output.iterdir()) == ["_SUCCESS", "errors.csv", "part-000000.csv"]
+    assert len((output / "part-000000.csv").read_bytes().splitlines()) == 5  # the second run's 4 rows
     assert (output / "errors.csv").read_text() == "source,error\n'=bad.png,not an image\n"  # spreadsheet-safe
     assert os.stat(output).st_mode & 0o077 == 0o777 & ~_umask() & 0o077  # not mkdtemp's private mode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # nothing left beside it
@@ -60,16 +103,16 @@ def test_a_folder_appears_whole_with_its_errors_and_replaces_a_former_one(tmp_pa
 
 def test_a_failed_job_leaves_the_former_folder_and_no_temporary_one(tmp_path):
     output = tmp_path / "results"
-    with shard_folder(output, "csv", True, []) as (writer, _):
-        writer.write(SOURCES, PROBABILITIES, PREPARED)
-    before = (output / "part-00000.csv").read_bytes()
+    with shard_folder(output, "csv", True, []) as (record, _):
+        _run_tasks(record, [(0, _task_columns(SOURCES, PROBABILITIES))])
+    before = (output / "part-000000.csv").read_bytes()
     with (
         pytest.raises(KeyboardInterrupt),
-        shard_folder(output, "csv", True, []) as (writer, _),
+        shard_folder(output, "csv", True, []) as (record, _),
     ):
-        writer.write(SOURCES[:1], PROBABILITIES[:1], PREPARED[:1])
+        _run_tasks(record, [(0, _task_columns(SOURCES[:1], PROBABILITIES[:1]))])
         raise KeyboardInterrupt
-    assert (output / "part-00000.csv").read_bytes() == before
+    assert (output / "part-000000.csv").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
 
 

@@ -66,8 +66,8 @@ def _add_output_options(predict) -> None:
         "--output",
         required=True,
         type=_output,  # a string: Path() would drop the trailing slash that asks for a folder
-        help="file to write (written atomically); with --ray, a folder (DIR/) takes shards of 100k rows "
-        "(part-00000.csv or .parquet, ...) and errors.csv, and appears whole when the job ends",
+        help="file to write (written atomically); with --ray, a folder (DIR/) takes one shard per task, written "
+        "by the workers (part-000000.csv, ...), errors.csv and the manifest _SUCCESS, and appears whole at the end",
     )
     predict.add_argument(
         "--format",

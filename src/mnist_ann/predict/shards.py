@@ -1,10 +1,13 @@
-"""An output folder for predict jobs too large for one file (`--output DIR/` with `--ray`): shards
-part-00000.csv, part-00001.csv, ... (or .jsonl, .parquet), each with the columns and header of a single output
-file and at most ROWS_PER_SHARD rows, in input order, plus errors.csv when some inputs failed.
+"""An output folder for predict jobs too large for one file (`--output DIR/` with `--ray`): one shard
+per task, part-000000.csv, part-000001.csv, ... (or .jsonl, .parquet), each with the columns and
+header of a single output file, in input order, written by the Ray workers themselves
+(cluster/task_shards.py); errors.csv when some inputs failed; and `_SUCCESS`, the manifest: the
+format, the shards with their rows, the total rows and failed inputs. A reader checks `_SUCCESS`.
 
 The folder is built under a temporary name beside it and renamed into place only when the job has
-finished: a failed or interrupted job leaves the previous folder (or none) as it was. An existing
-folder is replaced only when it holds nothing but what this module writes.
+finished: a failed or interrupted job leaves the previous folder (or none) as it was. Anything in
+it that no finished task recorded (the temporary file of a worker killed mid-write) is removed
+first. An existing folder is replaced only when it holds nothing but what this module writes.
 """
 
 from __future__ import annotations
@@ -13,20 +16,15 @@ import contextlib
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
-import numpy as np
-
-from ..atomic import temporary_name, write_csv
+from ..atomic import temporary_name, write_csv, write_json
 from ..errors import OutputError
 from .names import error_rows
-from .writers import PredictionWriter
 
-ROWS_PER_SHARD = 100_000  # 1M images: ten ~16 MB CSV shards with probabilities
-ERRORS_NAME = "errors.csv"
-_OURS = re.compile(r"part-\d{5}\.(csv|jsonl|parquet)|errors\.csv")
+ERRORS_NAME, MANIFEST_NAME = "errors.csv", "_SUCCESS"
+_OURS = re.compile(r"part-\d{5,}\.(csv|jsonl|parquet)|errors\.csv|_SUCCESS")
 
 
 def is_folder_output(output: str | Path) -> bool:
@@ -34,71 +32,44 @@ def is_folder_output(output: str | Path) -> bool:
     return str(output).endswith(os.sep) or Path(output).is_dir()
 
 
-class ShardWriter:
-    """PredictionWriter's `write` and `write_array_rows`, spread over shard files of at most
-    `rows_per_shard` rows."""
+class ShardRecord:
+    """The shards a job's workers wrote into `folder`, in input order, with their rows."""
 
-    def __init__(self, folder: Path, fmt: str, with_probabilities: bool, rows_per_shard: int = ROWS_PER_SHARD):
+    def __init__(self, folder: Path, fmt: str, with_probabilities: bool):
         self.folder, self.fmt, self.with_probabilities = folder, fmt, with_probabilities
-        self.rows_per_shard = rows_per_shard
-        self.shards = 0
+        self.shards: list[tuple[str, int]] = []
         self.rows = 0
-        self._file: BinaryIO | None = None
-        self._writer: PredictionWriter | None = None
 
-    def write(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
-        self._spread(
-            len(sources), lambda part, lo, hi: part.write(sources[lo:hi], probabilities[lo:hi], prepared[lo:hi])
-        )
+    def record(self, name: str, rows: int) -> None:
+        self.shards.append((name, rows))
+        self.rows += rows
 
-    def write_array_rows(self, path: str, start: int, probabilities: np.ndarray) -> None:
-        self._spread(
-            len(probabilities), lambda part, lo, hi: part.write_array_rows(path, start + lo, probabilities[lo:hi])
-        )
-
-    def _spread(self, count: int, write_part: Callable[[PredictionWriter, int, int], None]) -> None:
-        """Rows 0..count-1 of one call, shard by shard: `write_part(writer, lo, hi)` for each piece."""
-        start = 0
-        while start < count:
-            if self._writer is None or self._writer.rows == self.rows_per_shard:
-                self._next_shard()
-            stop = start + min(count - start, self.rows_per_shard - self._writer.rows)
-            write_part(self._writer, start, stop)
-            self.rows += stop - start
-            start = stop
-
-    def _next_shard(self) -> None:
-        self.close()
-        self._file = open(self.folder / f"part-{self.shards:05d}.{self.fmt}", "wb", buffering=1 << 20)  # noqa: SIM115
-        self._writer = PredictionWriter(self._file, self.fmt, self.with_probabilities)
-        self.shards += 1
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._writer.finish()
-            self._file.close()
-            self._file = None
+    def manifest(self, errors: int) -> dict:
+        shards = [{"name": name, "rows": rows} for name, rows in self.shards]
+        return {"format": self.fmt, "rows": self.rows, "failed_inputs": errors, "shards": shards}
 
 
 @contextlib.contextmanager
 def shard_folder(
     output: str | Path, fmt: str, with_probabilities: bool, sources: Sequence[str]
-) -> Iterator[tuple[ShardWriter, list[tuple[str, str]]]]:
-    """(a writer, a list for the failed inputs) whose shards and errors.csv appear at `output`
-    only when the block ends without error. `sources` are the inputs: none may lie inside it."""
+) -> Iterator[tuple[ShardRecord, list[tuple[str, str]]]]:
+    """(a record of the shards written into its folder, a list for the failed inputs): the shards,
+    errors.csv and _SUCCESS appear at `output` only when the block ends without error. `sources`
+    are the inputs: none may lie inside it."""
     output = Path(output)
     _check_replaceable(output, sources)
     output.parent.mkdir(parents=True, exist_ok=True)
     building = output.parent / temporary_name()  # short: the output's own name may be as long as allowed
     building.mkdir()
     try:
-        writer, errors = ShardWriter(building, fmt, with_probabilities), []
-        try:
-            yield writer, errors
-        finally:
-            writer.close()
+        record, errors = ShardRecord(building, fmt, with_probabilities), []
+        yield record, errors
+        recorded = {name for name, _ in record.shards}
+        for stray in [entry for entry in building.iterdir() if entry.name not in recorded]:
+            stray.unlink()  # a killed worker's temporary file; its task ran again under its own name
         if errors:
             write_csv(building / ERRORS_NAME, error_rows(errors))
+        write_json(building / MANIFEST_NAME, record.manifest(len(errors)))  # last: what readers check
         _replace(output, building)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)

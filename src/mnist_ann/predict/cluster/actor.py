@@ -18,6 +18,7 @@ from ..discovery import Input
 from ..images.decode import decode_images
 from ..settings import BatchSettings
 from ..writers import ARRAY_ROWS
+from .task_shards import ShardTarget, task_summary
 
 
 @dataclass
@@ -89,11 +90,26 @@ def _run_array_task(task: dict, model, settings: BatchSettings, rows: TaskRows) 
         rows.failed(path, str(exc))
 
 
-def scored_batch(tasks: Sequence[str], model, settings: BatchSettings, node: str) -> dict:
-    """An actor's answer for its batch of tasks (JSON texts): their rows as columns. An error that
-    stops the job is returned, not raised: Ray Data hands a raised one on as its own advice ("To
-    change retry attempts, ..."), naming neither the input nor the cause. Any other exception (a
-    bug, a node running another version of mnist-ann) stops the job too, by the input and cause."""
+def scored_batch(tasks: Sequence[str], model, settings: BatchSettings, node: str, *, target: ShardTarget | None = None):
+    """An actor's answer for its batch of tasks (JSON texts): their rows as columns, or, when the
+    job writes a folder (`target`), one summary per task whose rows it wrote as the task's shard."""
+    if target is None:
+        rows = _run_tasks(tasks, model, settings, node)
+        return rows.columns(node)
+    summaries = []
+    for text in tasks:
+        rows = _run_tasks([text], model, settings, node)
+        summaries.append(task_summary(rows.columns(node), rows.stop, json.loads(text)["number"], target))
+    columns = {name: np.array([s[name] for s in summaries], dtype=object) for name in ("shard", "errors", "stop")}
+    rows_written = np.array([s["rows"] for s in summaries], np.int64)
+    return {**columns, "rows": rows_written, "node": np.array([node] * len(summaries), dtype=object)}
+
+
+def _run_tasks(tasks: Sequence[str], model, settings: BatchSettings, node: str) -> TaskRows:
+    """The tasks' rows. An error that stops the job is returned, not raised: Ray Data hands a
+    raised one on as its own advice ("To change retry attempts, ..."), naming neither the input nor
+    the cause. Any other exception (a bug, a node running another version of mnist-ann) stops the
+    job too, by the input and cause."""
     rows, task = TaskRows(), {}
     try:
         for text in tasks:
@@ -106,7 +122,7 @@ def scored_batch(tasks: Sequence[str], model, settings: BatchSettings, node: str
         rows.failed("", "stopped")
         where = f"{_task_input(task)}: {type(exc).__name__}: {first_line(exc)}"
         rows.stop = json.dumps(error_record(ClusterError(f"{where} (on the Ray worker of node {node[:12]})")))
-    return rows.columns(node)
+    return rows
 
 
 def _task_input(task: object) -> str:
@@ -114,7 +130,7 @@ def _task_input(task: object) -> str:
     return str(paths[0]) + (f" (and the {len(paths) - 1} more images of its task)" if len(paths) > 1 else "")
 
 
-def scorer_class(model_bytes_ref, model_name: str, settings: BatchSettings) -> type:
+def scorer_class(model_bytes_ref, model_name: str, settings: BatchSettings, target: ShardTarget | None = None) -> type:
     """The actor class: built here so that the model's object reference, its name (for messages, as
     on one machine) and the settings travel with it (Ray Data starts the actors itself)."""
 
@@ -134,6 +150,6 @@ def scorer_class(model_bytes_ref, model_name: str, settings: BatchSettings) -> t
             self.node = ray.get_runtime_context().get_node_id()
 
         def __call__(self, batch: dict) -> dict:
-            return scored_batch(batch["task"], self.model, settings, self.node)
+            return scored_batch(batch["task"], self.model, settings, self.node, target=target)
 
     return ClusterScorer

@@ -5,8 +5,9 @@ This process (the driver) finds the inputs and cuts them into tasks: 4096 image 
 uint8 array file's rows, or a whole other array file. Ray Data hands the tasks to an actor per CPU of
 the cluster; each actor keeps one onnxruntime session, made from the model bytes that the driver puts
 in Ray's object store once. Actors decode, prepare and score with the library's own functions
-(images.py, inputs.py, inference.py) and return rows; the driver writes them in input order. A task
-whose actor dies is run again by Ray, and its rows are written once.
+(images.py, inputs.py, inference.py). For one output file they return rows, which the driver writes
+in input order; for an output folder each task writes its own shard there (task_shards.py) and
+returns only its summary. A task whose actor dies is run again by Ray, and its rows are written once.
 
 Inputs must be readable at the same path on every node (a shared folder). Ray is imported only through
 ray_connection.py.
@@ -14,7 +15,6 @@ ray_connection.py.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import re
@@ -22,16 +22,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ...errors import ClusterError, InputError, MnistAnnError, from_record
 from ..arrays import ArrayInput
 from ..discovery import Input
 from ..images.pool import runs_by_kind
 from ..scoring import Outcome
 from ..settings import BatchSettings
+from ..shards import ShardRecord
 from .actor import scorer_class
 from .connection import connected
+from .task_shards import ShardTarget, write_scored
 
 log = logging.getLogger(__name__)
 
@@ -90,23 +90,30 @@ class ClusterJob:
 def score_on_ray(
     job: ClusterJob, inputs: Sequence[Input], writer, *, progress: Callable[[int], None] = lambda n: None
 ) -> ClusterOutcome:
-    """Score `inputs` on the job's cluster into `writer` (a PredictionWriter or ShardWriter), in
-    input order."""
+    """Score `inputs` on the job's cluster, in input order: into `writer` (a PredictionWriter: rows
+    come back to this process), or, for a ShardRecord (a folder), by the workers, each task writing
+    its own shard into the folder and sending back its summary only."""
     settings = job.settings
     outcome, tasks = ClusterOutcome(), plan_tasks(inputs, settings)
     if not tasks:
         return outcome
+    target = (
+        ShardTarget(str(writer.folder), writer.fmt, writer.with_probabilities)
+        if isinstance(writer, ShardRecord)
+        else None
+    )
     with connected(job.address, settings.workers) as ray:
-        scorer = scorer_class(ray.put(job.model_bytes), job.model_name, settings)
+        scorer = scorer_class(ray.put(job.model_bytes), job.model_name, settings, target)
         actors = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        dataset = ray.data.from_items([{"task": json.dumps(t)} for t in tasks], override_num_blocks=len(tasks))
+        items = [{"task": json.dumps({**task, "number": n})} for n, task in enumerate(tasks)]
+        dataset = ray.data.from_items(items, override_num_blocks=len(tasks))
         results = dataset.map_batches(
             scorer, batch_size=1, num_cpus=1, compute=ray.data.ActorPoolStrategy(size=min(actors, len(tasks)))
         )
         try:
             for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
-                _write_batch(batch, writer, outcome)
-                progress(len(batch["source"]))
+                done = _record_shards(batch, writer, outcome) if target else _write_batch(batch, writer, outcome)
+                progress(done)
         except (KeyboardInterrupt, MnistAnnError, OSError):
             raise
         except Exception as exc:  # Ray wraps a worker's error in its own classes
@@ -114,28 +121,37 @@ def score_on_ray(
     return outcome
 
 
-def _write_batch(batch: dict, writer, outcome: ClusterOutcome) -> None:
+def _stop_if_asked(batch: dict) -> None:
     stopped = batch["stop"][batch["stop"] != ""]
     if len(stopped):  # an error that ends the job on one machine (the model's): the same error here
         raise from_record(json.loads(stopped[0]))
+
+
+def _write_batch(batch: dict, writer, outcome: ClusterOutcome) -> int:
+    """Rows sent back by a task, written here; how many inputs they account for."""
+    _stop_if_asked(batch)
     failed = batch["error"] != ""
     for source, reason in zip(batch["source"][failed], batch["error"][failed]):
         outcome.fail(source, reason)
     scored = {name: column[~failed] for name, column in batch.items()}
-    sources, indices, probabilities = scored["source"], scored["index"], scored["probabilities"]
-    # Runs of rows written together: image rows, or consecutive rows of one array file.
-    breaks = (indices[1:] != indices[:-1] + 1) | (sources[1:] != sources[:-1])
-    breaks &= (indices[1:] >= 0) | (indices[:-1] >= 0)
-    bounds = [0, *(np.flatnonzero(breaks) + 1).tolist(), len(sources)]
-    for lo, hi in itertools.pairwise(bounds):
-        if lo == hi:
-            continue
-        if indices[lo] < 0:
-            writer.write(list(sources[lo:hi]), probabilities[lo:hi], list(scored["prepared"][lo:hi]))
-        else:
-            writer.write_array_rows(sources[lo], int(indices[lo]), probabilities[lo:hi])
-    outcome.scored += len(sources)
+    outcome.scored += write_scored(writer, scored)
     outcome.images_by_node.update(scored["node"].tolist())
+    return len(batch["source"])
+
+
+def _record_shards(batch: dict, shards, outcome: ClusterOutcome) -> int:
+    """Tasks' summaries: their shards, already written by the workers, recorded in input order."""
+    _stop_if_asked(batch)
+    accounted = 0
+    for shard, rows, errors, node in zip(batch["shard"], batch["rows"], batch["errors"], batch["node"]):
+        for source, reason in json.loads(errors):
+            outcome.fail(source, reason)
+        if shard:
+            shards.record(shard, int(rows))
+        outcome.scored += int(rows)
+        outcome.images_by_node[node] += int(rows)
+        accounted += int(rows) + len(json.loads(errors))
+    return accounted
 
 
 # A line of a traceback that names an exception: "ValueError: ...", "onnxruntime...Fail: ..."

@@ -1,0 +1,63 @@
+"""Shards written by the workers of `predict --ray --output DIR/`, not by the driver: each task's
+scored rows go to `part-<task number>.<format>` in the job's folder (which every node reaches at the
+same path, as it does the inputs), written under a temporary name and renamed, so that a task Ray
+runs again replaces its own shard instead of adding rows. The driver sees only each task's summary:
+its shard, its rows, its failed inputs, its node. Task numbers follow input order, so do the names.
+
+`write_scored` is also what the driver uses to write rows it collects (`--output FILE`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..writers import prediction_file
+
+
+@dataclass(frozen=True)
+class ShardTarget:
+    """Where and how a job's workers write their shards."""
+
+    folder: str
+    fmt: str
+    with_probabilities: bool
+
+
+def shard_name(number: int, fmt: str) -> str:
+    return f"part-{number:06d}.{fmt}"  # a million tasks before the names stop sorting as numbers
+
+
+def write_scored(writer, scored: dict) -> int:
+    """The rows of `scored` (a task's columns, failed inputs left out) into `writer`: image rows by
+    name, and each run of consecutive rows of one array file as one block. Returns the rows."""
+    sources, indices, probabilities = scored["source"], scored["index"], scored["probabilities"]
+    breaks = (indices[1:] != indices[:-1] + 1) | (sources[1:] != sources[:-1])
+    breaks &= (indices[1:] >= 0) | (indices[:-1] >= 0)
+    bounds = [0, *(np.flatnonzero(breaks) + 1).tolist(), len(sources)]
+    for lo, hi in itertools.pairwise(bounds):
+        if lo == hi:
+            continue
+        if indices[lo] < 0:
+            writer.write(list(sources[lo:hi]), probabilities[lo:hi], list(scored["prepared"][lo:hi]))
+        else:
+            writer.write_array_rows(sources[lo], int(indices[lo]), probabilities[lo:hi])
+    return len(sources)
+
+
+def task_summary(columns: dict, stop: str, number: int, target: ShardTarget) -> dict:
+    """Write the task's scored rows (`columns`: TaskRows.columns) as its shard; what the driver
+    needs of it. A task that stops the job writes nothing."""
+    failed = columns["error"] != ""
+    scored = {name: column[~failed] for name, column in columns.items()}
+    name = ""
+    if len(scored["source"]) and not stop:
+        name = shard_name(number, target.fmt)
+        with prediction_file(Path(target.folder) / name, target.fmt, target.with_probabilities) as writer:
+            write_scored(writer, scored)
+    errors = [[str(s), str(r)] for s, r in zip(columns["source"][failed], columns["error"][failed])]
+    return {"shard": name, "rows": len(scored["source"]), "errors": json.dumps(errors), "stop": stop}
