@@ -78,12 +78,26 @@ def store_problem(exc: BaseException) -> str:
     """What went wrong with a store, in one line: a bound's own words where `exc` holds one
     (MLflow rewraps a response hook's error in "API request to ... failed with exception ..."),
     else `exc`'s first line."""
+    return bound_broken(exc) or first_line(exc)
+
+
+def bound_broken(exc: BaseException) -> str | None:
+    """The words of the bound (time, size) that `exc` holds, if it holds one."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, TrackingError):
             return first_line(seen)
         seen = seen.__cause__ or seen.__context__
-    return first_line(exc)
+    return None
+
+
+def not_found_or_failed(uri: str, store: str, exc: BaseException) -> str:
+    """A registry lookup's failure as its one line: a store that broke a bound failed; anything
+    else (MLflow's RESOURCE_DOES_NOT_EXIST, a dead store) is said as MLflow said it."""
+    bound = bound_broken(exc)
+    if bound:
+        return f"{uri}: the MLflow store at {store} failed: {bound}"
+    return f"{uri}: not found in the MLflow store at {store}: {first_line(exc)}"
 
 
 def limit_answers() -> None:

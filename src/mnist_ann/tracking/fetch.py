@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..errors import ModelError
-from .bounds import FETCH_SECONDS, bounded_wait, deadline, store_problem
+from .bounds import FETCH_SECONDS, bounded_wait, deadline, not_found_or_failed
 from .store import tracking_uri
 from .versions import VERSION_URI, open_store
 
@@ -58,7 +58,7 @@ def fetch_onnx_model(uri: str, root: Path, destination: Path) -> Path:
     except ModelError:
         raise
     except Exception as exc:  # MlflowException for unknown names; requests' or SQLAlchemy's for a dead store
-        raise ModelError(f"{uri}: not found in the MLflow store at {store}: {store_problem(exc)}") from None
+        raise ModelError(not_found_or_failed(uri, store, exc)) from None
     model = _onnx_file(uri, local)
     _verify(uri, model, source.sha256)
     return model

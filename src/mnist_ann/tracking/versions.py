@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
-from .bounds import FETCH_SECONDS, bounded_wait, deadline, store_problem
+from .bounds import FETCH_SECONDS, bounded_wait, deadline, not_found_or_failed
 from .store import MLFLOW_DEFAULTS, tracking_uri
 
 CARD_FOLDER = "model_card"  # the run's artifact folder of its versions' cards: model_card/version-<N>/
@@ -72,9 +72,7 @@ def version_record(uri: str, root: Path) -> VersionRecord:
             )
             return run_record(client, name, found.version, found.run_id)
     except Exception as exc:  # MlflowException for unknown names; requests' or SQLAlchemy's for a dead store
-        raise ModelError(
-            f"card: {uri}: not found in the MLflow store at {tracking_uri(root)}: {store_problem(exc)}"
-        ) from None
+        raise ModelError(f"card: {not_found_or_failed(uri, tracking_uri(root), exc)}") from None
 
 
 def baseline_record(client: Any, name: str, version: str) -> VersionRecord | None:
