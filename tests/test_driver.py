@@ -36,7 +36,7 @@ NODE_STORE_BYTES = 100 * 2**20
 
 
 def test_tasks_keep_input_order_and_split_only_what_needs_no_whole_file_check(tmp_path):
-    np.save(tmp_path / "u8.npy", font_digits()[:5])
+    np.save(tmp_path / "u8.npy", font_digits()[:20])
     np.save(tmp_path / "f.npy", font_digits()[:5] / 255.0)
     (tmp_path / "bad.npy").write_bytes(b"not numpy")
     inputs = [Input(f"{i}.png", "image") for i in range(5)]
@@ -45,7 +45,8 @@ def test_tasks_keep_input_order_and_split_only_what_needs_no_whole_file_check(tm
     tasks = plan_tasks(inputs, BatchSettings(batch_size=2))
     assert tasks[:3] == [{"kind": "image", "paths": p} for p in (["0.png", "1.png"], ["2.png", "3.png"], ["4.png"])]
     u8 = str(tmp_path / "u8.npy")
-    assert tasks[3:6] == [{"kind": "npy", "path": u8, "start": s, "stop": min(s + 2, 5)} for s in (0, 2, 4)]
+    # BATCHES_PER_ARRAY_TASK batches of rows a task: 8 rows here
+    assert tasks[3:6] == [{"kind": "npy", "path": u8, "start": s, "stop": min(s + 8, 20)} for s in (0, 8, 16)]
     assert tasks[6] == {"kind": "npy", "path": str(tmp_path / "f.npy")}  # checked whole before it is scored
     assert tasks[7]["kind"] == "failed" and tasks[7]["path"] == str(tmp_path / "bad.npy")
     assert tasks[8:] == [

@@ -79,8 +79,9 @@ def _run_array_task(task: dict, model, settings: BatchSettings, rows: TaskRows) 
     path = task["path"]
     try:
         array = ArrayInput(Input(path, task["kind"]), settings.npz_key)
-        if "start" in task:
-            parts = [(task["start"], array.rows(task["start"], task["stop"]))]
+        if "start" in task:  # a range of the file's rows, a batch at a time
+            batch, stop = settings.batch_size, task["stop"]
+            parts = ((n, array.rows(n, min(n + batch, stop))) for n in range(task["start"], stop, batch))
         else:
             array.check(settings.batch_size)
             parts = array.chunks(settings.batch_size)
