@@ -589,8 +589,30 @@ def cluster_rows(k: dict) -> list[tuple[str, str, str, str]]:
             "9d. 1M-image .npy on two one-CPU nodes of this machine (joined): images/s per node, less the join cost",
             f"{two['npy_1m_s']} s; {per_node} img/s",
             f"{npy['one_machine']} s (one machine)",
-            f"nodes scored {' / '.join(f'{n:,}' for n in two['images_per_node'])} images",
+            f"nodes scored {' / '.join(f'{n:,}' for n in two['images_per_node'])} images"
+            + (f"; driver CPU {two['driver_cpu_s']} s" if "driver_cpu_s" in two else ""),
         ),
+        *_folder_row(two, npy),
+    ]
+
+
+def _folder_row(two: dict, npy: dict) -> list[tuple[str, str, str, str]]:
+    """9e. the same job with the workers writing Parquet shards into a folder (issue 27): per-node
+    throughput against one machine's per core, and the driver's own CPU time."""
+    if "npy_1m_parquet_folder_s" not in two:
+        return []
+    per_core = 1_000_000 / npy["one_machine"] / 2  # one machine's images/s per core (2 cores)
+    per_node = two["parquet_folder_per_node_images_per_s"]
+    share = round(100 * min(per_node, default=0) / per_core)
+    return [
+        (
+            "9e. the same, `--output DIR/ --format parquet` (the workers write their shards; the driver gets "
+            "summaries): images/s per node, less the join cost; the driver's CPU time",
+            f"{two['npy_1m_parquet_folder_s']} s; {', '.join(f'{n:,}' for n in per_node)} img/s; "
+            f"driver CPU {two['parquet_folder_driver_cpu_s']} s",
+            f"{round(per_core):,} img/s per core (one machine)",
+            f"**{share}%** of one machine per core, the slower node (target >= 80%); driver CPU target <= 1 s",
+        )
     ]
 
 

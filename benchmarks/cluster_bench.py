@@ -18,15 +18,25 @@ NODE_STORE_BYTES = 256 * 2**20
 
 def _run(command, workdir, env) -> tuple[float, str]:
     """(seconds, stderr's per-node line) of one whole-process run."""
+    seconds, per_node, _ = _run_with_cpu(command, workdir, env)
+    return seconds, per_node
+
+
+def _run_with_cpu(command, workdir, env) -> tuple[float, str, float]:
+    """(seconds, stderr's per-node line, CPU seconds of the process itself) of one run. Joined to a
+    running cluster, the process is the driver alone: Ray's daemons and workers are the cluster's."""
     import subprocess
 
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    with subprocess.Popen(command, cwd=workdir, env=env, stderr=subprocess.PIPE, text=True) as process:
+        stderr = process.stderr.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
-    if result.returncode not in (0, 2):
-        raise SystemExit(f"benchmark command failed: {' '.join(command)}\n{result.stderr[-2000:]}")
-    per_node = re.search(r"images per Ray node: (.*)", result.stderr)
-    return seconds, per_node.group(1) if per_node else ""
+    if process.returncode not in (0, 2):
+        raise SystemExit(f"benchmark command failed: {' '.join(command)}\n{stderr[-2000:]}")
+    per_node = re.search(r"images per Ray node: (.*)", stderr)
+    return seconds, per_node.group(1) if per_node else "", usage.ru_utime + usage.ru_stime
 
 
 def _side_by_side(commands: dict[str, list[str]], workdir: Path, env, repeats: int) -> dict:
@@ -77,14 +87,25 @@ def _two_nodes(workdir: Path, env: dict[str, str], small: Path, array: Path) -> 
         joined = {**env, "RAY_ADDRESS": cluster.address}
         _run(predict_command(small, workdir / "join.csv", "--ray"), workdir, joined)  # warm-up
         join_s, _ = _run(predict_command(small, workdir / "join.csv", "--ray"), workdir, joined)
-        total_s, per_node = _run(predict_command(array, workdir / "two.csv", "--ray"), workdir, joined)
+        total_s, per_node, driver_cpu = _run_with_cpu(
+            predict_command(array, workdir / "two.csv", "--ray"), workdir, joined
+        )
+        # the workers write Parquet shards into a folder: only each task's summary reaches the driver
+        folder = predict_command(array, Path(f"{workdir}/two-parquet/"), "--ray", "--format", "parquet")
+        folder[folder.index("--output") + 1] += os.sep
+        folder_s, folder_nodes, folder_cpu = _run_with_cpu(folder, workdir, joined)
     finally:
         cluster.shutdown()
     images = [int(part.split()[1]) for part in per_node.split(", ")] if per_node else []
-    work_s = max(total_s - join_s, 1e-9)
+    folder_images = [int(part.split()[1]) for part in folder_nodes.split(", ")] if folder_nodes else []
+    work_s, folder_work_s = max(total_s - join_s, 1e-9), max(folder_s - join_s, 1e-9)
     return {
         "join_10_images_s": round(join_s, 2),
         "npy_1m_s": round(total_s, 2),
         "images_per_node": images,
         "per_node_images_per_s": [round(n / work_s) for n in images],
+        "driver_cpu_s": round(driver_cpu, 2),
+        "npy_1m_parquet_folder_s": round(folder_s, 2),
+        "parquet_folder_per_node_images_per_s": [round(n / folder_work_s) for n in folder_images],
+        "parquet_folder_driver_cpu_s": round(folder_cpu, 2),
     }
