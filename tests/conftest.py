@@ -1,4 +1,5 @@
-"""Shared fixtures: a private download cache, a real HTTP server on 127.0.0.1, a real MLflow store, a
+"""Shared fixtures: a private download cache, a real HTTP server and a real S3-compatible server on
+127.0.0.1, a real MLflow store, a
 small exported model, the stages run once on tiny data, and copies of this repository after a real
 `dvc repro`. Plain helpers live in helpers.py."""
 
@@ -9,13 +10,26 @@ import http.server
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 import yaml
 
-from helpers import REPO, STAGE_ARGS, STAGES, copy_of_this_repo, dvc, git, ran, run_script, tiny_mnist, write_params
+from helpers import (
+    REPO,
+    S3_ENV,
+    STAGE_ARGS,
+    STAGES,
+    copy_of_this_repo,
+    dvc,
+    git,
+    ran,
+    run_script,
+    tiny_mnist,
+    write_params,
+)
 from mnist_ann.numerics import pin_numerics
 
 
@@ -230,3 +244,57 @@ def trained(stage_workdir, mlflow_store) -> Trained:
         assert outcomes[stage].returncode == 0, outcomes[stage].stderr
     run_id = yaml.safe_load((stage_workdir / "models" / "mlflow_run.json").read_text())["run_id"]
     return Trained(stage_workdir, mlflow.MlflowClient(mlflow_store), run_id, outcomes["evaluate"], outcomes)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """A real S3-compatible server on 127.0.0.1 (moto's), for the session: (endpoint, request log)."""
+    from servers import s3_server
+
+    log = tmp_path_factory.mktemp("s3") / "requests.log"
+    with s3_server(log) as endpoint:
+        yield endpoint, log
+
+
+class ObjectStore(NamedTuple):
+    """The test's S3 server, emptied, with the buckets digits-in and preds-out, as pyarrow sees it."""
+
+    endpoint: str
+    log: Path
+    fs: object  # pyarrow.fs.S3FileSystem
+
+    def put(self, uri: str, data: bytes) -> None:
+        with self.fs.open_output_stream(uri.removeprefix("s3://")) as sink:
+            sink.write(data)
+
+    def get(self, uri: str) -> bytes:
+        with self.fs.open_input_stream(uri.removeprefix("s3://")) as source:
+            return source.read()
+
+    def keys(self, prefix: str) -> list[str]:
+        from pyarrow import fs
+
+        found = self.fs.get_file_info(fs.FileSelector(prefix.removeprefix("s3://"), recursive=True))
+        return sorted(info.path.split("/", 1)[1] for info in found if info.type == fs.FileType.File)
+
+
+@pytest.fixture
+def s3(s3_endpoint, monkeypatch) -> Iterator[ObjectStore]:
+    """The session's S3 server, reset, with two empty buckets; AWS_* set for this process (and the
+    commands it starts) as AWS's tools read them."""
+    import urllib.request
+
+    from pyarrow import fs
+
+    from mnist_ann.predict import objects
+
+    endpoint, log = s3_endpoint
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
+    for name, value in {**S3_ENV, "AWS_ENDPOINT_URL": endpoint}.items():
+        monkeypatch.setenv(name, value)
+    objects.store.cache_clear()
+    store = fs.S3FileSystem(endpoint_override=endpoint, region="us-east-1", allow_bucket_creation=True)
+    for bucket in ("digits-in", "preds-out"):
+        store.create_dir(bucket)
+    yield ObjectStore(endpoint, log, store)
+    objects.store.cache_clear()

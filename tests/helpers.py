@@ -434,3 +434,14 @@ def lying_model(path, kind):
         tensors,
     )
     path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+
+
+# The credentials and region the tests' S3 server is reached with (any key will do: it checks none).
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+
+
+def upload_folder(s3, folder: Path, prefix: str) -> None:
+    """Every file under `folder` as an object under `prefix` (s3://bucket/key/), named as it is there."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            s3.put(f"{prefix}{path.relative_to(folder)}", path.read_bytes())

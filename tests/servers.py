@@ -1,13 +1,21 @@
-"""Tracking servers that misbehave, as real sockets on 127.0.0.1: one that accepts and never
-answers, one that answers 200 and drips its body a byte at a time, and two that flood."""
+"""Servers on 127.0.0.1 for the tests: tracking servers that misbehave, as real sockets (one that
+accepts and never answers, one that answers 200 and drips its body a byte at a time, two that
+flood), and a real S3-compatible server (moto's server mode) with a log of the requests it took."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
+
+from helpers import popen_with_default_signals
 
 KINDS = ("stall", "drip", "flood", "huge")
 _HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -74,3 +82,33 @@ def _answer(connection: socket.socket, kind: str, stop: threading.Event) -> None
             started = time.monotonic()
             while not stop.is_set() and time.monotonic() - started < 60:
                 connection.sendall(piece)
+
+
+@contextlib.contextmanager
+def s3_server(log: Path, *, authenticating: bool = False) -> Iterator[str]:
+    """The endpoint URL of moto's S3 server, its request log (one line per request) in `log`. An
+    `authenticating` one checks every request's access key against its (empty) IAM store: any
+    credentials are refused, as unknown keys are by AWS."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, **({"INITIAL_NO_AUTH_ACTION_COUNT": "0"} if authenticating else {})}
+    moto = Path(sys.executable).parent / "moto_server"
+    with open(log, "w") as requests:
+        command = [str(moto), "-H", "127.0.0.1", "-p", str(port)]
+        server = popen_with_default_signals(command, stdout=requests, stderr=subprocess.STDOUT, env=env)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto's server did not start: {log.read_text()[-500:]}") from None
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
