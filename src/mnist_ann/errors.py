@@ -46,6 +46,10 @@ class TrackingError(MnistAnnError):
     """The tracking store cannot be reached, refuses the run, or the run-id file is unreadable."""
 
 
+class ObjectStoreError(MnistAnnError):
+    """An object store (s3://) that cannot be reached or refuses: a missing bucket, denied credentials."""
+
+
 class ClusterError(MnistAnnError):
     """`predict --ray`: the Ray cluster cannot be started or joined, or the job failed on it."""
 

@@ -1,6 +1,7 @@
 """What `mnist-ann predict` reads: the files named on its command line and those found under the
-folders it names, each with the way it is read. Whatever cannot be read is named with the reason,
-never silently passed over and never the end of the run."""
+folders it names (or objects, and the objects under prefixes: s3://, objects.py), each with the way
+it is read. Whatever cannot be read is named with the reason, never silently passed over and never
+the end of the run."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import re
 import stat
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
+
+from . import objects
 
 Skipped = tuple[str, str]  # (path, reason)
 # The array files' names (lower case, less any .gz); everything else is read as an image file.
@@ -37,7 +40,9 @@ def discover(arguments: Sequence[str]) -> tuple[list[Input], list[Skipped]]:
     found: list[Input] = []
     skipped: list[Skipped] = []
     for argument in arguments:
-        if os.path.isdir(argument):
+        if objects.is_object(argument):
+            found.extend(_listed(argument, skipped))
+        elif os.path.isdir(argument):
             found.extend(_walk(argument, skipped, set()))
         elif os.path.isfile(argument):
             found.append(Input(argument, kind_of(os.path.basename(argument))))
@@ -46,6 +51,15 @@ def discover(arguments: Sequence[str]) -> tuple[list[Input], list[Skipped]]:
         else:
             skipped.append((argument, "no such file or folder"))
     return found, skipped
+
+
+def _listed(uri: str, skipped: list[Skipped]) -> Iterator[Input]:
+    """The objects `uri` names (one, or those under it as a prefix), listed with their sizes."""
+    listed = objects.list_objects(uri)
+    if not listed:
+        skipped.append((uri, "no such object or prefix"))
+    for name, _ in listed:  # an empty one is refused where it is read, in its place, as a file is
+        yield Input(name, kind_of(name.rsplit("/", 1)[-1]))
 
 
 def _walk(folder: str, skipped: list[Skipped], seen: set[tuple[int, int]]) -> Iterator[Input]:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from ..entry import EXIT_OK, EXIT_SOME_FAILED
 from ..errors import OutputError
+from . import objects
+from .destinations import check_destination, errors_beside, prediction_output
 from .discovery import Input, discover
 from .model_source import model_file
 from .predictor import Predictor
@@ -19,7 +21,6 @@ from .progress import ProgressBar
 from .scoring import Outcome, score_inputs, start_decoding
 from .settings import BatchSettings
 from .shards import ERRORS_NAME, is_folder_output, shard_folder
-from .writers import check_output, prediction_file, write_errors
 
 log = logging.getLogger("mnist-ann")
 
@@ -58,7 +59,7 @@ def run_job(job: Job) -> int:
     decoding = start_decoding(inputs, job.settings) if job.ray is None else contextlib.nullcontext()
     with decoding as decoder, model_file(job.model) as path:
         if not job.to_folder:
-            check_output(job.output, [item.path for item in inputs], path)
+            check_destination(job.output, [item.path for item in inputs], path)
         preparation = job.settings.preparation
         predictor = Predictor(path, background=preparation.background, frame=preparation.frame)
         scorer = _Scorer(job, predictor, inputs, decoder, path.read_bytes() if job.ray is not None else b"")
@@ -70,7 +71,7 @@ def run_job(job: Job) -> int:
     return EXIT_SOME_FAILED if errors else EXIT_OK
 
 
-def _write(job: Job, scorer: _Scorer, missing: list[tuple[str, str]]) -> tuple[Outcome, Path | None]:
+def _write(job: Job, scorer: _Scorer, missing: list[tuple[str, str]]) -> tuple[Outcome, str | Path | None]:
     """Score into the output and its errors file: the outcome, and where the errors were listed."""
     with ProgressBar(len(scorer.inputs)) as progress:
         if job.to_folder:
@@ -78,13 +79,13 @@ def _write(job: Job, scorer: _Scorer, missing: list[tuple[str, str]]) -> tuple[O
             with shard_folder(job.output, job.fmt, job.with_probabilities, sources) as (writer, errors):
                 outcome = scorer.score(writer, progress)
                 errors += missing + outcome.errors
-            return outcome, Path(job.output, ERRORS_NAME) if errors else None
+            return outcome, objects.join(job.output, ERRORS_NAME) if errors else None
         with (
             prepared_folder(job.save_prepared) as prepared,
-            prediction_file(job.output, job.fmt, job.with_probabilities, job.min_confidence) as writer,
+            prediction_output(job.output, job.fmt, job.with_probabilities, job.min_confidence) as writer,
         ):
             outcome = scorer.score(writer, progress, prepared)
-        return outcome, write_errors(job.output, missing + outcome.errors)
+        return outcome, errors_beside(job.output, missing + outcome.errors)
 
 
 @dataclass

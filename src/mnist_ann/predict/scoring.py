@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ..data import preprocess
 from ..errors import InputError
 from ..inference import OnnxModel
+from . import objects
 from .arrays import ArrayInput
 from .discovery import Input
 from .images.pool import ImageDecoder, runs_by_kind
@@ -82,12 +83,13 @@ class _Scorer:
         """All images of one array file, or none of them (the file is checked before any is scored)."""
         source = str(item.path)
         try:
-            array = ArrayInput(item, self.settings.npz_key)
-            array.check(self.settings.batch_size)
-            for start, pixels in array.chunks(self.settings.batch_size):
-                self.writer.write_array_rows(source, start, self.model.predict(pixels))
-                self.outcome.scored += len(pixels)
-                self.progress(len(pixels))
+            with objects.local_file(item.path) as local:
+                array = ArrayInput(Input(local, item.kind), self.settings.npz_key)
+                array.check(self.settings.batch_size)
+                for start, pixels in array.chunks(self.settings.batch_size):
+                    self.writer.write_array_rows(source, start, self.model.predict(pixels))
+                    self.outcome.scored += len(pixels)
+                    self.progress(len(pixels))
         except InputError as exc:
             self.outcome.fail(source, str(exc))
 

@@ -19,6 +19,7 @@ import numpy as np
 from ...data import IMAGE_SHAPE
 from ...digits.framing import prepare
 from ...errors import InputError
+from .. import objects
 from ..discovery import NO_SIZE, of_no_size
 from .heap import keep_freed_memory
 from .modes import as_grey
@@ -51,8 +52,11 @@ def _decode(path: str, background: str) -> np.ndarray:
 
     if of_no_size(path):
         raise InputError(NO_SIZE)
+    source = objects.read_image(path) if objects.is_object(path) else path
+    if not isinstance(source, str) and not source.getbuffer().nbytes:
+        raise InputError(NO_SIZE)
     try:
-        with Image.open(path) as opened:
+        with Image.open(source) as opened:
             if getattr(opened, "n_frames", 1) > 1:
                 opened.seek(0)
             image = _upright(opened)

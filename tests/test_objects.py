@@ -1,0 +1,115 @@
+"""objects.py against a real S3-compatible server on 127.0.0.1 (moto's): prefixes listed in the order
+a folder is walked, in pages and never object by object; a missing bucket, a bucket-less URI and
+refused credentials each one line; objects written whole or not at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mnist_ann.errors import InputError, ObjectStoreError
+from mnist_ann.predict import objects
+
+
+def test_a_prefix_is_listed_as_a_folder_is_walked_with_sizes_and_hidden_keys_passed_over(s3):
+    for key, size in {"a/x.png": 3, "a.png": 1, "b/.hidden.png": 2, ".cache/c.png": 2, "b/y.npy": 5}.items():
+        s3.put(f"s3://digits-in/in/{key}", b"z" * size)
+    s3.put("s3://digits-in/inner.png", b"z")  # shares the prefix's letters, not its folder
+    listed = objects.list_objects("s3://digits-in/in/")
+    assert listed == [
+        ("s3://digits-in/in/a/x.png", 3),
+        ("s3://digits-in/in/a.png", 1),
+        ("s3://digits-in/in/b/y.npy", 5),
+    ]
+    assert objects.list_objects("s3://digits-in/in") == listed  # no object of that name: a prefix
+    assert objects.list_objects("s3://digits-in/in/a.png") == [("s3://digits-in/in/a.png", 1)]
+    assert len(objects.list_objects("s3://digits-in/in/", hidden=True)) == 5
+    assert objects.list_objects("s3://digits-in/nothing/") == []
+
+
+def test_listing_many_objects_asks_for_pages_not_for_each_object(s3):
+    import boto3  # moto's dependency: its puts cost a tenth of pyarrow's streams
+
+    client = boto3.client("s3", endpoint_url=s3.endpoint)
+    for n in range(1001):
+        client.put_object(Bucket="digits-in", Key=f"many/{n:05d}.png", Body=b"z")
+    before = len(s3.log.read_text().splitlines())
+    listed = objects.list_objects("s3://digits-in/many/")
+    requests = s3.log.read_text().splitlines()[before:]
+    assert [name for name, _ in listed] == [f"s3://digits-in/many/{n:05d}.png" for n in range(1001)]
+    assert len(requests) == 2 and all("list-type=2" in line for line in requests), requests  # 1000 a page
+
+
+@pytest.mark.parametrize("uri", ["s3://nobucket/x/", "s3://nobucket/x.png"])
+def test_a_missing_bucket_is_the_runs_error_in_one_line(s3, uri):
+    with pytest.raises(ObjectStoreError, match=r"^s3://nobucket: no such bucket$"):
+        objects.list_objects(uri)
+
+
+@pytest.mark.parametrize("uri", ["s3://", "s3:///key", "s3://Caps/key", "s3://a/key"])
+def test_a_uri_that_names_no_bucket_is_refused(uri):
+    with pytest.raises(ObjectStoreError, match="names no bucket"):
+        objects.split(uri)
+
+
+def test_refused_credentials_are_one_line_naming_the_cause(tmp_path, monkeypatch):
+    from servers import s3_server
+
+    with s3_server(tmp_path / "requests.log", authenticating=True) as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDNOTKNOWN")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+        objects.store.cache_clear()
+        try:
+            with pytest.raises(ObjectStoreError) as refused:
+                objects.list_objects("s3://digits-in/batch1/")
+        finally:
+            objects.store.cache_clear()
+    message = str(refused.value)
+    assert message.startswith("s3://digits-in/batch1/: AWS Error INVALID_ACCESS_KEY_ID during ListObjectsV2")
+    assert "\n" not in message and "Request ID" not in message and "wrong" not in message
+
+
+def test_the_endpoint_is_read_from_the_aws_settings_service_first(s3, monkeypatch, closed_port_url):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", closed_port_url.rsplit("/", 1)[0])  # nothing listens there
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.endpoint)
+    objects.store.cache_clear()
+    s3.put("s3://digits-in/a.png", b"z")
+    assert objects.list_objects("s3://digits-in/a.png") == [("s3://digits-in/a.png", 1)]
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    objects.store.cache_clear()
+    with pytest.raises(ObjectStoreError, match="NETWORK_CONNECTION"):
+        objects.list_objects("s3://digits-in/a.png")
+
+
+def test_an_image_object_is_read_whole_unless_too_large(s3, monkeypatch):
+    s3.put("s3://digits-in/a.png", b"0123456789")
+    assert objects.read_image("s3://digits-in/a.png").read() == b"0123456789"
+    monkeypatch.setattr(objects, "MAX_IMAGE_BYTES", 9)
+    with pytest.raises(InputError, match="10 bytes: larger than"):
+        objects.read_image("s3://digits-in/a.png")
+    with pytest.raises(InputError, match=r"^s3://digits-in/gone.png: .*(NoSuchKey|not exist|NOT_FOUND|No response)"):
+        objects.read_image("s3://digits-in/gone.png")
+
+
+def test_an_object_is_written_whole_or_not_at_all(s3):
+    with objects.written_to("s3://preds-out/p.csv") as local:
+        with open(local, "w") as fp:
+            fp.write("a,b\n")
+        assert s3.keys("s3://preds-out/") == []  # nothing appears before the block ends
+    assert s3.get("s3://preds-out/p.csv") == b"a,b\n"
+    with pytest.raises(KeyboardInterrupt), objects.written_to("s3://preds-out/q.csv") as local:
+        with open(local, "w") as fp:
+            fp.write("half")
+        raise KeyboardInterrupt
+    assert s3.keys("s3://preds-out/") == ["p.csv"]
+
+
+def test_a_local_copy_of_an_object_ends_as_it_does_and_is_removed_after(s3):
+    s3.put("s3://digits-in/deep/x.npy", b"abc")
+    with objects.local_file("s3://digits-in/deep/x.npy") as copy:
+        assert copy.endswith("/x.npy") and Path(copy).read_bytes() == b"abc"
+    assert not Path(copy).parent.exists()
+    with objects.local_file("here.npy") as same:
+        assert same == "here.npy"
