@@ -1,6 +1,7 @@
 """cluster/driver.py: `mnist-ann predict --ray` on real Ray clusters (a local one it starts; two nodes on this
 machine that it joins) gives the single-machine command's rows, errors and exit code, byte for byte,
-and survives a worker killed mid-job. Clusters are capped at one CPU a node, a small object store, no
+from files or from objects (a real S3-compatible server on 127.0.0.1) into files or objects, and
+survives a worker killed mid-job. Clusters are capped at one CPU a node, a small object store, no
 dashboard and no usage statistics."""
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import pytest
 from PIL import Image
 
 from helpers import (
+    S3_ENV,
     font_digits,
     idx_bytes,
     lying_model,
     popen_with_default_signals,
     predict,
     run_script,
+    upload_folder,
     write_bad_inputs,
 )
 from mnist_ann.predict.cluster.driver import plan_tasks
@@ -90,9 +93,10 @@ def test_a_local_cluster_gives_the_rows_errors_and_exit_code_of_one_machine(expo
 
 
 @pytest.fixture(scope="module")
-def two_nodes():
-    """A Ray cluster of two nodes on this machine, one CPU each: its address."""
-    os.environ.update(QUIET_RAY)
+def two_nodes(s3_endpoint):
+    """A Ray cluster of two nodes on this machine, one CPU each: its address. Its nodes reach the
+    session's S3 server as AWS's tools would, through the settings they start with."""
+    os.environ.update({**QUIET_RAY, **S3_ENV, "AWS_ENDPOINT_URL": s3_endpoint[0]})
     from ray.cluster_utils import Cluster
 
     node = {"num_cpus": 1, "object_store_memory": NODE_STORE_BYTES}
@@ -133,19 +137,72 @@ def test_two_nodes_share_the_work_into_an_output_folder(exported, tmp_path, two_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("output", ["ray.csv", "ray/"], ids=["file", "folder written by the workers"])
-def test_a_worker_killed_mid_job_loses_and_repeats_nothing(exported, tmp_path, two_nodes, output):
+def test_two_nodes_score_objects_into_an_object_prefix_as_one_machine_scores_files(exported, tmp_path, two_nodes, s3):
+    _, model = exported
+    local = tmp_path / "batch1"
+    inputs = _inputs(local, images=100)
+    upload_folder(s3, local, "s3://digits-in/batch1/")
+    alone = predict("--model", model, local, "--output", tmp_path / "one.parquet")
+    args = ("--model", model, "s3://digits-in/batch1/", "--ray", two_nodes, "--batch-size", "16")
+    joined = predict(*args, "--output", "s3://preds-out/batch1/", "--format", "parquet")
+    assert joined.returncode == alone.returncode == 2, joined.stderr
+    assert "Traceback" not in joined.stderr and len(inputs) == 4
+    shards = _object_shards(s3, "s3://preds-out/batch1/")
+    assert len(shards) > 2  # the uint8 array in ranges read by several tasks
+    remote, here = b"s3://digits-in/batch1", str(local).encode()
+    assert (
+        s3.get("s3://preds-out/batch1/errors.csv").replace(remote, here) == (tmp_path / "one.errors.csv").read_bytes()
+    )
+    _assert_same_parquet(shards, tmp_path / "one.parquet", remote, here)
+
+
+def _object_shards(s3, prefix: str) -> list[bytes]:
+    """The shards under `prefix`, in the order _SUCCESS lists them, after checking that it lists
+    every shard there is; each shard's bytes."""
+    manifest = json.loads(s3.get(prefix + "_SUCCESS"))
+    names = [shard["name"] for shard in manifest["shards"]]
+    found = [key.rsplit("/", 1)[1] for key in s3.keys(prefix)]
+    assert names == sorted(names) == sorted(n for n in found if n.startswith("part-")), found
+    return [s3.get(prefix + name) for name in names]
+
+
+def _assert_same_parquet(shards: list[bytes], path: Path, remote: bytes, local: bytes) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pa.concat_tables([pq.read_table(pa.BufferReader(shard)) for shard in shards])
+    expected = pq.read_table(path)
+    sources = pc.replace_substring(table["source"], remote.decode(), local.decode())
+    assert table.set_column(0, "source", sources).equals(expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "output", ["ray.csv", "ray/", "s3://preds-out/ray/"], ids=["file", "folder written by the workers", "object prefix"]
+)
+def test_a_worker_killed_mid_job_loses_and_repeats_nothing(exported, tmp_path, two_nodes, s3, output):
     _, model = exported
     np.save(tmp_path / "a.npy", np.concatenate([font_digits()] * 10))
     alone = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "one.csv")
-    command = [sys.executable, "-m", "mnist_ann.cli", "predict", "--model", str(model), str(tmp_path / "a.npy")]
-    command += ["--batch-size", "1", "--ray", two_nodes, "--output", f"{tmp_path}/{output}"]
+    source = str(tmp_path / "a.npy")
+    if output.startswith("s3://"):
+        source = "s3://digits-in/a.npy"
+        s3.put(source, (tmp_path / "a.npy").read_bytes())
+    command = [sys.executable, "-m", "mnist_ann.cli", "predict", "--model", str(model), source]
+    destination = output if output.startswith("s3://") else f"{tmp_path}/{output}"
+    command += ["--batch-size", "1", "--ray", two_nodes, "--output", destination]
     job = popen_with_default_signals(command, stderr=subprocess.PIPE, text=True, env={**os.environ, **QUIET_RAY})
     killed = _kill_a_worker_once_it_works(job)
     _, stderr = job.communicate(timeout=300)
     assert killed, "no Ray worker was seen while the job ran"
     assert job.returncode == alone.returncode == 0, stderr
-    result = _folder_rows(tmp_path / "ray") if output.endswith("/") else (tmp_path / "ray.csv").read_bytes()
+    if output.startswith("s3://"):
+        shards = _object_shards(s3, output)
+        result = b"".join(shards[:1] + [b"".join(shard.splitlines(keepends=True)[1:]) for shard in shards[1:]])
+        result = result.replace(source.encode(), str(tmp_path / "a.npy").encode())
+    else:
+        result = _folder_rows(tmp_path / "ray") if output.endswith("/") else (tmp_path / "ray.csv").read_bytes()
     assert result == (tmp_path / "one.csv").read_bytes()
 
 

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from ..atomic import temporary_name, write_csv, write_json
 from ..errors import OutputError
+from . import objects
 from .names import error_rows
 
 ERRORS_NAME, MANIFEST_NAME = "errors.csv", "_SUCCESS"
-_OURS = re.compile(r"part-\d{5,}\.(csv|jsonl|parquet)|errors\.csv|_SUCCESS")
+OURS = re.compile(r"part-\d{5,}\.(csv|jsonl|parquet)|errors\.csv|_SUCCESS")
 
 
 def is_folder_output(output: str | Path) -> bool:
@@ -56,6 +57,12 @@ def shard_folder(
     """(a record of the shards written into its folder, a list for the failed inputs): the shards,
     errors.csv and _SUCCESS appear at `output` only when the block ends without error. `sources`
     are the inputs: none may lie inside it."""
+    if objects.is_object(output):
+        from .object_shards import object_shard_folder  # which builds on this module
+
+        with object_shard_folder(str(output), fmt, with_probabilities, sources) as folder:
+            yield folder
+        return
     output = Path(output)
     _check_replaceable(output, sources)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -88,9 +95,7 @@ def _check_replaceable(output: Path, sources: Sequence[str]) -> None:
         raise OutputError(f"{output}: is a mount point, which cannot be replaced; give a new folder inside it")
     # Ours: regular files with our names. A folder or link that merely has such a name is not.
     with os.scandir(output) as entries:
-        strangers = sorted(
-            e.name for e in entries if not (_OURS.fullmatch(e.name) and e.is_file(follow_symlinks=False))
-        )
+        strangers = sorted(e.name for e in entries if not (OURS.fullmatch(e.name) and e.is_file(follow_symlinks=False)))
     if strangers:
         raise OutputError(
             f"{output}: holds {strangers[0]!r}, which predict did not write; refusing to replace the folder"

@@ -13,9 +13,11 @@ import numpy as np
 
 from ...data import NUM_CLASSES, preprocess
 from ...errors import ClusterError, InputError, MnistAnnError, error_record, first_line
+from .. import objects
 from ..arrays import ArrayInput
 from ..discovery import Input
 from ..images.decode import decode_images
+from ..object_arrays import object_rows
 from ..settings import BatchSettings
 from ..writers import ARRAY_ROWS
 from .task_shards import ShardTarget, task_summary
@@ -78,15 +80,20 @@ def run_task(task: dict, model, settings: BatchSettings, rows: TaskRows) -> None
 def _run_array_task(task: dict, model, settings: BatchSettings, rows: TaskRows) -> None:
     path = task["path"]
     try:
-        array = ArrayInput(Input(path, task["kind"]), settings.npz_key)
-        if "start" in task:  # a range of the file's rows, a batch at a time
-            batch, stop = settings.batch_size, task["stop"]
-            parts = ((n, array.rows(n, min(n + batch, stop))) for n in range(task["start"], stop, batch))
-        else:
-            array.check(settings.batch_size)
-            parts = array.chunks(settings.batch_size)
-        for start, pixels in parts:
-            rows.scored_array(path, start, model.predict(pixels))
+        if "offset" in task:  # a range of an object's rows (object_arrays.py)
+            for start, pixels in object_rows(task, settings.batch_size):
+                rows.scored_array(path, start, model.predict(pixels))
+            return
+        with objects.local_file(path) as local:  # an object (s3://): copied to this node whole
+            array = ArrayInput(Input(local, task["kind"]), settings.npz_key)
+            if "start" in task:  # a range of the file's rows, a batch at a time
+                batch, stop = settings.batch_size, task["stop"]
+                parts = ((n, array.rows(n, min(n + batch, stop))) for n in range(task["start"], stop, batch))
+            else:
+                array.check(settings.batch_size)
+                parts = array.chunks(settings.batch_size)
+            for start, pixels in parts:
+                rows.scored_array(path, start, model.predict(pixels))
     except InputError as exc:
         rows.failed(path, str(exc))
 

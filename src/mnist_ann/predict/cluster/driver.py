@@ -23,9 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ...errors import ClusterError, InputError, MnistAnnError, from_record
+from .. import objects
 from ..arrays import ArrayInput
 from ..discovery import Input
 from ..images.pool import runs_by_kind
+from ..object_arrays import object_array_ranges
 from ..scoring import Outcome
 from ..settings import BatchSettings
 from ..shards import ShardRecord
@@ -69,6 +71,12 @@ def _array_tasks(item: Input, settings: BatchSettings) -> list[dict]:
     """A splittable file (uint8, read in place) in ranges of a batch; any other in one task, which
     checks the whole file before it scores any of it, as the single-machine run does."""
     whole = [{"kind": item.kind, "path": item.path}]
+    step = settings.batch_size * BATCHES_PER_ARRAY_TASK  # scored a batch at a time by its actor
+    if objects.is_object(item.path):
+        try:
+            return object_array_ranges(item.path, item.kind, step) or whole
+        except InputError as exc:
+            return [{"kind": "failed", "path": item.path, "reason": str(exc)}]
     if item.kind not in ("npy", "idx") or item.path.lower().endswith(".gz"):
         return whole  # an .npz member or a gzipped file is read whole by its actor
     try:
@@ -77,7 +85,6 @@ def _array_tasks(item: Input, settings: BatchSettings) -> list[dict]:
         return [{"kind": "failed", "path": item.path, "reason": str(exc)}]
     if not array.splittable:
         return whole
-    step = settings.batch_size * BATCHES_PER_ARRAY_TASK  # scored a batch at a time by its actor
     return [{**whole[0], "start": n, "stop": min(n + step, array.count)} for n in range(0, array.count, step)]
 
 

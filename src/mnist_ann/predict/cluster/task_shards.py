@@ -12,11 +12,11 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from ..writers import prediction_file
+from .. import objects
+from ..destinations import prediction_output
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def task_summary(columns: dict, stop: str, number: int, target: ShardTarget) -> 
     name = ""
     if len(scored["source"]) and not stop:
         name = shard_name(number, target.fmt)
-        with prediction_file(Path(target.folder) / name, target.fmt, target.with_probabilities) as writer:
+        with prediction_output(objects.join(target.folder, name), target.fmt, target.with_probabilities) as writer:
             write_scored(writer, scored)
     errors = [[str(s), str(r)] for s, r in zip(columns["source"][failed], columns["error"][failed])]
     return {"shard": name, "rows": len(scored["source"]), "errors": json.dumps(errors), "stop": stop}
