@@ -113,3 +113,27 @@ def test_a_local_copy_of_an_object_ends_as_it_does_and_is_removed_after(s3):
     assert not Path(copy).parent.exists()
     with objects.local_file("here.npy") as same:
         assert same == "here.npy"
+
+
+@pytest.mark.parametrize("kind", ["stall", "drip"])
+def test_a_store_that_stalls_fails_the_request_within_its_bounds(monkeypatch, kind):
+    """A store that accepts and says nothing, or sends a byte every 2 s: the request fails once the
+    stall bound passes, on each of the attempts (here 1 s and 2 attempts; 30 s and 3 in use)."""
+    import time
+
+    from servers import misbehaving_server
+
+    monkeypatch.setattr(objects, "STALL_TIMEOUT_S", 1)
+    monkeypatch.setattr(objects, "ATTEMPTS", 2)
+    with misbehaving_server(kind) as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        objects.store.cache_clear()
+        started = time.monotonic()
+        try:
+            with pytest.raises(ObjectStoreError, match="NETWORK_CONNECTION .* Timeout was reached"):
+                objects.list_objects("s3://digits-in/batch1/")
+        finally:
+            objects.store.cache_clear()
+    assert time.monotonic() - started < 2 * 1 + 3  # two attempts of a second, and the retry's back-off

@@ -7,7 +7,7 @@ environment, ~/.aws, the instance's role).
 A prefix is listed in pages of a thousand keys, sizes included (ListObjectsV2): no object is asked
 about one by one. An object is written whole or not at all (one PUT, or a multipart upload that is
 completed only when its stream closes), so a shard that a worker was writing when it died is absent,
-not short. Every wait on the store is bounded (connect and request timeouts, three attempts).
+not short. Every request to the store is bounded (CONNECT_TIMEOUT_S, STALL_TIMEOUT_S, ATTEMPTS).
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from ..errors import InputError, ObjectStoreError
 SCHEME = "s3://"
 MAX_IMAGE_BYTES = 256 << 20  # an image object read into memory whole; larger ones are that input's error
 _COPY_BUFFER = 8 << 20
+# Bounds on each request (not on a whole transfer, which may be long): a connection must be made
+# within CONNECT_TIMEOUT_S, and a request fails when the store sends less than a byte a second for
+# STALL_TIMEOUT_S (on Linux pyarrow's request_timeout is curl's low-speed limit); ATTEMPTS in all.
+CONNECT_TIMEOUT_S, STALL_TIMEOUT_S, ATTEMPTS = 10, 30, 3
 
 
 def is_object(name: str | os.PathLike) -> bool:
@@ -54,9 +58,9 @@ def store():
     options = {"endpoint_override": endpoint, "region": region} if region else {"endpoint_override": endpoint}
     return fs.S3FileSystem(
         **options,
-        connect_timeout=10,
-        request_timeout=60,
-        retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=3),
+        connect_timeout=CONNECT_TIMEOUT_S,
+        request_timeout=STALL_TIMEOUT_S,
+        retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=ATTEMPTS),
     )
 
 
