@@ -8,6 +8,7 @@ import io
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from helpers import font_digits, predict, read_rows
@@ -101,3 +102,13 @@ def test_parquet_shards_written_by_tasks_concatenate_to_the_single_file(tmp_path
     assert [p.name for p in parts] == ["part-000000.parquet", "part-000001.parquet"]
     joined = pa.concat_tables([pq.read_table(part) for part in parts])
     assert joined.equals(pq.read_table(io.BytesIO(single.getvalue())))
+
+
+@pytest.mark.parametrize(("start", "n"), [(0, 0), (0, 1), (7, 5), (95, 20), (999_990, 30), (0, 1200)])
+def test_an_array_files_row_names_are_those_python_would_write(start, n):
+    import pyarrow as pa
+
+    from mnist_ann.predict.parquet_rows import _numbered, _strings
+
+    names = _strings(pa, [_numbered("d/x\u00e9.npy#", start, n), _numbered("y#", 3, 2)]).to_pylist()
+    assert names == [f"d/x\u00e9.npy#{i}" for i in range(start, start + n)] + ["y#3", "y#4"]

@@ -8,12 +8,14 @@ float32 columns as they are: the cheapest output there is for millions of rows.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import BinaryIO
 
 import numpy as np
 
 from ..data import NUM_CLASSES
+from .csv_bytes import decimal
 from .names import printable
 
 ROW_GROUP = 128 * 1024  # rows buffered per row group: about 6 MB of columns, read back a group at a time
@@ -31,25 +33,28 @@ class ParquetRows:
         fields += [(f"prob_{d}", pa.float32()) for d in range(NUM_CLASSES)] if with_probabilities else []
         fields += [("prepared", pa.string())] + ([("uncertain", pa.bool_())] if min_confidence is not None else [])
         self.schema = pa.schema(fields)
-        self._writer = pq.ParquetWriter(fp, self.schema, compression="snappy")
-        self._sources: list[str] = []
-        self._prepared: list[str] = []
+        # Measured on 32k rows of model output: snappy with dictionaries tried on every column took
+        # 18 ms and 1.03 MB; zstd level 1 with dictionaries only where values repeat, 8 ms and 0.70 MB.
+        self._writer = pq.ParquetWriter(
+            fp, self.schema, compression="zstd", compression_level=1, use_dictionary=["label", "prepared"]
+        )
+        self._sources: list[Texts] = []
+        self._prepared: list[Texts] = []
         self._probabilities: list[np.ndarray] = []
         self._buffered = 0
 
     def write(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
-        self._append([printable(source) for source in sources], probabilities, list(prepared))
+        self._append(_encoded([printable(source) for source in sources]), probabilities, _encoded(prepared))
 
     def write_array_rows(self, path: str, start: int, probabilities: np.ndarray, prepared: str) -> None:
-        name = printable(path)
-        sources = [f"{name}#{i}" for i in range(start, start + len(probabilities))]
-        self._append(sources, probabilities, [prepared] * len(sources))
+        n = len(probabilities)
+        self._append(_numbered(printable(path) + "#", start, n), probabilities, _repeated(prepared, n))
 
-    def _append(self, sources: list[str], probabilities: np.ndarray, prepared: list[str]) -> None:
-        self._sources += sources
-        self._prepared += prepared
+    def _append(self, sources: Texts, probabilities: np.ndarray, prepared: Texts) -> None:
+        self._sources.append(sources)
+        self._prepared.append(prepared)
         self._probabilities.append(np.asarray(probabilities, np.float32))
-        self._buffered += len(sources)
+        self._buffered += len(probabilities)
         if self._buffered >= ROW_GROUP:
             self._flush()
 
@@ -93,8 +98,42 @@ def _flags(pa, values: np.ndarray):
     return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
 
 
-def _strings(pa, texts: list[str]):
+# A run of texts as Arrow keeps them: each one's length in bytes, and their bytes end to end.
+Texts = tuple[np.ndarray, bytes]
+
+
+def _encoded(texts: Sequence[str]) -> Texts:
     encoded = [text.encode() for text in texts]
-    offsets = np.zeros(len(encoded) + 1, np.int32)  # a row group's texts stay far below 2 GiB
-    np.cumsum([len(piece) for piece in encoded], out=offsets[1:])
-    return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
+    return np.array([len(piece) for piece in encoded], np.int32), b"".join(encoded)
+
+
+def _repeated(text: str, n: int) -> Texts:
+    encoded = text.encode()
+    return np.full(n, len(encoded), np.int32), encoded * n
+
+
+def _numbered(prefix: str, start: int, n: int) -> Texts:
+    """`prefix` followed by each of start..start+n-1, built as byte matrices, one per count of
+    digits (32k names of an array's rows: 12 ms as Python strings, under 2 ms so)."""
+    head = np.frombuffer(prefix.encode(), np.uint8)
+    indices = np.arange(start, start + n)
+    bounds = [0, *(int(np.searchsorted(indices, 10**k)) for k in range(1, 19) if 10**k <= indices[-1]), n] if n else [0]
+    lengths, data = [], []
+    for lo, hi in itertools.pairwise(bounds):
+        if lo < hi:
+            width = len(str(indices[lo]))
+            block = np.concatenate(
+                [np.broadcast_to(head, (hi - lo, len(head))), decimal(indices[lo:hi], width)], axis=1
+            )
+            lengths.append(np.full(hi - lo, len(head) + width, np.int32))
+            data.append(block.tobytes())
+    return (np.concatenate(lengths) if lengths else np.zeros(0, np.int32)), b"".join(data)
+
+
+def _strings(pa, runs: list[Texts]):
+    offsets = np.zeros(sum(len(lengths) for lengths, _ in runs) + 1, np.int32)  # a row group's texts stay below 2 GiB
+    if len(offsets) > 1:
+        np.cumsum(np.concatenate([lengths for lengths, _ in runs]), out=offsets[1:])
+    return pa.StringArray.from_buffers(
+        len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(b"".join(d for _, d in runs))
+    )
