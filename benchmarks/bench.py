@@ -593,6 +593,7 @@ def cluster_rows(k: dict) -> list[tuple[str, str, str, str]]:
             + (f"; driver CPU {two['driver_cpu_s']} s" if "driver_cpu_s" in two else ""),
         ),
         *_folder_row(two, npy),
+        *_objects_row(two, npy),
     ]
 
 
@@ -612,6 +613,26 @@ def _folder_row(two: dict, npy: dict) -> list[tuple[str, str, str, str]]:
             f"driver CPU {two['parquet_folder_driver_cpu_s']} s",
             f"{round(per_core):,} img/s per core (one machine)",
             f"**{share}%** of one machine per core, the slower node (target >= 80%); driver CPU target <= 1 s",
+        )
+    ]
+
+
+def _objects_row(two: dict, npy: dict) -> list[tuple[str, str, str, str]]:
+    """9f. the 9e job from an .npy object to an object prefix, through a local S3-compatible server
+    (moto's) that shares the machine's two cores with both nodes."""
+    if "objects" not in two:
+        return []
+    o, per_core = two["objects"], 1_000_000 / npy["one_machine"] / 2
+    per_node = o["per_node_images_per_s"]
+    return [
+        (
+            "9f. the same 1M rows as 32 .npy objects, scored into an object prefix (`s3://`: ranged reads, shards "
+            "uploaded by the workers) through moto's S3 server on 127.0.0.1, on the same two cores: images/s per "
+            "node, less the join cost; the driver's CPU time",
+            f"{o['s']} s; {', '.join(f'{n:,}' for n in per_node)} img/s; driver CPU {o['driver_cpu_s']} s",
+            f"{round(per_core):,} img/s per core (one machine, a local file)",
+            f"**{round(100 * min(per_node, default=0) / per_core)}%** of one machine per core, with the server on the "
+            f"same cores; the server alone: PUT {o['put_mb_per_s']} MB/s, GET {o['get_mb_per_s']} MB/s (one stream)",
         )
     ]
 

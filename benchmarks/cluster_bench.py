@@ -11,7 +11,8 @@ import statistics
 import time
 from pathlib import Path
 
-from workload import predict_command, write_pngs, write_tiled_npy
+from object_store import s3_server, upload_shards
+from workload import BIN, REPO, predict_command, write_pngs, write_tiled_npy
 
 NODE_STORE_BYTES = 256 * 2**20
 
@@ -80,7 +81,12 @@ def _two_nodes(workdir: Path, env: dict[str, str], small: Path, array: Path) -> 
     from ray.cluster_utils import Cluster
 
     node = {"num_cpus": 1, "object_store_memory": NODE_STORE_BYTES}
-    cluster = Cluster(initialize_head=True, connect=False, head_node_args={**node, "include_dashboard": False})
+    with s3_server(workdir / "s3-requests.log") as settings:  # before the nodes start: they inherit its settings
+        cluster = Cluster(initialize_head=True, connect=False, head_node_args={**node, "include_dashboard": False})
+        return _on_two_nodes(cluster, node, {**env, **settings}, small, array, workdir)
+
+
+def _on_two_nodes(cluster, node: dict, env: dict[str, str], small: Path, array: Path, workdir: Path) -> dict:
     try:
         cluster.add_node(**node)
         cluster.wait_for_nodes()
@@ -94,6 +100,7 @@ def _two_nodes(workdir: Path, env: dict[str, str], small: Path, array: Path) -> 
         folder = predict_command(array, Path(f"{workdir}/two-parquet/"), "--ray", "--format", "parquet")
         folder[folder.index("--output") + 1] += os.sep
         folder_s, folder_nodes, folder_cpu = _run_with_cpu(folder, workdir, joined)
+        objects = _objects_job(array, workdir, joined, join_s)
     finally:
         cluster.shutdown()
     images = [int(part.split()[1]) for part in per_node.split(", ")] if per_node else []
@@ -108,4 +115,19 @@ def _two_nodes(workdir: Path, env: dict[str, str], small: Path, array: Path) -> 
         "npy_1m_parquet_folder_s": round(folder_s, 2),
         "parquet_folder_per_node_images_per_s": [round(n / folder_work_s) for n in folder_images],
         "parquet_folder_driver_cpu_s": round(folder_cpu, 2),
+        "objects": objects,
     }
+
+
+def _objects_job(array: Path, workdir: Path, env: dict[str, str], join_s: float) -> dict:
+    """The 1M rows as 32 .npy objects under a prefix, scored into an object prefix (Parquet): the
+    server's own MB/s, the job's seconds, images per node per second (less the join cost), the
+    driver's CPU."""
+    store = upload_shards(env, array, "s3://digits-in/x1m/", 32)
+    model = str(REPO / "models" / "model.onnx")
+    command = [str(BIN / "mnist-ann"), "predict", "--model", model, "s3://digits-in/x1m/", "--ray"]
+    command += ["--output", "s3://preds-out/x1m/", "--format", "parquet"]
+    seconds, per_node, driver_cpu = _run_with_cpu(command, workdir, env)
+    images = [int(part.split()[1]) for part in per_node.split(", ")] if per_node else []
+    per_s = [round(n / max(seconds - join_s, 1e-9)) for n in images]
+    return {**store, "s": round(seconds, 2), "per_node_images_per_s": per_s, "driver_cpu_s": round(driver_cpu, 2)}
