@@ -89,7 +89,7 @@ def test_an_image_object_is_read_whole_unless_too_large(s3, monkeypatch):
     monkeypatch.setattr(objects, "MAX_IMAGE_BYTES", 9)
     with pytest.raises(InputError, match="10 bytes: larger than"):
         objects.read_image("s3://digits-in/a.png")
-    with pytest.raises(InputError, match=r"^s3://digits-in/gone.png: .*(NoSuchKey|not exist|NOT_FOUND|No response)"):
+    with pytest.raises(InputError, match=r"^no such object$"):
         objects.read_image("s3://digits-in/gone.png")
 
 

@@ -75,16 +75,20 @@ _REQUEST_ID = re.compile(r"\s*\(Request ID: [^)]*\)")
 
 @contextlib.contextmanager
 def store_errors(uri: str, error: type = ObjectStoreError) -> Iterator[None]:
-    """pyarrow's OSError as one line naming the URI: "AWS Error ACCESS_DENIED during HeadObject
-    operation: ..." (the bucket and key it repeats, and the request id, left out)."""
+    """pyarrow's OSError as one line naming the URI (but for an input's error, which is listed by
+    its input): "AWS Error ACCESS_DENIED during HeadObject operation: ..." (the bucket and key it
+    repeats, and the request id, left out)."""
     try:
         yield
+    except FileNotFoundError:  # pyarrow's "[Errno 2] Path does not exist 'bucket/key'. Detail: ..."
+        raise error("no such object" if error is InputError else f"{uri}: no such object") from None
     except OSError as exc:
         text = _REQUEST_ID.sub("", str(exc)).strip()
         reason = (text.split(": ", 1)[1] if text.startswith("When ") and ": " in text else text).strip()
         if reason.endswith("operation:"):  # what pyarrow says when no credentials were found, among others
             reason += " (no reason given: are credentials set, AWS_ACCESS_KEY_ID or ~/.aws/credentials?)"
-        raise error(f"{uri}: {reason.splitlines()[0] if reason else type(exc).__name__}") from None
+        reason = reason.splitlines()[0] if reason else type(exc).__name__
+        raise error(reason if error is InputError else f"{uri}: {reason}") from None  # an input's error is listed by it
 
 
 def list_objects(uri: str, *, hidden: bool = False) -> list[tuple[str, int]]:
