@@ -109,7 +109,7 @@ def test_an_object_is_written_whole_or_not_at_all(s3):
 def test_a_local_copy_of_an_object_ends_as_it_does_and_is_removed_after(s3):
     s3.put("s3://digits-in/deep/x.npy", b"abc")
     with objects.local_file("s3://digits-in/deep/x.npy") as copy:
-        assert copy.endswith("/x.npy") and Path(copy).read_bytes() == b"abc"
+        assert copy.endswith("/object.npy") and Path(copy).read_bytes() == b"abc"
     assert not Path(copy).parent.exists()
     with objects.local_file("here.npy") as same:
         assert same == "here.npy"
@@ -137,3 +137,23 @@ def test_a_store_that_stalls_fails_the_request_within_its_bounds(monkeypatch, ki
         finally:
             objects.store.cache_clear()
     assert time.monotonic() - started < 2 * 1 + 3  # two attempts of a second, and the retry's back-off
+
+
+@pytest.mark.parametrize("key", ["...", "x/.npy", "a" * 1000 + ".npy", "a.n/py", "\u00e9t\u00e9.p\u00f1g"])
+def test_an_objects_local_copy_has_a_safe_name_whatever_its_key(s3, key):
+    s3.put(f"s3://digits-in/{key}", b"abc")
+    with objects.local_file(f"s3://digits-in/{key}") as copy:
+        assert Path(copy).parent.name.startswith("mnist-ann-object-") and Path(copy).read_bytes() == b"abc"
+        assert Path(copy).name in ("object", "object.npy")  # ".npy" alone is a name, not a suffix
+    with objects.written_to(f"s3://preds-out/{key}") as local:
+        assert Path(local).parent.name.startswith("mnist-ann-upload-")
+        Path(local).write_bytes(b"rows")
+    assert s3.get(f"s3://preds-out/{key}") == b"rows"
+
+
+@pytest.mark.parametrize(
+    "uri", ["s3://digits-in/..", "s3://digits-in/x/../y.png", "s3://digits-in/./a/", "s3://b.c/a/."]
+)
+def test_a_key_with_dot_parts_is_refused_as_http_clients_resolve_them_away(uri):
+    with pytest.raises(ObjectStoreError, match="a key with a . or .. part names another object"):
+        objects.split(uri)

@@ -41,6 +41,9 @@ def split(uri: str) -> tuple[str, str]:
     bucket, _, key = uri[len(SCHEME) :].partition("/")
     if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
         raise ObjectStoreError(f"{uri}: names no bucket (s3://BUCKET/KEY, the bucket 3-63 of a-z 0-9 . -)")
+    if any(part in (".", "..") for part in key.split("/")):
+        # HTTP clients resolve them away: s3://b/.. was read as the account's list of buckets
+        raise ObjectStoreError(f"{uri}: a key with a . or .. part names another object than it says; refused")
     return bucket, key
 
 
@@ -134,9 +137,8 @@ def local_file(name: str) -> Iterator[str]:
         yield name
         return
     uri = name
-    name = uri.rsplit("/", 1)[-1][-64:]
     with tempfile.TemporaryDirectory(prefix="mnist-ann-object-") as folder:
-        copy = os.path.join(folder, name or "object")
+        copy = os.path.join(folder, _local_name(uri))
         with (
             store_errors(uri, InputError),
             store().open_input_stream(object_path(uri)) as source,
@@ -146,12 +148,19 @@ def local_file(name: str) -> Iterator[str]:
         yield copy
 
 
+def _local_name(uri: str) -> str:
+    """`object` with the key's suffix (.npy, .gz, .parquet: what readers and writers look at), never
+    the key's own last part, which may be `..` or as long as S3 allows (1024 bytes)."""
+    suffix = os.path.splitext(uri.rsplit("/", 1)[-1])[1]
+    return "object" + (suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,16}", suffix) else "")
+
+
 @contextlib.contextmanager
 def written_to(uri: str) -> Iterator[str]:
     """A local temporary file to write; uploaded to `uri` when the block ends without error (the
     object appears whole or not at all), removed either way."""
     with tempfile.TemporaryDirectory(prefix="mnist-ann-upload-") as folder:
-        local = os.path.join(folder, uri.rsplit("/", 1)[-1][-64:] or "object")
+        local = os.path.join(folder, _local_name(uri))
         yield local
         upload(local, uri)
 
