@@ -44,9 +44,14 @@ def errors_beside(output: str | Path, errors: Sequence[tuple[str, str]]) -> str 
         if objects.list_objects(uri):
             objects.delete([uri])
         return None
+    write_error_object(uri, errors)
+    return uri
+
+
+def write_error_object(uri: str, errors: Sequence[tuple[str, str]]) -> None:
+    """The failed inputs as the errors CSV a local run writes, uploaded to `uri`."""
     with objects.written_to(uri) as local:
         write_csv(local, error_rows(errors))
-    return uri
 
 
 def check_destination(output: str | Path, sources: Sequence[str], model: str | Path) -> None:

@@ -12,10 +12,9 @@ import contextlib
 import json
 from collections.abc import Iterator, Sequence
 
-from ..atomic import write_csv
 from ..errors import OutputError
 from . import objects
-from .names import error_rows
+from .destinations import write_error_object
 from .shards import ERRORS_NAME, MANIFEST_NAME, OURS, ShardRecord
 
 
@@ -42,6 +41,5 @@ def object_shard_folder(
     written = {objects.join(prefix, name) for name, _ in record.shards}
     objects.delete([uri for uri in former if uri not in written and uri != manifest])
     if errors:
-        with objects.written_to(objects.join(prefix, ERRORS_NAME)) as local:
-            write_csv(local, error_rows(errors))
+        write_error_object(objects.join(prefix, ERRORS_NAME), errors)
     objects.write_bytes(manifest, (json.dumps(record.manifest(len(errors)), indent=2) + "\n").encode())

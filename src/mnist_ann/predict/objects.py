@@ -132,7 +132,7 @@ def read_image(uri: str) -> io.BytesIO:
 @contextlib.contextmanager
 def local_file(name: str) -> Iterator[str]:
     """`name` itself for a local file; for an object, a temporary local copy (an array file, then
-    read in place as local ones are), removed when the block ends, its name ending as the object's."""
+    read in place as local ones are), removed when the block ends, named by _local_name."""
     if not is_object(name):
         yield name
         return
