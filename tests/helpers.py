@@ -14,6 +14,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from collections.abc import Mapping
@@ -301,14 +302,24 @@ def run_queue(repo: Path, jobs: int, timeout: float = 900) -> tuple[subprocess.C
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [str(VENV_BIN / "dvc"), "exp", "run", "--run-all", "--jobs", str(jobs)]
-    process = popen_with_default_signals(
-        command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
-    )
+    # Output to files, not pipes: DVC's queue workers are daemons that inherit the command's stdout
+    # and stderr, and one left behind by that bug kept the pipes open long after the command had
+    # exited (seen once: the command a zombie for 10 minutes, its queue workers idle).
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = popen_with_default_signals(
+            command, cwd=repo, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL
+        )
+        code, hung = _wait_for_queue(process, repo, timeout)
+        out.seek(0), err.seek(0)
+        return subprocess.CompletedProcess(command, code, out.read(), err.read()), hung
+
+
+def _wait_for_queue(process: subprocess.Popen, repo: Path, timeout: float) -> tuple[int, bool]:
+    """The exit code of `dvc exp run --run-all` and whether DVC hung (run_queue)."""
     deadline, idle_since, hung = time.monotonic() + timeout, None, False
     while True:
         try:
-            out, err = process.communicate(timeout=10)
-            return subprocess.CompletedProcess(command, process.returncode, out, err), hung
+            return process.wait(timeout=10), hung
         except subprocess.TimeoutExpired:
             if time.monotonic() > deadline:
                 process.kill()
