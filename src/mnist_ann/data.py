@@ -81,13 +81,19 @@ def check_layout(arrays: Mapping[str, np.ndarray]) -> None:
             raise DataError(f"x_{split} has {images} images but y_{split} has {labels} labels")
 
 
+def read_npy_header(fp) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, Fortran order, dtype) from the .npy header at `fp`, which is left just past it;
+    ValueError for a file that is not .npy."""
+    version = np.lib.format.read_magic(fp)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0}.get(version, np.lib.format.read_array_header_2_0)
+    return read_header(fp)
+
+
 def check_npy_header(fp, what: str, max_bytes: int = MAX_ARRAY_BYTES) -> None:
     """Read an .npy header from `fp` and refuse object arrays and sizes above `max_bytes`, before
     anything is allocated."""
     try:
-        version = np.lib.format.read_magic(fp)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0}.get(version, np.lib.format.read_array_header_2_0)
-        shape, _, dtype = read_header(fp)
+        shape, _, dtype = read_npy_header(fp)
     except ValueError as exc:
         raise DataError(f"{what}: not a valid .npy array: {exc}") from None
     if dtype.hasobject:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..data import IMAGE_SHAPE, NUM_PIXELS, preprocess
+from ..data import IMAGE_SHAPE, NUM_PIXELS, preprocess, read_npy_header
 from ..errors import InputError
 from . import objects
 
@@ -27,9 +27,7 @@ def object_array_ranges(uri: str, kind: str, step: int) -> list[dict] | None:
         size = fp.size()
         head = io.BytesIO(fp.read_at(min(HEADER_BYTES, size), 0))
     try:
-        version = np.lib.format.read_magic(head)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(head)
+        shape, fortran, dtype = read_npy_header(head)
     except ValueError:
         return None
     offset, count = head.tell(), shape[0] if shape else 0
