@@ -13,13 +13,13 @@ import time
 
 import numpy as np
 
-from mnist_ann.entry import start_keras
+from mnist_ann.training.harness import start_keras
 
 start_keras()
 
-from mnist_ann import model as ann  # noqa: E402
-from mnist_ann.augment import Distortions, distort, epoch_distorter  # noqa: E402
-from mnist_ann.data import load_split  # noqa: E402
+from mnist_ann.training import model as ann  # noqa: E402
+from mnist_ann.training.augment import Distortions, distort, epoch_distorter  # noqa: E402
+from mnist_ann.training.data import load_split  # noqa: E402
 
 EPOCHS = 3
 ROBUST = Distortions(rotation=20, scale=0.3, shear=15, shift=3, stroke=0.6, blur=0.3, noise=30)  # `make robust`'s

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "src"))
 from cluster_bench import bench_cluster
 from sweep_bench import bench_sweep, sweep_rows
 
-from mnist_ann.provenance import cpu_model
+from mnist_ann.training.provenance import cpu_model
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
@@ -159,8 +159,8 @@ def bench_inference(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     import numpy as np
     import onnxruntime
 
-    from mnist_ann.data import preprocess
-    from mnist_ann.inference import PROVIDERS
+    from mnist_ann.core.mnist import preprocess
+    from mnist_ann.core.onnx_model import PROVIDERS
 
     images = workdir / "x100k.npy"
     np.save(images, test_images(100_000))
@@ -289,7 +289,7 @@ def bench_own_images(workdir: Path, env: dict[str, str]) -> dict:
     from PIL import Image
 
     from helpers import font_crops, font_scans
-    from mnist_ann.data import load_npz
+    from mnist_ann.core.npy import load_npz
 
     raw = load_npz(REPO / "data" / "raw" / "mnist.npz")
     mnist_pngs = [(int(label), Image.fromarray(digit)) for digit, label in zip(raw["x_test"][:2000], raw["y_test"])]

@@ -7,8 +7,9 @@ import statistics
 import sys
 import time
 
-from mnist_ann.data import load_npy, preprocess
-from mnist_ann.model import load_model
+from mnist_ann.core.mnist import preprocess
+from mnist_ann.core.npy import load_npy
+from mnist_ann.training.model import load_model
 
 model_path, images_path = sys.argv[1], sys.argv[2]
 model = load_model(model_path)

@@ -21,7 +21,7 @@ def test_images(count: int):
     """`count` of MNIST's test digits (uint8, 28x28), the 10,000 repeated as often as needed."""
     import numpy as np
 
-    from mnist_ann.data import load_npz
+    from mnist_ann.core.npy import load_npz
 
     x_test = load_npz(REPO / "data" / "raw" / "mnist.npz")["x_test"]
     return np.concatenate([x_test] * -(-count // len(x_test)))[:count]

@@ -10,31 +10,37 @@ from stage_start import start_stage
 
 start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 
+import argparse
 import json
 import logging
+from collections.abc import Sequence
 
-from mnist_ann.atomic import write_csv, write_json, write_text
-from mnist_ann.data import preprocess
-from mnist_ann.entry import run_main, stage_arguments, start_keras
-from mnist_ann.evaluation import most_confident_mistakes, score
-from mnist_ann.lineage import train_record
-from mnist_ann.params import load_params
+from mnist_ann.core.files import write_csv, write_json, write_text
+from mnist_ann.core.mnist import preprocess
+from mnist_ann.core.process import run_main
 from mnist_ann.tracking import tracked_stage
-from mnist_ann.trained import load_trained
+from mnist_ann.training.evaluation.scores import most_confident_mistakes, score
+from mnist_ann.training.harness import stage, start_keras
+from mnist_ann.training.lineage import train_record
+from mnist_ann.training.params import Params
+from mnist_ann.training.trained import load_trained
 
 log = logging.getLogger("evaluate")
 MISTAKES, MISTAKES_SHOWN = "mistakes.png", 24  # the model card's grid of its surest mistakes
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     paths = ("data", "model", "run_file", "metrics", "predictions", "robustness", "robustness_plot", "plots")
-    args = stage_arguments(__doc__, argv, paths)
-    params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
+    with stage("evaluate", __doc__, argv, paths) as harness:
+        _evaluate(harness.args, harness.params)
+
+
+def _evaluate(args: argparse.Namespace, params: Params) -> None:
     start_keras()  # TensorFlow: imported once the params are known good
     trained = load_trained(args.data, args.model, args.run_file)
-    from mnist_ann.digits.robustness import accuracies, as_digits
-    from mnist_ann.model import predict_probabilities
-    from mnist_ann.plots import plot_confusion, plot_predictions
+    from mnist_ann.training.evaluation.robustness import accuracies, as_digits
+    from mnist_ann.training.model import predict_probabilities
+    from mnist_ann.training.plots import plot_confusion, plot_predictions
 
     restore = train_record(params, args.params, args.run_file)  # used only where the store lacks train's run
     with tracked_stage(params.mlflow.experiment_name, stage="evaluate", run_id=trained.run_id, restore=restore) as run:

@@ -8,30 +8,43 @@ from stage_start import start_stage
 
 start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 
+import argparse
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 
-from mnist_ann.atomic import atomic_path, write_json
-from mnist_ann.card import card_files, run_facts, run_lineage, workspace_facts
-from mnist_ann.entry import run_main, stage_arguments, start_keras
-from mnist_ann.errors import ParityError
-from mnist_ann.inference import PROVIDERS, OnnxModel
-from mnist_ann.lineage import train_record
-from mnist_ann.params import flatten, load_params
+from mnist_ann.core.files import atomic_path, write_json
+from mnist_ann.core.onnx_model import PROVIDERS, OnnxModel
+from mnist_ann.core.process import run_main
 from mnist_ann.tracking import CardRequest, OnnxVersion, tracked_stage
-from mnist_ann.trained import load_trained
+from mnist_ann.training.card import card_files, run_facts, run_lineage, workspace_facts
+from mnist_ann.training.errors import ParityError
+from mnist_ann.training.harness import stage, start_keras
+from mnist_ann.training.lineage import train_record
+from mnist_ann.training.params import Params, flatten
+from mnist_ann.training.trained import load_trained
 
 log = logging.getLogger("export")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     paths = ("data", "model", "run_file", "metrics")
-    args = stage_arguments(__doc__, argv, paths, {"output": "the .onnx file to write"})
-    params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
+    with stage("export", __doc__, argv, paths, own={"output": "the .onnx file to write"}) as harness:
+        _export(harness.args, harness.params)
+
+
+def _export(args: argparse.Namespace, params: Params) -> None:
     export = params.export
     start_keras()  # TensorFlow: imported once the params are known good
     trained = load_trained(args.data, args.model, args.run_file)
-    from mnist_ann.onnx_export import export_metrics, parity, parity_failures, save_onnx, to_onnx, tracked_parity
+    from mnist_ann.training.onnx_export import (
+        export_metrics,
+        parity,
+        parity_failures,
+        save_onnx,
+        to_onnx,
+        tracked_parity,
+    )
 
     restore = train_record(params, args.params, args.run_file)  # used only where the store lacks train's run
     with tracked_stage(params.mlflow.experiment_name, stage="export", run_id=trained.run_id, restore=restore) as run:
@@ -64,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         def card(request: CardRequest) -> dict[str, str]:  # once the version has its number
             name = export.registered_model
             lineage = {**run_lineage(request.run_id, request.tags), "registered": f"models:/{name}/{request.version}"}
-            baseline = request.baseline and run_facts(**vars(request.baseline))
+            baseline = run_facts(**vars(request.baseline)) if request.baseline else None
             return card_files(replace(facts, title=f"{name} version {request.version}", lineage=lineage), ".", baseline)
 
         run.log_onnx_model(OnnxVersion(proto, examples, export.registered_model, version_figures, PROVIDERS, card))

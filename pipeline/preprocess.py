@@ -7,21 +7,28 @@ from stage_start import start_stage
 
 start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 
+import argparse
 import logging
+from collections.abc import Sequence
 
-from mnist_ann.data import check_layout, first_or_all, load_npz, preprocess, save_split
-from mnist_ann.entry import run_main, stage_arguments
-from mnist_ann.errors import ParamsError
-from mnist_ann.params import load_params
+from mnist_ann.core.errors import ParamsError
+from mnist_ann.core.mnist import preprocess
+from mnist_ann.core.npy import load_npz
+from mnist_ann.core.process import run_main
+from mnist_ann.training.data import check_layout, first_or_all, save_split
+from mnist_ann.training.harness import stage
+from mnist_ann.training.params import PreprocessParams
 
 log = logging.getLogger("preprocess")
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = stage_arguments(
-        __doc__, argv, (), {"input": "raw Keras-layout mnist.npz", "output": "folder for the .npy files"}
-    )
-    params = load_params(args.params).preprocess
+def main(argv: Sequence[str] | None = None) -> None:
+    own = {"input": "raw Keras-layout mnist.npz", "output": "folder for the .npy files"}
+    with stage("preprocess", __doc__, argv, (), own=own) as run:
+        _preprocess(run.args, run.params.preprocess)
+
+
+def _preprocess(args: argparse.Namespace, params: PreprocessParams) -> None:
     raw = load_npz(args.input)
     check_layout(raw)
     for split, size in (("train", params.train_size), ("test", params.test_size)):

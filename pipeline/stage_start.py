@@ -55,10 +55,10 @@ def rerun_with_dvcs_python() -> NoReturn:
 
 def start_stage() -> None:
     """Called first by every stage script, before its other imports: until run_main takes over,
-    Ctrl-C, SIGTERM or SIGHUP exits 130, 143 or 129 with one word (entry.py); without mnist_ann,
+    Ctrl-C, SIGTERM or SIGHUP exits 130, 143 or 129 with one word (core/process.py); without mnist_ann,
     the stage runs again with DVC's interpreter, or exits with one line."""
     try:
-        from mnist_ann.entry import exit_on_signals_while_starting
+        from mnist_ann.core.process import exit_on_signals_while_starting
     except ModuleNotFoundError:  # DVC runs the `python` first on PATH: not the project's environment
         rerun_with_dvcs_python()
     exit_on_signals_while_starting()

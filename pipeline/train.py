@@ -11,38 +11,37 @@ start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 import argparse
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 
 import numpy as np
 
-from mnist_ann.atomic import write_csv, write_json
-from mnist_ann.augment import Distortions, epoch_distorter
-from mnist_ann.data import load_split
-from mnist_ann.entry import run_main, stage_arguments, start_keras
-from mnist_ann.lineage import change_tags, run_name
-from mnist_ann.params import Params, flatten, load_params
-from mnist_ann.params_file import check_params_unchanged, params_digest
-from mnist_ann.provenance import provenance_tags
+from mnist_ann.core.files import write_csv, write_json
+from mnist_ann.core.process import run_main
 from mnist_ann.tracking import TrackedRun, tracked_stage, write_run_file
+from mnist_ann.training.augment import Distortions, epoch_distorter
+from mnist_ann.training.data import load_split
+from mnist_ann.training.harness import stage, start_keras
+from mnist_ann.training.params import Params, flatten
 
 log = logging.getLogger("train")
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = stage_arguments(__doc__, argv, ("data", "model", "run_file", "metrics", "history", "plots"))
-    digest = params_digest(args.params)  # first: an edit from here on is caught before any output
-    params = load_params(args.params)  # before the TensorFlow import: a bad value fails at once
-    splits = load_split(args.data, "train"), load_split(args.data, "test")
-    with tracked_stage(params.mlflow.experiment_name, stage="train", run_name=run_name(params, args.params)) as run:
-        run.set_tags({**provenance_tags(), **change_tags(params, args.params)})
-        run.log_params(flatten(params))
-        model, epochs, fit_seconds = _fit(params, splits, run)
-        check_params_unchanged(args.params, digest)
-        _write_outputs(args, run, model, epochs)
-        run.log_metrics({"fit_seconds": fit_seconds})
-        run.log_keras_model(model, splits[1][0][:5])
-        write_run_file(args.run_file, run.run_id, params.mlflow.experiment_name, history=epochs)
-        check_params_unchanged(args.params, digest)  # again: the stage fails, and DVC records nothing
+def main(argv: Sequence[str] | None = None) -> None:
+    paths = ("data", "model", "run_file", "metrics", "history", "plots")
+    with stage("train", __doc__, argv, paths) as harness:
+        args, params = harness.args, harness.params
+        splits = load_split(args.data, "train"), load_split(args.data, "test")
+        with tracked_stage(params.mlflow.experiment_name, stage="train", run_name=harness.run_name()) as run:
+            run.set_tags(harness.tags())
+            run.log_params(flatten(params))
+            model, epochs, fit_seconds = _fit(params, splits, run)
+            harness.check_params_unchanged()  # before any output is written
+            _write_outputs(args, run, model, epochs)
+            run.log_metrics({"fit_seconds": fit_seconds})
+            run.log_keras_model(model, splits[1][0][:5])
+            write_run_file(args.run_file, run.run_id, params.mlflow.experiment_name, history=epochs)
+            harness.check_params_unchanged()  # again, inside the run: it is marked failed too
     log.info("trained in %.1f s: %s", fit_seconds, _format(_final(epochs)))
 
 
@@ -50,7 +49,7 @@ def _fit(params: Params, splits: tuple[tuple[np.ndarray, np.ndarray], ...], run:
     """Build the seed's network and fit it on the (train, test) splits, validating on test and
     logging every epoch; returns the model, one row per epoch, and the seconds `fit` took."""
     start_keras()  # TensorFlow: imported once the params are known good
-    from mnist_ann import model as ann
+    from mnist_ann.training import model as ann
 
     train = params.train
     training, validation = splits
@@ -82,8 +81,8 @@ def _fit(params: Params, splits: tuple[tuple[np.ndarray, np.ndarray], ...], run:
 
 def _write_outputs(args: argparse.Namespace, run: TrackedRun, model, epochs: list[dict]) -> None:
     """The model, the per-epoch history, the final metrics and the seed's two curves; logged too."""
-    from mnist_ann.model import save_model, summary
-    from mnist_ann.plots import plot_curves
+    from mnist_ann.training.model import save_model, summary
+    from mnist_ann.training.plots import plot_curves
 
     save_model(model, args.model)
     write_csv(args.history, epochs)

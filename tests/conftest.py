@@ -22,6 +22,7 @@ from helpers import (
     S3_ENV,
     STAGE_ARGS,
     STAGES,
+    DenseNetwork,
     copy_of_this_repo,
     dvc,
     git,
@@ -30,12 +31,12 @@ from helpers import (
     tiny_mnist,
     write_params,
 )
-from mnist_ann.numerics import pin_numerics
+from mnist_ann.training.numerics import pin_numerics
 
 
 def pytest_configure(config):
     """Before any test module is collected, so before anything loads TensorFlow: tests that train
-    or score in-process compute as the stages do (mnist_ann.numerics)."""
+    or score in-process compute as the stages do (mnist_ann.training.numerics)."""
     pin_numerics()
 
 
@@ -153,10 +154,19 @@ def tracking_env(mlflow_store, monkeypatch) -> str:
 
 
 @pytest.fixture(scope="session")
-def exported(tmp_path_factory):
-    """A small Keras model and its ONNX export: (keras model, path of model.onnx)."""
-    from mnist_ann.model import build_model, make_deterministic
-    from mnist_ann.onnx_export import save_onnx, to_onnx
+def exported(tmp_path_factory) -> tuple[DenseNetwork, Path]:
+    """A small model of the seed's kind, built without TensorFlow: (its numpy reference, whose
+    `predict` answers as Keras' does, and the path of its model.onnx). Predict's tests use it."""
+    network = DenseNetwork()
+    return network, network.save_onnx(tmp_path_factory.mktemp("onnx") / "model.onnx")
+
+
+@pytest.fixture(scope="session")
+def keras_exported(tmp_path_factory):
+    """A small Keras model and its ONNX export by the export stage's code: (keras model, path of
+    model.onnx), for the tests of the export itself (imports TensorFlow)."""
+    from mnist_ann.training.model import build_model, make_deterministic
+    from mnist_ann.training.onnx_export import save_onnx, to_onnx
 
     make_deterministic(11)
     model = build_model(
@@ -208,7 +218,8 @@ def repo(baseline, tmp_path, mnist_cache, monkeypatch) -> Path:
 def stage_workdir(tmp_path_factory) -> Path:
     """A folder laid out like the repo: params.yaml (2 epochs), a dvc.lock naming the data hash, and
     the preprocess stage's output for 256 training and 64 test images."""
-    from mnist_ann.data import preprocess, save_split
+    from mnist_ann.core.mnist import preprocess
+    from mnist_ann.training.data import save_split
 
     root = tmp_path_factory.mktemp("work")
     raw = tiny_mnist(train=256, test=64)

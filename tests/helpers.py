@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import itertools
 import os
 import random
 import shlex
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from mnist_ann.digits.rendered import FONTS
+from mnist_ann.training.evaluation.rendered import FONTS
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent  # `python` in the stage commands must be this environment's
@@ -127,7 +128,7 @@ def font_glyph(digit: int, font: str, size: int, stroke: int, angle: float):
     cropped to its ink (the library's rendered-set glyph, unslanted): a Pillow "L" image."""
     from PIL import Image
 
-    from mnist_ann.digits.rendered import glyph
+    from mnist_ann.training.evaluation.rendered import glyph
 
     return Image.fromarray(np.rint(glyph(digit, font, size, pen=stroke, slant=0.0, turn=angle) * 255).astype(np.uint8))
 
@@ -139,7 +140,7 @@ def mnist_form_digits(count: int, seed: int) -> np.ndarray:
     """`count` digit images (uint8 28x28, light on dark) from the fonts above at random sizes, strokes
     and slants, framed as MNIST's are; only those that framing leaves unchanged are kept, so an image
     test can compare what predict scores with Keras on the very same pixels."""
-    from mnist_ann.digits.framing import prepare
+    from mnist_ann.core.framing import prepare
 
     rng = random.Random(seed)
     digits = []
@@ -194,13 +195,13 @@ def font_scans(count: int, seed: int) -> list[tuple[int, Any]]:
 
 
 def font_photos(count: int, seed: int, max_gradient: float = 120) -> list[tuple[int, Any]]:
-    """(digit, image) pairs as a phone photographs a sheet (the library's digits/photos.py): dark
+    """(digit, image) pairs as a phone photographs a sheet (the library's training/evaluation/photos.py): dark
     ink on grey paper lit unevenly by up to `max_gradient` grey levels, noise of sigma 6; the digit
     anywhere on a picture 1.6-3 times its size, its pen 1-4 pixels wide (at the smallest sizes,
     some loops fill: a few of these are blots no reader could name). Digit i is i % 10."""
     from PIL import Image
 
-    from mnist_ann.digits.photos import on_paper, placed
+    from mnist_ann.training.evaluation.photos import on_paper, placed
 
     rng, light, photos = random.Random(seed), np.random.default_rng(seed), []
     for i in range(count):
@@ -212,12 +213,12 @@ def font_photos(count: int, seed: int, max_gradient: float = 120) -> list[tuple[
 
 def mnist_photos(digits: np.ndarray, count: int, seed: int) -> list[Any]:
     """The first `count` of MNIST's handwritten `digits` (uint8 28x28, light on black) as a phone
-    photographs them written dark on a sheet (digits/photos.py: grey paper, light uneven by up to
+    photographs them written dark on a sheet (training/evaluation/photos.py: grey paper, light uneven by up to
     120 grey levels, noise of sigma 6): each enlarged 2-4 times, anywhere on a page 1.6-3 times its
     size. Pillow "L" images."""
     from PIL import Image
 
-    from mnist_ann.digits.photos import on_paper, placed
+    from mnist_ann.training.evaluation.photos import on_paper, placed
 
     light, photos = np.random.default_rng(seed), []
     for digit in digits[:count]:
@@ -258,7 +259,7 @@ def read_rows(path):
 
 def assert_rows_match_keras(rows, keras_model, images):
     """Labels and the ten probabilities of `rows` are Keras's for `images` (uint8 28x28)."""
-    from mnist_ann.data import preprocess
+    from mnist_ann.core.mnist import preprocess
 
     expected = keras_model.predict(preprocess(np.asarray(images)), verbose=0)
     got = np.array([[float(row[f"prob_{d}"]) for d in range(10)] for row in rows])
@@ -456,3 +457,57 @@ def upload_folder(s3, folder: Path, prefix: str) -> None:
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             s3.put(f"{prefix}{path.relative_to(folder)}", path.read_bytes())
+
+
+class DenseNetwork:
+    """The seed's kind of network (Dense layers, relu, softmax) in numpy, with seeded Glorot-uniform
+    weights: the reference that predict's tests compare onnxruntime's answers with, and the source of
+    a small .onnx model built with onnx.helper, so that those tests never import TensorFlow."""
+
+    def __init__(self, hidden_units: tuple[int, ...] = (32, 16), seed: int = 11):
+        rng = np.random.default_rng(seed)
+        sizes = (28 * 28, *hidden_units, 10)
+        self.layers = []
+        for fan_in, fan_out in itertools.pairwise(sizes):
+            limit = np.sqrt(6 / (fan_in + fan_out))
+            weights = rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32)
+            self.layers.append((weights, rng.uniform(-0.05, 0.05, fan_out).astype(np.float32)))
+
+    def predict(self, pixels: np.ndarray, verbose: int = 0) -> np.ndarray:
+        """Class probabilities for (N, 784) pixels, as Keras' `model.predict` returns them."""
+        x = np.asarray(pixels, dtype=np.float32)
+        for i, (weights, bias) in enumerate(self.layers):
+            x = x @ weights + bias
+            x = np.maximum(x, 0) if i < len(self.layers) - 1 else x
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def save_onnx(self, path: Path, opset: int = 17) -> Path:
+        """This network as an ONNX model with the export stage's names: input `pixels` float32
+        (batch, 784), output `probabilities` float32 (batch, 10)."""
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+
+        nodes, initializers, current = [], [], "pixels"
+        for i, (weights, bias) in enumerate(self.layers):
+            initializers += [numpy_helper.from_array(weights, f"w{i}"), numpy_helper.from_array(bias, f"b{i}")]
+            nodes += [
+                helper.make_node("MatMul", [current, f"w{i}"], [f"m{i}"]),
+                helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}"]),
+            ]
+            last = i == len(self.layers) - 1
+            current = "probabilities" if last else f"r{i}"
+            nodes.append(
+                helper.make_node("Softmax" if last else "Relu", [f"a{i}"], [current], **({"axis": 1} if last else {}))
+            )
+        graph = helper.make_graph(
+            nodes,
+            "dense_digits",
+            [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 28 * 28])],
+            [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])],
+            initializers,
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="tests")
+        onnx.checker.check_model(model)
+        onnx.save(model, str(path))
+        return path

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from helpers import font_digits
-from mnist_ann.data import preprocess
-from mnist_ann.errors import ClusterError, from_record
-from mnist_ann.inference import OnnxModel
+from mnist_ann.core.mnist import preprocess
+from mnist_ann.core.onnx_model import OnnxModel
 from mnist_ann.predict.cluster.actor import TaskRows, run_task, scored_batch
+from mnist_ann.predict.errors import ClusterError, from_record
 from mnist_ann.predict.settings import BatchSettings
 
 
@@ -71,8 +71,9 @@ def test_an_actor_with_nothing_to_return_returns_empty_columns(exported):
 def test_an_error_that_stops_the_job_reaches_the_driver_as_the_same_class(exported, tmp_path):
     """An actor returns the record of a ModelError (raised, Ray would pass it on as text); the
     driver raises the ModelError itself, before writing any row of the batch."""
-    from mnist_ann.errors import ModelError, error_record
+    from mnist_ann.core.errors import ModelError
     from mnist_ann.predict.cluster.driver import ClusterOutcome, _write_batch
+    from mnist_ann.predict.errors import error_record
 
     rows = TaskRows()
     rows.failed("", "stopped")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import zipfile
 
-from mnist_ann.archives import KERAS_DATE, make_reproducible
-from mnist_ann.data import ZIP_EPOCH
+from mnist_ann.core.npy import ZIP_EPOCH
+from mnist_ann.training.archives import KERAS_DATE, make_reproducible
 
 WEIGHTS = b"\x89HDF" + bytes(range(256)) * 4
 

@@ -20,10 +20,10 @@ from helpers import (
     predict_damaged_folder,
     read_rows,
 )
-from mnist_ann.data import preprocess
-from mnist_ann.errors import InputError
-from mnist_ann.predict.arrays import ArrayInput
-from mnist_ann.predict.discovery import Input, kind_of
+from mnist_ann.core.mnist import preprocess
+from mnist_ann.predict.errors import InputError
+from mnist_ann.predict.inputs.arrays import ArrayInput
+from mnist_ann.predict.inputs.discovery import Input, kind_of
 
 LAYOUTS = [
     "npy-uint8-3d",

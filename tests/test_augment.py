@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from mnist_ann.augment import CHUNK, Distortions, distort, epoch_distorter
-from mnist_ann.augment.distortions import _draw
-from mnist_ann.augment.resample import Workspace, warp
-from mnist_ann.data import preprocess
+from mnist_ann.core.mnist import preprocess
+from mnist_ann.training.augment import CHUNK, Distortions, distort, epoch_distorter
+from mnist_ann.training.augment.distortions import _draw
+from mnist_ann.training.augment.resample import Workspace, warp
 
 EVERYTHING = Distortions(rotation=20, scale=0.3, shear=15, shift=3, stroke=0.6, blur=0.3, noise=30)
 

@@ -15,9 +15,9 @@ import yaml
 from PIL import Image
 
 from helpers import run_script
-from mnist_ann.card import NOT_RECORDED, render_html, render_markdown, workspace_facts
-from mnist_ann.card.facts import SEED_RECIPE
-from mnist_ann.params import flatten, load_params
+from mnist_ann.training.card import NOT_RECORDED, render_html, render_markdown, workspace_facts
+from mnist_ann.training.card.facts import SEED_RECIPE
+from mnist_ann.training.params import flatten, load_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -282,8 +282,8 @@ def test_an_unknown_version_is_one_line_and_exit_1(registry, uri):
 
 
 def test_a_new_version_is_compared_with_the_champion_else_the_version_before_it(registry):
-    from mnist_ann.card import render_markdown, run_facts
     from mnist_ann.tracking.versions import baseline_record
+    from mnist_ann.training.card import render_markdown, run_facts
 
     _, client, runs = registry
     client.create_model_version("mnist-ann", f"runs:/{runs[1][0]}/onnx_model", runs[1][0])  # version 3
@@ -310,7 +310,7 @@ def test_a_new_version_is_compared_with_the_champion_else_the_version_before_it(
 
 
 def test_the_stored_facts_come_back_as_they_went_and_tampered_ones_as_not_recorded(workspace):
-    from mnist_ann.card.stored import facts_json, stored_facts
+    from mnist_ann.training.card.stored import facts_json, stored_facts
 
     facts = workspace_facts(workspace[0])
     assert stored_facts(facts_json(facts)) == facts

@@ -7,8 +7,17 @@ from dataclasses import dataclass
 
 import pytest
 
-from mnist_ann.checks import build, int_between, non_empty_list, one_of, param, positive_int, positive_number, section
-from mnist_ann.errors import ParamsError
+from mnist_ann.core.errors import ParamsError
+from mnist_ann.training.params.checks import (
+    build,
+    int_between,
+    non_empty_list,
+    one_of,
+    param,
+    positive_int,
+    positive_number,
+    section,
+)
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ def test_predict_never_imports_tensorflow(exported, tmp_path):
         f"sys.argv = ['mnist-ann', 'predict', '--model', {str(model_path)!r}, {str(tmp_path / 'a.npy')!r}, "
         f"{str(tmp_path / 'a.png')!r}, '--output', {str(tmp_path / 'o.csv')!r}]\n"
         "heavy = ('tensorflow', 'keras', 'mlflow', 'tf2onnx', 'ray')\n"
-        # atexit: the command ends its process itself (entry.end_process), which runs these callbacks
+        # atexit: the command ends its process itself (process.end_process), which runs these callbacks
         "atexit.register(lambda: print('HEAVY', sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
         "runpy.run_module('mnist_ann.cli', run_name='__main__')\n"
     )

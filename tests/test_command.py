@@ -23,7 +23,7 @@ import onnx
 import pytest
 
 from helpers import font_digits, popen_with_default_signals, read_rows, run_script, wait_for_mlflow_server
-from mnist_ann.inference import PROVIDERS
+from mnist_ann.core.onnx_model import PROVIDERS
 from mnist_ann.predict.command import output_format
 from mnist_ann.tracking import OnnxVersion, tracked_stage
 

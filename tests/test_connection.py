@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from helpers import popen_with_default_signals
-from mnist_ann.errors import ClusterError
 from mnist_ann.predict.cluster.connection import _check_reachable
+from mnist_ann.predict.errors import ClusterError
 
 # Starts a local cluster through `connected`, prints the driver and its daemons, then waits to be killed.
 DRIVER = """

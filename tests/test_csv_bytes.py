@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_ann.predict.csv_bytes import decimal, fixed, flags, numeric_columns
+from mnist_ann.predict.outputs.csv_bytes import decimal, fixed, flags, numeric_columns
 
 
 def test_numbers_are_written_as_python_would_write_them():

@@ -11,9 +11,9 @@ import numpy as np
 from PIL import Image
 
 from helpers import assert_rows_match_keras, font_digits, predict, predict_damaged_folder, read_rows
-from mnist_ann.predict.images import decode as images
-from mnist_ann.predict.images.decode import PENDING_PIXELS, decode_images
-from mnist_ann.predict.images.preparation import Preparation
+from mnist_ann.predict.inputs.images import decode as images
+from mnist_ann.predict.inputs.images.decode import PENDING_PIXELS, decode_images
+from mnist_ann.predict.inputs.images.preparation import Preparation
 
 
 def _image_variants(folder):

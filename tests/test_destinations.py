@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from helpers import font_digits, predict, upload_folder, write_bad_inputs
-from mnist_ann.errors import ObjectStoreError, OutputError
-from mnist_ann.predict.destinations import check_destination, object_errors_uri
+from mnist_ann.core.errors import OutputError
+from mnist_ann.predict.errors import ObjectStoreError
+from mnist_ann.predict.outputs.destinations import check_destination, object_errors_uri
 
 
 def digits_folder(folder: Path, images: int = 12) -> Path:

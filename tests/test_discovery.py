@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import font_digits, predict, read_rows
-from mnist_ann.predict.discovery import discover
+from mnist_ann.predict.inputs.discovery import discover
 
 
 def test_what_cannot_be_read_is_named_and_the_rest_is_found(tmp_path):

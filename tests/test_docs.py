@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from helpers import REPO, font_digits
-from mnist_ann.entry import EXIT_CODES
+from mnist_ann.core.process import EXIT_CODES
 
 DOCS = REPO / "docs"
 PAGES = sorted(DOCS.glob("*.md"))

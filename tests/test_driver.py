@@ -31,7 +31,7 @@ from helpers import (
     write_bad_inputs,
 )
 from mnist_ann.predict.cluster.driver import plan_tasks
-from mnist_ann.predict.discovery import Input
+from mnist_ann.predict.inputs.discovery import Input
 from mnist_ann.predict.settings import BatchSettings
 
 QUIET_RAY = {"RAY_USAGE_STATS_ENABLED": "0"}

@@ -112,7 +112,7 @@ def assert_nothing_torn(repo: Path) -> None:
 
             onnx.checker.check_model(str(path))
         elif path.suffix == ".keras":
-            from mnist_ann.model import load_model
+            from mnist_ann.training.model import load_model
 
             load_model(path)
 
@@ -159,7 +159,8 @@ def test_stalled_tracking_server_ends_the_stage_within_30_s(tmp_path, mlflow_sto
     """A server that accepts connections and never answers, or answers 200 and sends a byte every
     2 s (no read ever times out): the default deadline, not a test's."""
     from helpers import tiny_mnist
-    from mnist_ann.data import preprocess, save_npy
+    from mnist_ann.core.mnist import preprocess
+    from mnist_ann.core.npy import save_npy
 
     arrays = tiny_mnist(train=32, test=8)
     for split in ("train", "test"):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from helpers import REPO, font_digits, font_glyph, predict, read_rows
-from mnist_ann.digits.framing import prepare
+from mnist_ann.core.framing import prepare
 
 
 def pictures_of_one_digit(glyph: Image.Image) -> dict[str, np.ndarray]:
@@ -66,8 +66,8 @@ def test_digits_in_mnist_form_come_out_as_they_went_in():
 def test_mnist_own_digits_keep_their_form(mnist_cache):
     """MNIST's test digits: framing changes none of them beyond a faint edge pixel or a stretch of
     contrast (a digit whose strongest ink is below 255)."""
-    from mnist_ann.download.sources import download_mnist
-    from mnist_ann.params import load_params
+    from mnist_ann.training.download.sources import download_mnist
+    from mnist_ann.training.params import load_params
 
     x_test = download_mnist(load_params(REPO / "params.yaml").download, mnist_cache)["x_test"][:2000]
     framed, light, reasons = prepare(x_test.astype(np.float32), "auto", "mnist")

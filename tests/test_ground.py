@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from helpers import font_glyph, font_photos, predict, read_rows
-from mnist_ann.data import IMAGE_SHAPE
-from mnist_ann.digits.framing import prepare
-from mnist_ann.digits.ground import flatten_ground, uneven_grounds
+from mnist_ann.core.framing import prepare
+from mnist_ann.core.ground import flatten_ground, uneven_grounds
+from mnist_ann.core.mnist import IMAGE_SHAPE
 
 
 def three_on_paper(light: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -49,13 +49,13 @@ def test_a_digit_on_unevenly_lit_paper_is_a_digit_framed_as_on_flat_paper(light)
 
 
 def thin_pen_photos(seed: int, count: int = 100) -> list[np.ndarray]:
-    """Font digits in their own thin strokes (no pen added), photographed as digits/photos.py does
+    """Font digits in their own thin strokes (no pen added), photographed as training/evaluation/photos.py does
     and saved as JPEG (quality 75): small pictures, some half in a soft shadow."""
     import io
     import random
 
     from helpers import DIGIT_FONTS
-    from mnist_ann.digits.photos import on_paper, placed
+    from mnist_ann.training.evaluation.photos import on_paper, placed
 
     rng, light, photos = random.Random(seed), np.random.default_rng(seed), []
     for i in range(count):
@@ -71,7 +71,7 @@ def test_a_visible_digit_just_under_the_uneven_line_is_not_called_blank():
     """Paper half in a soft shadow, its border's light spread just under UNEVEN: left as it was,
     the spread lifts the noise floor over the ink (a "0" at grey 38 on paper at 128 was "contrast
     28"). A picture refused as blank gets a second look with its ground flattened."""
-    from mnist_ann.digits.framing import _borders, _measured
+    from mnist_ann.core.framing import _borders, _measured
 
     photos = thin_pen_photos(20) + thin_pen_photos(27)
     paper = np.array([True])

@@ -18,11 +18,11 @@ from PIL import Image
 
 setup = sys.argv[1]
 if setup == "keep":
-    from mnist_ann.predict.images.heap import keep_freed_memory
+    from mnist_ann.predict.inputs.images.heap import keep_freed_memory
     keep_freed_memory()
 elif setup == "decode":  # what a worker, --workers 1's main process and a Ray actor run
-    from mnist_ann.predict.images.decode import decode_images
-    from mnist_ann.predict.images.preparation import Preparation
+    from mnist_ann.predict.inputs.images.decode import decode_images
+    from mnist_ann.predict.inputs.images.preparation import Preparation
     digit = np.zeros((28, 28), np.uint8)
     digit[6:22, 12:16] = 255
     Image.fromarray(digit).save(sys.argv[2])

@@ -9,7 +9,7 @@ from PIL import Image
 
 from helpers import font_digits, read_rows
 from mnist_ann import Predictor
-from mnist_ann.errors import OutputError
+from mnist_ann.core.errors import OutputError
 from mnist_ann.predict.job import Job, run_job
 
 

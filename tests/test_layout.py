@@ -1,6 +1,6 @@
-"""The layout the README promises and DVC relies on: a test module per library module and per stage,
-dvc.yaml's deps naming every library module a stage imports (or DVC would not rerun it when that
-code changes), small modules and functions, and SECURITY.md naming tests that exist."""
+"""The layout the docs promise and DVC relies on: the families and the layers between them, a test
+module per library module and per stage, dvc.yaml's deps generated from what each stage imports (or
+DVC would not rerun it when that code changes), and the docs naming modules and tests that exist."""
 
 from __future__ import annotations
 
@@ -12,36 +12,40 @@ from pathlib import Path
 
 import pytest
 
-from helpers import DVC_YAML, REPO, STAGES
+from helpers import REPO, STAGES
+
+sys.path.insert(0, str(REPO / "tools"))
+import stage_deps
+from stage_deps import imported_library_modules, module_name, stage_imports
+
+DVC_YAML_PATH = REPO / "dvc.yaml"
 
 LIBRARY = REPO / "src" / "mnist_ann"
-MAX_MODULE_LINES = 200  # README: "small modules with one job each"
-MAX_FUNCTION_LINES = 50
 
 
 def library_modules() -> list[Path]:
     return sorted(p for p in LIBRARY.rglob("*.py") if p.name != "__init__.py" or p.parent != LIBRARY)
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(LIBRARY.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
 # One test file for a package rather than one per module: the tracking door's modules are tested
 # together, through a real MLflow store.
 TESTED_AS_A_PACKAGE = {
     "mnist_ann.tracking": "test_tracking.py",
-    "mnist_ann.augment": "test_augment.py",
-    "mnist_ann.card": "test_card.py",
+    "mnist_ann.training.augment": "test_augment.py",
+    "mnist_ann.training.card": "test_card.py",
 }
+# Each family declares its own errors (core's, training's, predict's): one test file checks them all.
+SHARED_NAMES = {"errors": "test_errors.py"}
 
 
 def expected_test_file(module: str) -> str:
     """The test file of a library module: test_<its own name>.py (test_decode.py for
-    mnist_ann.predict.images.decode), or its package's, where TESTED_AS_A_PACKAGE says so."""
+    mnist_ann.predict.inputs.images.decode), or its package's, where TESTED_AS_A_PACKAGE says so."""
     package = next((p for p in TESTED_AS_A_PACKAGE if module == p or module.startswith(p + ".")), None)
-    return TESTED_AS_A_PACKAGE[package] if package else f"test_{module.rsplit('.', 1)[-1]}.py"
+    if package:
+        return TESTED_AS_A_PACKAGE[package]
+    name = module.rsplit(".", 1)[-1]
+    return SHARED_NAMES.get(name, f"test_{name}.py")
 
 
 def test_every_library_module_and_stage_has_its_test_module():
@@ -53,90 +57,88 @@ def test_every_library_module_and_stage_has_its_test_module():
 
 def test_module_names_are_unique_so_their_test_files_are():
     names = [module_name(p).rsplit(".", 1)[-1] for p in library_modules() if p.name != "__init__.py"]
+    names = [n for n in names if n not in SHARED_NAMES]
     assert sorted(n for n in set(names) if names.count(n) > 1) == []
 
 
-def test_the_package_shows_its_architecture():
-    """At most ~20 modules at the top of the package; the predict tool's in a package of its own
-    that no stage imports (so that editing it reruns no stage)."""
-    top = [p for p in LIBRARY.glob("*.py") if p.name != "__init__.py"]
-    assert len(top) <= 20, sorted(p.name for p in top)
+FAMILIES = ("core", "training", "tracking", "predict")
+# What each package may import of the others: core is the kernel both families share; tracking is
+# the one door to MLflow, used by both; predict (inference) and training (the pipeline) never meet.
+ALLOWED = {
+    "core": {"core"},
+    "tracking": {"core", "tracking"},
+    "training": {"core", "tracking", "training"},
+    "predict": {"core", "tracking", "predict"},
+}
+# Heavy libraries a package must not import, even lazily: predict runs where only onnxruntime is.
+FORBIDDEN_LIBRARIES = {
+    "core": {"tensorflow", "keras", "tf2onnx", "mlflow", "dvc", "ray"},
+    "predict": {"tensorflow", "keras", "tf2onnx", "dvc"},
+}
+
+
+def test_the_top_of_the_package_is_the_families_and_the_command():
+    """`ls src/mnist_ann` shows the architecture: the two families, the kernel they share, the
+    tracking door, and the console command."""
+    top = sorted(p.name for p in LIBRARY.iterdir() if p.name != "__pycache__")
+    assert top == sorted(["__init__.py", "cli.py", *FAMILIES])
+
+
+def family_of(module: str) -> str:
+    return module.split(".")[1]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_imports_only_what_its_layer_allows(family):
+    """core imports neither family; predict imports neither training nor TensorFlow; tracking
+    imports neither family (lazy imports count: they run all the same)."""
+    crossing = []
+    for path in sorted((LIBRARY / family).rglob("*.py")):
+        module = module_name(path)
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        for imported in imported_library_modules(path, package):
+            if imported != "mnist_ann" and family_of(imported) not in ALLOWED[family]:
+                crossing.append(f"{path.relative_to(REPO)} imports {imported}")
+        for library in third_party_imports(path) & FORBIDDEN_LIBRARIES.get(family, set()):
+            crossing.append(f"{path.relative_to(REPO)} imports {library}")
+    assert crossing == []
+
+
+def third_party_imports(path: Path) -> set[str]:
+    """The top-level names of the modules `path` imports with absolute imports (lazy ones included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_no_stage_imports_predict():
+    """So that editing the inference tool reruns no stage and re-records nothing in dvc.lock."""
     imported = {p for stage in STAGES for p in stage_imports(stage)}
     assert [p for p in imported if (LIBRARY / "predict") in p.parents] == []
 
 
-def imported_library_modules(path: Path, package: str) -> set[str]:
-    """mnist_ann modules that `path` imports anywhere in it (lazy imports included)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if not isinstance(node, ast.ImportFrom):
-            continue
-        base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
-        module = ".".join([*base, *([node.module] if node.module else [])])
-        if not module.startswith("mnist_ann"):
-            continue
-        for candidate in [module] + [f"{module}.{alias.name}" for alias in node.names]:
-            parts = candidate.split(".")
-            found |= {".".join(parts[:i]) for i in range(2, len(parts) + 1)}
-    return {m for m in found if file_of(m) is not None}
+def test_dvc_yaml_deps_are_what_the_stages_import():
+    """dvc.yaml's code deps are generated from the import graph (`make deps`): each stage lists the
+    modules it imports, directly or not, and no other, so that editing a module reruns exactly the
+    stages that import it."""
+    assert stage_deps.differences() == {}, "run `make deps`"
 
 
-def file_of(module: str) -> Path | None:
-    path = LIBRARY.parent.joinpath(*module.split("."))
-    for candidate in (path / "__init__.py", path.with_suffix(".py")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def stage_imports(stage: str) -> set[Path]:
-    """Every file of the library and of pipeline/ that the stage's script imports, directly or not."""
-    script = REPO / "pipeline" / f"{stage}.py"
-    seen, todo = set(), imported_library_modules(script, "")
-    while todo:
-        module = todo.pop()
-        if module not in seen:
-            seen.add(module)
-            path = file_of(module)
-            package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-            todo |= imported_library_modules(path, package)
-    files = {file_of(m) for m in seen if m != "mnist_ann"}
-    return files | {script} | {script.parent / f"{name}.py" for name in imported_pipeline_helpers(script)}
-
-
-def imported_pipeline_helpers(script: Path) -> set[str]:
-    """The modules beside the stage scripts (pipeline/*.py) that `script` imports."""
-    found = set()
-    for node in ast.walk(ast.parse(script.read_text())):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-        names += [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
-        found |= {n for n in names if (script.parent / f"{n}.py").is_file()}
-    return found
-
-
-@pytest.mark.parametrize("stage", STAGES)
-def test_dvc_yaml_deps_name_every_module_a_stage_imports_and_no_other(stage):
-    """A dep may name a folder (src/mnist_ann/tracking): then the stage imports every module in it,
-    so that editing any of them reruns the stage, and editing one it does not import never does."""
-    needed = {str(path.relative_to(REPO)) for path in stage_imports(stage)}
-    deps = [d for d in DVC_YAML["stages"][stage]["deps"] if d.startswith(("src/", "pipeline/"))]
-    folders = [d.rstrip("/") for d in deps if (REPO / d).is_dir()]
-    listed = {d for d in deps if d not in folders and not d.endswith("/")}
-    listed |= {str(p.relative_to(REPO)) for f in folders for p in (REPO / f).rglob("*.py")}
-    assert sorted(needed - listed) == [], "missing from dvc.yaml"
-    assert sorted(listed - needed) == [], "listed in dvc.yaml but not imported"
-
-
-def test_modules_and_functions_stay_small():
-    too_long = []
-    for path in [*library_modules(), *(REPO / "pipeline").glob("*.py")]:
-        lines = path.read_text().count("\n")
-        if lines > MAX_MODULE_LINES:
-            too_long.append(f"{path.relative_to(REPO)}: {lines} lines")
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES:
-                too_long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}")
-    assert too_long == []
+def test_the_generated_deps_follow_an_edit_of_the_import_graph(tmp_path):
+    """The check can fail: a dvc.yaml that lacks a module the stage imports, or lists one it does
+    not, is found, and the rewrite puts it right without touching the other lines."""
+    original = DVC_YAML_PATH.read_text()
+    stale = original.replace("      - src/mnist_ann/training/numerics.py\n", "", 1).replace(
+        "      - pipeline/download.py\n", "      - pipeline/download.py\n      - src/mnist_ann/predict/job.py\n", 1
+    )
+    (tmp_path / "dvc.yaml").write_text(stale)
+    found = stage_deps.differences(tmp_path / "dvc.yaml")
+    assert found["download"] == (["src/mnist_ann/training/numerics.py"], ["src/mnist_ann/predict/job.py"])
+    assert stage_deps.rewritten(stale) == original
 
 
 def test_security_md_names_tests_that_exist():
@@ -165,7 +167,7 @@ def test_no_library_function_takes_more_than_four_positional_parameters():
 
 def test_importing_the_library_changes_nothing_in_the_process():
     """No module edits the environment or sys.modules when imported (entry points do, once: see
-    entry.start_keras). The libraries they use are imported first, since some of them set variables."""
+    harness.start_keras). The libraries they use are imported first, since some of them set variables."""
     probe = (
         "import importlib, os, pkgutil, sys\n"
         "import keras, tensorflow, onnx, onnxruntime, PIL.Image, requests, yaml\n"
@@ -200,3 +202,65 @@ def _called_name(func: ast.expr) -> str | None:
 
 def _line_of(path: str, text: str) -> int:
     return next(n for n, line in enumerate((REPO / path).read_text().splitlines(), 1) if text in line)
+
+
+def layout_block() -> list[str]:
+    """The lines of docs/development.md's layout block from `src/mnist_ann/` to the next top-level entry."""
+    text = (REPO / "docs" / "development.md").read_text()
+    block = text.split("## Layout", 1)[1].split("```", 2)[1].splitlines()
+    start = next(i for i, line in enumerate(block) if line.startswith("src/mnist_ann/"))
+    end = next(i for i in range(start + 1, len(block)) if block[i] and not block[i].startswith(" "))
+    return block[start:end]
+
+
+ENTRY = re.compile(r"^( *)([a-z_]+/?(?:, [a-z_]+/?)*)(?:  +(.*))?$")
+DESCRIPTION_COLUMN = 20  # continuation lines start here or further right
+
+
+def documented_packages() -> dict[Path, tuple[list[str], str]]:
+    """{package folder: (the names its entries list, all the text of its section)} from the block."""
+    found: dict[Path, tuple[list[str], str]] = {}
+    stack: list[tuple[int, Path]] = [(-2, LIBRARY)]
+    for line in layout_block()[1:]:
+        indent = len(line) - len(line.lstrip())
+        entry = ENTRY.match(line) if indent < DESCRIPTION_COLUMN else None
+        if entry is None:  # a description carried on: it belongs to every open package
+            for _, folder in stack:
+                found.setdefault(folder, ([], ""))
+                found[folder] = (found[folder][0], found[folder][1] + " " + line)
+            continue
+        while stack[-1][0] >= indent:
+            stack.pop()
+        names = entry.group(2).split(", ")
+        parent = stack[-1][1]
+        for _, folder in stack:
+            listed, text = found.setdefault(folder, ([], ""))
+            found[folder] = (listed + names if folder == parent else listed, text + " " + line)
+        for name in names:
+            if name.endswith("/"):
+                stack.append((indent, parent / name.rstrip("/")))
+                found.setdefault(parent / name.rstrip("/"), ([], line))
+    return found
+
+
+def test_the_development_docs_layout_is_the_tree():
+    """Every module and package under src/mnist_ann/ is named in docs/development.md's layout, in
+    its package's place, and every name listed there exists."""
+    documented = documented_packages()
+    wrong = []
+    for folder, (listed, _) in documented.items():
+        for name in listed:
+            exists = (folder / name.rstrip("/")).is_dir() if name.endswith("/") else (folder / f"{name}.py").is_file()
+            if not exists:
+                wrong.append(f"listed but absent: {folder.relative_to(LIBRARY.parent)}/{name}")
+    for folder in [LIBRARY, *sorted(p.parent for p in LIBRARY.rglob("__init__.py") if p.parent != LIBRARY)]:
+        # a package named only in its parent's description (inputs/ holds images/) is described there
+        described = next(f for f in [folder, *folder.parents] if f in documented or f == LIBRARY)
+        text = documented.get(described, ([], ""))[1]
+        for child in sorted(folder.iterdir()):
+            name = child.stem if child.suffix == ".py" else child.name
+            if child.name in ("__init__.py", "__pycache__") or not (child.suffix == ".py" or child.is_dir()):
+                continue
+            if not re.search(rf"\b{name}\b", text):
+                wrong.append(f"not in the layout: {child.relative_to(LIBRARY.parent)}")
+    assert wrong == []

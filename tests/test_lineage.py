@@ -7,9 +7,9 @@ import mlflow
 import pytest
 
 from helpers import REPO, copy_of_this_repo, git, write_params
-from mnist_ann.lineage import CHANGED, RESTORED, change_tags, run_name, train_record
-from mnist_ann.params import flatten, load_params
 from mnist_ann.tracking import tracked_stage, write_run_file
+from mnist_ann.training.lineage import CHANGED, RESTORED, change_tags, run_name, train_record
+from mnist_ann.training.params import flatten, load_params
 
 
 def test_run_name_is_the_experiments_under_dvc_exp_run(tmp_path, monkeypatch):

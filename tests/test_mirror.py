@@ -10,12 +10,9 @@ import numpy as np
 import pytest
 
 from helpers import tiny_mnist
-from mnist_ann.data import (
-    spec_of,
-    verify,
-)
-from mnist_ann.download.mirror import from_pickled_splits, read_mnist_pickle
-from mnist_ann.errors import DataError
+from mnist_ann.core.errors import DataError
+from mnist_ann.training.data import spec_of, verify
+from mnist_ann.training.download.mirror import from_pickled_splits, read_mnist_pickle
 
 
 def test_mirror_layout_converts_exactly():

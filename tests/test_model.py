@@ -8,9 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from mnist_ann.data import preprocess
-from mnist_ann.errors import DataError, TrainingError
-from mnist_ann.model import (
+from mnist_ann.core.errors import DataError
+from mnist_ann.core.mnist import preprocess
+from mnist_ann.training.errors import TrainingError
+from mnist_ann.training.model import (
     EpochEnd,
     build_model,
     epoch_table,
@@ -223,23 +224,24 @@ def test_diverging_training_fails_by_name(tiny):
 
 
 def test_keras_starts_without_the_extras_it_does_not_need():
-    """Keras started as the stages start it (entry.start_keras), then the model module, in a fresh
+    """Keras started as the stages start it (harness.start_keras), then the model module, in a fresh
     process, loads none of KERAS_EXTRAS, and each of them still imports afterwards for whoever needs
     it (the plots, MLflow). Importing the model module alone changes nothing in the process."""
     import subprocess
     import sys
 
-    from mnist_ann.entry import KERAS_EXTRAS
+    from mnist_ann.training.harness import KERAS_EXTRAS
 
     probe = (
-        "import sys, importlib\nfrom mnist_ann.entry import start_keras\nstart_keras()\nimport mnist_ann.model\n"
+        "import sys, importlib\nfrom mnist_ann.training.harness import start_keras\n"
+        "start_keras()\nimport mnist_ann.training.model\n"
         f"print(sorted(m for m in {KERAS_EXTRAS!r} if m in sys.modules))\n"
         f"print([importlib.import_module(m).__name__ for m in {KERAS_EXTRAS!r}])"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ["[]", repr(list(KERAS_EXTRAS))]
-    untouched = "import os\nimport mnist_ann.model\nprint(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
+    untouched = "import os\nimport mnist_ann.training.model\nprint(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
     result = subprocess.run([sys.executable, "-c", untouched], capture_output=True, text=True, timeout=120, env={
         k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})  # fmt: skip
     assert result.stdout.strip() == "None", result.stderr[-2000:]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_ann.errors import ModelError
+from mnist_ann.core.errors import ModelError
 from mnist_ann.predict.model_source import DEFAULT_MODEL, is_model_uri, model_file
 
 

@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from helpers import font_digits
-from mnist_ann.errors import InputError
-from mnist_ann.predict.images.decode import decode_images
-from mnist_ann.predict.images.modes import as_grey
-from mnist_ann.predict.images.preparation import Preparation
+from mnist_ann.predict.errors import InputError
+from mnist_ann.predict.inputs.images.decode import decode_images
+from mnist_ann.predict.inputs.images.modes import as_grey
+from mnist_ann.predict.inputs.images.preparation import Preparation
 
 DIGIT = font_digits()[3]
 

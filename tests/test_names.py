@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from mnist_ann.predict.names import csv_field, printable, spreadsheet_safe
+from mnist_ann.predict.outputs.names import csv_field, printable, spreadsheet_safe
 
 
 def test_undecodable_bytes_become_escapes():

@@ -11,20 +11,20 @@ import sys
 import pytest
 
 from helpers import REPO
-from mnist_ann.numerics import MODE, PINNED, numerics_description, pin_numerics
+from mnist_ann.training.numerics import MODE, PINNED, numerics_description, pin_numerics
 
 # Trains the seed's network briefly on fixed random data, through the stages' own start_keras, and
 # prints the weights' hash and what the run's provenance would record.
 TRAIN = """
 import hashlib, os, sys, numpy as np
-from mnist_ann.entry import start_keras
+from mnist_ann.training.harness import start_keras
 start_keras()
 if "MATRIX_CACHE" in os.environ:  # Eigen's cache sizes as another CPU reports them
     sys.path.insert(0, "tools")
     from numerics_matrix import set_eigen_cache_sizes
     set_eigen_cache_sizes(*map(int, os.environ["MATRIX_CACHE"].split(",")))
 from mnist_ann import model as ann
-from mnist_ann.numerics import numerics_description
+from mnist_ann.training.numerics import numerics_description
 rng = np.random.default_rng(7)
 x, y = rng.random((512, 784), dtype=np.float32), rng.integers(0, 10, 512).astype(np.uint8)
 ann.make_deterministic(42)
@@ -105,7 +105,7 @@ def test_an_unknown_mode_is_one_line():
 
 def test_pinning_after_tensorflow_loaded_with_other_settings_fails_loudly():
     """Too late to apply: TensorFlow read its settings when it loaded."""
-    probe = "import tensorflow\nfrom mnist_ann.numerics import pin_numerics\npin_numerics()\n"
+    probe = "import tensorflow\nfrom mnist_ann.training.numerics import pin_numerics\npin_numerics()\n"
     env = {k: v for k, v in os.environ.items() if k not in PINNED}
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1

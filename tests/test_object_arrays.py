@@ -9,9 +9,9 @@ import io
 import numpy as np
 import pytest
 
-from mnist_ann.data import preprocess
-from mnist_ann.errors import InputError
-from mnist_ann.predict.object_arrays import object_array_ranges, object_rows
+from mnist_ann.core.mnist import preprocess
+from mnist_ann.predict.errors import InputError
+from mnist_ann.predict.inputs.object_arrays import object_array_ranges, object_rows
 
 
 def _npy(array: np.ndarray) -> bytes:

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from mnist_ann.errors import OutputError
-from mnist_ann.predict.shards import shard_folder
+from mnist_ann.core.errors import OutputError
+from mnist_ann.predict.outputs.shards import shard_folder
 
 PREFIX = "s3://preds-out/batch1/"
 

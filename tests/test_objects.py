@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mnist_ann.errors import InputError, ObjectStoreError
 from mnist_ann.predict import objects
+from mnist_ann.predict.errors import InputError, ObjectStoreError
 
 
 def test_a_prefix_is_listed_as_a_folder_is_walked_with_sizes_and_hidden_keys_passed_over(s3):

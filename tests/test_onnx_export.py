@@ -8,10 +8,10 @@ import onnx
 import pytest
 
 from helpers import tiny_mnist
-from mnist_ann.data import preprocess
-from mnist_ann.inference import OnnxModel
-from mnist_ann.model import build_model, make_deterministic
-from mnist_ann.onnx_export import parity, parity_failures, save_onnx, to_onnx
+from mnist_ann.core.mnist import preprocess
+from mnist_ann.core.onnx_model import OnnxModel
+from mnist_ann.training.model import build_model, make_deterministic
+from mnist_ann.training.onnx_export import parity, parity_failures, save_onnx, to_onnx
 
 
 @pytest.fixture(scope="module")

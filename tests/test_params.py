@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from helpers import DELETE, REPO, STAGE_ARGS, STAGES, run_script, write_params
-from mnist_ann.augment import Distortions
-from mnist_ann.errors import ParamsError
-from mnist_ann.params import load_params
+from mnist_ann.core.errors import ParamsError
+from mnist_ann.training.augment import Distortions
+from mnist_ann.training.params import load_params
 
 DEFAULTS = yaml.safe_load((REPO / "params.yaml").read_text())
 
@@ -148,7 +148,7 @@ def test_stage_fails_on_bad_params_before_any_work(tmp_path, stage):
         "import atexit, runpy, sys\n"
         f"sys.argv = [{str(script)!r}, '--params', {str(path)!r}, *{STAGE_ARGS[stage]!r}]\n"
         f"sys.path.insert(0, {str(script.parent)!r})\n"  # as `python pipeline/<stage>.py` does
-        # atexit: the script ends its process itself (entry.end_process), which runs these callbacks
+        # atexit: the script ends its process itself (process.end_process), which runs these callbacks
         "atexit.register(lambda: print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & "
         "{'tensorflow', 'keras', 'mlflow'})))\n"
         "runpy.run_path(sys.argv[0], run_name='__main__')\n"

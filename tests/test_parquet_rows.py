@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from helpers import font_digits, predict, read_rows
-from mnist_ann.predict import parquet_rows
 from mnist_ann.predict.cluster.actor import TaskRows
 from mnist_ann.predict.cluster.task_shards import ShardTarget, task_summary
-from mnist_ann.predict.writers import PredictionWriter
+from mnist_ann.predict.outputs import parquet_rows
+from mnist_ann.predict.outputs.writers import PredictionWriter
 
 COLUMNS = ["source", "label", "confidence", *[f"prob_{d}" for d in range(10)], "prepared"]
 
@@ -108,7 +108,7 @@ def test_parquet_shards_written_by_tasks_concatenate_to_the_single_file(tmp_path
 def test_an_array_files_row_names_are_those_python_would_write(start, n):
     import pyarrow as pa
 
-    from mnist_ann.predict.parquet_rows import _numbered, _strings
+    from mnist_ann.predict.outputs.parquet_rows import _numbered, _strings
 
     names = _strings(pa, [_numbered("d/x\u00e9.npy#", start, n), _numbered("y#", 3, 2)]).to_pylist()
     assert names == [f"d/x\u00e9.npy#{i}" for i in range(start, start + n)] + ["y#3", "y#4"]

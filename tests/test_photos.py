@@ -1,11 +1,11 @@
-"""digits/photos.py: a digit photographed on grey paper, its light uneven, with noise."""
+"""training/evaluation/photos.py: a digit photographed on grey paper, its light uneven, with noise."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mnist_ann.digits.photos import LIGHTS, on_paper, placed
+from mnist_ann.training.evaluation.photos import LIGHTS, on_paper, placed
 
 
 def test_the_ink_is_darker_than_the_paper_around_it_and_the_light_varies():

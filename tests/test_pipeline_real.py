@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from helpers import REPO, run_script
-from mnist_ann.data import MNIST, array_sha256, load_npz
+from mnist_ann.core.npy import load_npz
+from mnist_ann.training.data import MNIST, array_sha256
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 

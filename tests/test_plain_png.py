@@ -13,9 +13,9 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from helpers import font_digits
-from mnist_ann.predict.images.decode import decode_images
-from mnist_ann.predict.images.plain_png import MOST_BYTES, SIGNATURE, read_plain_grey_pngs
-from mnist_ann.predict.images.preparation import Preparation
+from mnist_ann.predict.inputs.images.decode import decode_images
+from mnist_ann.predict.inputs.images.plain_png import MOST_BYTES, SIGNATURE, read_plain_grey_pngs
+from mnist_ann.predict.inputs.images.preparation import Preparation
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

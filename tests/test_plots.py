@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from helpers import REPO, font_digits
-from mnist_ann.plots import plot_confusion, plot_curves, plot_predictions
+from mnist_ann.training.plots import plot_confusion, plot_curves, plot_predictions
 
 EPOCHS = [
     {"epoch": 1, "accuracy": 0.80, "loss": 0.6, "val_accuracy": None, "val_loss": None},

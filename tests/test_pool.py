@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 
 from helpers import font_digits
-from mnist_ann.predict.discovery import Input
-from mnist_ann.predict.images import pool
-from mnist_ann.predict.images.decode import decode_images
-from mnist_ann.predict.images.pool import ImageDecoder, runs_by_kind
-from mnist_ann.predict.images.preparation import Preparation
+from mnist_ann.predict.inputs.discovery import Input
+from mnist_ann.predict.inputs.images import pool
+from mnist_ann.predict.inputs.images.decode import decode_images
+from mnist_ann.predict.inputs.images.pool import ImageDecoder, runs_by_kind
+from mnist_ann.predict.inputs.images.preparation import Preparation
 
 
 @pytest.fixture

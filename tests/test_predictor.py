@@ -13,8 +13,9 @@ from PIL import Image
 
 from helpers import font_crops, font_digits, font_scans, predict, read_rows
 from mnist_ann import Prediction, Predictor
-from mnist_ann.data import preprocess
-from mnist_ann.errors import InputError, ModelError
+from mnist_ann.core.errors import ModelError
+from mnist_ann.core.mnist import preprocess
+from mnist_ann.predict.errors import InputError
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mnist_ann.predict.images.preparation import BACKGROUNDS, FRAMINGS, Preparation
+from mnist_ann.predict.inputs.images.preparation import BACKGROUNDS, FRAMINGS, Preparation
 
 
 def test_defaults_and_labels():

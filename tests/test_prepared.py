@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from helpers import font_photos, font_scans, predict, read_rows
-from mnist_ann.predict.prepared import prepared_folder
+from mnist_ann.predict.outputs.prepared import prepared_folder
 
 
 def test_each_image_file_gets_the_digit_it_was_scored_as(exported, tmp_path):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 
 from helpers import REPO, git
-from mnist_ann.params import changed_params, load_params
-from mnist_ann.provenance import (
+from mnist_ann.training.params import changed_params, load_params
+from mnist_ann.training.provenance import (
     changed_files,
     committed_text,
     data_hash,

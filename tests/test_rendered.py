@@ -1,12 +1,12 @@
-"""digits/rendered.py: the evaluate stage's rendered set, the same on every run, every picture a
+"""training/evaluation/rendered.py: the evaluate stage's rendered set, the same on every run, every picture a
 digit that preparation accepts and frames."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from mnist_ann.digits.framing import prepare
-from mnist_ann.digits.rendered import COUNT, glyph, rendered_set
+from mnist_ann.core.framing import prepare
+from mnist_ann.training.evaluation.rendered import COUNT, glyph, rendered_set
 
 
 def test_the_set_is_seeded_and_labelled_in_turn():

@@ -11,8 +11,8 @@ import shlex
 import pytest
 
 from helpers import REPO, copy_of_this_repo, dvc, font_photos, mnist_photos, read_rows, run_script
-from mnist_ann.data import load_split
-from mnist_ann.digits.robustness import as_digits
+from mnist_ann.training.data import load_split
+from mnist_ann.training.evaluation.robustness import as_digits
 
 
 def robust_command() -> list[str]:

@@ -1,4 +1,4 @@
-"""digits/robustness.py: fixed, seeded variants of the test digits, and the accuracy on each (issue 24)."""
+"""training/evaluation/robustness.py: fixed, seeded variants of the test digits, and the accuracy on each (issue 24)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import font_digits
-from mnist_ann.digits.robustness import accuracies, as_digits, photographed, stroked, variants
+from mnist_ann.training.evaluation.robustness import accuracies, as_digits, photographed, stroked, variants
 
 
 def centre_of_mass(images: np.ndarray) -> np.ndarray:

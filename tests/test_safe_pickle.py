@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from mnist_ann.download.safe_pickle import loads_arrays
-from mnist_ann.errors import DataError
+from mnist_ann.core.errors import DataError
+from mnist_ann.training.download.safe_pickle import loads_arrays
 
 
 class _RunsCode:

@@ -10,11 +10,11 @@ import numpy as np
 from PIL import Image
 
 from helpers import BAD_INPUTS, assert_rows_match_keras, font_digits, predict, read_rows, write_bad_inputs
-from mnist_ann.inference import OnnxModel
-from mnist_ann.predict.discovery import Input, kind_of
+from mnist_ann.core.onnx_model import OnnxModel
+from mnist_ann.predict.inputs.discovery import Input, kind_of
+from mnist_ann.predict.outputs.writers import PredictionWriter
 from mnist_ann.predict.scoring import score_inputs
 from mnist_ann.predict.settings import BatchSettings
-from mnist_ann.predict.writers import PredictionWriter
 
 
 def test_inputs_are_scored_in_chunks_in_their_order(exported, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from mnist_ann.predict.images.preparation import Preparation
+from mnist_ann.predict.inputs.images.preparation import Preparation
 from mnist_ann.predict.settings import DEFAULT_BATCH, BatchSettings
 
 

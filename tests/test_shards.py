@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_ann.errors import OutputError
+from mnist_ann.core.errors import OutputError
 from mnist_ann.predict.cluster.actor import TaskRows
 from mnist_ann.predict.cluster.task_shards import ShardTarget, task_summary
-from mnist_ann.predict.shards import _replace, is_folder_output, shard_folder
-from mnist_ann.predict.writers import PredictionWriter
+from mnist_ann.predict.outputs.shards import _replace, is_folder_output, shard_folder
+from mnist_ann.predict.outputs.writers import PredictionWriter
 
 SOURCES = [f"img{i}.png" for i in range(7)]
 PROBABILITIES = np.random.default_rng(0).dirichlet(np.ones(10), size=7).astype(np.float32)

@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 
 from helpers import tiny_mnist
-from mnist_ann.data import save_npz, spec_of
-from mnist_ann.download import transfer
-from mnist_ann.download.sources import _verified_copy, default_cache_dir, download_mnist
-from mnist_ann.errors import DownloadError
-from mnist_ann.params import DownloadParams, Source
+from mnist_ann.core.npy import save_npz
+from mnist_ann.training.data import spec_of
+from mnist_ann.training.download import transfer
+from mnist_ann.training.download.sources import _verified_copy, default_cache_dir, download_mnist
+from mnist_ann.training.errors import DownloadError
+from mnist_ann.training.params import DownloadParams, Source
 
 ARRAYS = tiny_mnist()
 SPEC = spec_of(ARRAYS)
@@ -334,7 +335,7 @@ def test_a_cache_that_cannot_be_written_costs_a_warning_not_the_data(npz_bytes, 
     local = tmp_path / "local.npz"
     local.write_bytes(npz_bytes)
     (tmp_path / "a-file").write_text("not a folder")
-    with caplog.at_level(logging.WARNING, logger="mnist_ann.download.sources"):
+    with caplog.at_level(logging.WARNING, logger="mnist_ann.training.download.sources"):
         assert_tiny_mnist(fetch([Source("path", str(local), sha(npz_bytes), None)], tmp_path / "a-file" / "cache"))
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warning.startswith("could not keep the verified arrays in the cache: ") and "a-file" in warning

@@ -4,7 +4,7 @@ when no source gives MNIST, nothing left at the output path."""
 from __future__ import annotations
 
 from helpers import REPO, run_script, tiny_mnist, write_params
-from mnist_ann.data import save_npz
+from mnist_ann.core.npy import save_npz
 
 DOWNLOAD = REPO / "pipeline" / "download.py"
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from helpers import REPO, run_script, tiny_mnist, write_params
-from mnist_ann.data import load_npy, preprocess, save_npz
+from mnist_ann.core.mnist import preprocess
+from mnist_ann.core.npy import load_npy, save_npz
 
 PREPROCESS = REPO / "pipeline" / "preprocess.py"
 

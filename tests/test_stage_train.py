@@ -78,8 +78,8 @@ def test_one_run_carries_everything(trained):
 
 def test_logged_model_predicts_like_the_file(trained):
     workdir, client, run_id = trained.workdir, trained.client, trained.run_id
-    from mnist_ann.data import load_npy
-    from mnist_ann.model import load_model
+    from mnist_ann.core.npy import load_npy
+    from mnist_ann.training.model import load_model
 
     experiment_id = client.get_run(run_id).info.experiment_id
     logged = next(
@@ -138,7 +138,7 @@ def test_a_store_that_fails_mid_training_costs_no_training(stage_workdir, tmp_pa
     (lacks,) = [line for line in lines if " lacks " in line]
     assert lacks.rstrip().endswith("To record them once the store works again: dvc repro --force -s train")
     assert json.loads((workdir / "metrics" / "train.json").read_text())["epoch"] == 4
-    from mnist_ann.model import load_model
+    from mnist_ann.training.model import load_model
 
     assert load_model(workdir / "models" / "model.keras").count_params() > 0
     run_id = json.loads((workdir / "models" / "mlflow_run.json").read_text())["run_id"]

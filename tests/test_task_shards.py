@@ -10,7 +10,7 @@ import numpy as np
 
 from mnist_ann.predict.cluster.actor import TaskRows
 from mnist_ann.predict.cluster.task_shards import ShardTarget, shard_name, task_summary, write_scored
-from mnist_ann.predict.writers import PredictionWriter
+from mnist_ann.predict.outputs.writers import PredictionWriter
 
 PROBABILITIES = np.random.default_rng(5).dirichlet(np.ones(10), size=9).astype(np.float32)
 

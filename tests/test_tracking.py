@@ -22,8 +22,8 @@ import pytest
 from servers import misbehaving_server
 
 from helpers import run_script
-from mnist_ann.entry import Terminated
-from mnist_ann.errors import TrackingError
+from mnist_ann.core.errors import TrackingError
+from mnist_ann.core.process import Terminated
 from mnist_ann.tracking import (
     TrackedRun,
     UntrackedRun,
@@ -249,7 +249,7 @@ def test_a_copied_repository_never_writes_into_the_original(monkeypatch, tmp_pat
     # location per process).
     stages_in_the_copy = f"""
 from pathlib import Path
-from mnist_ann.entry import configure_logging
+from mnist_ann.core.process import configure_logging
 from mnist_ann.tracking import tracked_stage
 configure_logging()
 root = Path({str(copy)!r})

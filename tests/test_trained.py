@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 
 from helpers import tiny_mnist
-from mnist_ann.data import preprocess, save_split
-from mnist_ann.errors import TrackingError
-from mnist_ann.model import save_model
+from mnist_ann.core.errors import TrackingError
+from mnist_ann.core.mnist import preprocess
 from mnist_ann.tracking import write_run_file
-from mnist_ann.trained import load_trained
+from mnist_ann.training.data import save_split
+from mnist_ann.training.model import save_model
+from mnist_ann.training.trained import load_trained
 
 
-def test_loads_model_test_split_and_run(exported, tmp_path):
-    keras_model, _ = exported
+def test_loads_model_test_split_and_run(keras_exported, tmp_path):
+    keras_model, _ = keras_exported
     raw = tiny_mnist(test=6)
     save_split(tmp_path / "processed", "test", preprocess(raw["x_test"]), raw["y_test"])
     save_model(keras_model, tmp_path / "model.keras")

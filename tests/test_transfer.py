@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mnist_ann.download import transfer
-from mnist_ann.errors import DownloadError
-from mnist_ann.params import DownloadParams
+from mnist_ann.training.download import transfer
+from mnist_ann.training.errors import DownloadError
+from mnist_ann.training.params import DownloadParams
 
 LIMITS = DownloadParams(sources=(), connect_timeout=1.0, read_timeout=0.5, retries=2, max_seconds=60)
 

@@ -37,7 +37,8 @@ from helpers import (
     wait_for_mlflow_server,
     write_params,
 )
-from mnist_ann.data import load_npz, preprocess
+from mnist_ann.core.mnist import preprocess
+from mnist_ann.core.npy import load_npz
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -358,7 +359,7 @@ def test_remote_push_then_pull_in_a_fresh_clone(repo, tmp_path):
         clone / "predictions.csv",
     )
     assert result.returncode == 0, result.stderr
-    from mnist_ann.model import load_model
+    from mnist_ann.training.model import load_model
 
     expected = load_model(clone / "models" / "model.keras").predict(preprocess(digits), verbose=0)
     with open(clone / "predictions.csv") as fp:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from helpers import font_digits, predict, read_rows
-from mnist_ann.predict.writers import prediction_file, write_errors
+from mnist_ann.predict.outputs.writers import prediction_file, write_errors
 
 PROBABILITIES = np.array([[0.1] * 10, [0, 0, 0.25, 0, 0, 0, 0, 0.75, 0, 0]], np.float32)
 

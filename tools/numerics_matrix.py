@@ -6,7 +6,7 @@ bits on every CPU", holds the table it printed).
 
 Each row is a fresh process, since TensorFlow reads its settings once, when it loads. Rows:
 - `native`: TensorFlow's defaults and the given variables, as before issue 23;
-- `pinned`: mnist_ann.numerics as the stages run, with a caller's variables that it must override;
+- `pinned`: mnist_ann.training.numerics as the stages run, with a caller's variables that it must override;
 - `pinned` with `cache=L1,L2,L3`: Eigen's cache sizes, which it reads from the CPU, set in the
   process to those of other CPUs. Eigen keeps them in a static of TensorFlow's shared libraries;
   its address comes from the libraries' symbol tables (binutils' `nm`), and it is written before
@@ -41,7 +41,7 @@ GUARD = "_ZGVZN5Eigen8internal20manage_caching_sizesENS_6ActionEPlS2_S2_E12m_cac
 
 
 def rows(only: str | None) -> list[tuple[str, dict[str, str]]]:
-    native = [("native, defaults", {})]
+    native: list[tuple[str, dict[str, str]]] = [("native, defaults", {})]
     native += [(f"native, ONEDNN_MAX_CPU_ISA={isa}", {"ONEDNN_MAX_CPU_ISA": isa}) for isa in ISAS]
     native += [("native, TF_ENABLE_ONEDNN_OPTS=0", {"TF_ENABLE_ONEDNN_OPTS": "0"})]
     native += [
@@ -58,14 +58,14 @@ def rows(only: str | None) -> list[tuple[str, dict[str, str]]]:
         ),
     ]
     native = [(name, {**env, "MNIST_ANN_NUMERICS": "native"}) for name, env in native]
-    pinned = [("pinned", {})]
+    pinned: list[tuple[str, dict[str, str]]] = [("pinned", {})]
     pinned += [(f"pinned, caller sets ONEDNN_MAX_CPU_ISA={isa}", {"ONEDNN_MAX_CPU_ISA": isa}) for isa in ISAS]
     pinned += [
         ("pinned, caller sets TF_ENABLE_ONEDNN_OPTS=1", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
         ("pinned, caller sets 1 thread", {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}),
     ]
     pinned += [(f"pinned, cache sizes of {cpu}", {"MATRIX_CACHE": ",".join(map(str, c))}) for cpu, c in CACHES.items()]
-    return {"native": native, "pinned": pinned}.get(only, native + pinned)
+    return {"native": native, "pinned": pinned}.get(only or "", native + pinned)
 
 
 def main() -> None:
@@ -91,13 +91,13 @@ def train_one(epochs: int) -> None:
     import hashlib
     import time
 
-    from mnist_ann.entry import start_keras
+    from mnist_ann.training.harness import start_keras
 
     start_keras()
     if "MATRIX_CACHE" in os.environ:
         set_eigen_cache_sizes(*map(int, os.environ["MATRIX_CACHE"].split(",")))
-    from mnist_ann import model as ann
-    from mnist_ann.data import load_split
+    from mnist_ann.training import model as ann
+    from mnist_ann.training.data import load_split
 
     data = REPO / "data" / "processed"
     train, test = load_split(data, "train"), load_split(data, "test")

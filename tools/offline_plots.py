@@ -79,7 +79,10 @@ def fetch(package: str, version: str, integrity: str, script: str, folder: Path)
     if found != integrity:
         raise SystemExit(f"{package}@{version}: the tarball's sha512 is {found}, the pin says {integrity}")
     with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
-        return archive.extractfile(f"package/build/{script}").read().decode("utf-8")
+        member = archive.extractfile(f"package/build/{script}")
+        if member is None:
+            raise SystemExit(f"{package}@{version}: package/build/{script} is not a file in the tarball")
+        return member.read().decode("utf-8")
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .entry import EXIT_CODES, EXIT_ERROR, run_main
+from .core.process import EXIT_CODES, EXIT_ERROR, run_main
 from .predict.command import add_predict_command
 
 
@@ -24,14 +24,14 @@ def _check_params(args: argparse.Namespace) -> None:
     import dataclasses
     import json
 
-    from .params import load_params
+    from .training.params import load_params
 
     json.dump(dataclasses.asdict(load_params(args.file)), sys.stdout, indent=2)
     print()
 
 
 def _card(args: argparse.Namespace) -> None:
-    from .card import card_suffix, version_card_files, write_card, write_workspace_card
+    from .training.card import card_suffix, version_card_files, write_card, write_workspace_card
 
     if not re.match(r"[a-z]+:/", str(args.model)):  # a folder: mlflow is never imported
         write_workspace_card(args.model, args.output)

@@ -12,6 +12,6 @@ No pipeline stage imports this package, and nothing in it imports TensorFlow.
   shards        an output folder of 100k-row shards, renamed into place whole
   names         input names written safely (valid UTF-8; never a spreadsheet formula)
   progress      the progress bar, on a terminal only
-  images/       image files as MNIST-style digits (decode, the worker pool; framing is digits/)
+  images/       image files as MNIST-style digits (decode, the worker pool; framing is core/framing.py)
   cluster/      the same job on a Ray cluster (--ray)
 """

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .images.preparation import BACKGROUNDS, FRAMINGS, Preparation
+from .inputs.images.preparation import BACKGROUNDS, FRAMINGS, Preparation
 from .model_source import DEFAULT_MODEL
 from .settings import DEFAULT_BATCH, BatchSettings
 

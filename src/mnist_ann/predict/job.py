@@ -9,18 +9,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..entry import EXIT_OK, EXIT_SOME_FAILED
-from ..errors import OutputError
+from ..core.errors import OutputError
+from ..core.process import EXIT_OK, EXIT_SOME_FAILED
 from . import objects
-from .destinations import check_destination, errors_beside, prediction_output
-from .discovery import Input, discover
+from .inputs.discovery import Input, discover
+from .inputs.images.pool import ImageDecoder
 from .model_source import model_file
+from .outputs.destinations import check_destination, errors_beside, prediction_output
+from .outputs.prepared import PreparedFolder, check_prepared_folder, prepared_folder
+from .outputs.shards import ERRORS_NAME, is_folder_output, shard_folder
 from .predictor import Predictor
-from .prepared import PreparedFolder, check_prepared_folder, prepared_folder
 from .progress import ProgressBar
 from .scoring import Outcome, score_inputs, start_decoding
 from .settings import BatchSettings
-from .shards import ERRORS_NAME, is_folder_output, shard_folder
 
 log = logging.getLogger("mnist-ann")
 
@@ -95,7 +96,7 @@ class _Scorer:
     job: Job
     predictor: Predictor
     inputs: list[Input]
-    decoder: object  # the images decoding on this machine's workers (None with --ray)
+    decoder: ImageDecoder | None  # the images decoding on this machine's workers (None with --ray)
     model_bytes: bytes  # for --ray: what every actor builds its session from; read while the file exists
 
     def score(self, writer, progress: Callable[[int], None], prepared: PreparedFolder | None = None) -> Outcome:

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 DEFAULT_MODEL = Path("models") / "model.onnx"  # the export stage's output, from the repository root
 MODEL_URI_SCHEMES = ("models:/", "runs:/")  # MLflow's: models:/mnist-ann/3, models:/mnist-ann@champion, runs:/...
@@ -37,6 +37,6 @@ def model_file(model: str | Path | None) -> Iterator[Path]:
 
         log.info("fetching %s from the MLflow store", model)
         with tempfile.TemporaryDirectory(prefix="mnist-ann-model-") as fetched:
-            yield fetch_onnx_model(model, repo_root(), Path(fetched))
+            yield fetch_onnx_model(str(model), repo_root(), Path(fetched))
     else:
         yield Path(model)

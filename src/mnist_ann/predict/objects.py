@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 
-from ..errors import InputError, ObjectStoreError
+from .errors import InputError, ObjectStoreError
 
 SCHEME = "s3://"
 MAX_IMAGE_BYTES = 256 << 20  # an image object read into memory whole; larger ones are that input's error

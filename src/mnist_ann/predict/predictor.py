@@ -12,16 +12,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..data import IMAGE_SHAPE, NUM_CLASSES, NUM_PIXELS, preprocess
-from ..errors import InputError
-from ..inference import OnnxModel
-from .arrays import ArrayInput, input_errors
-from .discovery import Input, discover, kind_of
-from .images.decode import Decoded, decode_images, prepare_pil_images
-from .images.preparation import Preparation
+from ..core.mnist import IMAGE_SHAPE, NUM_CLASSES, NUM_PIXELS, preprocess
+from ..core.onnx_model import OnnxModel
+from .errors import InputError
+from .inputs.arrays import ArrayInput, input_errors
+from .inputs.discovery import Input, discover, kind_of
+from .inputs.images.decode import Decoded, decode_images, prepare_pil_images
+from .inputs.images.preparation import Preparation
 from .model_source import model_file
+from .outputs.writers import ARRAY_ROWS
 from .settings import DEFAULT_BATCH
-from .writers import ARRAY_ROWS
 
 
 @dataclass(frozen=True)

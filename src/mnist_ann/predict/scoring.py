@@ -12,16 +12,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..data import preprocess
-from ..errors import InputError
-from ..inference import OnnxModel
+from ..core.mnist import preprocess
+from ..core.onnx_model import OnnxModel
 from . import objects
-from .arrays import ArrayInput
-from .discovery import Input
-from .images.pool import ImageDecoder, runs_by_kind
-from .prepared import PreparedFolder
+from .errors import InputError
+from .inputs.arrays import ArrayInput
+from .inputs.discovery import Input
+from .inputs.images.pool import ImageDecoder, runs_by_kind
+from .outputs.prepared import PreparedFolder
+from .outputs.writers import PredictionWriter
 from .settings import BatchSettings
-from .writers import PredictionWriter
 
 log = logging.getLogger(__name__)
 

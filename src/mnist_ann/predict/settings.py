@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .images.preparation import Preparation
+from .inputs.images.preparation import Preparation
 
 DEFAULT_BATCH = 8192  # images per model call: large enough for onnxruntime's threads, small for memory
 

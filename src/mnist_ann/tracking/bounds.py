@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import TrackingError, first_line
+from ..core.errors import TrackingError, first_line
 
 # Seconds a whole use of a server may take: a stage's start (the train stage must fail within 30 s
 # of a stalled server, imports included), one write once the stage is under way (an artifact
@@ -114,7 +114,7 @@ def limit_answers() -> None:
             session.hooks["response"].append(checked_answer)
         return session
 
-    session_with_limits.limits_answers = True
+    session_with_limits.limits_answers = True  # type: ignore[attr-defined]  # a mark on the function
     request_utils._get_request_session = session_with_limits
 
 
@@ -169,5 +169,5 @@ def store_write(mlflow: Any):
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for sig in pending[:1]:  # as it would have arrived, now that the write is whole
-            signal.raise_signal(sig)
+        for number in pending[:1]:  # as it would have arrived, now that the write is whole
+            signal.raise_signal(number)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 from .bounds import FETCH_SECONDS, bounded_wait, deadline, not_found_or_failed
 from .store import tracking_uri
 from .versions import VERSION_URI, open_store
@@ -66,7 +66,7 @@ def fetch_onnx_model(uri: str, root: Path, destination: Path) -> Path:
 
 def _safe_run_uri(uri: str) -> bool:
     match = _RUN_URI.fullmatch(uri)
-    return bool(match) and all(part not in ("", ".", "..") for part in match["path"].rstrip("/").split("/"))
+    return match is not None and all(part not in ("", ".", "..") for part in match["path"].rstrip("/").split("/"))
 
 
 def model_source(client: Any, uri: str) -> ModelSource:
@@ -82,6 +82,7 @@ def model_source(client: Any, uri: str) -> ModelSource:
         location = client.get_model_version_download_uri(name, found.version)
         return ModelSource(location, found.run_id, found.tags.get(ONNX_SHA256))
     run_uri = _RUN_URI.fullmatch(uri)
+    assert run_uri is not None  # fetch_onnx_model checked the URI
     run_id, path = run_uri["run_id"], run_uri["path"].rstrip("/")
     run = client.get_run(run_id)
     name, _, inside = path.partition("/")

@@ -8,7 +8,7 @@ import os
 import socket
 from typing import Any
 
-from ..processes import process_alive
+from ..core.files import process_alive
 
 log = logging.getLogger("mnist_ann.tracking")
 RESTORED_FROM = "mnist_ann.restored_from"  # on a run that restores one made in another store: that run's id

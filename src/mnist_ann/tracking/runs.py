@@ -25,7 +25,7 @@ log = logging.getLogger("mnist_ann.tracking")
 class TrackedRun:
     """The MLflow run a stage logs into."""
 
-    def __init__(self, mlflow: Any, run_id: str, stage: str | None = None):
+    def __init__(self, mlflow: Any, run_id: str | None, stage: str | None = None):
         self._mlflow = mlflow
         self.run_id = run_id
         self.stage = stage
@@ -123,6 +123,7 @@ class TrackedRun:
             pip_requirements=_pins("onnxruntime", "onnx", "numpy"),
         )
         client, number = self._mlflow.MlflowClient(), str(logged.registered_model_version)
+        assert self.run_id is not None  # an UntrackedRun logs nothing
         # predict checks the file it fetches against this: a file replaced after registration is refused
         file_tags = {ONNX_SHA256: onnx_sha256(version.proto)}
         client.set_logged_model_tags(logged.model_id, file_tags)

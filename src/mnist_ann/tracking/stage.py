@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import TrackingError, first_line
+from ..core.errors import TrackingError, first_line
 from .bounds import START_SECONDS, bounded_wait, deadline, store_problem, store_write
 from .lookup import RESTORED_FROM, end_runs_of_dead_stages, existing_run, owner_tags, run_restored_from
 from .runs import TrackedRun, UntrackedRun

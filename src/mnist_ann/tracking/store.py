@@ -8,11 +8,12 @@ import json
 import math
 import os
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from ..atomic import write_json
-from ..errors import TrackingError
+from ..core.errors import TrackingError
+from ..core.files import write_json
 
 # MLflow's defaults (7 retries, 120 s timeout, exponential backoff) keep a stage waiting for many
 # minutes on a dead server. These bound one call to about 11 s (two 5 s attempts, 1 s apart); set
@@ -90,7 +91,7 @@ def _moved(value: str | None, prefixes: list[tuple[str, str]]) -> str | None:
     return value
 
 
-def write_run_file(path: str | Path, run_id: str | None, experiment_name: str, history: list[dict] = ()) -> None:
+def write_run_file(path: str | Path, run_id: str | None, experiment_name: str, history: Sequence[dict] = ()) -> None:
     """Record which run the pipeline's later stages log into (None when tracking is off), and the
     per-epoch metrics that train logged into it: a store that lacks the run (the file came from a
     DVC cache or remote shared with another store) can restore them."""
@@ -117,7 +118,7 @@ def read_run_history(path: str | Path) -> list[dict]:
 
 
 def _finite_number(value: object) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)
+    return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]  # checked: int or float
 
 
 def read_run_file(path: str | Path) -> str | None:

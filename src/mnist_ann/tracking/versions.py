@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 from .bounds import FETCH_SECONDS, bounded_wait, deadline, not_found_or_failed
 from .store import MLFLOW_DEFAULTS, tracking_uri
 

@@ -5,21 +5,22 @@ that fails becomes a row carrying its error, so that errors keep their place in 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ...data import NUM_CLASSES, preprocess
-from ...errors import ClusterError, InputError, MnistAnnError, error_record, first_line
+from ...core.errors import MnistAnnError, first_line
+from ...core.mnist import NUM_CLASSES, preprocess
 from .. import objects
-from ..arrays import ArrayInput
-from ..discovery import Input
-from ..images.decode import decode_images
-from ..object_arrays import object_rows
+from ..errors import ClusterError, InputError, error_record
+from ..inputs.arrays import ArrayInput
+from ..inputs.discovery import Input
+from ..inputs.images.decode import decode_images
+from ..inputs.object_arrays import object_rows
+from ..outputs.writers import ARRAY_ROWS
 from ..settings import BatchSettings
-from ..writers import ARRAY_ROWS
 from .task_shards import ShardTarget, task_summary
 
 
@@ -88,7 +89,9 @@ def _run_array_task(task: dict, model, settings: BatchSettings, rows: TaskRows) 
             array = ArrayInput(Input(local, task["kind"]), settings.npz_key)
             if "start" in task:  # a range of the file's rows, a batch at a time
                 batch, stop = settings.batch_size, task["stop"]
-                parts = ((n, array.rows(n, min(n + batch, stop))) for n in range(task["start"], stop, batch))
+                parts: Iterator[tuple[int, np.ndarray]] = (
+                    (n, array.rows(n, min(n + batch, stop))) for n in range(task["start"], stop, batch)
+                )
             else:
                 array.check(settings.batch_size)
                 parts = array.chunks(settings.batch_size)
@@ -148,7 +151,7 @@ def scorer_class(model_bytes_ref, model_name: str, settings: BatchSettings, targ
 
             import ray
 
-            from ...inference import OnnxModel
+            from ...core.onnx_model import OnnxModel
 
             with tempfile.TemporaryDirectory(prefix="mnist-ann-model-") as folder:
                 model_file = Path(folder) / "model.onnx"

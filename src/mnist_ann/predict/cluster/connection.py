@@ -10,8 +10,9 @@ import os
 import signal
 import socket
 from collections.abc import Iterator
+from typing import Any
 
-from ...errors import ClusterError
+from ..errors import ClusterError
 
 # A local cluster's shared memory: rows stream through it a task at a time (a task's result is ~1 MB),
 # so this is ample, and it leaves the rest of a small machine's memory alone.
@@ -39,13 +40,17 @@ def connected(address: str, cpus: int) -> Iterator:
         return
     join = os.environ.get("RAY_ADDRESS") if address == "auto" else address
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+    quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
     try:
         if join:
             _check_reachable(join)
             ray.init(address=join, **quiet)
         else:
-            local = {"num_cpus": cpus, "object_store_memory": LOCAL_OBJECT_STORE_BYTES, "include_dashboard": False}
+            local: dict[str, Any] = {
+                "num_cpus": cpus,
+                "object_store_memory": LOCAL_OBJECT_STORE_BYTES,
+                "include_dashboard": False,
+            }
             with _local_daemons_in_a_session_of_their_own(), _on_loopback():
                 ray.init(address="local", _node_ip_address=LOOPBACK, **local, **quiet)
     except ClusterError:
@@ -54,7 +59,7 @@ def connected(address: str, cpus: int) -> Iterator:
         raise ClusterError(f"cannot {'join the Ray cluster at ' + join if join else 'start Ray'}: {exc}") from None
     finally:
         # Ray's start installs a SIGTERM handler that aborts the process (leaving temporary files):
-        # Ctrl-C, SIGTERM and SIGHUP stay ours (entry.py).
+        # Ctrl-C, SIGTERM and SIGHUP stay ours (core/process.py).
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     try:
@@ -76,17 +81,17 @@ def _local_daemons_in_a_session_of_their_own() -> Iterator[None]:
     wrapped while the cluster starts. Ray's actors already make process groups of their own."""
     from ray._private import services
 
-    original = services.ConsolePopen
+    original: Any = services.ConsolePopen
 
     class PopenInNewSession(original):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs, start_new_session=True)
 
-    services.ConsolePopen = PopenInNewSession
+    services.ConsolePopen = PopenInNewSession  # type: ignore[misc]  # Ray's class, swapped while it starts
     try:
         yield
     finally:
-        services.ConsolePopen = original
+        services.ConsolePopen = original  # type: ignore[misc]
 
 
 @contextlib.contextmanager

@@ -22,15 +22,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ...errors import ClusterError, InputError, MnistAnnError, from_record
+from ...core.errors import MnistAnnError
 from .. import objects
-from ..arrays import ArrayInput
-from ..discovery import Input
-from ..images.pool import runs_by_kind
-from ..object_arrays import object_array_ranges
+from ..errors import ClusterError, InputError, from_record
+from ..inputs.arrays import ArrayInput
+from ..inputs.discovery import Input
+from ..inputs.images.pool import runs_by_kind
+from ..inputs.object_arrays import object_array_ranges
+from ..outputs.shards import ShardRecord
 from ..scoring import Outcome
 from ..settings import BatchSettings
-from ..shards import ShardRecord
 from .actor import scorer_class
 from .connection import connected
 from .task_shards import ShardTarget, write_scored

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import objects
-from ..destinations import prediction_output
+from ..outputs.destinations import prediction_output
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,97 @@
+"""Atomic file writes: a reader (or DVC) sees the old file or the whole new one, never half of it.
+
+Outputs are written to a temporary name in the destination's folder (same file system, so the final
+rename is atomic) and renamed into place only once complete; on any error, Ctrl-C included, the
+temporary file is removed and the destination is left untouched. Temporary names carry the
+writer's pid, so that a later writer can tell one a killed process left behind (`process_alive`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to `destination`; rename it there when the block succeeds.
+
+    The temporary name keeps the destination's suffix, for writers that insist on one (Keras, numpy).
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(destination.parent)
+    tmp = destination.with_name(temporary_name(destination.suffix))
+    # O_EXCL: never clobber a file that happens to have the name; 0o666 minus the umask, like any new
+    # file (mkstemp's 0o600 would survive the rename and hide outputs from other users).
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield tmp
+        os.replace(tmp, destination)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# Temporary names are short whatever the destination's name: one of 250 characters, the most a
+# file system takes, must not fail for its temporary name. They carry the writer's pid.
+TEMPORARY_PREFIX = ".mnist-ann-"
+_SUFFIX_KEPT = 16  # longer "suffixes" are parts of a name, not a format a writer insists on
+
+
+def temporary_name(suffix: str = "", kind: str = "tmp") -> str:
+    """A name for a file or folder being written, unique, short, with this process's pid in it."""
+    kept = suffix if len(suffix) <= _SUFFIX_KEPT else ""
+    return f"{TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.{kind}{kept}"
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Delete temporary files that a killed writer (SIGKILL, power loss) left in `folder`: their
+    names carry the writer's pid, and that process is gone."""
+    for orphan in folder.glob(f"{TEMPORARY_PREFIX}*.tmp*"):
+        pid = orphan.name[len(TEMPORARY_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)) and orphan.is_file():
+            orphan.unlink(missing_ok=True)
+
+
+def write_bytes(destination: str | Path, data: bytes) -> None:
+    """Write `data` to `destination` atomically."""
+    with atomic_path(destination) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(destination: str | Path, text: str) -> None:
+    """Write `text` (UTF-8) to `destination` atomically."""
+    with atomic_path(destination) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(destination: str | Path, value: object) -> None:
+    """Write `value` as indented JSON, atomically."""
+    write_text(destination, json.dumps(value, indent=2) + "\n")
+
+
+def write_csv(destination: str | Path, rows: Sequence[Mapping[str, object]]) -> None:
+    """Write dict rows (the keys of the first row are the header; None is an empty cell), atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(destination, buffer.getvalue())
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True

@@ -1,0 +1,148 @@
+"""What every entry point (stage script or console command) does around its work: configure logging
+once, turn expected errors into one line on stderr and a meaningful exit code, and end the process."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from .errors import MnistAnnError, shown
+
+EXIT_OK, EXIT_ERROR, EXIT_SOME_FAILED = 0, 1, 2
+
+
+EXIT_HUNG_UP, EXIT_INTERRUPTED, EXIT_TERMINATED = 129, 130, 143  # 128 + the signal, as shells say
+
+
+# Every status a stage or `mnist-ann` command exits with: docs/errors.md and `mnist-ann --help` say these.
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_ERROR: "an error, with one line `error: ...` on stderr (a usage error too); nothing written",
+    EXIT_SOME_FAILED: "predict scored some inputs but not all (each one named on stderr and in the errors file)",
+    EXIT_HUNG_UP: "hung up: SIGHUP (the terminal closed, an SSH connection dropped)",
+    EXIT_INTERRUPTED: "interrupted: Ctrl-C (SIGINT)",
+    EXIT_TERMINATED: "terminated: SIGTERM (kill, timeout, docker stop)",
+}
+
+
+# The signals that stop a command: the word it ends with on stderr, and its exit status.
+STOPPED_BY = {
+    signal.SIGHUP: ("hung up", EXIT_HUNG_UP),  # the terminal closed, the SSH connection dropped
+    signal.SIGINT: ("interrupted", EXIT_INTERRUPTED),
+    signal.SIGTERM: ("terminated", EXIT_TERMINATED),
+}
+
+
+# Set to ignored by the launcher, these stay ignored: SIGINT by a non-interactive shell's `make test &`,
+# SIGHUP by `nohup`.
+IGNORABLE = (signal.SIGHUP, signal.SIGINT)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, `docker stop`) or SIGHUP, raised like Ctrl-C so that everything
+    that cleans up after Ctrl-C (temporary files removed, the MLflow run marked KILLED) runs for it too."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame) -> NoReturn:
+    raise Terminated(signum)
+
+
+def exit_on_signals_while_starting() -> None:
+    """Called first by a script, before its other imports: until run_main takes over, Ctrl-C,
+    SIGTERM or SIGHUP exits 130, 143 or 129 with one word instead of an import traceback (nothing is
+    open or written yet)."""
+    for sig in STOPPED_BY:
+        _handle_unless_ignored(sig, _exit_at_once)
+
+
+def _handle_unless_ignored(sig: int, handler: Callable) -> None:
+    if sig not in IGNORABLE or signal.getsignal(sig) is not signal.SIG_IGN:
+        signal.signal(sig, handler)
+
+
+def _exit_at_once(signum, frame) -> NoReturn:
+    word, code = STOPPED_BY[signum]
+    os.write(sys.stderr.fileno(), f"{word}\n".encode())
+    os._exit(code)
+
+
+class _ShownFormatter(logging.Formatter):
+    """Each message one line of safe text (errors.shown): a file name with a newline in it cannot
+    forge a log line, nor one with escape sequences drive the terminal."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = shown(record.message)
+        return super().formatMessage(record)
+
+
+def configure_logging() -> None:
+    """Log to stderr, at $MNIST_ANN_LOG_LEVEL (default INFO); stdout stays free for results."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ShownFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    logging.basicConfig(level=os.environ.get("MNIST_ANN_LOG_LEVEL", "INFO").upper(), handlers=[handler])
+
+
+def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
+    """Run `main(argv)` and exit: with its return value (0 when it returns None), 1 with
+    `error: <one line>` on an expected error or a file-system error, 130 on Ctrl-C, 143 on
+    SIGTERM, 129 on SIGHUP. Anything else is a bug and keeps its traceback.
+
+    With `argv` None, `main` runs on the process's own command line and this ends the process
+    (end_process); with arguments given (a test, a caller in the same process) it raises SystemExit."""
+    code = _exit_code(main, argv)
+    # A profiler or debugger running the script (cProfile, pyinstrument, pdb) writes its report
+    # after the script returns: it gets the ordinary exit.
+    if argv is None and sys.getprofile() is None and sys.gettrace() is None:
+        end_process(code)
+    sys.exit(code)
+
+
+def end_process(code: int) -> NoReturn:
+    """Exit with `code` without tearing the interpreter down. A process that imported TensorFlow
+    spends about 2 s (measured on 2 cores) freeing its thousands of modules one by one at exit, which
+    every TensorFlow stage paid after its work was done. What an exit must do still happens first:
+    the atexit callbacks (MLflow's, TensorFlow's), then logging and the standard streams flushed."""
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader that went away, a closed stream
+            stream.flush()
+    os._exit(code)
+
+
+def _exit_code(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None) -> int:
+    configure_logging()
+    _handle_unless_ignored(signal.SIGTERM, _raise_terminated)
+    _handle_unless_ignored(signal.SIGHUP, _raise_terminated)
+    if signal.getsignal(signal.SIGINT) is _exit_at_once:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = main(argv)
+    except MnistAnnError as exc:
+        print(f"error: {shown(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): not an error of ours. Point stdout at devnull so
+        # that the final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except OSError as exc:
+        # A missing input, an unwritable folder, a full disk: the user's to fix, named in one line.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM or SIGHUP as Terminated
+        word, code = STOPPED_BY[getattr(stop, "signum", signal.SIGINT)]
+        print(word, file=sys.stderr)
+        return code
+    return EXIT_OK if code is None else code

@@ -1,0 +1,25 @@
+"""How image files become digits before scoring: predict's --background and --frame. Its own light
+module, so that `mnist-ann --help` names the choices without importing numpy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BACKGROUNDS = ("auto", "dark", "light")  # dark: MNIST's light digit on a dark ground; light: ink on paper
+FRAMINGS = ("mnist", "none")  # mnist: MNIST's framing (see core/framing.py); none: resized whole to 28x28
+
+
+@dataclass(frozen=True)
+class Preparation:
+    background: str = "auto"
+    frame: str = "mnist"
+
+    def __post_init__(self):
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}, got {self.background!r}")
+        if self.frame not in FRAMINGS:
+            raise ValueError(f"frame must be one of {', '.join(FRAMINGS)}, got {self.frame!r}")
+
+    def label(self, light: bool) -> str:
+        """What was applied to one image, as the `prepared` column says it: mnist/light, none/dark, ..."""
+        return f"{self.frame}/{'light' if light else 'dark'}"

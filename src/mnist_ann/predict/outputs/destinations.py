@@ -1,0 +1,73 @@
+"""Where a predict run's rows go: a local file (writers.py: written under a temporary name and
+renamed into place) or an object (s3://, objects.py: written locally, then uploaded in one piece),
+with the errors file beside either."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ...core.errors import OutputError
+from ...core.files import write_csv
+from .. import objects
+from .names import error_rows
+from .writers import PredictionWriter, check_output, prediction_file, write_errors
+
+
+@contextlib.contextmanager
+def prediction_output(
+    output: str | Path, fmt: str, with_probabilities: bool, min_confidence: float | None = None
+) -> Iterator[PredictionWriter]:
+    """A writer whose rows appear at `output` (a path or an s3:// URI) only when the block ends
+    without error."""
+    if not objects.is_object(output):
+        with prediction_file(output, fmt, with_probabilities, min_confidence) as writer:
+            yield writer
+        return
+    with (
+        objects.written_to(str(output)) as local,
+        prediction_file(local, fmt, with_probabilities, min_confidence) as writer,
+    ):
+        yield writer
+
+
+def object_errors_uri(output: str) -> str:
+    """`s3://b/p/predictions.errors.csv` beside `s3://b/p/predictions.csv`."""
+    folder, _, name = output.rpartition("/")
+    return f"{folder}/{Path(name).stem}.errors.csv"
+
+
+def errors_beside(output: str | Path, errors: Sequence[tuple[str, str]]) -> str | Path | None:
+    """List the failed inputs beside the output (a stale list removed when nothing failed); where."""
+    if not objects.is_object(output):
+        return write_errors(output, errors)
+    uri = object_errors_uri(str(output))
+    if not errors:
+        if objects.list_objects(uri):
+            objects.delete([uri])
+        return None
+    write_error_object(uri, errors)
+    return uri
+
+
+def write_error_object(uri: str, errors: Sequence[tuple[str, str]]) -> None:
+    """The failed inputs as the errors CSV a local run writes, uploaded to `uri`."""
+    with objects.written_to(uri) as local:
+        write_csv(local, error_rows(errors))
+
+
+def check_destination(output: str | Path, sources: Sequence[str], model: str | Path) -> None:
+    """Refuse, before any work, an output that would replace an input or the model, that is not a
+    regular file, or (an object) whose bucket is missing or may not be read."""
+    if not objects.is_object(output):
+        check_output(output, sources, model)
+        return
+    output = str(output)
+    if output.endswith("/"):
+        raise OutputError(f"{output}: a prefix (ending in /) takes shards, which --ray writes; give an object's URI")
+    objects.check_bucket(output)
+    protected = {*sources, str(model)}
+    for replaced in (output, object_errors_uri(output)):
+        if replaced in protected:
+            raise OutputError(f"{output}: would replace {replaced}, one of the inputs; refusing to overwrite it")

@@ -1,0 +1,45 @@
+"""`predict --ray --output s3://bucket/prefix/`: the shard folder of shards.py on an object store.
+A prefix cannot be renamed into place, so `_SUCCESS` alone says that the folder is whole: the job
+first deletes a former job's `_SUCCESS` (readers then see an unfinished folder, never a mix of two
+jobs), the workers upload their shards (each object whole or absent: objects.py), and at the end
+the driver deletes former shards that no task of this job wrote, then writes errors.csv and, last,
+`_SUCCESS`. A job that fails leaves the prefix without `_SUCCESS`; the next job under it replaces
+what it holds."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+
+from ...core.errors import OutputError
+from .. import objects
+from .destinations import write_error_object
+from .shards import ERRORS_NAME, MANIFEST_NAME, OURS, ShardRecord
+
+
+@contextlib.contextmanager
+def object_shard_folder(
+    prefix: str, fmt: str, with_probabilities: bool, sources: Sequence[str]
+) -> Iterator[tuple[ShardRecord, list[tuple[str, str]]]]:
+    """shards.shard_folder for an s3:// prefix: (the record of the shards the workers upload under
+    it, a list for the failed inputs); `_SUCCESS` is written when the block ends without error."""
+    prefix = prefix.rstrip("/") + "/"
+    objects.check_bucket(prefix)
+    former = [uri for uri, _ in objects.list_objects(prefix, hidden=True)]
+    strangers = [uri for uri in former if not OURS.fullmatch(uri[len(prefix) :])]
+    if strangers:
+        raise OutputError(f"{prefix}: holds {strangers[0]}, which predict did not write; refusing to replace it")
+    inside = next((source for source in sources if source.startswith(prefix)), None)
+    if inside is not None:
+        raise OutputError(f"{prefix}: holds the input {inside}; refusing to replace it")
+    manifest = objects.join(prefix, MANIFEST_NAME)
+    if manifest in former:
+        objects.delete([manifest])  # first: from now on a reader sees an unfinished folder
+    record, errors = ShardRecord(prefix, fmt, with_probabilities), list[tuple[str, str]]()
+    yield record, errors
+    written = {objects.join(prefix, name) for name, _ in record.shards}
+    objects.delete([uri for uri in former if uri not in written and uri != manifest])
+    if errors:
+        write_error_object(objects.join(prefix, ERRORS_NAME), errors)
+    objects.write_bytes(manifest, (json.dumps(record.manifest(len(errors)), indent=2) + "\n").encode())

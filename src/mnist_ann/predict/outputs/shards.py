@@ -1,0 +1,125 @@
+"""An output folder for predict jobs too large for one file (`--output DIR/` with `--ray`): one shard
+per task, part-000000.csv, part-000001.csv, ... (or .jsonl, .parquet), each with the columns and
+header of a single output file, in input order, written by the Ray workers themselves
+(cluster/task_shards.py); errors.csv when some inputs failed; and `_SUCCESS`, the manifest: the
+format, the shards with their rows, the total rows and failed inputs. A reader checks `_SUCCESS`.
+
+The folder is built under a temporary name beside it and renamed into place only when the job has
+finished: a failed or interrupted job leaves the previous folder (or none) as it was. Anything in
+it that no finished task recorded (the temporary file of a worker killed mid-write) is removed
+first. An existing folder is replaced only when it holds nothing but what this module writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ...core.errors import OutputError
+from ...core.files import temporary_name, write_csv, write_json
+from .. import objects
+from .names import error_rows
+
+ERRORS_NAME, MANIFEST_NAME = "errors.csv", "_SUCCESS"
+OURS = re.compile(r"part-\d{5,}\.(csv|jsonl|parquet)|errors\.csv|_SUCCESS")
+
+
+def is_folder_output(output: str | Path) -> bool:
+    """`--output` names a folder: it ends with a slash, or is a folder already."""
+    return str(output).endswith(os.sep) or Path(output).is_dir()
+
+
+class ShardRecord:
+    """The shards a job's workers wrote into `folder`, in input order, with their rows."""
+
+    def __init__(self, folder: Path | str, fmt: str, with_probabilities: bool):
+        self.folder, self.fmt, self.with_probabilities = folder, fmt, with_probabilities
+        self.shards: list[tuple[str, int]] = []
+        self.rows = 0
+
+    def record(self, name: str, rows: int) -> None:
+        self.shards.append((name, rows))
+        self.rows += rows
+
+    def manifest(self, errors: int) -> dict:
+        shards = [{"name": name, "rows": rows} for name, rows in self.shards]
+        return {"format": self.fmt, "rows": self.rows, "failed_inputs": errors, "shards": shards}
+
+
+@contextlib.contextmanager
+def shard_folder(
+    output: str | Path, fmt: str, with_probabilities: bool, sources: Sequence[str]
+) -> Iterator[tuple[ShardRecord, list[tuple[str, str]]]]:
+    """(a record of the shards written into its folder, a list for the failed inputs): the shards,
+    errors.csv and _SUCCESS appear at `output` only when the block ends without error. `sources`
+    are the inputs: none may lie inside it."""
+    if objects.is_object(output):
+        from .object_shards import object_shard_folder  # which builds on this module
+
+        with object_shard_folder(str(output), fmt, with_probabilities, sources) as folder:
+            yield folder
+        return
+    output = Path(output)
+    _check_replaceable(output, sources)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    building = output.parent / temporary_name()  # short: the output's own name may be as long as allowed
+    building.mkdir()
+    try:
+        record, errors = ShardRecord(building, fmt, with_probabilities), list[tuple[str, str]]()
+        yield record, errors
+        recorded = {name for name, _ in record.shards}
+        for stray in [entry for entry in building.iterdir() if entry.name not in recorded]:
+            stray.unlink()  # a killed worker's temporary file; its task ran again under its own name
+        if errors:
+            write_csv(building / ERRORS_NAME, error_rows(errors))
+        write_json(building / MANIFEST_NAME, record.manifest(len(errors)))  # last: what readers check
+        _replace(output, building)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+
+
+def _check_replaceable(output: Path, sources: Sequence[str]) -> None:
+    if not output.exists():
+        return
+    if not output.is_dir() or output.is_symlink():
+        raise OutputError(f"{output}: exists and is not a folder; an output folder must be a new or a former one")
+    if Path.cwd().resolve().is_relative_to(output.resolve()):
+        # replaced whole, it would leave this process and the shell in a deleted folder (EBUSY at a mount)
+        raise OutputError(f"{output}: is the current folder or holds it; give a new folder DIR/ for the output")
+    if os.path.ismount(output):
+        raise OutputError(f"{output}: is a mount point, which cannot be replaced; give a new folder inside it")
+    # Ours: regular files with our names. A folder or link that merely has such a name is not.
+    with os.scandir(output) as entries:
+        strangers = sorted(e.name for e in entries if not (OURS.fullmatch(e.name) and e.is_file(follow_symlinks=False)))
+    if strangers:
+        raise OutputError(
+            f"{output}: holds {strangers[0]!r}, which predict did not write; refusing to replace the folder"
+        )
+    inside = next((s for s in sources if Path(os.path.abspath(s)).is_relative_to(output.absolute())), None)
+    if inside is not None:
+        raise OutputError(f"{output}: holds the input {inside}; refusing to replace the folder")
+
+
+def _replace(output: Path, built: Path) -> None:
+    """Put `built` at `output`; a former output folder is moved aside first and then deleted. If
+    either move fails, the former folder is put back and nothing is left beside it."""
+    former = output.parent / temporary_name(kind="old") if output.exists() else None
+    try:
+        if former is not None:
+            former.mkdir()
+            os.replace(output, former / "folder")
+        os.replace(built, output)
+    except OSError as exc:
+        if former is not None:
+            with contextlib.suppress(OSError):
+                os.replace(former / "folder", output)  # only where the first move was made
+            with contextlib.suppress(OSError):
+                former.rmdir()  # only when empty: never the former folder itself
+        raise OutputError(f"{output}: cannot be replaced ({exc.strerror or exc}); the former folder is kept") from None
+    if former is not None:
+        shutil.rmtree(former, ignore_errors=True)

@@ -1,0 +1,199 @@
+"""Prediction files: CSV (or JSON Lines, or Parquet: parquet_rows.py), one row per image: `source`,
+`label`, `confidence`, the ten class probabilities and `prepared` (`<frame>/<background>` for image
+files, e.g. mnist/light; `as-is` for array rows), written to a temporary file and renamed into
+place at the end.
+
+CSV rows are formatted with numpy, a block at a time, rather than value by value in Python: for
+array inputs that is most of the work left once onnxruntime has scored the images. Probabilities are
+written with six decimals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from ...core.errors import OutputError
+from ...core.files import atomic_path, write_csv
+from ...core.mnist import NUM_CLASSES
+from .csv_bytes import DECIMALS, decimal, flags, numeric_columns
+from .names import csv_field, error_rows, printable
+from .parquet_rows import ParquetRows
+
+ARRAY_ROWS = "as-is"  # rows of array files: MNIST-framed already, never reframed
+
+
+def header(with_probabilities: bool, flags_uncertain: bool = False) -> list[str]:
+    probabilities = [f"prob_{d}" for d in range(NUM_CLASSES)] if with_probabilities else []
+    return ["source", "label", "confidence", *probabilities, "prepared", *(["uncertain"] if flags_uncertain else [])]
+
+
+class PredictionWriter:
+    """Appends prediction rows to an open binary file, in CSV, JSON Lines or Parquet; `finish`
+    ends the file (Parquet's footer)."""
+
+    def __init__(self, fp: BinaryIO, fmt: str, with_probabilities: bool, min_confidence: float | None = None):
+        self.fp, self.fmt, self.with_probabilities = fp, fmt, with_probabilities
+        self.min_confidence = min_confidence  # rows below it say `uncertain`: 1 (CSV), true (JSON Lines)
+        self.rows = 0
+        self._parquet = ParquetRows(fp, with_probabilities, min_confidence) if fmt == "parquet" else None
+        if fmt == "csv":
+            fp.write((",".join(header(with_probabilities, min_confidence is not None)) + "\n").encode())
+
+    def _ends(self, probabilities: np.ndarray, end: str) -> np.ndarray:
+        """Each row's last column(s) and line end: `end`, and the uncertain flag when asked for."""
+        if self.min_confidence is None:
+            return np.broadcast_to(np.frombuffer(f"{end}\n".encode(), np.uint8), (len(probabilities), len(end) + 1))
+        return np.concatenate(
+            [
+                np.broadcast_to(np.frombuffer(end.encode(), np.uint8), (len(probabilities), len(end))),
+                flags(self._uncertain(probabilities), b"\n"),
+            ],
+            axis=1,
+        )
+
+    def _uncertain(self, probabilities: np.ndarray) -> np.ndarray:
+        return probabilities.max(axis=1) < self.min_confidence
+
+    def write(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
+        """Rows for images named one by one (image files), with what was done to each."""
+        if self._parquet is not None:
+            self._parquet.write(sources, probabilities, prepared)
+            self.rows += len(sources)
+            return
+        if self.fmt == "jsonl":
+            self._write_jsonl(sources, probabilities, prepared)
+            return
+        numeric = numeric_columns(probabilities, self.with_probabilities, b",")
+        ends = self._ends(probabilities, "")
+        rows = zip(sources, numeric, prepared, ends)
+        self.fp.write(
+            b"".join(csv_field(s).encode() + row.tobytes() + p.encode() + end.tobytes() for s, row, p, end in rows)
+        )
+        self.rows += len(sources)
+
+    def write_array_rows(self, path: str, start: int, probabilities: np.ndarray) -> None:
+        """Rows for images `start`, `start + 1`, ... of the array file `path`, named `path#i`."""
+        if self._parquet is not None:
+            self._parquet.write_array_rows(path, start, probabilities, ARRAY_ROWS)
+            self.rows += len(probabilities)
+            return
+        if self.fmt == "jsonl":
+            sources = [f"{path}#{i}" for i in range(start, start + len(probabilities))]
+            self._write_jsonl(sources, probabilities, [ARRAY_ROWS] * len(sources))
+            return
+        numeric = np.concatenate(
+            [numeric_columns(probabilities, self.with_probabilities, b""), self._ends(probabilities, f",{ARRAY_ROWS}")],
+            axis=1,
+        )
+        quoted = csv_field(f"{path}#")
+        prefix, suffix = (quoted[:-1], b'"') if quoted.endswith('"') else (quoted, b"")
+        prefix_bytes = np.frombuffer(prefix.encode(), np.uint8)
+        indices = np.arange(start, start + len(probabilities))
+        # Within one block the index has the same number of digits, so every row has the same
+        # width and the block is one byte matrix.
+        bounds = (
+            [0] + [int(np.searchsorted(indices, 10**k)) for k in range(1, 19) if 10**k <= indices[-1]] + [len(indices)]
+        )
+        for lo, hi in itertools.pairwise(bounds):
+            if lo == hi:
+                continue
+            width = len(str(indices[lo]))
+            block = [np.broadcast_to(prefix_bytes, (hi - lo, len(prefix_bytes))), decimal(indices[lo:hi], width)]
+            if suffix:
+                block.append(np.full((hi - lo, 1), ord('"'), np.uint8))
+            block.append(numeric[lo:hi])
+            self.fp.write(np.concatenate(block, axis=1).tobytes())
+        self.rows += len(probabilities)
+
+    def finish(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+
+    def _write_jsonl(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
+        lines = []
+        for source, row, applied in zip(sources, probabilities.astype(float), prepared):
+            record = {
+                "source": printable(source),
+                "label": int(row.argmax()),
+                "confidence": round(float(row.max()), DECIMALS),
+            }
+            if self.with_probabilities:
+                record["probabilities"] = [round(p, DECIMALS) for p in row.tolist()]
+            record["prepared"] = applied
+            if self.min_confidence is not None:
+                record["uncertain"] = bool(row.max() < self.min_confidence)
+            lines.append(json.dumps(record) + "\n")
+        self.fp.write("".join(lines).encode())
+        self.rows += len(sources)
+
+
+@contextlib.contextmanager
+def prediction_file(
+    path: str | Path, fmt: str, with_probabilities: bool, min_confidence: float | None = None
+) -> Iterator[PredictionWriter]:
+    """A writer whose rows appear at `path` only when the block ends without error. A failed
+    write (a full disk) is reported against `path`, not the temporary file."""
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb", buffering=1 << 20) as fp:
+            writer = PredictionWriter(fp, fmt, with_probabilities, min_confidence)
+            yield writer
+            writer.finish()
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
+
+
+def errors_path(output: str | Path) -> Path:
+    """Where the inputs that could not be scored are listed: `predictions.errors.csv` beside
+    `predictions.csv`."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.errors.csv")
+
+
+def write_errors(output: str | Path, errors: Sequence[tuple[str, str]]) -> Path | None:
+    """List the failed inputs next to the output, or remove a stale list when nothing failed."""
+    path = errors_path(output)
+    if not errors:
+        path.unlink(missing_ok=True)
+        return None
+    write_csv(path, error_rows(errors))
+    return path
+
+
+def check_output(output: str | Path, sources: Sequence[str], model: str | Path) -> None:
+    """Refuse, before any work, an output (or the errors file beside it) that would replace one of
+    the inputs, the model, or anything but a regular file (a folder, a device such as /dev/null, a
+    FIFO): renaming the finished file into place would destroy it."""
+    protected = None
+    for path in (Path(output), errors_path(output)):
+        try:
+            found = os.stat(path)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(found.st_mode):
+            raise OutputError(f"{path}: exists and is not a regular file; refusing to replace it")
+        if protected is None:  # one stat per input, and only when an output would be replaced
+            protected = {_identity(s): f"an input ({s})" for s in sources}
+            protected[_identity(model)] = f"the model {model}"
+        what = protected.get((found.st_dev, found.st_ino))
+        if what:
+            raise OutputError(f"{path} is {printable(what)}; refusing to overwrite it")
+
+
+def _identity(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of `path`, or None for a path that cannot be stat'ed (nothing to protect)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino

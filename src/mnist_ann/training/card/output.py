@@ -1,0 +1,82 @@
+"""A card written to a file: Markdown or HTML by the file's suffix, renamed into place whole; and
+the files of a version's card as the export stage logs them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ...core.errors import ModelError, OutputError
+from ...core.files import write_text
+from .facts import CardFacts, workspace_facts
+from .html import render_html
+from .markdown import render_markdown
+from .stored import FACTS_FILE, facts_json, run_facts, run_lineage
+
+SUFFIXES = (".md", ".html")
+CARD_FILES = {".md": "model_card.md", ".html": "model_card.html"}  # by the output's suffix
+# The pipeline's figures as images, by the caption the HTML card gives them.
+WORKSPACE_IMAGES = {
+    "Most confident mistakes on the test set": "plots/evaluate/mistakes.png",
+    "Confusion matrix on the test set": "plots/evaluate/confusion_matrix.png",
+    "Sample predictions (mistakes in red)": "plots/evaluate/predictions.png",
+    "Accuracy per epoch": "plots/train/accuracy.png",
+    "Loss per epoch": "plots/train/loss.png",
+}
+
+
+def card_suffix(output: str | Path) -> str:
+    """`.md` or `.html`: the kind of card `output` names; OutputError for anything else."""
+    suffix = Path(output).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise OutputError(f"card: {output}: the output must end in .md or .html")
+    return suffix
+
+
+def write_workspace_card(workspace: str | Path, output: str | Path) -> None:
+    """The card of the pipeline outputs in `workspace` (a folder with a dvc.lock) to `output`."""
+    from ..provenance import provenance_tags
+
+    workspace, suffix = Path(workspace), card_suffix(output)
+    if not (workspace / "dvc.lock").is_file():
+        raise ModelError(f"card: {workspace}: not a pipeline workspace (no dvc.lock in it)")
+    lineage = run_lineage(None, provenance_tags(workspace))
+    del lineage["mlflow_run_id"]  # workspace_facts reads it from models/mlflow_run.json
+    markdown = render_markdown(workspace_facts(workspace, lineage))
+    write_text(output, render_html(markdown, workspace_images(workspace)) if suffix == ".html" else markdown)
+
+
+def write_card(files: Mapping[str, str], output: str | Path) -> None:
+    """A card's file (card_files' or a run's) of `output`'s kind, written to `output`."""
+    write_text(output, files[CARD_FILES[card_suffix(output)]])
+
+
+def version_card_files(record: Any) -> dict[str, str]:
+    """The card of a registered version (a tracking.VersionRecord): the one its run logged when it
+    was registered, else one made now from what its run records (a version made before cards
+    existed, or whose card was lost), without images or comparison."""
+    if all(name in record.files for name in CARD_FILES.values()):
+        return dict(record.files)
+    markdown = render_markdown(run_facts(**vars(record)))
+    return {CARD_FILES[".md"]: markdown, CARD_FILES[".html"]: render_html(markdown)}
+
+
+def card_files(facts: CardFacts, workspace: str | Path = ".", baseline: CardFacts | None = None) -> dict[str, str]:
+    """A version's card as the run keeps it: Markdown, HTML (with the images of `workspace`'s
+    plots) and the facts themselves (card_facts.json), from which a later version's card compares."""
+    markdown = render_markdown(facts, baseline)
+    return {
+        CARD_FILES[".md"]: markdown,
+        CARD_FILES[".html"]: render_html(markdown, workspace_images(Path(workspace))),
+        FACTS_FILE: facts_json(facts),
+    }
+
+
+def workspace_images(workspace: Path) -> dict[str, bytes]:
+    """The plots the pipeline drew in `workspace`, by caption; a missing one is left out."""
+    return {
+        caption: (workspace / path).read_bytes()
+        for caption, path in WORKSPACE_IMAGES.items()
+        if (workspace / path).is_file()
+    }

@@ -1,0 +1,57 @@
+"""One MLflow run per pipeline execution, in every tracking store: the name of that run, and the
+record a stage after train restores when train's outputs came from a DVC cache or remote shared with
+another store (DVC's run cache, `dvc pull`), whose run this store does not have."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..tracking import TrackedRun, read_run_history
+from .params import Params, changed_params, flatten
+from .provenance import committed_text, provenance_tags, run_label
+
+RESTORED = "mnist_ann.restored"  # tag: what the restored run holds and where it came from
+
+
+def run_name(params: Params, params_file: str | Path) -> str:
+    """The DVC experiment's name under `dvc exp run`; else the commit and what differs from it."""
+    here = Path.cwd()
+    return os.environ.get("DVC_EXP_NAME") or run_label(here, changed_params(params, committed_text(here, params_file)))
+
+
+CHANGED = "params.changed"  # tag: the params that differ from the commit, with their values
+
+
+def change_tags(params: Params, params_file: str | Path) -> dict[str, str]:
+    """What a run changed, where the runs table and the run page show it: the params that differ
+    from the committed params.yaml with their new values (`train.epochs=2`, also under `dvc exp
+    run -S`, whose run is named after the experiment), as a tag and as the run's description."""
+    here = Path.cwd()
+    changed = changed_params(params, committed_text(here, params_file))
+    listed = ", ".join(f"{name}={value}" for name, value in changed.items()) or "none"
+    commit = run_label(here, {}).split(" ", 1)[0]
+    return {CHANGED: listed[:5000], "mlflow.note.content": f"params changed from {commit}: {listed}"}
+
+
+def train_record(params: Params, params_file: str | Path, run_file: str | Path) -> Callable[[TrackedRun], None]:
+    """What the train stage logged that its outputs can restore: its run's name, params, provenance
+    tags, and the per-epoch metrics kept in the run-id file. Models and figures stay in the store
+    that made them. Nothing is read, nor git asked, unless a run is restored."""
+
+    def restore(run: TrackedRun) -> None:
+        run.set_tags(
+            {
+                **provenance_tags(),
+                **change_tags(params, params_file),
+                "mlflow.runName": run_name(params, params_file),  # MLflow renames the run by this tag
+                RESTORED: "train's outputs were restored by DVC (run cache or remote), not trained here; "
+                "this run restores its params, tags and per-epoch metrics",
+            }
+        )
+        run.log_params(flatten(params))
+        for row in read_run_history(run_file):
+            run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+
+    return restore
