@@ -10,14 +10,18 @@ PORT   ?= 5000
 # DVC stage commands say `python ...`: run them, and everything else here, with the venv's tools.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup repro robust test test-fast lint format bench ui exps audit lock clean-venv help
+.PHONY: setup repro robust test test-fast check deps lint format bench ui exps audit lock clean-venv help
 
 help:
 	@echo "make repro      set up .venv from $(LOCK), then run the DVC pipeline (dvc repro)"
 	@echo "make robust     the named experiment 'robust': a model trained for people's digits (~3 min in all)"
 	@echo "make test       set up .venv from $(LOCK), then run the whole test suite"
 	@echo "make test-fast  the tests without the slow end-to-end runs and the registry download"
-	@echo "make lint       ruff: lint and check the formatting of the whole tree (CI runs it first)"
+	@echo "make check      the fast tier, after each change: lint, types, and the unit tests (no TensorFlow,"
+	@echo "                no server, no subprocess; under 90 s on 2 cores)"
+	@echo "make lint       ruff and mypy: lint, formatting and types of the whole tree (CI runs it first)"
+	@echo "make deps       regenerate dvc.yaml's code deps from what each stage imports"
+	@echo "make setup      only set up .venv from $(LOCK) (make repro and make test do it first)"
 	@echo "make format     ruff: format the whole tree and apply safe lint fixes"
 	@echo "make bench      measure the pipeline against the seed tutorial (writes benchmarks/results.*)"
 	@echo "make exps       dvc exp show, narrowed to the columns that compare experiments (fits 120 columns)"
@@ -49,12 +53,21 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not network"
 
+# The fast tier: tests/fast_tier.py fails any test of the tier that starts a process, opens a server or
+# imports TensorFlow, Keras, MLflow, DVC or Ray, so the tier stays fast by construction.
+check: lint
+	$(BIN)/python -m pytest -q -m unit -p fast_tier --durations=5
+
+deps: setup
+	$(BIN)/python tools/stage_deps.py --write
+
 # Paths, not `.`: a checkout may sit beside other trees, and the venv is never ours to lint.
 LINTED := src pipeline tests benchmarks tools
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format $(LINTED)
