@@ -53,10 +53,10 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not network"
 
-# The fast tier: tests/fast_tier.py fails any test of the tier that starts a process, opens a server or
-# imports TensorFlow, Keras, MLflow, DVC or Ray, so the tier stays fast by construction.
+# The fast tier: tests/unit_tier.py fails any test of the tier that starts a process, listens on a socket
+# or imports TensorFlow, Keras, MLflow, DVC or Ray, so the tier stays fast by construction.
 check: lint
-	$(BIN)/python -m pytest -q -m unit -p fast_tier --durations=5
+	$(BIN)/python -m pytest -q -m unit --unit-tier --durations=5
 
 deps: setup
 	$(BIN)/python tools/stage_deps.py --write

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+import unit_tier
 import yaml
 
 from helpers import (
@@ -34,10 +35,27 @@ from helpers import (
 from mnist_ann.training.numerics import pin_numerics
 
 
+def pytest_addoption(parser):
+    what = "the fast tier (make check): fail a test that starts a process, a server or TensorFlow"
+    parser.addoption("--unit-tier", action="store_true", help=what)
+
+
+def pytest_ignore_collect(collection_path, config):
+    if config.getoption("--unit-tier") and collection_path.name in unit_tier.HEAVY_MODULES:
+        return True
+    return None
+
+
 def pytest_configure(config):
     """Before any test module is collected, so before anything loads TensorFlow: tests that train
     or score in-process compute as the stages do (mnist_ann.training.numerics)."""
     pin_numerics()
+    if config.getoption("--unit-tier"):
+        unit_tier.guard()
+
+
+def pytest_collection_modifyitems(config, items):
+    unit_tier.mark_unit_tier(items)
 
 
 @pytest.fixture(autouse=True)

@@ -82,6 +82,7 @@ def test_every_layout_gives_the_model_ready_pixels_chunk_by_chunk(tmp_path, layo
     np.testing.assert_array_equal(np.concatenate([pixels for _, pixels in chunks]), preprocess(images))
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("layout", ["npy-float-flat", "idx-gz"])
 def test_array_files_are_scored_as_keras_scores_their_images(exported, tmp_path, layout):
     """End to end, through the command: rows named path#i, as Keras scores the same pixels."""
@@ -205,6 +206,7 @@ def _array_mutants(count_per_seed: int = 25) -> dict[str, bytes]:
     return mutants
 
 
+@pytest.mark.heavy
 def test_fuzzed_array_files_are_scored_whole_or_skipped_whole(exported, tmp_path):
     """Whatever a damaged array file holds, it is either scored in full (its rows #0..#n-1, each a
     probability distribution) or listed as skipped with none of its rows written; never a traceback."""

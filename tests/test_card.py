@@ -123,6 +123,7 @@ def card_command(*args, cwd=REPO):
     return run_script("-m", "mnist_ann.cli", "card", *map(str, args), cwd=cwd)
 
 
+@pytest.mark.heavy
 def test_mnist_ann_card_writes_markdown_or_html_by_suffix_without_mlflow_or_tensorflow(workspace, tmp_path):
     root, figures, _ = workspace
     (root / "plots" / "evaluate").mkdir(parents=True)
@@ -144,6 +145,7 @@ def test_mnist_ann_card_writes_markdown_or_html_by_suffix_without_mlflow_or_tens
     assert not re.search(r"""(src|href)\s*=\s*(?!["']?data:)""", page)  # nothing to load from anywhere
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("args", "says"),
     [
@@ -189,6 +191,7 @@ def test_text_from_the_files_is_escaped_in_the_html_card(workspace):
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;|x</td>" in page
 
 
+@pytest.mark.heavy
 def test_files_not_shaped_as_the_pipeline_writes_them_give_not_recorded_not_a_traceback(tmp_path):
     """A hand-edited or foreign workspace: wrong types everywhere, a predictions file with digits
     out of range. The card says what it can and "not recorded" for the rest; nothing is guessed."""
@@ -245,6 +248,7 @@ def registry(tmp_path):
     return tmp_path, client, runs
 
 
+@pytest.mark.heavy
 def test_a_version_made_before_cards_gets_one_from_its_runs_record(registry):
     root, _, runs = registry
     done = card_command("models:/mnist-ann/1", "--output", "c.md", cwd=root)
@@ -264,6 +268,7 @@ def test_a_version_made_before_cards_gets_one_from_its_runs_record(registry):
     assert "| cpu | a test CPU |" in card
 
 
+@pytest.mark.heavy
 def test_a_version_with_a_logged_card_is_written_as_logged_also_by_alias(registry):
     root, client, _ = registry
     client.set_registered_model_alias("mnist-ann", "champion", "2")
@@ -273,6 +278,7 @@ def test_a_version_with_a_logged_card_is_written_as_logged_also_by_alias(registr
     assert (root / "c.html").read_text() == "<p>logged page</p>\n" and (root / "c.md").read_text() == "# logged card\n"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("uri", ["models:/mnist-ann/9", "models:/mnist-ann@nobody", "models:/other/1"])
 def test_an_unknown_version_is_one_line_and_exit_1(registry, uri):
     root = registry[0]
@@ -281,6 +287,7 @@ def test_an_unknown_version_is_one_line_and_exit_1(registry, uri):
     assert len(done.stderr.strip().splitlines()) == 1 and not (root / "c.md").exists()
 
 
+@pytest.mark.heavy
 def test_a_new_version_is_compared_with_the_champion_else_the_version_before_it(registry):
     from mnist_ann.tracking.versions import baseline_record
     from mnist_ann.training.card import render_markdown, run_facts

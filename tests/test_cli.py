@@ -16,6 +16,9 @@ from PIL import Image
 
 from helpers import font_digits, popen_with_default_signals, predict, read_rows, run_script
 
+# Every test here starts a process (the command, a stage, git or a decoding pool): not in `make check`.
+pytestmark = pytest.mark.heavy
+
 
 def test_unwritable_output_is_exit_1(exported, tmp_path):
     _, model_path = exported

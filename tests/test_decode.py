@@ -8,6 +8,7 @@ import struct
 import tracemalloc
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from helpers import assert_rows_match_keras, font_digits, predict, predict_damaged_folder, read_rows
@@ -67,6 +68,7 @@ def test_resize_invert_and_animation(tmp_path):
     assert np.abs(plain.astype(int) - np.stack([resized, first_frame])).max() <= 1  # float32 rounding
 
 
+@pytest.mark.heavy
 def test_image_folders_are_scored_as_keras_scores_their_digits(exported, tmp_path):
     """End to end, through the command: the folder walked, each image decoded, scored as Keras would."""
     keras_model, model_path = exported
@@ -99,6 +101,7 @@ def _mutants(count_per_format: int = 30) -> dict[str, bytes]:
     return mutants
 
 
+@pytest.mark.heavy
 def test_fuzzed_images_never_stop_the_batch(exported, tmp_path):
     """Whatever a damaged image makes Pillow raise is that image's error (issue 11): every file is
     either scored or listed, and the run ends with exit 0 or 2, never a traceback."""

@@ -41,6 +41,7 @@ def test_unreadable_folder_is_named(tmp_path):
     assert found == [] and skipped == [(str(tmp_path / "locked"), "cannot read folder: Permission denied")]
 
 
+@pytest.mark.heavy
 def test_predict_goes_on_past_a_loop_and_lists_it(exported, tmp_path):
     """Issue 11: a symbolic-link loop aborted the whole run; a FIFO was skipped unnamed (exit 0)."""
     _, model_path = exported

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from helpers import REPO, font_digits
@@ -51,6 +52,7 @@ def test_the_exit_codes_are_the_codes_in_one_table():
     assert {int(code): meaning for code, meaning in table} == EXIT_CODES
 
 
+@pytest.mark.heavy
 def test_the_python_examples_run(exported, tmp_path):
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "model.onnx").write_bytes(exported[1].read_bytes())

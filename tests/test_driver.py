@@ -298,6 +298,7 @@ def test_an_unreachable_cluster_is_one_line_and_no_output(exported, tmp_path, cl
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
 
 
+@pytest.mark.heavy
 def test_a_bare_ray_before_the_inputs_says_what_it_took_as_its_address(exported, tmp_path):
     _, model = exported
     for name in ("a.npy", "b.npy"):

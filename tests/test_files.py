@@ -22,6 +22,7 @@ def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
 
 
+@pytest.mark.heavy
 def test_temp_files_of_dead_writers_are_removed(tmp_path):
     dead_pid = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
@@ -53,6 +54,7 @@ def test_new_files_get_the_usual_permissions(tmp_path):
     assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.heavy
 def test_alive_and_dead_processes():
     assert process_alive(os.getpid())
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

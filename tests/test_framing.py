@@ -100,6 +100,7 @@ def test_blank_and_all_ink_pictures_are_reasons_not_digits(background, frame):
     assert reason is None
 
 
+@pytest.mark.heavy
 def test_blank_and_all_ink_pictures_are_reported_not_scored(exported, tmp_path):
     """End to end, through the command: such pictures are listed as errors, the digit is scored."""
     _, model_path = exported
@@ -118,6 +119,7 @@ def test_blank_and_all_ink_pictures_are_reported_not_scored(exported, tmp_path):
     assert all(errors[name].startswith("blank image: ") for name in pictures if name != "square.png")
 
 
+@pytest.mark.heavy
 def test_transparent_pixels_become_the_ground_the_ink_stands_out_from(exported, tmp_path):
     """Issue 12: black digits on a transparent background were read as blank, all labelled 5."""
     _, model_path = exported

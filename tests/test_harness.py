@@ -57,6 +57,7 @@ def test_a_bad_parameter_fails_before_the_numerics_are_touched(params_file, monk
     assert [name for name in PINNED if name in __import__("os").environ] == []
 
 
+@pytest.mark.heavy
 def test_the_runs_numerics_tag_says_what_the_process_computes_with(params_file, monkeypatch):
     """The leak the harness closes: train recorded its `numerics` tag before start_keras pinned the
     numerics, so a caller without the variables set (any shell) got `native: ...=unset` on a run whose
@@ -69,6 +70,7 @@ def test_the_runs_numerics_tag_says_what_the_process_computes_with(params_file, 
     assert tags["numerics"].startswith("pinned:"), tags["numerics"]
 
 
+@pytest.mark.heavy
 def test_the_native_setting_is_recorded_as_native(params_file, monkeypatch):
     for name in PINNED:
         monkeypatch.delenv(name, raising=False)

@@ -9,6 +9,9 @@ import sys
 
 import pytest
 
+# Every test here starts a process (the command, a stage, git or a decoding pool): not in `make check`.
+pytestmark = pytest.mark.heavy
+
 # Fifty tasks in miniature, after `setup` (argv[1]): eight 1 MiB arrays alive at once, then freed.
 # Prints the page faults that the fifty took.
 CHURN = """

@@ -165,6 +165,7 @@ def test_no_library_function_takes_more_than_four_positional_parameters():
     assert crowded == []
 
 
+@pytest.mark.heavy
 def test_importing_the_library_changes_nothing_in_the_process():
     """No module edits the environment or sys.modules when imported (entry points do, once: see
     harness.start_keras). The libraries they use are imported first, since some of them set variables."""

@@ -103,6 +103,7 @@ def test_an_unknown_mode_is_one_line():
         pin_numerics({MODE: "fast"})
 
 
+@pytest.mark.heavy
 def test_pinning_after_tensorflow_loaded_with_other_settings_fails_loudly():
     """Too late to apply: TensorFlow read its settings when it loaded."""
     probe = "import tensorflow\nfrom mnist_ann.training.numerics import pin_numerics\npin_numerics()\n"

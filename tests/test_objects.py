@@ -53,6 +53,7 @@ def test_a_uri_that_names_no_bucket_is_refused(uri):
         objects.split(uri)
 
 
+@pytest.mark.heavy
 def test_refused_credentials_are_one_line_naming_the_cause(tmp_path, monkeypatch):
     from servers import s3_server
 
@@ -115,6 +116,7 @@ def test_a_local_copy_of_an_object_ends_as_it_does_and_is_removed_after(s3):
         assert same == "here.npy"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("kind", ["stall", "drip"])
 def test_a_store_that_stalls_fails_the_request_within_its_bounds(monkeypatch, kind):
     """A store that accepts and says nothing, or sends a byte every 2 s: the request fails once the

@@ -79,6 +79,7 @@ def _unusable(tmp_path, model_kind):
     return model
 
 
+@pytest.mark.heavy
 def test_an_unusable_model_is_exit_1_and_writes_nothing(tmp_path):
     """End to end, through the command: one line, exit 1, the previous output as it was."""
     model = _unusable(tmp_path, "garbage")
@@ -101,6 +102,7 @@ def test_a_model_that_lies_is_a_model_error(tmp_path, kind, message):
         OnnxModel(model).predict(preprocess(font_digits()[:5]))
 
 
+@pytest.mark.heavy
 def test_a_model_that_lies_stops_the_run_and_writes_nothing(tmp_path):
     """End to end, through the command: the run stops, exit 1, no output and no temporary file."""
     model, message = tmp_path / "lying.onnx", "NaN or infinite"
@@ -245,6 +247,7 @@ def endless_model(path, trips=None):
     return _graph_model(path, nodes, [("probabilities", TensorProto.FLOAT, ["batch", 10])], [true, count, _weights()])
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_model_that_never_ends_still_obeys_a_signal(tmp_path, sig, code):
     """Issue 26 (2): onnxruntime held the main thread, so only SIGKILL ended the command, and that

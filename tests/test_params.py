@@ -138,6 +138,7 @@ def test_missing_file_is_named(tmp_path):
         load_params(tmp_path / "nope.yaml")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("stage", STAGES)
 def test_stage_fails_on_bad_params_before_any_work(tmp_path, stage):
     """One line on stderr, exit 1, no traceback, nothing written, and no heavy import paid first
@@ -160,6 +161,7 @@ def test_stage_fails_on_bad_params_before_any_work(tmp_path, stage):
     assert [p.name for p in tmp_path.iterdir()] == ["params.yaml"]
 
 
+@pytest.mark.heavy
 def test_cli_check_params(tmp_path):
     ok = run_script("-m", "mnist_ann.cli", "check-params", REPO / "params.yaml")
     assert ok.returncode == 0, ok.stderr

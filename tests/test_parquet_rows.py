@@ -29,6 +29,7 @@ def _inputs(folder):
     return [folder / "a.npy", folder / "img0.png", folder / "bad.png", folder / "img1.png", folder / "img2.png"]
 
 
+@pytest.mark.heavy
 def test_parquet_has_the_csv_rows_typed_in_order_with_the_same_errors(exported, tmp_path):
     inputs = _inputs(tmp_path / "in")
     csv = predict("--model", exported[1], *inputs, "--output", tmp_path / "c.csv")
@@ -53,6 +54,7 @@ def test_parquet_has_the_csv_rows_typed_in_order_with_the_same_errors(exported, 
     assert pq.read_table(tmp_path / "named.out").equals(table)
 
 
+@pytest.mark.heavy
 def test_without_probabilities_and_with_a_confidence_floor(exported, tmp_path):
     inputs = _inputs(tmp_path / "in")
     done = predict(

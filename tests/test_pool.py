@@ -14,6 +14,9 @@ from mnist_ann.predict.inputs.images.decode import decode_images
 from mnist_ann.predict.inputs.images.pool import ImageDecoder, runs_by_kind
 from mnist_ann.predict.inputs.images.preparation import Preparation
 
+# Every test here starts a process (the command, a stage, git or a decoding pool): not in `make check`.
+pytestmark = pytest.mark.heavy
+
 
 @pytest.fixture
 def inputs(tmp_path) -> list[Input]:

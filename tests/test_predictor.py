@@ -23,6 +23,7 @@ def predictor(exported):
     return Predictor(exported[1])
 
 
+@pytest.mark.heavy
 def test_its_answers_are_the_commands_for_the_same_200_files(exported, tmp_path):
     """docs/predict.md: the same preparation and numbers as `mnist-ann predict`."""
     images = [image for _, image in font_crops(100, seed=3) + font_scans(100, seed=4)]
@@ -100,6 +101,7 @@ def test_one_bad_input_gets_its_error_and_the_others_are_scored(predictor, tmp_p
     assert len(answers) == len(given)
 
 
+@pytest.mark.heavy
 def test_a_fifo_is_named_not_read(exported, tmp_path):
     """Opened, a FIFO blocks the read forever: the call would hang (in a process here, with a bound)."""
     os.mkfifo(tmp_path / "fifo.png")
@@ -130,6 +132,7 @@ def test_bad_calls_are_one_line_errors(predictor, tmp_path):
         Predictor(tmp_path / "missing.onnx", frame="square")
 
 
+@pytest.mark.heavy
 def test_preparation_options_are_the_commands(exported, tmp_path):
     _, crop = font_crops(1, seed=1)[0]
     crop.save(tmp_path / "crop.png")
@@ -141,6 +144,7 @@ def test_preparation_options_are_the_commands(exported, tmp_path):
     assert isinstance(answer, Prediction)
 
 
+@pytest.mark.heavy
 def test_importing_it_imports_neither_tensorflow_nor_mlflow(exported):
     code = (
         "import sys\nfrom mnist_ann import Predictor\n"

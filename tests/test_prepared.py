@@ -11,6 +11,7 @@ from helpers import font_photos, font_scans, predict, read_rows
 from mnist_ann.predict.outputs.prepared import prepared_folder
 
 
+@pytest.mark.heavy
 def test_each_image_file_gets_the_digit_it_was_scored_as(exported, tmp_path):
     _, model = exported
     folder = tmp_path / "in"
@@ -45,6 +46,7 @@ def test_each_image_file_gets_the_digit_it_was_scored_as(exported, tmp_path):
 HOSTILE = ["..png", "a b.png", "=HYPERLINK(1).png", "\x1b[31mred.png", "naïve.png", "-rf.png", ".hidden-ok.png"]
 
 
+@pytest.mark.heavy
 def test_hostile_names_stay_inside_the_folder_and_never_collide(exported, tmp_path):
     _, model = exported
     inputs = tmp_path / "in"
@@ -64,6 +66,7 @@ def test_hostile_names_stay_inside_the_folder_and_never_collide(exported, tmp_pa
     assert created == {tmp_path / "seen", tmp_path / "out.csv"}, created  # nothing else, anywhere
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("kind", ["file", "full-folder"])
 def test_a_dir_that_would_lose_files_is_one_line_and_nothing_is_written(exported, tmp_path, kind):
     _, model = exported
@@ -81,6 +84,7 @@ def test_a_dir_that_would_lose_files_is_one_line_and_nothing_is_written(exported
     assert (target.read_text() if kind == "file" else (target / "keep.txt").read_text()) == "mine"
 
 
+@pytest.mark.heavy
 def test_an_empty_folder_is_filled_and_ray_is_refused_in_one_line(exported, tmp_path):
     _, model = exported
     font_scans(1, seed=0)[0][1].save(tmp_path / "3.png")

@@ -42,6 +42,7 @@ def test_bugs_keep_their_traceback():
         run_main(buggy, [])
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_signal_while_a_stage_imports_exits_by_name_without_traceback(stage, sig):
@@ -85,6 +86,7 @@ run_main(main)
 """
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_signal_mid_run_ends_the_command_with_its_word_and_status(sig):
     """SIGHUP (a closed terminal, a dropped SSH connection) ends a command as SIGTERM does, so that the
@@ -97,6 +99,7 @@ def test_a_signal_mid_run_ends_the_command_with_its_word_and_status(sig):
     assert (process.returncode, stderr) == (STOPPED_BY[sig][1], STOPPED_BY[sig][0] + "\n")
 
 
+@pytest.mark.heavy
 def test_a_sighup_that_nohup_ignores_stays_ignored():
     result = subprocess.run(
         [sys.executable, "-c", SIGNALLED, str(int(signal.SIGHUP)), "nohup"], capture_output=True, text=True
@@ -104,6 +107,7 @@ def test_a_sighup_that_nohup_ignores_stays_ignored():
     assert (result.returncode, result.stderr) == (EXIT_OK, "finished\n")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("stage", STAGES)
 def test_a_stage_run_by_a_python_without_the_project_says_what_to_do(stage):
     """Issue 13: `.venv/bin/dvc repro` from a shell without the venv runs the stages with the first
@@ -139,6 +143,7 @@ run_main(main)
 """
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("profiled", [False, True], ids=["plain", "under a profiler"])
 def test_a_script_ends_without_tearing_the_interpreter_down(profiled):
     """Issue 15: a TensorFlow stage spent ~2 s after its work freeing modules. run_main on the

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from helpers import font_digits, read_rows
+
+# Every test here starts a process (the command, a stage, git or a decoding pool): not in `make check`.
+pytestmark = pytest.mark.heavy
 
 
 def test_progress_bar_on_a_terminal(exported, tmp_path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from helpers import REPO, git
 from mnist_ann.training.params import changed_params, load_params
 from mnist_ann.training.provenance import (
@@ -15,6 +17,9 @@ from mnist_ann.training.provenance import (
     provenance_tags,
     run_label,
 )
+
+# Every test here starts a process (the command, a stage, git or a decoding pool): not in `make check`.
+pytestmark = pytest.mark.heavy
 
 
 def test_provenance_tags(tmp_path, monkeypatch):

@@ -29,6 +29,7 @@ def test_scores_match_hand_counts():
     assert np.array(scores["confusion_matrix"]).sum() == 6
 
 
+@pytest.mark.heavy
 def test_loss_matches_keras_categorical_crossentropy():
     from mnist_ann.training.model import keras
 

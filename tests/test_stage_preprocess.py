@@ -10,6 +10,9 @@ from helpers import REPO, run_script, tiny_mnist, write_params
 from mnist_ann.core.mnist import preprocess
 from mnist_ann.core.npy import load_npy, save_npz
 
+# Every test here starts a process (the command, a stage, git or a decoding pool): not in `make check`.
+pytestmark = pytest.mark.heavy
+
 PREPROCESS = REPO / "pipeline" / "preprocess.py"
 
 

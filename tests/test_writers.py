@@ -57,6 +57,7 @@ def test_rows_below_the_minimum_confidence_say_uncertain_and_none_is_dropped(tmp
     assert [r["uncertain"] for r in records] == [True, False, True]
 
 
+@pytest.mark.heavy
 def test_min_confidence_through_the_command_and_its_bad_values(exported, tmp_path):
     _, model = exported
     np.save(tmp_path / "d.npy", font_digits()[:6])
@@ -92,6 +93,7 @@ def test_the_errors_file_lists_failures_and_a_stale_one_goes(tmp_path):
     assert not (tmp_path / "out.errors.csv").exists()
 
 
+@pytest.mark.heavy
 def test_no_probabilities_through_the_command(exported, tmp_path):
     _, model_path = exported
     np.save(tmp_path / "a.npy", font_digits()[:3])
@@ -104,6 +106,7 @@ def test_no_probabilities_through_the_command(exported, tmp_path):
 FORMULAS = ["=HYPERLINK(x).png", "+1+1.png", "-2+3.png", "@SUM(1).png", "\tx.png"]
 
 
+@pytest.mark.heavy
 def test_names_that_spreadsheets_would_run_are_escaped(exported, tmp_path):
     """OWASP CSV injection: a cell starting with = + - @ or a tab is shown as text (leading ')."""
     _, model_path = exported
@@ -119,6 +122,7 @@ def test_names_that_spreadsheets_would_run_are_escaped(exported, tmp_path):
     assert [row["source"] for row in read_rows(tmp_path / "rel.errors.csv")] == ["'=bad().png"]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_names_that_are_not_utf8_are_written_as_escapes(exported, tmp_path, fmt):
     """Issue 11: a file name with bytes that are not UTF-8 crashed the writers."""
