@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import font_digits, popen_with_default_signals, predict, read_rows, run_script
+from helpers import REPO, font_digits, popen_with_default_signals, predict, read_rows, run_script
 
 # Every test here starts a process (the command, a stage, git or a decoding pool): not in `make check`.
 pytestmark = pytest.mark.heavy
@@ -215,3 +215,67 @@ def test_file_names_reach_stderr_escaped_never_as_new_lines_or_terminal_codes(ex
         in done.stderr
     )
     assert str(folder / "latin-\\xe9.png") in done.stderr
+
+
+@pytest.fixture(scope="module")
+def predict_only(tmp_path_factory) -> Path:
+    """A virtual environment with `pip install ".[predict]"` only: no TensorFlow, Keras, DVC or
+    MLflow. uv installs it from its cache (filled by `make setup`), pinned by the lock."""
+    venv = tmp_path_factory.mktemp("predict-only") / "venv"
+    uv = Path(sys.executable).with_name("uv")
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, venv], check=True, timeout=120)
+    install = [uv, "pip", "install", "-q", "--python", venv / "bin" / "python", "--offline"]
+    done = subprocess.run(
+        [*install, "-c", REPO / "requirements.lock", f"{REPO}[predict]"], capture_output=True, text=True, timeout=300
+    )
+    if done.returncode != 0:  # not the project's failure: uv's cache lacks a package (no `make setup`)
+        pytest.skip(f"uv could not install .[predict] offline from its cache: {done.stderr.strip()[-300:]}")
+    return venv
+
+
+def test_predict_scores_a_folder_in_an_install_without_tensorflow(predict_only, exported, tmp_path):
+    """pyproject's `predict` extra is enough for the command and the Python API, and a command that
+    needs what it lacks says what to install in one line."""
+    python = predict_only / "bin" / "python"
+    absent = subprocess.run(
+        [
+            python,
+            "-c",
+            "import importlib.util as u\nprint([m for m in ('tensorflow', 'keras', 'dvc', 'mlflow')"
+            " if u.find_spec(m)])",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert absent.stdout.strip() == "[]", absent.stderr
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i, digit in enumerate(font_digits()[:4]):
+        Image.fromarray(digit).save(folder / f"{i}.png")
+    done = subprocess.run(
+        [
+            predict_only / "bin" / "mnist-ann",
+            "predict",
+            "--model",
+            exported[1],
+            folder,
+            "--output",
+            tmp_path / "out.csv",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = read_rows(tmp_path / "out.csv")
+    assert [row["source"] for row in rows] == [str(folder / f"{i}.png") for i in range(4)]
+    api = f"from mnist_ann import Predictor\nprint(len(Predictor({str(exported[1])!r}).predict({str(folder)!r})))"
+    assert subprocess.run([python, "-c", api], capture_output=True, text=True, timeout=120).stdout.strip() == "4"
+    needs = subprocess.run(
+        [predict_only / "bin" / "mnist-ann", "check-params"], capture_output=True, text=True, timeout=60
+    )
+    assert (needs.returncode, needs.stderr) == (
+        1,
+        "error: this command needs yaml, which is not installed: pip install 'mnist-ann[pipeline]'\n",
+    )

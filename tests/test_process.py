@@ -155,3 +155,19 @@ def test_a_script_ends_without_tearing_the_interpreter_down(profiled):
     assert result.returncode == 3
     assert result.stdout == "buffered|atexit ran" + ("|torn down" if profiled else "")
     assert result.stderr.endswith("WARNING stage: logged\n")
+
+
+def test_a_missing_optional_package_is_one_line_naming_what_to_install(capsys):
+    def needs_tensorflow(argv):
+        raise ModuleNotFoundError("No module named 'tensorflow'", name="tensorflow")
+
+    assert exit_of(needs_tensorflow, capsys) == (
+        EXIT_ERROR,
+        "error: this command needs tensorflow, which is not installed: pip install 'mnist-ann[pipeline]'\n",
+    )
+
+    def a_bug(argv):  # a module of ours missing is a bug, and keeps its traceback
+        raise ModuleNotFoundError("No module named 'mnist_ann.gone'", name="mnist_ann.gone")
+
+    with pytest.raises(ModuleNotFoundError):
+        run_main(a_bug, [])

@@ -120,6 +120,22 @@ def end_process(code: int) -> NoReturn:
     os._exit(code)
 
 
+# The optional packages (pyproject's extras), by the name they are imported as: a command that needs
+# one that this install lacks (`pip install ".[predict]"` has no TensorFlow) says what to install.
+INSTALLED_WITH = {
+    **dict.fromkeys(("yaml", "tensorflow", "keras", "tf2onnx", "onnx", "dvc", "matplotlib", "requests"), "pipeline"),
+    "mlflow": "registry",
+    "ray": "ray",
+    **dict.fromkeys(("pyarrow", "tqdm"), "predict"),
+}
+
+
+def _not_installed(module: str) -> str:
+    package = module.split(".")[0]
+    extra = INSTALLED_WITH[package]
+    return f"this command needs {package}, which is not installed: pip install 'mnist-ann[{extra}]'"
+
+
 def _exit_code(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None) -> int:
     configure_logging()
     _handle_unless_ignored(signal.SIGTERM, _raise_terminated)
@@ -130,6 +146,11 @@ def _exit_code(main: Callable[[Sequence[str] | None], int | None], argv: Sequenc
         code = main(argv)
     except MnistAnnError as exc:
         print(f"error: {shown(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] not in INSTALLED_WITH:
+            raise  # a bug: a module of ours, or a package every install has
+        print(f"error: {_not_installed(exc.name)}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         # The reader of stdout went away (`| head`): not an error of ours. Point stdout at devnull so
