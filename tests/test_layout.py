@@ -16,7 +16,7 @@ from helpers import REPO, STAGES
 
 sys.path.insert(0, str(REPO / "tools"))
 import stage_deps
-from stage_deps import imported_library_modules, module_name, stage_imports
+from stage_deps import file_of, imported_library_modules, module_name, stage_imports
 
 DVC_YAML_PATH = REPO / "dvc.yaml"
 
@@ -265,3 +265,59 @@ def test_the_development_docs_layout_is_the_tree():
             if not re.search(rf"\b{name}\b", text):
                 wrong.append(f"not in the layout: {child.relative_to(LIBRARY.parent)}")
     assert wrong == []
+
+
+def _documents() -> list[tuple[str, str]]:
+    """(where, text): every docstring and comment of the library and the stage scripts, and every page."""
+    found = []
+    for path in [*sorted(LIBRARY.rglob("*.py")), *sorted((REPO / "pipeline").glob("*.py"))]:
+        text = path.read_text()
+        docstrings = [
+            ast.get_docstring(node) or ""
+            for node in ast.walk(ast.parse(text))
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
+        comments = re.findall(r"#.*$", text, re.M)
+        found.append((str(path.relative_to(REPO)), "\n".join(docstrings + comments)))
+    for page in [REPO / "README.md", REPO / "SECURITY.md", *sorted((REPO / "docs").glob("*.md"))]:
+        found.append((str(page.relative_to(REPO)), page.read_text()))
+    return found
+
+
+def test_every_module_a_docstring_or_a_page_names_exists():
+    """A module renamed or merged leaves no docstring or page naming the old one: every `name.py`
+    is a file of the repository, every `mnist_ann.x.y` a module or a name in one, every
+    `mnist_ann/x/` path a folder or file of the package."""
+    files = {p.name for p in REPO.rglob("*.py") if ".venv" not in p.parts}
+    files |= {p.name for p in (REPO / ".dvc").rglob("*")}
+    stale = []
+    for where, text in _documents():
+        for name in set(re.findall(r"(?<![\w/.-])([a-z_][a-z0-9_]*\.py)\b", text)):
+            if name not in files:
+                stale.append(f"{where}: {name}")
+        for dotted in set(re.findall(r"\bmnist_ann(?:\.[a-z_][a-z0-9_]*)+", text)):
+            if dotted.split(".")[1] in TOP_NAMES and not _resolves(dotted):  # not a tag (mnist_ann.completed)
+                stale.append(f"{where}: {dotted}")
+        for path in set(re.findall(r"\b((?:src/)?mnist_ann/[\w/]*\w)(?:\.py)?/?", text)):
+            relative = path.removeprefix("src/")
+            if not any((LIBRARY.parent / f"{relative}{suffix}").exists() for suffix in ("", ".py")):
+                stale.append(f"{where}: {path}")
+    assert sorted(stale) == []
+
+
+TOP_NAMES = {p.stem for p in LIBRARY.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether `mnist_ann.a.b.c` is a module, or a module followed by names defined in it (from its source)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        path = file_of(".".join(parts[:cut]))
+        if path is None:
+            continue
+        rest = parts[cut:]
+        if not rest:
+            return True
+        source = path.read_text()
+        return bool(re.search(rf"^\s*(?:def |class |){re.escape(rest[0])}\b", source, re.M))
+    return False

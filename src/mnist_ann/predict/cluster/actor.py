@@ -1,4 +1,4 @@
-"""What a Ray actor of `predict --ray` runs (cluster.py is the driver): tasks of images or array rows,
+"""What a Ray actor of `predict --ray` runs (driver.py is the driver): tasks of images or array rows,
 decoded, prepared and scored with the library's own functions, returned as columns of rows. An input
 that fails becomes a row carrying its error, so that errors keep their place in input order."""
 
@@ -28,7 +28,7 @@ from .task_shards import ShardTarget, task_summary
 class TaskRows:
     """What an actor returns for its tasks: scored rows, and rows that carry an input's error. A row
     of an array file has the file as its source and its index (-1 for other rows): the driver then
-    writes a run of them as one block (predictions.py), not name by name."""
+    writes a run of them as one block (outputs/writers.py), not name by name."""
 
     sources: list[str] = field(default_factory=list)
     indices: list[int] = field(default_factory=list)

@@ -1,6 +1,6 @@
 """The driver's connection to Ray: a cluster joined by address, or a local one started and stopped
 around one `mnist-ann predict --ray` run, with the driver keeping control of Ctrl-C and SIGTERM.
-The driver imports Ray here only (cluster_worker.py's actors run inside Ray)."""
+The driver imports Ray here only (actor.py's actors run inside Ray)."""
 
 from __future__ import annotations
 

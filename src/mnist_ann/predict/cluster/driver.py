@@ -1,16 +1,16 @@
-"""`mnist-ann predict --ray`: the inputs, rows, order and errors of batch.py's single-machine run,
+"""`mnist-ann predict --ray`: the inputs, rows, order and errors of the single-machine run (job.py),
 scored on a Ray cluster.
 
 This process (the driver) finds the inputs and cuts them into tasks: 4096 image files, a range of an
 uint8 array file's rows, or a whole other array file. Ray Data hands the tasks to an actor per CPU of
 the cluster; each actor keeps one onnxruntime session, made from the model bytes that the driver puts
 in Ray's object store once. Actors decode, prepare and score with the library's own functions
-(images.py, inputs.py, inference.py). For one output file they return rows, which the driver writes
-in input order; for an output folder each task writes its own shard there (task_shards.py) and
-returns only its summary. A task whose actor dies is run again by Ray, and its rows are written once.
+(actor.py). For one output file they return rows, which the driver writes in input order; for an
+output folder each task writes its own shard there (task_shards.py) and returns only its summary. A
+task whose actor dies is run again by Ray, and its rows are written once.
 
-Inputs must be readable at the same path on every node (a shared folder). Ray is imported only through
-ray_connection.py.
+Inputs must be readable at the same path on every node (a shared folder), or objects of a store
+(s3://). Ray is imported only through connection.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The checks params.py builds its sections from: each takes a raw YAML value and its dotted key, and
+"""The checks that params/__init__.py builds its sections from: each takes a raw YAML value and its dotted key, and
 returns the value (normalised) or raises ParamsError with one line naming the key."""
 
 from __future__ import annotations
