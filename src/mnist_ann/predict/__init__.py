@@ -1,17 +1,17 @@
 """Batch inference with the exported ONNX model: `mnist-ann predict` and its Python API, `Predictor`.
-No pipeline stage imports this package, and nothing in it imports TensorFlow.
+No pipeline stage imports this package, and nothing in it imports TensorFlow, Keras or DVC.
 
-  predictor     Predictor(model).predict(images): the API, and what the command scores with
+  engine        the one scoring loop: inputs to batches to probabilities to rows, in input order
+  predictor     Predictor(model).predict(images): the API, through the engine
   command, job  the subcommand's options; one run: find, score (here or on Ray), write
+  scoring       the command's run on this machine: the engine's rows into a writer, images decoded ahead
   model_source  the .onnx file a run uses: a file, an MLflow URI fetched, or the pipeline's export
   settings      the run's options as one value (batch size, preparation, .npz key, workers)
-  discovery     the files named or found in folders, and what is skipped and why
-  arrays        .npy, .npz and IDX files read in chunks of model-ready pixels
-  scoring       the inputs scored in order, chunk by chunk, into a writer
-  writers       the CSV / JSON Lines prediction files and the errors file, written atomically
-  shards        an output folder of 100k-row shards, renamed into place whole
-  names         input names written safely (valid UTF-8; never a spreadsheet formula)
   progress      the progress bar, on a terminal only
-  images/       image files as MNIST-style digits (decode, the worker pool; framing is core/framing.py)
-  cluster/      the same job on a Ray cluster (--ray)
+  objects       s3:// objects and prefixes through pyarrow's S3 filesystem
+  errors        predict's own errors, and an error as data across a process boundary
+  inputs/       what is read: discovery, arrays, object_arrays, images/
+  outputs/      what is written: writers, csv_bytes, names, parquet_rows, destinations, shards,
+                object_shards, prepared
+  cluster/      the same job on a Ray cluster (--ray): driver, actor, connection, task_shards
 """

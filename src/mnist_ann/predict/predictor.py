@@ -1,11 +1,12 @@
 """The Python API of predict: `Predictor(model).predict(images)`, for a notebook or a web handler,
-with the preparation and the numbers of `mnist-ann predict` (which is built on it). numpy,
+with the preparation and the numbers of `mnist-ann predict`: both score through the same engine
+(engine.py), and the command loads its model and preparation through a Predictor. numpy,
 onnxruntime and Pillow only: never TensorFlow, and mlflow only for a model named by an MLflow URI."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -14,14 +15,15 @@ import numpy as np
 
 from ..core.mnist import IMAGE_SHAPE, NUM_CLASSES, NUM_PIXELS, preprocess
 from ..core.onnx_model import OnnxModel
+from .engine import score_array_file, score_decoded
 from .errors import InputError
-from .inputs.arrays import ArrayInput, input_errors
+from .inputs.arrays import input_errors
 from .inputs.discovery import Input, discover, kind_of
 from .inputs.images.decode import Decoded, decode_images, prepare_pil_images
 from .inputs.images.preparation import Preparation
 from .model_source import model_file
 from .outputs.writers import ARRAY_ROWS
-from .settings import DEFAULT_BATCH
+from .settings import DEFAULT_BATCH, BatchSettings
 
 
 @dataclass(frozen=True)
@@ -70,54 +72,70 @@ class Predictor:
         folders of them, found as the command finds them), PIL images and single (28, 28) arrays.
         Image files and PIL images are prepared first.
         An input that cannot be scored gets its `error`; the others are scored all the same."""
+        answers = _Answers()
         if isinstance(images, np.ndarray):
-            return self._arrays(_pixels(images, "the array"), [f"[{i}]" for i in range(_count(images))])
+            names = [f"[{i}]" for i in range(_count(images))]
+            answers.scored(names, self.probabilities(_pixels(images, "the array")), [ARRAY_ROWS] * len(names))
+            return answers.predictions
         items = [images] if isinstance(images, (str, Path)) or _is_pil(images) else list(_iterable(images))
-        return [prediction for part in _runs(_found(items)) for prediction in self._run(*part)]
+        for kind, group in _runs(_found(items)):
+            self._run(kind, group, answers)
+        return answers.predictions
 
-    def _run(self, kind: str, group: list[tuple[int, Any]]) -> list[Prediction]:
+    def _run(self, kind: str, group: list[tuple[int, Any]], answers: _Answers) -> None:
+        batched = _Batched(self)
+        answers.begin(str(group[0][1]) if kind == "array-file" else None)
         if kind == "files":
             names = [str(item) for _, item in group]
-            return self._prepared(names, self.prepare_files(names))
-        if kind == "pil":
+            score_decoded(batched, names, self.prepare_files(names), answers)
+        elif kind == "pil":
             names = [f"[{position}]" for position, _ in group]
-            return self._prepared(names, prepare_pil_images([item for _, item in group], self.preparation, names))
-        if kind == "array-file":
-            return self._array_file(str(group[0][1]))
-        if kind == "skipped":
-            skipped = group[0][1]
-            return [Prediction(skipped.source, None, None, None, skipped.error)]
-        position, array = group[0]
-        try:
-            return self._arrays(_pixels(array, f"item {position}"), [f"[{position}]"])
-        except InputError as exc:
-            return [Prediction(f"[{position}]", None, None, None, str(exc))]
+            decoded = prepare_pil_images([item for _, item in group], self.preparation, names)
+            score_decoded(batched, names, decoded, answers)
+        elif kind == "array-file":
+            path = str(group[0][1])
+            score_array_file(batched, Input(path, kind_of(path)), BatchSettings(batch_size=DEFAULT_BATCH), answers)
+        elif kind == "skipped":
+            answers.failed(group[0][1].source, group[0][1].error)
+        else:
+            position, array = group[0]
+            try:
+                answers.scored([f"[{position}]"], self.probabilities(_pixels(array, f"item {position}")), [ARRAY_ROWS])
+            except InputError as exc:
+                answers.failed(f"[{position}]", str(exc))
 
-    def _prepared(self, names: list[str], decoded: Decoded) -> list[Prediction]:
-        digits, ok, prepared, failed = decoded
-        probabilities = self.probabilities(preprocess(digits))
-        answers = iter(zip(probabilities, prepared))
-        reasons = iter(failed)  # in the order of `names`, as the scored ones are
-        scored, out = set(ok), []
-        for position, name in enumerate(names):
-            if position in scored:
-                row, how = next(answers)
-                out.append(Prediction(name, int(row.argmax()), row, how))
-            else:
-                out.append(Prediction(name, None, None, None, next(reasons)[1]))
-        return out
 
-    def _arrays(self, pixels: np.ndarray, names: list[str]) -> list[Prediction]:
-        return [Prediction(n, int(p.argmax()), p, ARRAY_ROWS) for n, p in zip(names, self.probabilities(pixels))]
+class _Batched:
+    """The Predictor's model as the engine calls it: in model calls of DEFAULT_BATCH images."""
 
-    def _array_file(self, path: str) -> list[Prediction]:
-        try:
-            array = ArrayInput(Input(path, kind_of(path)))
-            array.check(DEFAULT_BATCH)
-            chunks = list(array.chunks(DEFAULT_BATCH))
-        except InputError as exc:
-            return [Prediction(path, None, None, None, str(exc))]
-        return [p for start, pixels in chunks for p in self._arrays(pixels, _row_names(path, start, len(pixels)))]
+    def __init__(self, predictor: Predictor):
+        self.predict = predictor.probabilities
+
+
+class _Answers:
+    """The engine's rows as Predictions, in input order. An array file is scored whole or not at
+    all: a file that fails after some of its rows were read (it shrank) leaves only its error."""
+
+    def __init__(self) -> None:
+        self.predictions: list[Prediction] = []
+        self._array: tuple[str, int] | None = None  # the array file being read, and where its rows start
+
+    def begin(self, array_file: str | None) -> None:
+        """A new run of inputs starts: an array file (its rows start here), or anything else."""
+        self._array = None if array_file is None else (array_file, len(self.predictions))
+
+    def scored(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
+        self.predictions += [
+            Prediction(s, int(p.argmax()), p, how) for s, p, how in zip(sources, probabilities, prepared)
+        ]
+
+    def scored_array(self, path: str, start: int, probabilities: np.ndarray) -> None:
+        self.scored(_row_names(path, start, len(probabilities)), probabilities, [ARRAY_ROWS] * len(probabilities))
+
+    def failed(self, source: str, reason: str) -> None:
+        if self._array is not None and self._array[0] == source:
+            del self.predictions[self._array[1] :]
+        self.predictions.append(Prediction(source, None, None, None, reason))
 
 
 def _found(items: list) -> list[tuple[int, Any]]:

@@ -1,8 +1,9 @@
-"""Batch inference: every input scored by the ONNX model, in chunks, rows written as they come.
+"""The command's run on this machine: every input scored through the engine (engine.py), rows
+written as they come.
 
-Images are decoded by worker processes (images/pool.py) while the main process scores and writes;
-array files are read a chunk at a time. An input that fails is reported
-and skipped; the others go on.
+Images are decoded by worker processes (inputs/images/pool.py) while the main process scores and
+writes; array files are read a chunk at a time. An input that fails is reported and skipped; the
+others go on.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..core.mnist import preprocess
+import numpy as np
+
 from ..core.onnx_model import OnnxModel
-from . import objects
-from .errors import InputError
-from .inputs.arrays import ArrayInput
+from .engine import score_array_file, score_decoded
 from .inputs.discovery import Input
 from .inputs.images.pool import ImageDecoder, runs_by_kind
 from .outputs.prepared import PreparedFolder
@@ -58,7 +58,7 @@ def score_inputs(
                 scorer.score_images([i.path for i in group])
             else:
                 for item in group:
-                    scorer.score_array(item)
+                    score_array_file(model, item, settings, scorer)
     return scorer.outcome
 
 
@@ -69,7 +69,7 @@ def start_decoding(inputs: Sequence[Input], settings: BatchSettings) -> ImageDec
 
 @dataclass
 class _Scorer:
-    """One predict run's settings and its outcome so far."""
+    """One predict run's settings and its outcome so far: the engine's rows go to its writer."""
 
     model: OnnxModel
     writer: PredictionWriter
@@ -79,28 +79,22 @@ class _Scorer:
     prepared: PreparedFolder | None = None  # where the scored digits of image files are saved
     outcome: Outcome = field(default_factory=Outcome)
 
-    def score_array(self, item: Input) -> None:
-        """All images of one array file, or none of them (the file is checked before any is scored)."""
-        source = str(item.path)
-        try:
-            with objects.local_file(item.path) as local:
-                array = ArrayInput(Input(local, item.kind), self.settings.npz_key)
-                array.check(self.settings.batch_size)
-                for start, pixels in array.chunks(self.settings.batch_size):
-                    self.writer.write_array_rows(source, start, self.model.predict(pixels))
-                    self.outcome.scored += len(pixels)
-                    self.progress(len(pixels))
-        except InputError as exc:
-            self.outcome.fail(source, str(exc))
-
     def score_images(self, paths: Sequence[str]) -> None:
-        for task, (digits, ok, prepared, failed) in self.decoder.decoded(paths):
-            for source, reason in failed:
-                self.outcome.fail(source, reason)
-            if ok:
-                sources = [task[i] for i in ok]
-                self.writer.write(sources, self.model.predict(preprocess(digits)), prepared)
-                if self.prepared is not None:
-                    self.prepared.save(sources, digits)
-                self.outcome.scored += len(ok)
+        for task, decoded in self.decoder.decoded(paths):
+            score_decoded(self.model, task, decoded, self)
+            digits, ok = decoded[0], decoded[1]
+            if self.prepared is not None and ok:
+                self.prepared.save([task[i] for i in ok], digits)
             self.progress(len(task))
+
+    def scored(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
+        self.writer.write(sources, probabilities, prepared)
+        self.outcome.scored += len(sources)
+
+    def scored_array(self, path: str, start: int, probabilities: np.ndarray) -> None:
+        self.writer.write_array_rows(path, start, probabilities)
+        self.outcome.scored += len(probabilities)
+        self.progress(len(probabilities))
+
+    def failed(self, source: str, reason: str) -> None:
+        self.outcome.fail(source, reason)

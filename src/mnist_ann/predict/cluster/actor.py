@@ -1,19 +1,20 @@
 """What a Ray actor of `predict --ray` runs (driver.py is the driver): tasks of images or array rows,
-decoded, prepared and scored with the library's own functions, returned as columns of rows. An input
-that fails becomes a row carrying its error, so that errors keep their place in input order."""
+decoded, prepared and scored through the engine that scores on one machine (engine.py), returned as
+columns of rows. An input that fails becomes a row carrying its error, so that errors keep their place
+in input order."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ...core.errors import MnistAnnError, first_line
-from ...core.mnist import NUM_CLASSES, preprocess
-from .. import objects
+from ...core.mnist import NUM_CLASSES
+from ..engine import score_array_file, score_chunks, score_decoded
 from ..errors import ClusterError, InputError, error_record
 from ..inputs.arrays import ArrayInput
 from ..inputs.discovery import Input
@@ -68,35 +69,24 @@ def run_task(task: dict, model, settings: BatchSettings, rows: TaskRows) -> None
     if task["kind"] == "failed":
         rows.failed(task["path"], task["reason"])
     elif task["kind"] == "image":
-        paths = task["paths"]
-        digits, ok, prepared, failed = decode_images(paths, settings.preparation)
-        for source, reason in failed:
-            rows.failed(source, reason)
-        if ok:
-            rows.scored([paths[i] for i in ok], model.predict(preprocess(digits)), prepared)
-    else:
-        _run_array_task(task, model, settings, rows)
+        score_decoded(model, task["paths"], decode_images(task["paths"], settings.preparation), rows)
+    elif "start" in task:
+        _run_array_range(task, model, settings, rows)
+    else:  # a whole array file, or an object (s3://) copied to this node whole
+        score_array_file(model, Input(task["path"], task["kind"]), settings, rows)
 
 
-def _run_array_task(task: dict, model, settings: BatchSettings, rows: TaskRows) -> None:
-    path = task["path"]
+def _run_array_range(task: dict, model, settings: BatchSettings, rows: TaskRows) -> None:
+    """A range of an array file's rows (a mapped uint8 file, checked by the driver), or of an
+    object's (object_arrays.py, read with ranged GETs), a batch at a time."""
+    path, batch, stop = task["path"], settings.batch_size, task["stop"]
     try:
-        if "offset" in task:  # a range of an object's rows (object_arrays.py)
-            for start, pixels in object_rows(task, settings.batch_size):
-                rows.scored_array(path, start, model.predict(pixels))
+        if "offset" in task:
+            score_chunks(model, path, object_rows(task, batch), rows)
             return
-        with objects.local_file(path) as local:  # an object (s3://): copied to this node whole
-            array = ArrayInput(Input(local, task["kind"]), settings.npz_key)
-            if "start" in task:  # a range of the file's rows, a batch at a time
-                batch, stop = settings.batch_size, task["stop"]
-                parts: Iterator[tuple[int, np.ndarray]] = (
-                    (n, array.rows(n, min(n + batch, stop))) for n in range(task["start"], stop, batch)
-                )
-            else:
-                array.check(settings.batch_size)
-                parts = array.chunks(settings.batch_size)
-            for start, pixels in parts:
-                rows.scored_array(path, start, model.predict(pixels))
+        array = ArrayInput(Input(path, task["kind"]), settings.npz_key)
+        parts = ((n, array.rows(n, min(n + batch, stop))) for n in range(task["start"], stop, batch))
+        score_chunks(model, path, parts, rows)
     except InputError as exc:
         rows.failed(path, str(exc))
 

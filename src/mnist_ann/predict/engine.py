@@ -1,0 +1,85 @@
+"""The one scoring engine of predict: inputs to batches to probabilities to rows, in input order.
+
+The `Predictor`, the command on this machine (scoring.py) and the Ray actors (cluster/actor.py) all
+score through these functions; what differs between them is only how image files are decoded (in
+this process, on the decoding pool, on a cluster node) and where the rows go, a `Rows` sink: a list
+of Predictions, a prediction file, the columns an actor returns. So the three give the same answers
+for the same inputs, and a change to how an input is scored is made once.
+
+Each decoded run and each array chunk is one model call, whatever the sink: the numbers do not
+depend on who asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from ..core.mnist import preprocess
+from . import objects
+from .errors import InputError
+from .inputs.arrays import ArrayInput
+from .inputs.discovery import Input
+from .inputs.images.decode import Decoded
+from .settings import BatchSettings
+
+
+class Model(Protocol):
+    """What scores model-ready pixels (N, 784) into probabilities (N, 10): an OnnxModel, or the
+    Predictor's, which calls it in batches of DEFAULT_BATCH."""
+
+    def predict(self, pixels: np.ndarray) -> np.ndarray: ...
+
+
+class Rows(Protocol):
+    """Where scored rows go, in input order: rows of images named one by one, rows of an array file
+    (named by the file and their index), and inputs that could not be scored."""
+
+    def scored(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None: ...
+
+    def scored_array(self, path: str, start: int, probabilities: np.ndarray) -> None: ...
+
+    def failed(self, source: str, reason: str) -> None: ...
+
+
+def score_decoded(model: Model, sources: Sequence[str], decoded: Decoded, rows: Rows) -> None:
+    """A run of image inputs, decoded and prepared (`decoded`, in the order of `sources`), scored in
+    one model call; each input's row or failure goes to `rows` in the order of `sources`."""
+    digits, ok, prepared, failed = decoded
+    probabilities = model.predict(preprocess(digits)) if ok else None
+    reasons = iter(failed)  # in the order of `sources`, as the scored ones are
+    scored, run = set(ok), 0  # run: the scored rows handed on so far
+    position = 0
+    while position < len(sources):
+        if position not in scored:
+            rows.failed(*next(reasons))
+            position += 1
+            continue
+        end = position
+        while end < len(sources) and end in scored:
+            end += 1
+        count = end - position
+        assert probabilities is not None  # some input was scored
+        rows.scored(sources[position:end], probabilities[run : run + count], prepared[run : run + count])
+        run, position = run + count, end
+
+
+def score_chunks(model: Model, path: str, chunks: Iterable[tuple[int, np.ndarray]], rows: Rows) -> None:
+    """(first row, model-ready pixels) chunks of one array input, one model call each."""
+    for start, pixels in chunks:
+        rows.scored_array(path, start, model.predict(pixels))
+
+
+def score_array_file(model: Model, item: Input, settings: BatchSettings, rows: Rows) -> None:
+    """Every image of one array file or object, checked before any is scored; a file that cannot
+    be read is that input's failure, and the others go on."""
+    source = str(item.path)
+    try:
+        with objects.local_file(item.path) as local:  # an object (s3://): copied here whole
+            array = ArrayInput(Input(local, item.kind), settings.npz_key)
+            array.check(settings.batch_size)
+            score_chunks(model, source, array.chunks(settings.batch_size), rows)
+    except InputError as exc:
+        rows.failed(source, str(exc))
