@@ -16,6 +16,7 @@ from mnist_ann.predict.cluster.actor import TaskRows, run_task
 from mnist_ann.predict.engine import score_array_file, score_decoded
 from mnist_ann.predict.inputs.discovery import discover
 from mnist_ann.predict.inputs.images.decode import decode_images
+from mnist_ann.predict.outputs.spec import OutputSpec
 from mnist_ann.predict.outputs.writers import prediction_file
 from mnist_ann.predict.predictor import Predictor
 from mnist_ann.predict.scoring import score_inputs
@@ -93,7 +94,7 @@ def test_the_predictor_the_command_and_an_actor_give_the_same_answers(exported, 
 
     by_predictor = Predictor(model_path).predict(str(tmp_path))
 
-    with prediction_file(tmp_path / "out.jsonl", "jsonl", True) as writer:
+    with prediction_file(tmp_path / "out.jsonl", OutputSpec("jsonl", True)) as writer:
         outcome = score_inputs(OnnxModel(model_path), inputs, writer, settings)
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
 

@@ -11,6 +11,7 @@ from helpers import font_digits, read_rows
 from mnist_ann import Predictor
 from mnist_ann.core.errors import OutputError
 from mnist_ann.predict.job import Job, run_job
+from mnist_ann.predict.outputs.spec import OutputSpec
 
 
 def test_a_job_writes_every_row_in_order_and_lists_what_failed(exported, tmp_path):
@@ -26,7 +27,7 @@ def test_a_job_writes_every_row_in_order_and_lists_what_failed(exported, tmp_pat
     assert code == 2 and [r["source"] for r in rows] == [p.source for p in expected]
     assert [int(r["label"]) for r in rows] == [p.label for p in expected]
     assert read_rows(tmp_path / "out.errors.csv") == [{"source": inputs[2], "error": "no such file or folder"}]
-    assert run_job(Job(inputs[:2], str(tmp_path / "out.csv"), str(exported[1]), fmt="jsonl")) == 0
+    assert run_job(Job(inputs[:2], str(tmp_path / "out.csv"), str(exported[1]), OutputSpec("jsonl"))) == 0
     assert not (tmp_path / "out.errors.csv").exists()  # a stale errors list goes when nothing failed
 
 

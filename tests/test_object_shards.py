@@ -10,6 +10,7 @@ import pytest
 
 from mnist_ann.core.errors import OutputError
 from mnist_ann.predict.outputs.shards import shard_folder
+from mnist_ann.predict.outputs.spec import OutputSpec
 
 PREFIX = "s3://preds-out/batch1/"
 
@@ -17,7 +18,7 @@ PREFIX = "s3://preds-out/batch1/"
 def test_a_job_replaces_a_former_ones_shards_and_writes_success_last(s3):
     for name in ("_SUCCESS", "part-000000.csv", "part-000007.csv", "errors.csv"):
         s3.put(PREFIX + name, b"former")
-    with shard_folder(PREFIX, "csv", True, ["s3://digits-in/a.png"]) as (record, errors):
+    with shard_folder(PREFIX, OutputSpec("csv", True), ["s3://digits-in/a.png"]) as (record, errors):
         assert "_SUCCESS" not in s3.keys(PREFIX)  # a reader now sees an unfinished folder
         s3.put(PREFIX + "part-000000.csv", b"source\nnew\n")  # as the task's worker uploads it
         record.record("part-000000.csv", 1)
@@ -36,7 +37,7 @@ def test_a_job_replaces_a_former_ones_shards_and_writes_success_last(s3):
 
 def test_a_failed_job_leaves_no_success(s3):
     s3.put(PREFIX + "_SUCCESS", b"former")
-    with pytest.raises(KeyboardInterrupt), shard_folder(PREFIX, "parquet", True, []) as (record, _):
+    with pytest.raises(KeyboardInterrupt), shard_folder(PREFIX, OutputSpec("parquet", True), []) as (record, _):
         s3.put(PREFIX + "part-000000.parquet", b"half a job")
         record.record("part-000000.parquet", 3)
         raise KeyboardInterrupt
@@ -47,12 +48,12 @@ def test_a_failed_job_leaves_no_success(s3):
 def test_a_prefix_holding_what_predict_did_not_write_is_refused(s3, stranger):
     s3.put(PREFIX + stranger, b"theirs")
     refused = pytest.raises(OutputError, match=f"holds {PREFIX}{stranger}, which predict did not write")
-    with refused, shard_folder(PREFIX, "csv", True, []):
+    with refused, shard_folder(PREFIX, OutputSpec("csv", True), []):
         pass
     assert s3.keys(PREFIX) == ["batch1/" + stranger]
 
 
 def test_a_prefix_holding_an_input_is_refused(s3):
     refused = pytest.raises(OutputError, match="holds the input s3://preds-out/batch1/a.npy")
-    with refused, shard_folder(PREFIX, "csv", True, ["s3://preds-out/batch1/a.npy"]):
+    with refused, shard_folder(PREFIX, OutputSpec("csv", True), ["s3://preds-out/batch1/a.npy"]):
         pass

@@ -15,6 +15,7 @@ from helpers import font_digits, predict, read_rows
 from mnist_ann.predict.cluster.actor import TaskRows
 from mnist_ann.predict.cluster.task_shards import ShardTarget, task_summary
 from mnist_ann.predict.outputs import parquet_rows
+from mnist_ann.predict.outputs.spec import OutputSpec
 from mnist_ann.predict.outputs.writers import PredictionWriter
 
 COLUMNS = ["source", "label", "confidence", *[f"prob_{d}" for d in range(10)], "prepared"]
@@ -74,7 +75,7 @@ def test_row_groups_keep_the_order_of_the_writes(monkeypatch):
     rng = np.random.default_rng(3)
     probabilities = rng.dirichlet(np.ones(10), size=11).astype(np.float32)
     buffer = io.BytesIO()
-    writer = PredictionWriter(buffer, "parquet", True)
+    writer = PredictionWriter(buffer, OutputSpec("parquet", True))
     writer.write([f"img{i}.png" for i in range(3)], probabilities[:3], ["mnist/dark"] * 3)
     writer.write_array_rows("a\udcff.npy", 5, probabilities[3:])  # a name that is not UTF-8: escaped, as in CSV
     writer.finish()
@@ -91,13 +92,13 @@ def test_row_groups_keep_the_order_of_the_writes(monkeypatch):
 def test_parquet_shards_written_by_tasks_concatenate_to_the_single_file(tmp_path):
     probabilities = np.random.default_rng(0).dirichlet(np.ones(10), size=7).astype(np.float32)
     sources, prepared = [f"img{i}.png" for i in range(7)], ["mnist/dark"] * 7
-    target = ShardTarget(str(tmp_path), "parquet", True)
+    target = ShardTarget(str(tmp_path), OutputSpec("parquet", True))
     for number, (lo, hi) in enumerate([(0, 3), (3, 7)]):
         rows = TaskRows()
         rows.scored(sources[lo:hi], probabilities[lo:hi], prepared[lo:hi])
         task_summary(rows.columns("node-a"), "", number, target)
     single = io.BytesIO()
-    writer = PredictionWriter(single, "parquet", True)
+    writer = PredictionWriter(single, OutputSpec("parquet", True))
     writer.write(sources, probabilities, prepared)
     writer.finish()
     parts = sorted(tmp_path.iterdir())

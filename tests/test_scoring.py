@@ -13,6 +13,7 @@ from PIL import Image
 from helpers import BAD_INPUTS, assert_rows_match_keras, font_digits, predict, read_rows, write_bad_inputs
 from mnist_ann.core.onnx_model import OnnxModel
 from mnist_ann.predict.inputs.discovery import Input, kind_of
+from mnist_ann.predict.outputs.spec import OutputSpec
 from mnist_ann.predict.outputs.writers import PredictionWriter
 from mnist_ann.predict.scoring import score_inputs
 from mnist_ann.predict.settings import BatchSettings
@@ -28,7 +29,11 @@ def test_inputs_are_scored_in_chunks_in_their_order(exported, tmp_path):
     seen, out = [], io.BytesIO()
 
     outcome = score_inputs(
-        OnnxModel(model_path), inputs, PredictionWriter(out, "csv", True), BatchSettings(7), progress=seen.append
+        OnnxModel(model_path),
+        inputs,
+        PredictionWriter(out, OutputSpec("csv", True)),
+        BatchSettings(7),
+        progress=seen.append,
     )
 
     rows = list(csv.DictReader(io.StringIO(out.getvalue().decode())))

@@ -15,6 +15,7 @@ from mnist_ann.core.errors import OutputError
 from mnist_ann.predict.cluster.actor import TaskRows
 from mnist_ann.predict.cluster.task_shards import ShardTarget, task_summary
 from mnist_ann.predict.outputs.shards import _replace, is_folder_output, shard_folder
+from mnist_ann.predict.outputs.spec import OutputSpec
 from mnist_ann.predict.outputs.writers import PredictionWriter
 
 SOURCES = [f"img{i}.png" for i in range(7)]
@@ -33,7 +34,7 @@ def _task_columns(sources, probabilities, errors=None) -> dict:
 
 def _run_tasks(record, tasks, fmt="csv"):
     """What the driver does with the summaries of tasks the workers ran and wrote."""
-    target = ShardTarget(str(record.folder), fmt, True)
+    target = ShardTarget(str(record.folder), OutputSpec(fmt, True))
     for number, columns in tasks:
         summary = task_summary(columns, "", number, target)
         if summary["shard"]:
@@ -42,7 +43,7 @@ def _run_tasks(record, tasks, fmt="csv"):
 
 def _single_file(fmt: str) -> bytes:
     buffer = io.BytesIO()
-    single = PredictionWriter(buffer, fmt, True)
+    single = PredictionWriter(buffer, OutputSpec(fmt, True))
     single.write(SOURCES, PROBABILITIES, PREPARED)
     return buffer.getvalue()
 
@@ -50,7 +51,7 @@ def _single_file(fmt: str) -> bytes:
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_each_task_writes_its_shard_and_they_concatenate_in_input_order(tmp_path, fmt):
     output = tmp_path / "results"
-    with shard_folder(output, fmt, True, []) as (record, errors):
+    with shard_folder(output, OutputSpec(fmt, True), []) as (record, errors):
         tasks = [(0, _task_columns(SOURCES[:3], PROBABILITIES[:3])), (1, _task_columns([], PROBABILITIES[:0]))]
         tasks.append((2, _task_columns(SOURCES[3:], PROBABILITIES[3:], errors=[("bad.png", "not an image")])))
         _run_tasks(record, tasks, fmt)
@@ -76,8 +77,8 @@ def test_a_task_run_again_replaces_its_shard_and_strays_are_removed(tmp_path):
     """Ray runs a task again after its worker died: the same name, so no row twice; the dead
     worker's half-written temporary file is not part of the result."""
     output = tmp_path / "results"
-    with shard_folder(output, "csv", True, []) as (record, _):
-        target = ShardTarget(str(record.folder), "csv", True)
+    with shard_folder(output, OutputSpec("csv", True), []) as (record, _):
+        target = ShardTarget(str(record.folder), OutputSpec("csv", True))
         task_summary(_task_columns(SOURCES[:3], PROBABILITIES[:3]), "", 0, target)  # the first attempt
         (record.folder / ".mnist-ann-999-0a1b.tmp.csv").write_bytes(b"source,label\nimg0.png,")  # killed mid-write
         _run_tasks(record, [(0, _task_columns(SOURCES[:3], PROBABILITIES[:3]))])  # the attempt that finished
@@ -88,7 +89,7 @@ def test_a_task_run_again_replaces_its_shard_and_strays_are_removed(tmp_path):
 def test_a_folder_appears_whole_with_its_errors_and_replaces_a_former_one(tmp_path):
     output = tmp_path / "results"
     for run in range(2):
-        with shard_folder(output, "csv", True, ["in.png"]) as (record, errors):
+        with shard_folder(output, OutputSpec("csv", True), ["in.png"]) as (record, errors):
             _run_tasks(record, [(0, _task_columns(SOURCES[: 5 - run], PROBABILITIES[: 5 - run]))])
             assert not output.exists() or (
                 run == 1 and len((output / "part-000000.csv").read_bytes().splitlines()) == 6
@@ -103,12 +104,12 @@ def test_a_folder_appears_whole_with_its_errors_and_replaces_a_former_one(tmp_pa
 
 def test_a_failed_job_leaves_the_former_folder_and_no_temporary_one(tmp_path):
     output = tmp_path / "results"
-    with shard_folder(output, "csv", True, []) as (record, _):
+    with shard_folder(output, OutputSpec("csv", True), []) as (record, _):
         _run_tasks(record, [(0, _task_columns(SOURCES, PROBABILITIES))])
     before = (output / "part-000000.csv").read_bytes()
     with (
         pytest.raises(KeyboardInterrupt),
-        shard_folder(output, "csv", True, []) as (record, _),
+        shard_folder(output, OutputSpec("csv", True), []) as (record, _),
     ):
         _run_tasks(record, [(0, _task_columns(SOURCES[:1], PROBABILITIES[:1]))])
         raise KeyboardInterrupt
@@ -122,7 +123,7 @@ def test_a_folder_that_is_not_a_former_output_is_never_replaced(tmp_path):
     (pictures / "holiday.jpg").write_bytes(b"precious")
     with (
         pytest.raises(OutputError, match=r"pictures: holds 'holiday.jpg', which predict did not write"),
-        shard_folder(pictures, "csv", True, []),
+        shard_folder(pictures, OutputSpec("csv", True), []),
     ):
         pass
     former = tmp_path / "former"
@@ -130,7 +131,7 @@ def test_a_folder_that_is_not_a_former_output_is_never_replaced(tmp_path):
     (former / "part-00000.csv").write_text("source\n")
     with (
         pytest.raises(OutputError, match=r"former: holds the input"),
-        shard_folder(former, "csv", True, [str(former / "part-00000.csv")]),
+        shard_folder(former, OutputSpec("csv", True), [str(former / "part-00000.csv")]),
     ):
         pass
     lookalike = tmp_path / "lookalike"
@@ -138,13 +139,13 @@ def test_a_folder_that_is_not_a_former_output_is_never_replaced(tmp_path):
     (lookalike / "part-00000.csv" / "keep.txt").write_text("precious")
     with (
         pytest.raises(OutputError, match=r"lookalike: holds 'part-00000.csv', which predict did not write"),
-        shard_folder(lookalike, "csv", True, []),
+        shard_folder(lookalike, OutputSpec("csv", True), []),
     ):
         pass
     (tmp_path / "file").write_text("x")
     with (
         pytest.raises(OutputError, match=r"file: exists and is not a folder"),
-        shard_folder(tmp_path / "file", "csv", True, []),
+        shard_folder(tmp_path / "file", OutputSpec("csv", True), []),
     ):
         pass
     assert (pictures / "holiday.jpg").read_bytes() == b"precious" and (former / "part-00000.csv").exists()
@@ -174,7 +175,7 @@ def test_the_current_folder_or_one_holding_it_or_a_mount_point_is_never_replaced
         (tmp_path, "is the current folder or holds it; give a new folder DIR/ for the output"),
         (Path("/proc"), "is a mount point, which cannot be replaced; give a new folder inside it"),
     ]:
-        with pytest.raises(OutputError) as caught, shard_folder(output, "csv", True, []):
+        with pytest.raises(OutputError) as caught, shard_folder(output, OutputSpec("csv", True), []):
             pytest.fail("no work may start")
         assert str(caught.value) == f"{output}: {reason}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here"] and list(here.iterdir()) == []

@@ -10,6 +10,7 @@ import numpy as np
 
 from mnist_ann.predict.cluster.actor import TaskRows
 from mnist_ann.predict.cluster.task_shards import ShardTarget, shard_name, task_summary, write_scored
+from mnist_ann.predict.outputs.spec import OutputSpec
 from mnist_ann.predict.outputs.writers import PredictionWriter
 
 PROBABILITIES = np.random.default_rng(5).dirichlet(np.ones(10), size=9).astype(np.float32)
@@ -25,7 +26,7 @@ def _mixed_rows() -> TaskRows:
 
 
 def test_a_task_writes_its_scored_rows_as_runs_and_reports_its_failures(tmp_path):
-    summary = task_summary(_mixed_rows().columns("node-a"), "", 12, ShardTarget(str(tmp_path), "csv", True))
+    summary = task_summary(_mixed_rows().columns("node-a"), "", 12, ShardTarget(str(tmp_path), OutputSpec("csv", True)))
     assert summary == {
         "shard": "part-000012.csv",
         "rows": 9,
@@ -33,7 +34,7 @@ def test_a_task_writes_its_scored_rows_as_runs_and_reports_its_failures(tmp_path
         "stop": "",
     }
     expected = io.BytesIO()
-    writer = PredictionWriter(expected, "csv", True)
+    writer = PredictionWriter(expected, OutputSpec("csv", True))
     writer.write(["x.png", "y.png"], PROBABILITIES[:2], ["mnist/dark", "none/light"])
     writer.write_array_rows("a.npy", 4, PROBABILITIES[2:5])
     writer.write_array_rows("b.npy", 0, PROBABILITIES[5:9])
@@ -43,7 +44,10 @@ def test_a_task_writes_its_scored_rows_as_runs_and_reports_its_failures(tmp_path
 
 def test_a_task_that_stops_the_job_writes_nothing(tmp_path):
     summary = task_summary(
-        _mixed_rows().columns("node-a"), '{"class": "ModelError"}', 0, ShardTarget(str(tmp_path), "csv", True)
+        _mixed_rows().columns("node-a"),
+        '{"class": "ModelError"}',
+        0,
+        ShardTarget(str(tmp_path), OutputSpec("csv", True)),
     )
     assert summary["shard"] == "" and list(tmp_path.iterdir()) == []
 
@@ -57,7 +61,7 @@ def test_write_scored_counts_the_rows_it_wrote():
     columns = _mixed_rows().columns("node-a")
     scored = {name: column[columns["error"] == ""] for name, column in columns.items()}
     buffer = io.BytesIO()
-    assert write_scored(PredictionWriter(buffer, "jsonl", False), scored) == 9
+    assert write_scored(PredictionWriter(buffer, OutputSpec("jsonl", False)), scored) == 9
     assert [json.loads(line)["source"] for line in buffer.getvalue().splitlines()][2:5] == [
         "a.npy#4",
         "a.npy#5",

@@ -11,13 +11,14 @@ import pytest
 from PIL import Image
 
 from helpers import font_digits, predict, read_rows
+from mnist_ann.predict.outputs.spec import OutputSpec
 from mnist_ann.predict.outputs.writers import prediction_file, write_errors
 
 PROBABILITIES = np.array([[0.1] * 10, [0, 0, 0.25, 0, 0, 0, 0, 0.75, 0, 0]], np.float32)
 
 
 def test_rows_in_csv_and_jsonl_with_or_without_probabilities(tmp_path):
-    with prediction_file(tmp_path / "out.jsonl", "jsonl", True) as writer:
+    with prediction_file(tmp_path / "out.jsonl", OutputSpec("jsonl", True)) as writer:
         writer.write_array_rows("a.npy", 9, PROBABILITIES)
         writer.write(["b,c.png"], PROBABILITIES[1:], ["mnist/light"])
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
@@ -25,7 +26,7 @@ def test_rows_in_csv_and_jsonl_with_or_without_probabilities(tmp_path):
     assert [r["label"] for r in records] == [0, 7, 7] and records[1]["confidence"] == 0.75
     assert records[1]["probabilities"] == [0, 0, 0.25, 0, 0, 0, 0, 0.75, 0, 0]
     assert [r["prepared"] for r in records] == ["as-is", "as-is", "mnist/light"]  # arrays are never reframed
-    with prediction_file(tmp_path / "s.csv", "csv", False) as writer:
+    with prediction_file(tmp_path / "s.csv", OutputSpec("csv", False)) as writer:
         writer.write_array_rows("a.npy", 9, PROBABILITIES)
         writer.write(["b,c.png"], PROBABILITIES[1:], ["mnist/light"])
     assert (tmp_path / "s.csv").read_text().splitlines() == [
@@ -39,7 +40,7 @@ def test_rows_in_csv_and_jsonl_with_or_without_probabilities(tmp_path):
 @pytest.mark.parametrize("with_probabilities", [True, False])
 def test_rows_below_the_minimum_confidence_say_uncertain_and_none_is_dropped(tmp_path, with_probabilities):
     """Issue 24: --min-confidence marks the rows a person should look at, in every kind of row."""
-    with prediction_file(tmp_path / "u.csv", "csv", with_probabilities, min_confidence=0.75) as writer:
+    with prediction_file(tmp_path / "u.csv", OutputSpec("csv", with_probabilities, 0.75)) as writer:
         writer.write_array_rows("a.npy", 9, PROBABILITIES)
         writer.write(["b,c.png", "d.png"], PROBABILITIES[::-1], ["mnist/light", "mnist/dark"])
     rows = read_rows(tmp_path / "u.csv")
@@ -50,7 +51,7 @@ def test_rows_below_the_minimum_confidence_say_uncertain_and_none_is_dropped(tmp
         ("b,c.png", "0"),
         ("d.png", "1"),
     ]
-    with prediction_file(tmp_path / "u.jsonl", "jsonl", with_probabilities, min_confidence=0.75) as writer:
+    with prediction_file(tmp_path / "u.jsonl", OutputSpec("jsonl", with_probabilities, 0.75)) as writer:
         writer.write_array_rows("a.npy", 9, PROBABILITIES)
         writer.write(["d.png"], PROBABILITIES[:1], ["mnist/dark"])
     records = [json.loads(line) for line in (tmp_path / "u.jsonl").read_text().splitlines()]
@@ -77,7 +78,7 @@ def test_min_confidence_through_the_command_and_its_bad_values(exported, tmp_pat
 
 def test_a_failed_block_leaves_no_file_and_the_previous_one_as_it_was(tmp_path):
     (tmp_path / "out.csv").write_text("before\n")
-    with pytest.raises(RuntimeError), prediction_file(tmp_path / "out.csv", "csv", True) as writer:
+    with pytest.raises(RuntimeError), prediction_file(tmp_path / "out.csv", OutputSpec("csv", True)) as writer:
         writer.write_array_rows("a.npy", 0, PROBABILITIES)
         raise RuntimeError("stopped")
     assert (tmp_path / "out.csv").read_text() == "before\n" and sorted(p.name for p in tmp_path.iterdir()) == [

@@ -8,6 +8,7 @@ import os
 
 from .inputs.images.preparation import BACKGROUNDS, FRAMINGS, Preparation
 from .model_source import DEFAULT_MODEL
+from .outputs.spec import ERRORS_SUFFIX, FORMATS, OutputSpec
 from .settings import DEFAULT_BATCH, BatchSettings
 
 
@@ -120,21 +121,9 @@ def run_predict(args: argparse.Namespace) -> int:
     settings = BatchSettings(
         args.batch_size, Preparation(background=background, frame=args.frame), args.key, args.workers
     )
-    job = Job(
-        args.inputs,
-        args.output,
-        args.model,
-        args.format or output_format(args.output),
-        not args.no_probabilities,
-        settings,
-        args.ray,
-        save_prepared=args.save_prepared,
-        min_confidence=args.min_confidence,
-    )
+    spec = OutputSpec(args.format or output_format(args.output), not args.no_probabilities, args.min_confidence)
+    job = Job(args.inputs, args.output, args.model, spec, settings, args.ray, save_prepared=args.save_prepared)
     return run_job(job)
-
-
-FORMATS = ("csv", "jsonl", "parquet")
 
 
 def output_format(output: str) -> str:
@@ -154,7 +143,6 @@ def _share(text: str) -> float:
 
 
 MAX_WORKERS = 1024  # decoding processes: far past any machine's cores, and below what a kernel allows
-ERRORS_SUFFIX = ".errors.csv"  # writers.errors_path: the failed inputs' file beside a file output
 
 
 def _workers(text: str) -> int:

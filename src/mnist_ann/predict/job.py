@@ -17,7 +17,8 @@ from .inputs.images.pool import ImageDecoder
 from .model_source import model_file
 from .outputs.destinations import check_destination, errors_beside, prediction_output
 from .outputs.prepared import PreparedFolder, check_prepared_folder, prepared_folder
-from .outputs.shards import ERRORS_NAME, is_folder_output, shard_folder
+from .outputs.shards import is_folder_output, shard_folder
+from .outputs.spec import ERRORS_NAME, OutputSpec
 from .predictor import Predictor
 from .progress import ProgressBar
 from .scoring import Outcome, score_inputs, start_decoding
@@ -33,12 +34,10 @@ class Job:
     inputs: Sequence[str]  # files and folders, as named
     output: str  # a file; with `ray`, a folder when it ends with a slash or is one
     model: str | None = None  # an .onnx file or an MLflow URI; None: the pipeline's export
-    fmt: str = "csv"  # csv | jsonl | parquet
-    with_probabilities: bool = True
+    spec: OutputSpec = OutputSpec()  # the rows' format and columns
     settings: BatchSettings = field(default_factory=BatchSettings)
     ray: str | None = None  # a Ray cluster's address (or auto); None: this machine
     save_prepared: str | None = None  # a new folder for the 28x28 digit of each image file
-    min_confidence: float | None = None  # rows below it say uncertain (a column), for a person to check
 
     @property
     def to_folder(self) -> bool:
@@ -48,7 +47,7 @@ class Job:
 def run_job(job: Job) -> int:
     """Run `job`; its exit code: 0 every input scored, 2 some could not be (each one logged and listed
     in the errors file). A model or output that cannot be used raises before any row is written."""
-    for option, value in (("--save-prepared", job.save_prepared), ("--min-confidence", job.min_confidence)):
+    for option, value in (("--save-prepared", job.save_prepared), ("--min-confidence", job.spec.min_confidence)):
         if value is not None and job.ray is not None:
             raise OutputError(f"{option} works on this machine: it cannot be used with --ray")
     if job.save_prepared is not None:
@@ -77,13 +76,13 @@ def _write(job: Job, scorer: _Scorer, missing: list[tuple[str, str]]) -> tuple[O
     with ProgressBar(len(scorer.inputs)) as progress:
         if job.to_folder:
             sources = [item.path for item in scorer.inputs]
-            with shard_folder(job.output, job.fmt, job.with_probabilities, sources) as (writer, errors):
+            with shard_folder(job.output, job.spec, sources) as (writer, errors):
                 outcome = scorer.score(writer, progress)
                 errors += missing + outcome.errors
             return outcome, objects.join(job.output, ERRORS_NAME) if errors else None
         with (
             prepared_folder(job.save_prepared) as prepared,
-            prediction_output(job.output, job.fmt, job.with_probabilities, job.min_confidence) as writer,
+            prediction_output(job.output, job.spec) as writer,
         ):
             outcome = scorer.score(writer, progress, prepared)
         return outcome, errors_beside(job.output, missing + outcome.errors)

@@ -109,11 +109,7 @@ def score_on_ray(
     outcome, tasks = ClusterOutcome(), plan_tasks(inputs, settings)
     if not tasks:
         return outcome
-    target = (
-        ShardTarget(str(writer.folder), writer.fmt, writer.with_probabilities)
-        if isinstance(writer, ShardRecord)
-        else None
-    )
+    target = ShardTarget(str(writer.folder), writer.spec) if isinstance(writer, ShardRecord) else None
     with connected(job.address, settings.workers) as ray:
         scorer = scorer_class(ray.put(job.model_bytes), job.model_name, settings, target)
         actors = max(1, int(ray.cluster_resources().get("CPU", 1)))

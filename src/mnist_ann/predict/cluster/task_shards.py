@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import objects
 from ..outputs.destinations import prediction_output
+from ..outputs.spec import OutputSpec
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,7 @@ class ShardTarget:
     """Where and how a job's workers write their shards."""
 
     folder: str
-    fmt: str
-    with_probabilities: bool
+    spec: OutputSpec
 
 
 def shard_name(number: int, fmt: str) -> str:
@@ -56,8 +56,8 @@ def task_summary(columns: dict, stop: str, number: int, target: ShardTarget) -> 
     scored = {name: column[~failed] for name, column in columns.items()}
     name = ""
     if len(scored["source"]) and not stop:
-        name = shard_name(number, target.fmt)
-        with prediction_output(objects.join(target.folder, name), target.fmt, target.with_probabilities) as writer:
+        name = shard_name(number, target.spec.fmt)
+        with prediction_output(objects.join(target.folder, name), target.spec) as writer:
             write_scored(writer, scored)
     errors = [[str(s), str(r)] for s, r in zip(columns["source"][failed], columns["error"][failed])]
     return {"shard": name, "rows": len(scored["source"]), "errors": json.dumps(errors), "stop": stop}

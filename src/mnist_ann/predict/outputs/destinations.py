@@ -12,22 +12,21 @@ from ...core.errors import OutputError
 from ...core.files import write_csv
 from .. import objects
 from .names import error_rows
+from .spec import OutputSpec, errors_name
 from .writers import PredictionWriter, check_output, prediction_file, write_errors
 
 
 @contextlib.contextmanager
-def prediction_output(
-    output: str | Path, fmt: str, with_probabilities: bool, min_confidence: float | None = None
-) -> Iterator[PredictionWriter]:
+def prediction_output(output: str | Path, spec: OutputSpec) -> Iterator[PredictionWriter]:
     """A writer whose rows appear at `output` (a path or an s3:// URI) only when the block ends
     without error."""
     if not objects.is_object(output):
-        with prediction_file(output, fmt, with_probabilities, min_confidence) as writer:
+        with prediction_file(output, spec) as writer:
             yield writer
         return
     with (
         objects.written_to(str(output)) as local,
-        prediction_file(local, fmt, with_probabilities, min_confidence) as writer,
+        prediction_file(local, spec) as writer,
     ):
         yield writer
 
@@ -35,7 +34,7 @@ def prediction_output(
 def object_errors_uri(output: str) -> str:
     """`s3://b/p/predictions.errors.csv` beside `s3://b/p/predictions.csv`."""
     folder, _, name = output.rpartition("/")
-    return f"{folder}/{Path(name).stem}.errors.csv"
+    return f"{folder}/{errors_name(name)}"
 
 
 def errors_beside(output: str | Path, errors: Sequence[tuple[str, str]]) -> str | Path | None:

@@ -15,12 +15,13 @@ from collections.abc import Iterator, Sequence
 from ...core.errors import OutputError
 from .. import objects
 from .destinations import write_error_object
-from .shards import ERRORS_NAME, MANIFEST_NAME, OURS, ShardRecord
+from .shards import OURS, ShardRecord
+from .spec import ERRORS_NAME, MANIFEST_NAME, OutputSpec
 
 
 @contextlib.contextmanager
 def object_shard_folder(
-    prefix: str, fmt: str, with_probabilities: bool, sources: Sequence[str]
+    prefix: str, spec: OutputSpec, sources: Sequence[str]
 ) -> Iterator[tuple[ShardRecord, list[tuple[str, str]]]]:
     """shards.shard_folder for an s3:// prefix: (the record of the shards the workers upload under
     it, a list for the failed inputs); `_SUCCESS` is written when the block ends without error."""
@@ -36,7 +37,7 @@ def object_shard_folder(
     manifest = objects.join(prefix, MANIFEST_NAME)
     if manifest in former:
         objects.delete([manifest])  # first: from now on a reader sees an unfinished folder
-    record, errors = ShardRecord(prefix, fmt, with_probabilities), list[tuple[str, str]]()
+    record, errors = ShardRecord(prefix, spec), list[tuple[str, str]]()
     yield record, errors
     written = {objects.join(prefix, name) for name, _ in record.shards}
     objects.delete([uri for uri in former if uri not in written and uri != manifest])

@@ -17,6 +17,7 @@ import numpy as np
 from ...core.mnist import NUM_CLASSES
 from .csv_bytes import decimal
 from .names import printable
+from .spec import OutputSpec
 
 ROW_GROUP = 128 * 1024  # rows buffered per row group: about 6 MB of columns, read back a group at a time
 
@@ -24,15 +25,13 @@ ROW_GROUP = 128 * 1024  # rows buffered per row group: about 6 MB of columns, re
 class ParquetRows:
     """Appends prediction rows to an open binary file as Parquet; `close` writes the footer."""
 
-    def __init__(self, fp: BinaryIO, with_probabilities: bool, min_confidence: float | None = None):
+    def __init__(self, fp: BinaryIO, spec: OutputSpec):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        self._pa, self.with_probabilities, self.min_confidence = pa, with_probabilities, min_confidence
-        fields = [("source", pa.string()), ("label", pa.uint8()), ("confidence", pa.float32())]
-        fields += [(f"prob_{d}", pa.float32()) for d in range(NUM_CLASSES)] if with_probabilities else []
-        fields += [("prepared", pa.string())] + ([("uncertain", pa.bool_())] if min_confidence is not None else [])
-        self.schema = pa.schema(fields)
+        self._pa, self.with_probabilities, self.min_confidence = pa, spec.with_probabilities, spec.min_confidence
+        types = {"source": pa.string(), "label": pa.uint8(), "prepared": pa.string(), "uncertain": pa.bool_()}
+        self.schema = pa.schema([(name, types.get(name, pa.float32())) for name in spec.header()])
         # Measured on 32k rows of model output: snappy with dictionaries tried on every column took
         # 18 ms and 1.03 MB; zstd level 1 with dictionaries only where values repeat, 8 ms and 0.70 MB.
         self._writer = pq.ParquetWriter(

@@ -23,9 +23,9 @@ from ...core.errors import OutputError
 from ...core.files import temporary_name, write_csv, write_json
 from .. import objects
 from .names import error_rows
+from .spec import ERRORS_NAME, FORMATS, MANIFEST_NAME, OutputSpec
 
-ERRORS_NAME, MANIFEST_NAME = "errors.csv", "_SUCCESS"
-OURS = re.compile(r"part-\d{5,}\.(csv|jsonl|parquet)|errors\.csv|_SUCCESS")
+OURS = re.compile(rf"part-\d{{5,}}\.({'|'.join(FORMATS)})|{re.escape(ERRORS_NAME)}|{re.escape(MANIFEST_NAME)}")
 
 
 def is_folder_output(output: str | Path) -> bool:
@@ -36,8 +36,8 @@ def is_folder_output(output: str | Path) -> bool:
 class ShardRecord:
     """The shards a job's workers wrote into `folder`, in input order, with their rows."""
 
-    def __init__(self, folder: Path | str, fmt: str, with_probabilities: bool):
-        self.folder, self.fmt, self.with_probabilities = folder, fmt, with_probabilities
+    def __init__(self, folder: Path | str, spec: OutputSpec):
+        self.folder, self.spec = folder, spec
         self.shards: list[tuple[str, int]] = []
         self.rows = 0
 
@@ -47,12 +47,12 @@ class ShardRecord:
 
     def manifest(self, errors: int) -> dict:
         shards = [{"name": name, "rows": rows} for name, rows in self.shards]
-        return {"format": self.fmt, "rows": self.rows, "failed_inputs": errors, "shards": shards}
+        return {"format": self.spec.fmt, "rows": self.rows, "failed_inputs": errors, "shards": shards}
 
 
 @contextlib.contextmanager
 def shard_folder(
-    output: str | Path, fmt: str, with_probabilities: bool, sources: Sequence[str]
+    output: str | Path, spec: OutputSpec, sources: Sequence[str]
 ) -> Iterator[tuple[ShardRecord, list[tuple[str, str]]]]:
     """(a record of the shards written into its folder, a list for the failed inputs): the shards,
     errors.csv and _SUCCESS appear at `output` only when the block ends without error. `sources`
@@ -60,7 +60,7 @@ def shard_folder(
     if objects.is_object(output):
         from .object_shards import object_shard_folder  # which builds on this module
 
-        with object_shard_folder(str(output), fmt, with_probabilities, sources) as folder:
+        with object_shard_folder(str(output), spec, sources) as folder:
             yield folder
         return
     output = Path(output)
@@ -69,7 +69,7 @@ def shard_folder(
     building = output.parent / temporary_name()  # short: the output's own name may be as long as allowed
     building.mkdir()
     try:
-        record, errors = ShardRecord(building, fmt, with_probabilities), list[tuple[str, str]]()
+        record, errors = ShardRecord(building, spec), list[tuple[str, str]]()
         yield record, errors
         recorded = {name for name, _ in record.shards}
         for stray in [entry for entry in building.iterdir() if entry.name not in recorded]:

@@ -23,30 +23,26 @@ import numpy as np
 
 from ...core.errors import OutputError
 from ...core.files import atomic_path, write_csv
-from ...core.mnist import NUM_CLASSES
 from .csv_bytes import DECIMALS, decimal, flags, numeric_columns
 from .names import csv_field, error_rows, printable
 from .parquet_rows import ParquetRows
+from .spec import OutputSpec, errors_name
 
 ARRAY_ROWS = "as-is"  # rows of array files: MNIST-framed already, never reframed
-
-
-def header(with_probabilities: bool, flags_uncertain: bool = False) -> list[str]:
-    probabilities = [f"prob_{d}" for d in range(NUM_CLASSES)] if with_probabilities else []
-    return ["source", "label", "confidence", *probabilities, "prepared", *(["uncertain"] if flags_uncertain else [])]
 
 
 class PredictionWriter:
     """Appends prediction rows to an open binary file, in CSV, JSON Lines or Parquet; `finish`
     ends the file (Parquet's footer)."""
 
-    def __init__(self, fp: BinaryIO, fmt: str, with_probabilities: bool, min_confidence: float | None = None):
-        self.fp, self.fmt, self.with_probabilities = fp, fmt, with_probabilities
-        self.min_confidence = min_confidence  # rows below it say `uncertain`: 1 (CSV), true (JSON Lines)
+    def __init__(self, fp: BinaryIO, spec: OutputSpec):
+        self.fp, self.spec = fp, spec
+        self.fmt, self.with_probabilities = spec.fmt, spec.with_probabilities
+        self.min_confidence = spec.min_confidence  # rows below it say `uncertain`: 1 (CSV), true (JSON Lines)
         self.rows = 0
-        self._parquet = ParquetRows(fp, with_probabilities, min_confidence) if fmt == "parquet" else None
-        if fmt == "csv":
-            fp.write((",".join(header(with_probabilities, min_confidence is not None)) + "\n").encode())
+        self._parquet = ParquetRows(fp, spec) if spec.fmt == "parquet" else None
+        if spec.fmt == "csv":
+            fp.write((",".join(spec.header()) + "\n").encode())
 
     def _ends(self, probabilities: np.ndarray, end: str) -> np.ndarray:
         """Each row's last column(s) and line end: `end`, and the uncertain flag when asked for."""
@@ -137,14 +133,12 @@ class PredictionWriter:
 
 
 @contextlib.contextmanager
-def prediction_file(
-    path: str | Path, fmt: str, with_probabilities: bool, min_confidence: float | None = None
-) -> Iterator[PredictionWriter]:
+def prediction_file(path: str | Path, spec: OutputSpec) -> Iterator[PredictionWriter]:
     """A writer whose rows appear at `path` only when the block ends without error. A failed
     write (a full disk) is reported against `path`, not the temporary file."""
     try:
         with atomic_path(path) as tmp, open(tmp, "wb", buffering=1 << 20) as fp:
-            writer = PredictionWriter(fp, fmt, with_probabilities, min_confidence)
+            writer = PredictionWriter(fp, spec)
             yield writer
             writer.finish()
     except OSError as exc:
@@ -157,7 +151,7 @@ def errors_path(output: str | Path) -> Path:
     """Where the inputs that could not be scored are listed: `predictions.errors.csv` beside
     `predictions.csv`."""
     output = Path(output)
-    return output.with_name(f"{output.stem}.errors.csv")
+    return output.with_name(errors_name(output.name))
 
 
 def write_errors(output: str | Path, errors: Sequence[tuple[str, str]]) -> Path | None:

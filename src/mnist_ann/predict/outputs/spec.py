@@ -1,0 +1,40 @@
+"""What predict writes, as one value (`OutputSpec`: the format, the columns, the uncertain flag) and
+the names of the files beside the rows, so that every writer (a file, an object, a shard, a task's
+shard on a Ray worker) takes one description instead of the same three options each. Light on
+purpose (no numpy), as the command's options are: `mnist-ann --help` imports it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+
+FORMATS = ("csv", "jsonl", "parquet")
+ERRORS_SUFFIX = ".errors.csv"  # the failed inputs, beside a file output: predictions.errors.csv
+ERRORS_NAME, MANIFEST_NAME = "errors.csv", "_SUCCESS"  # in a folder (or prefix) of shards
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """How rows are written: `fmt` (csv, jsonl or parquet), the ten probabilities or not, and
+    `min_confidence`, below which a row says it is uncertain (a column), for a person to check."""
+
+    fmt: str = "csv"
+    with_probabilities: bool = True
+    min_confidence: float | None = None
+
+    @property
+    def flags_uncertain(self) -> bool:
+        return self.min_confidence is not None
+
+    def header(self) -> list[str]:
+        """The columns, in order (a CSV's header; the keys of a JSON line; Parquet's columns)."""
+        from ...core.mnist import NUM_CLASSES  # numpy's import, paid by writers only
+
+        probabilities = [f"prob_{d}" for d in range(NUM_CLASSES)] if self.with_probabilities else []
+        uncertain = ["uncertain"] if self.flags_uncertain else []
+        return ["source", "label", "confidence", *probabilities, "prepared", *uncertain]
+
+
+def errors_name(output_name: str) -> str:
+    """The errors file's name beside an output file's: `p.errors.csv` for `p.csv` (or `p.parquet`)."""
+    return PurePath(output_name).stem + ERRORS_SUFFIX
