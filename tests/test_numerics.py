@@ -23,7 +23,7 @@ if "MATRIX_CACHE" in os.environ:  # Eigen's cache sizes as another CPU reports t
     sys.path.insert(0, "tools")
     from numerics_matrix import set_eigen_cache_sizes
     set_eigen_cache_sizes(*map(int, os.environ["MATRIX_CACHE"].split(",")))
-from mnist_ann import model as ann
+from mnist_ann.training import model as ann
 from mnist_ann.training.numerics import numerics_description
 rng = np.random.default_rng(7)
 x, y = rng.random((512, 784), dtype=np.float32), rng.integers(0, 10, 512).astype(np.uint8)

@@ -87,9 +87,20 @@ def test_param_change_reruns_downstream_only(two_runs):
 
 
 def test_code_change_reruns_the_stages_that_import_it(repo):
-    with open(repo / "src" / "mnist_ann" / "evaluation.py", "a") as fp:
+    with open(repo / "src" / "mnist_ann" / "training" / "evaluation" / "scores.py", "a") as fp:
         fp.write("\n# a comment changes the file's hash, as any edit would\n")
     assert ran(dvc(repo, "repro")) == {"evaluate"}
+
+
+def test_an_edit_inside_predict_leaves_the_pipeline_up_to_date(repo):
+    """The inference tool is imported by no stage: editing any of its modules reruns nothing, and
+    `dvc status` stays clean (a shared module edited reruns what imports it: the test above)."""
+    for path in sorted((repo / "src" / "mnist_ann" / "predict").rglob("*.py")):
+        with open(path, "a") as fp:
+            fp.write("\n# an edit of the inference tool\n")
+    status = dvc(repo, "status", "--json")
+    assert (status.returncode, json.loads(status.stdout)) == (0, {}), status.stderr
+    assert ran(dvc(repo, "repro")) == set()
 
 
 def test_params_and_metrics_diff(two_runs):
