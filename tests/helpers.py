@@ -511,3 +511,50 @@ class DenseNetwork:
         onnx.checker.check_model(model)
         onnx.save(model, str(path))
         return path
+
+
+@functools.cache
+def stage_main(stage: str):
+    """The `main(argv)` of pipeline/<stage>.py, imported into this process without its preamble
+    (start_stage: the signal handlers a process installs first, tested as processes)."""
+    import importlib.util
+    import types
+
+    preamble = types.ModuleType("stage_start")
+    preamble.start_stage = lambda: None  # type: ignore[attr-defined]
+    saved = sys.modules.get("stage_start")
+    sys.modules["stage_start"] = preamble
+    try:
+        spec = importlib.util.spec_from_file_location(f"stage_{stage}", REPO / "pipeline" / f"{stage}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if saved is None:
+            del sys.modules["stage_start"]
+        else:
+            sys.modules["stage_start"] = saved
+    return module.main
+
+
+def run_stage(stage: str, *args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """A stage's main(argv) run in this process as run_main runs it in the stage's own: its exit
+    code and what it printed. For the stage's logic; its signals and preamble are tested as processes."""
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from mnist_ann.core.process import run_main
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    out, err, before = io.StringIO(), io.StringIO(), os.getcwd()
+    argv = [str(a) for a in args]
+    os.chdir(cwd)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                run_main(stage_main(stage), argv)
+            except SystemExit as exit_:
+                code = exit_.code
+    finally:
+        os.chdir(before)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())

@@ -3,9 +3,7 @@ when no source gives MNIST, nothing left at the output path."""
 
 from __future__ import annotations
 
-import pytest
-
-from helpers import REPO, run_script, tiny_mnist, write_params
+from helpers import REPO, run_script, run_stage, tiny_mnist, write_params
 from mnist_ann.core.npy import save_npz
 
 DOWNLOAD = REPO / "pipeline" / "download.py"
@@ -26,13 +24,13 @@ def test_download_stage_when_every_source_fails(tmp_path, closed_port_url):
     assert not output.exists() and not list(tmp_path.rglob(".*.tmp*"))
 
 
-@pytest.mark.heavy
 def test_download_stage_refuses_arrays_that_are_not_mnist(tmp_path):
-    """A local file is checked like any download: tiny random arrays are not MNIST."""
+    """A local file is checked like any download: tiny random arrays are not MNIST (the stage's
+    main(argv), in this process)."""
     local = tmp_path / "fake.npz"
     save_npz(local, tiny_mnist())
     params = write_params(tmp_path / "params.yaml", {"download.sources": [{"path": str(local)}]})
-    result = run_script(DOWNLOAD, "--params", params, "--output", tmp_path / "mnist.npz")
+    result = run_stage("download", "--params", params, "--output", tmp_path / "mnist.npz")
     assert result.returncode == 1
     assert "x_train is uint8 (30, 28, 28), expected uint8 (60000, 28, 28)" in result.stderr.splitlines()[-1]
     assert not (tmp_path / "mnist.npz").exists()

@@ -1,19 +1,15 @@
-"""The preprocess stage as DVC runs it: model input written per split, one line and exit 1 on bad
-input or an unwritable output, nothing left half written."""
+"""The preprocess stage's main(argv), run in this process as run_main runs it: model input written per
+split, one line and exit 1 on bad input or an unwritable output, nothing left half written. (Its
+preamble and signals are tested as processes: test_process.py.)"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from helpers import REPO, run_script, tiny_mnist, write_params
+from helpers import REPO, run_stage, tiny_mnist, write_params
 from mnist_ann.core.mnist import preprocess
 from mnist_ann.core.npy import load_npy, save_npz
-
-# Every test here starts a process (the command, a stage, git or a decoding pool): not in `make check`.
-pytestmark = pytest.mark.heavy
-
-PREPROCESS = REPO / "pipeline" / "preprocess.py"
 
 
 @pytest.fixture
@@ -28,7 +24,7 @@ def test_preprocess_stage_writes_model_input(tmp_path, raw_npz, train_size, test
     changes = {"preprocess.train_size": train_size, "preprocess.test_size": test_size}
     params = write_params(tmp_path / "params.yaml", changes)
     output = tmp_path / "processed"
-    result = run_script(PREPROCESS, "--params", params, "--input", raw_npz, "--output", output)
+    result = run_stage("preprocess", "--params", params, "--input", raw_npz, "--output", output)
     assert result.returncode == 0, result.stderr
     raw = tiny_mnist(train=30, test=10)
     for split, size in (("train", train_size or 30), ("test", test_size or 10)):
@@ -41,7 +37,7 @@ def test_preprocess_stage_writes_model_input(tmp_path, raw_npz, train_size, test
 
 def test_preprocess_stage_refuses_more_images_than_exist(tmp_path, raw_npz):
     params = write_params(tmp_path / "params.yaml", {"preprocess.train_size": 31})
-    result = run_script(PREPROCESS, "--params", params, "--input", raw_npz, "--output", tmp_path / "out")
+    result = run_stage("preprocess", "--params", params, "--input", raw_npz, "--output", tmp_path / "out")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {params}: preprocess.train_size is 31, but only 30 train images exist"
@@ -53,7 +49,7 @@ def test_preprocess_stage_bad_input_is_one_line(tmp_path, content):
     raw = tmp_path / "mnist.npz"
     if content is not None:
         raw.write_bytes(content)
-    result = run_script(PREPROCESS, "--input", raw, "--output", tmp_path / "out", cwd=REPO)
+    result = run_stage("preprocess", "--input", raw, "--output", tmp_path / "out", cwd=REPO)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     assert str(raw) in result.stderr
@@ -63,7 +59,7 @@ def test_preprocess_stage_bad_input_is_one_line(tmp_path, content):
 def test_unwritable_output_is_one_line(tmp_path, raw_npz):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the output folder should go")
-    result = run_script(PREPROCESS, "--input", raw_npz, "--output", blocker, cwd=REPO)
+    result = run_stage("preprocess", "--input", raw_npz, "--output", blocker, cwd=REPO)
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert str(blocker) in result.stderr
