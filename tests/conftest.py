@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import os
 import shutil
 import threading
 import time
@@ -56,6 +57,18 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     unit_tier.mark_unit_tier(items)
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """Every test ends with the environment it started with, whatever the code it ran set (MLflow's
+    defaults, Ray's settings, a fixture's S3 endpoint): no test sees, nor passes to the processes it
+    starts, what an earlier one left."""
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
 
 
 @pytest.fixture(autouse=True)

@@ -96,17 +96,21 @@ def test_a_local_cluster_gives_the_rows_errors_and_exit_code_of_one_machine(expo
 def two_nodes(s3_endpoint):
     """A Ray cluster of two nodes on this machine, one CPU each: its address. Its nodes reach the
     session's S3 server as AWS's tools would, through the settings they start with."""
-    os.environ.update({**QUIET_RAY, **S3_ENV, "AWS_ENDPOINT_URL": s3_endpoint[0]})
     from ray.cluster_utils import Cluster
 
     node = {"num_cpus": 1, "object_store_memory": NODE_STORE_BYTES}
-    cluster = Cluster(initialize_head=True, connect=False, head_node_args={**node, "include_dashboard": False})
-    try:
-        cluster.add_node(**node)
-        cluster.wait_for_nodes()
-        yield cluster.address
-    finally:
-        cluster.shutdown()
+    # The nodes read the settings when they start; the process's own are put back after the module,
+    # so that no later test (nor the processes it starts) sees this module's S3 endpoint.
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**QUIET_RAY, **S3_ENV, "AWS_ENDPOINT_URL": s3_endpoint[0]}.items():
+            patch.setenv(name, value)
+        cluster = Cluster(initialize_head=True, connect=False, head_node_args={**node, "include_dashboard": False})
+        try:
+            cluster.add_node(**node)
+            cluster.wait_for_nodes()
+            yield cluster.address
+        finally:
+            cluster.shutdown()
 
 
 def _per_node(stderr: str) -> list[int]:

@@ -74,7 +74,8 @@ def test_first_repro_builds_a_verified_tracked_model(baseline):
 
 def test_second_repro_runs_nothing(repo):
     assert ran(dvc(repo, "repro")) == set()
-    assert dvc(repo, "status").stdout.strip() == "Data and pipelines are up to date."
+    status = dvc(repo, "status")
+    assert status.stdout.strip() == "Data and pipelines are up to date.", status.stdout + status.stderr
 
 
 def test_param_change_reruns_downstream_only(two_runs):
@@ -466,4 +467,5 @@ def test_dvc_repro_typed_as_the_readme_writes_it_runs_the_stages_in_dvcs_environ
     output = result.stdout + result.stderr
     assert result.returncode == 0 and "Traceback" not in output, output[-3000:]
     assert f"{bare / 'python'} has no mnist_ann: running the stage with DVC's {VENV_BIN / 'python'}" in output
-    assert dvc(repo, "status").stdout.strip() == "Data and pipelines are up to date."
+    status = dvc(repo, "status")
+    assert status.stdout.strip() == "Data and pipelines are up to date.", status.stdout + status.stderr
