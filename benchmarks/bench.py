@@ -652,10 +652,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender (default 3)")
     parser.add_argument(
         "--only",
-        choices=("training", "augment", "inference", "cluster", "sweep", "images"),
+        choices=("training", "augment", "inference", "cluster", "sweep", "images", "pipeline"),
         help="run only these rows (training: rows 1-1b; augment: row 1c; cluster: `predict --ray`; sweep: the queued "
         "experiments; images: the PNG folders, rows 4-4c; inference: rows 2-3, 5 and 7, what the scoring code "
-        "moves), keeping the other rows of benchmarks/results.json",
+        "moves; pipeline: row 6, the whole dvc repro), keeping the other rows of benchmarks/results.json",
     )
     parser.add_argument(
         "--sweep-before",
@@ -680,26 +680,8 @@ def main() -> None:
             "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
         }
         env.pop("DVC_ROOT", None)
-        if args.only == "training":
-            results = {**previous, "training": {**bench_training(workdir, env, args.repeats), "date": _today()}}
-        elif args.only == "augment":
-            results = {
-                **previous,
-                "augmented_epoch": {**bench_augmented_epoch(workdir, env, args.repeats), "date": _today()},
-            }
-        elif args.only == "cluster":
-            results = {**previous, "cluster": {**bench_cluster(workdir, env, args.repeats), "date": _today()}}
-        elif args.only == "sweep":
-            results = {**previous, "sweep": {**bench_sweep(workdir, env), "date": _today()}}
-        elif args.only == "images":
-            results = {**previous, **bench_image_folders(workdir, env, args.repeats)}
-        elif args.only == "inference":
-            scoring = {
-                "inference": bench_inference(workdir, env, args.repeats),
-                "memory": bench_memory(workdir, env),
-                "cold_start": bench_cold_start(workdir, env, args.repeats),
-            }
-            results = {**previous, **{name: {**rows, "date": _today()} for name, rows in scoring.items()}}
+        if args.only:
+            results = {**previous, **only_rows(args.only, workdir, env, args.repeats)}
         else:
             results = all_benchmarks(workdir, env, args.repeats)
         # The sweep before issue 15 ran on that commit's code: kept from the run that measured it.
@@ -714,6 +696,25 @@ def main() -> None:
     (REPO / "benchmarks" / "results.md").write_text(table)
     update_readme(table)
     print(table)
+
+
+def only_rows(only: str, workdir: Path, env: dict[str, str], repeats: int) -> dict:
+    """The sections of results.json that `--only <only>` measures again, each with today's date."""
+    if only == "images":
+        return bench_image_folders(workdir, env, repeats)  # dated section by section
+    runners = {
+        "training": lambda: {"training": bench_training(workdir, env, repeats)},
+        "augment": lambda: {"augmented_epoch": bench_augmented_epoch(workdir, env, repeats)},
+        "cluster": lambda: {"cluster": bench_cluster(workdir, env, repeats)},
+        "sweep": lambda: {"sweep": bench_sweep(workdir, env)},
+        "pipeline": lambda: {"pipeline": bench_pipeline(workdir, env, max(1, repeats - 1))},
+        "inference": lambda: {
+            "inference": bench_inference(workdir, env, repeats),
+            "memory": bench_memory(workdir, env),
+            "cold_start": bench_cold_start(workdir, env, repeats),
+        },
+    }
+    return {name: {**rows, "date": _today()} for name, rows in runners[only]().items()}
 
 
 def _today() -> str:
