@@ -4,6 +4,9 @@ params, the numerics pinned (before any tag records them), the work, the digest 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,23 +57,25 @@ def test_a_bad_parameter_fails_before_the_numerics_are_touched(params_file, monk
     write_params(params_file, {"train.epochs": 0})
     with pytest.raises(ParamsError, match=r"train\.epochs"), stage("train", None, ["--params", str(params_file)], ()):
         pass
-    assert [name for name in PINNED if name in __import__("os").environ] == []
+    assert [name for name in PINNED if name in os.environ] == []
 
 
 @pytest.mark.heavy
-def test_the_runs_numerics_tag_says_what_the_process_computes_with(params_file, monkeypatch):
+@pytest.mark.heavy
+def test_the_runs_numerics_tag_says_what_the_process_computes_with(params_file):
     """The leak the harness closes: train recorded its `numerics` tag before start_keras pinned the
-    numerics, so a caller without the variables set (any shell) got `native: ...=unset` on a run whose
-    weights were trained pinned."""
-    for name in PINNED:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("MNIST_ANN_NUMERICS", raising=False)
-    with stage("train", None, ["--params", str(params_file)], ()) as run:
-        tags = run.tags()
-    assert tags["numerics"].startswith("pinned:"), tags["numerics"]
+    numerics, so a stage started from a plain shell (none of the variables set) tagged its run
+    `native: ...=unset` while its weights were trained pinned. A fresh process, as DVC starts one."""
+    probe = (
+        "import sys\nfrom mnist_ann.training.harness import stage\n"
+        "with stage('train', None, ['--params', sys.argv[1]], ()) as run:\n    print(run.tags()['numerics'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in PINNED and k != "MNIST_ANN_NUMERICS"}
+    done = subprocess.run([sys.executable, "-c", probe, str(params_file)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("pinned:"), done.stdout
 
 
-@pytest.mark.heavy
 def test_the_native_setting_is_recorded_as_native(params_file, monkeypatch):
     for name in PINNED:
         monkeypatch.delenv(name, raising=False)

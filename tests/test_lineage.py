@@ -8,7 +8,9 @@ import pytest
 
 from helpers import REPO, copy_of_this_repo, git, write_params
 from mnist_ann.tracking import tracked_stage, write_run_file
-from mnist_ann.training.lineage import CHANGED, RESTORED, change_tags, run_name, train_record
+from mnist_ann.tracking.tags import PARAMS_CHANGED as CHANGED
+from mnist_ann.tracking.tags import RESTORED
+from mnist_ann.training.lineage import change_tags, run_name, train_record
 from mnist_ann.training.params import flatten, load_params
 
 

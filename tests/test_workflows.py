@@ -408,7 +408,9 @@ def test_a_clone_sharing_the_dvc_cache_makes_one_complete_run_not_orphans(repo, 
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     assert dvc(clone, "cache", "dir", "--local", str(repo / ".dvc" / "cache")).returncode == 0
-    with open(clone / "src" / "mnist_ann" / "trained.py", "a") as fp:  # evaluate and export import it; train does not
+    with open(
+        clone / "src" / "mnist_ann" / "training" / "trained.py", "a"
+    ) as fp:  # evaluate and export import it; train does not
         fp.write("\n# a teammate's edit\n")
     assert ran(dvc(clone, "repro")) == {"evaluate", "export"}
 
@@ -419,8 +421,10 @@ def test_a_clone_sharing_the_dvc_cache_makes_one_complete_run_not_orphans(repo, 
     for tag in ("data.md5", "version.keras"):
         assert run.data.tags[tag] == original.data.tags[tag], tag
     assert run.data.tags["mlflow.source.git.commit"] == git(clone, "rev-parse", "HEAD").strip()
-    assert run.info.run_name == f"{git(clone, 'rev-parse', '--short=7', 'HEAD').strip()} src/mnist_ann/trained.py"
-    assert run.data.tags["git.changed"] == "src/mnist_ann/trained.py"
+    assert (
+        run.info.run_name == f"{git(clone, 'rev-parse', '--short=7', 'HEAD').strip()} src/mnist_ann/training/trained.py"
+    )
+    assert run.data.tags["git.changed"] == "src/mnist_ann/training/trained.py"
     client = store(clone)
     for metric in ("loss", "val_accuracy"):
         steps = [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, metric)]

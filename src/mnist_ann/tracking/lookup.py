@@ -9,12 +9,9 @@ import socket
 from typing import Any
 
 from ..core.files import process_alive
+from .tags import OWNER_HOST, OWNER_PID, RESTORED_FROM
 
 log = logging.getLogger("mnist_ann.tracking")
-RESTORED_FROM = "mnist_ann.restored_from"  # on a run that restores one made in another store: that run's id
-
-
-OWNER_HOST, OWNER_PID = "mnist_ann.host", "mnist_ann.pid"  # the process that holds a run open
 
 
 def owner_tags() -> dict[str, str]:

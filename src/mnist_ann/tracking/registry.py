@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .tags import DVC_EXPERIMENT, GIT_COMMIT, GIT_DIRTY, NO_EXPERIMENT, VERSION_GIT_COMMIT
 from .versions import VersionRecord, card_folder
 
 
@@ -64,9 +65,9 @@ def describe_version(
     carried = {
         **{key: f"{value:.6g}" for key, value in figures.items()},
         **(file_tags or {}),
-        "git.commit": tags.get("mlflow.source.git.commit", "unknown"),
-        "git.dirty": tags.get("git.dirty", "unknown"),
-        "dvc.experiment": tags.get("dvc.experiment") or "none (dvc repro)",
+        VERSION_GIT_COMMIT: tags.get(GIT_COMMIT, "unknown"),
+        GIT_DIRTY: tags.get(GIT_DIRTY, "unknown"),
+        DVC_EXPERIMENT: tags.get(DVC_EXPERIMENT) or NO_EXPERIMENT,
         "run_id": run_id,
     }
     for key, value in carried.items():

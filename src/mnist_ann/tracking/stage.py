@@ -12,9 +12,10 @@ from typing import Any
 
 from ..core.errors import TrackingError, first_line
 from .bounds import START_SECONDS, bounded_wait, deadline, store_problem, store_write
-from .lookup import RESTORED_FROM, end_runs_of_dead_stages, existing_run, owner_tags, run_restored_from
+from .lookup import end_runs_of_dead_stages, existing_run, owner_tags, run_restored_from
 from .runs import TrackedRun, UntrackedRun
 from .store import MLFLOW_DEFAULTS, relocate_copied_store, repo_root, tracking_enabled, tracking_uri
+from .tags import RESTORED_FROM, completed
 
 log = logging.getLogger("mnist_ann.tracking")
 
@@ -55,7 +56,7 @@ def tracked_stage(
             _end(mlflow, "FINISHED" if amend else "FAILED")
             raise
         if stage:
-            run.set_tags({f"mnist_ann.completed.{stage}": "true"})
+            run.set_tags({completed(stage): "true"})
         _end(mlflow, "FINISHED" if run.failure is None or amend else "FAILED")  # FAILED: its record is not whole
         run.report_losses()
     finally:
@@ -141,7 +142,7 @@ def _reopen(mlflow: Any, experiment_id: str, *, stage: str | None, run_id: str |
         stage
         and earlier is not None
         and earlier.info.status == "FINISHED"
-        and earlier.data.tags.get(f"mnist_ann.completed.{stage}") == "true"
+        and earlier.data.tags.get(completed(stage)) == "true"
     )
     active = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=run_name, tags=tags)
     if amend:

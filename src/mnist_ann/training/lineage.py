@@ -9,19 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..tracking import TrackedRun, read_run_history
+from ..tracking.tags import NOTE, PARAMS_CHANGED, RESTORED
 from .params import Params, changed_params, flatten
 from .provenance import committed_text, provenance_tags, run_label
-
-RESTORED = "mnist_ann.restored"  # tag: what the restored run holds and where it came from
 
 
 def run_name(params: Params, params_file: str | Path) -> str:
     """The DVC experiment's name under `dvc exp run`; else the commit and what differs from it."""
     here = Path.cwd()
     return os.environ.get("DVC_EXP_NAME") or run_label(here, changed_params(params, committed_text(here, params_file)))
-
-
-CHANGED = "params.changed"  # tag: the params that differ from the commit, with their values
 
 
 def change_tags(params: Params, params_file: str | Path) -> dict[str, str]:
@@ -32,7 +28,7 @@ def change_tags(params: Params, params_file: str | Path) -> dict[str, str]:
     changed = changed_params(params, committed_text(here, params_file))
     listed = ", ".join(f"{name}={value}" for name, value in changed.items()) or "none"
     commit = run_label(here, {}).split(" ", 1)[0]
-    return {CHANGED: listed[:5000], "mlflow.note.content": f"params changed from {commit}: {listed}"}
+    return {PARAMS_CHANGED: listed[:5000], NOTE: f"params changed from {commit}: {listed}"}
 
 
 def train_record(params: Params, params_file: str | Path, run_file: str | Path) -> Callable[[TrackedRun], None]:

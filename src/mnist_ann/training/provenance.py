@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from ..tracking import tags
 from .numerics import numerics_description
 
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "mlflow", "dvc", "onnx", "tf2onnx", "onnxruntime")
@@ -116,19 +117,19 @@ def provenance_tags(workdir: Path | None = None) -> dict[str, str]:
     under `dvc exp run`), so the commit is the one the experiment was made from."""
     workdir = workdir or Path.cwd()
     changed = changed_files(workdir)
-    tags = {
-        "mlflow.source.git.commit": _git(workdir, "rev-parse", "HEAD"),
+    found = {
+        tags.GIT_COMMIT: _git(workdir, "rev-parse", "HEAD"),
         # dirty: the code or config differs from the commit (the pipeline's own outputs do not count)
-        "git.dirty": None if changed is None else str(bool(changed)).lower(),
-        "git.changed": ", ".join(changed)[:5000] if changed else None,
-        "git.diff.md5": _diff_md5(workdir, changed) if changed else None,
-        "dvc.experiment": os.environ.get("DVC_EXP_NAME"),
-        "data.md5": data_hash(workdir),
-        "cpu": f"{cpu_model()} ({os.cpu_count()} cores)",
-        "numerics": numerics_description(),
-        "python": platform.python_version(),
+        tags.GIT_DIRTY: None if changed is None else str(bool(changed)).lower(),
+        tags.GIT_CHANGED: ", ".join(changed)[:5000] if changed else None,
+        tags.GIT_DIFF_MD5: _diff_md5(workdir, changed) if changed else None,
+        tags.DVC_EXPERIMENT: os.environ.get("DVC_EXP_NAME"),
+        tags.DATA_MD5: data_hash(workdir),
+        tags.CPU: f"{cpu_model()} ({os.cpu_count()} cores)",
+        tags.NUMERICS: numerics_description(),
+        tags.PYTHON: platform.python_version(),
     }
     for package in PACKAGES:
         with contextlib.suppress(metadata.PackageNotFoundError):
-            tags[f"version.{package}"] = metadata.version(package)
-    return {key: value for key, value in tags.items() if value is not None}
+            found[f"{tags.VERSION_PREFIX}{package}"] = metadata.version(package)
+    return {key: value for key, value in found.items() if value is not None}

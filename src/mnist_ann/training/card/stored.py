@@ -13,6 +13,17 @@ from typing import Any
 
 import yaml
 
+from ...tracking.tags import (
+    CPU,
+    DATA_MD5,
+    DVC_EXPERIMENT,
+    GIT_COMMIT,
+    GIT_DIRTY,
+    NO_EXPERIMENT,
+    NUMERICS,
+    PYTHON,
+    VERSION_PREFIX,
+)
 from .facts import METRICS, CardFacts, _figures, _mapping, _text_or_none
 
 FACTS_FILE = "card_facts.json"
@@ -25,7 +36,7 @@ RUN_METRICS = {
     "parity_max_abs_diff": ("export", "max_abs_diff"),
     "parity_argmax_agreement": ("export", "argmax_agreement"),
 }
-LINEAGE_TAGS = ("mlflow.source.git.commit", "git.dirty", "dvc.experiment", "cpu", "numerics", "python")
+LINEAGE_TAGS = (GIT_COMMIT, GIT_DIRTY, DVC_EXPERIMENT, CPU, NUMERICS, PYTHON)
 
 
 def facts_json(facts: CardFacts) -> str:
@@ -87,7 +98,7 @@ def run_facts(
         title=title,
         params={name: _param(text) for name, text in params.items() if name == "seed" or name.startswith("train.")},
         metrics={name: _figures(figures.get(name)) for name in METRICS},
-        data=[_data_record({"what": "train and test arrays", "path": "data/processed", "md5": tags.get("data.md5")})],
+        data=[_data_record({"what": "train and test arrays", "path": "data/processed", "md5": tags.get(DATA_MD5)})],
         lineage=run_lineage(run_id, tags),
         confusion=_confusion(confusion),
     )
@@ -96,9 +107,9 @@ def run_facts(
 def run_lineage(run_id: str | None, tags: Mapping[str, str]) -> dict[str, str | None]:
     """Where a model came from, as its run's tags (the train stage's provenance) record it."""
     lineage = {"mlflow_run_id": run_id, **{key: tags.get(key) for key in LINEAGE_TAGS}}
-    if tags and not lineage["dvc.experiment"]:  # the train stage tags experiments only
-        lineage["dvc.experiment"] = "none (dvc repro)"
-    lineage.update({key: value for key, value in tags.items() if key.startswith("version.")})
+    if tags and not lineage[DVC_EXPERIMENT]:  # the train stage tags experiments only
+        lineage[DVC_EXPERIMENT] = NO_EXPERIMENT
+    lineage.update({key: value for key, value in tags.items() if key.startswith(VERSION_PREFIX)})
     return lineage
 
 
