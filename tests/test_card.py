@@ -162,6 +162,7 @@ def test_a_card_that_cannot_be_written_is_one_line_and_exit_1(tmp_path, args, sa
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.heavy  # a browser is a process
 def test_the_html_card_renders_offline_in_headless_chromium(workspace, tmp_path):
     chromium = shutil.which("chromium")
     if chromium is None:

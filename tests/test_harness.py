@@ -76,6 +76,7 @@ def test_the_runs_numerics_tag_says_what_the_process_computes_with(params_file):
     assert done.stdout.startswith("pinned:"), done.stdout
 
 
+@pytest.mark.heavy  # provenance runs git
 def test_the_native_setting_is_recorded_as_native(params_file, monkeypatch):
     for name in PINNED:
         monkeypatch.delenv(name, raising=False)
