@@ -342,7 +342,10 @@ def bench_memory(workdir: Path, env: dict[str, str]) -> dict:
 def bench_pipeline(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     """6. The whole pipeline, `dvc repro --force` (download served from the cache), vs the seed
     script alone."""
-    repo = workdir / "repo"  # made by bench_training
+    repo = workdir / "repo"  # made by bench_training, or here when this row runs alone (--only pipeline)
+    if not repo.exists():
+        scratch_repo(workdir)
+    (workdir / "seed-out").mkdir(exist_ok=True)
     seed_cmd = [
         sys.executable,
         str(REPO / "benchmarks" / "seed_tutorial.py"),
