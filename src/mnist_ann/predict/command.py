@@ -8,7 +8,7 @@ import os
 
 from .inputs.images.preparation import BACKGROUNDS, FRAMINGS, Preparation
 from .model_source import DEFAULT_MODEL
-from .outputs.spec import ERRORS_SUFFIX, FORMATS, OutputSpec
+from .outputs.spec import FORMATS, OutputSpec, errors_name
 from .settings import DEFAULT_BATCH, BatchSettings
 
 
@@ -162,7 +162,7 @@ def _output(text: str) -> str:
         limit = os.pathconf(folder if os.path.isdir(folder) else "/", "PC_NAME_MAX")
     except (OSError, ValueError):
         limit = 255
-    errors = name if text.endswith(os.sep) else os.path.splitext(name)[0] + ERRORS_SUFFIX
+    errors = name if text.endswith(os.sep) else errors_name(name)  # the name writers give it
     longest = max(len(name.encode()), len(errors.encode()))
     if longest > limit:
         raise argparse.ArgumentTypeError(
