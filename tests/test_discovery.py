@@ -24,7 +24,7 @@ def test_what_cannot_be_read_is_named_and_the_rest_is_found(tmp_path):
     assert [item.path for item in found] == [str(folder / "sub" / "a.npy")]
     assert dict(skipped) == {
         str(folder / "gone.png"): "dangling symbolic link",
-        str(folder / "pipe.png"): "a FIFO, not a file",
+        str(folder / "pipe.png"): "a FIFO, not a regular file",
         str(folder / "sub" / "up"): "symbolic link loop: this folder is already being read",
         str(tmp_path / "absent"): "no such file or folder",
     }
@@ -53,4 +53,4 @@ def test_predict_goes_on_past_a_loop_and_lists_it(exported, tmp_path):
     assert len(read_rows(tmp_path.parent / f"{tmp_path.name}.csv")) == 2
     errors = {row["source"]: row["error"] for row in read_rows(tmp_path.parent / f"{tmp_path.name}.errors.csv")}
     assert errors == {str(tmp_path / "loop"): "symbolic link loop: this folder is already being read",
-                      str(tmp_path / "pipe.npy"): "a FIFO, not a file"}  # fmt: skip
+                      str(tmp_path / "pipe.npy"): "a FIFO, not a regular file"}  # fmt: skip

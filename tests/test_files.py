@@ -1,5 +1,6 @@
 """core/files.py: atomic writes are all or nothing at the destination, no temporary file outlives its
-writer, and a live process is told from a finished one."""
+writer, a live process is told from a finished one, and the one guard before a read names what
+would block or flood it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 
 import pytest
 
-from mnist_ann.core.files import atomic_path, process_alive, write_text
+from mnist_ann.core.files import EMPTY_FILE, atomic_path, process_alive, unreadable_reason, write_text
 
 
 def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
@@ -60,3 +61,27 @@ def test_alive_and_dead_processes():
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     assert not process_alive(int(finished.stdout))
     assert process_alive(1)  # init: exists, whoever owns it
+
+
+def test_the_read_guard_names_what_would_block_flood_or_fail_a_read(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "empty").touch()
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    (tmp_path / "big").write_bytes(b"x" * 2001)
+    (tmp_path / "fine").write_bytes(b"x" * 2000)
+    reasons = {
+        name: unreadable_reason(tmp_path / name, 2000, "a test file")
+        for name in ("fifo", "empty", "dangling", "gone", "big", "fine")
+    }
+    assert reasons == {
+        "fifo": "a FIFO, not a regular file",
+        "empty": EMPTY_FILE,
+        "dangling": "dangling symbolic link",
+        "gone": "no such file",
+        "big": "2,001 bytes, over the 2,000-byte limit for a test file",
+        "fine": None,
+    }
+    assert unreadable_reason(tmp_path) == "not a regular file"
+    assert unreadable_reason("/dev/zero") == "not a regular file"  # a read that never ends
+    assert unreadable_reason("/proc/self/status") == EMPTY_FILE  # no size the kernel knows
+    assert unreadable_reason(tmp_path / "big") is None  # no limit unless asked for

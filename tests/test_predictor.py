@@ -107,7 +107,7 @@ def test_a_fifo_is_named_not_read(exported, tmp_path):
     os.mkfifo(tmp_path / "fifo.png")
     code = f"from mnist_ann import Predictor\nprint(Predictor({str(exported[1])!r}).predict({str(tmp_path)!r}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "error='a FIFO, not a file'" in result.stdout, result.stderr[-1000:]
+    assert result.returncode == 0 and "error='a FIFO, not a regular file'" in result.stdout, result.stderr[-1000:]
 
 
 def test_a_folder_is_walked_as_the_command_walks_it(predictor, tmp_path):

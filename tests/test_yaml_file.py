@@ -45,7 +45,7 @@ def test_oversized_file_and_fifo_are_refused_unread(tmp_path):
     with pytest.raises(ParamsError, match=f"big.yaml: {big.stat().st_size:,} bytes, over the 65,536-byte limit"):
         read_params_file(big)
     os.mkfifo(tmp_path / "fifo.yaml")
-    with pytest.raises(ParamsError, match="fifo.yaml: not a regular file"):
+    with pytest.raises(ParamsError, match="fifo.yaml: a FIFO, not a regular file"):
         read_params_file(tmp_path / "fifo.yaml")
 
 

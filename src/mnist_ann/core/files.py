@@ -1,9 +1,15 @@
-"""Atomic file writes: a reader (or DVC) sees the old file or the whole new one, never half of it.
+"""Atomic file writes, and the one guard before a file is read whole.
+
+Writes: a reader (or DVC) sees the old file or the whole new one, never half of it.
 
 Outputs are written to a temporary name in the destination's folder (same file system, so the final
 rename is atomic) and renamed into place only once complete; on any error, Ctrl-C included, the
 temporary file is removed and the destination is left untouched. Temporary names carry the
 writer's pid, so that a later writer can tell one a killed process left behind (`process_alive`).
+
+Reads: `unreadable_reason` says why a path must not be opened and read (a FIFO blocks forever,
+/dev/zero never ends, /proc/kmsg has no size and blocks, a huge file takes the memory), in one
+wording for every reader: params, sources, models, users' images and arrays.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import io
 import json
 import os
 import secrets
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -84,6 +91,38 @@ def write_csv(destination: str | Path, rows: Sequence[Mapping[str, object]]) -> 
     writer.writeheader()
     writer.writerows(rows)
     write_text(destination, buffer.getvalue())
+
+
+# An empty file, or one whose size the kernel does not know (/proc/kmsg: a read blocks forever)
+EMPTY_FILE = "empty file (0 bytes; files of /proc and the like are not read)"
+
+
+def unreadable_reason(path: str | os.PathLike[str], max_bytes: int | None = None, limit_of: str = "") -> str | None:
+    """Why `path` must not be read whole, or None: it is missing, not a regular file, empty or of
+    no known size, or over `max_bytes` (named "the N-byte limit for `limit_of`"). The reason does
+    not name the path: each reader puts it in its own one-line error."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return "dangling symbolic link" if os.path.islink(path) else "no such file"
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    return size_reason(found, max_bytes, limit_of)
+
+
+def size_reason(found: os.stat_result, max_bytes: int | None = None, limit_of: str = "") -> str | None:
+    """`unreadable_reason` for a file already stat'ed (or fstat'ed: an open descriptor cannot be
+    swapped for a FIFO between the check and the read)."""
+    if stat.S_ISFIFO(found.st_mode):
+        return "a FIFO, not a regular file"
+    if not stat.S_ISREG(found.st_mode):
+        return "not a regular file"
+    if found.st_size == 0:
+        return EMPTY_FILE
+    if max_bytes is not None and found.st_size > max_bytes:
+        limit = f"the {max_bytes:,}-byte limit" + (f" for {limit_of}" if limit_of else "")
+        return f"{found.st_size:,} bytes, over {limit}"
+    return None
 
 
 def process_alive(pid: int) -> bool:

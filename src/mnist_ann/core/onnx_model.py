@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError, first_line
+from .files import unreadable_reason
 from .mnist import NUM_CLASSES, NUM_PIXELS
 
 INPUT_NAME = "pixels"  # float32 (batch, 784), values in [0, 1]
@@ -27,10 +28,9 @@ class OnnxModel:
         import onnxruntime
 
         path = Path(path)
-        if not path.is_file():
-            raise ModelError(f"{path}: no such model file")
-        if path.stat().st_size == 0:  # or a file of /proc (/proc/kmsg): reading it blocks forever
-            raise ModelError(f"{path}: empty file (0 bytes), not a model")
+        reason = unreadable_reason(path)
+        if reason:
+            raise ModelError(f"{path}: {'no such model file' if reason == 'no such file' else reason}")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: warnings would go to stderr on every start
         # Idle worker threads would otherwise spin between calls, taking the cores that the image

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from ...core.errors import DataError
+from ...core.files import unreadable_reason
 from ...core.mnist import IMAGE_SHAPE, NUM_PIXELS, preprocess
 from ...core.npy import check_npy_header
 from ..errors import InputError
-from .discovery import NO_SIZE, Input, of_no_size
+from .discovery import Input
 
 NPZ_KEYS = ("x", "x_test")  # tried in this order when --key is not given
 # IDX type codes (MNIST's own format: http://yann.lecun.com/exdb/mnist/), all big-endian.
@@ -33,8 +34,9 @@ class ArrayInput:
         self.path = Path(item.path)
         self._array: np.ndarray | None = None  # mapped or loaded; None for gzipped IDX (streamed)
         self._gz_offset = 0
-        if of_no_size(self.path):
-            raise InputError(NO_SIZE)
+        reason = unreadable_reason(self.path)
+        if reason:
+            raise InputError(reason)
         try:
             with input_errors():
                 if item.kind == "npy":

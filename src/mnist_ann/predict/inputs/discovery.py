@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
+from ...core.files import unreadable_reason
 from .. import objects
 
 Skipped = tuple[str, str]  # (path, reason)
@@ -86,24 +86,5 @@ def _walk(folder: str, skipped: list[Skipped], seen: set[tuple[int, int]]) -> It
             skipped.append((entry.path, _not_a_file(entry.path)))
 
 
-# An empty file, or one whose size the kernel does not know (/proc/kmsg: a read blocks forever)
-NO_SIZE = "empty file (0 bytes; files of /proc and the like are not read)"
-
-
-def of_no_size(path: str | os.PathLike) -> bool:
-    """Whether `path` is empty or of unknown size, and so not to be read (False where it cannot be
-    stat'd: the reader's own open says why)."""
-    try:
-        return os.stat(path).st_size == 0
-    except OSError:
-        return False
-
-
 def _not_a_file(path: str) -> str:
-    if os.path.islink(path) and not os.path.exists(path):
-        return "dangling symbolic link"
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}"
-    return "a FIFO, not a file" if stat.S_ISFIFO(mode) else "not a regular file"
+    return unreadable_reason(path) or "not a regular file"

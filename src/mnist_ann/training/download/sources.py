@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -21,7 +20,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from ...core.errors import DataError, MnistAnnError
-from ...core.files import atomic_path
+from ...core.files import atomic_path, unreadable_reason
 from ...core.npy import load_npz, save_npz
 from ..data import MNIST, ArraySpec, verify
 from ..errors import DownloadError
@@ -110,11 +109,9 @@ def _file_name(source: Source) -> str:
 def _check_local_file(path: Path) -> None:
     """A local source must be a regular file of a plausible size: /dev/zero would be read forever
     (16.9 GB in 20 s, measured), a FIFO would block forever."""
-    found = path.stat()
-    if not stat.S_ISREG(found.st_mode):
-        raise DataError(f"{path}: not a regular file")
-    if found.st_size > MAX_SOURCE_BYTES:
-        raise DataError(f"{path}: {found.st_size:,} bytes, over the {MAX_SOURCE_BYTES:,}-byte limit for a source")
+    reason = unreadable_reason(path, MAX_SOURCE_BYTES, "a source")
+    if reason:
+        raise DataError(f"{path}: {reason}")
 
 
 def _cached(cache_dir: Path, sha256: str | None, filename: str, fetch: Callable[[Path], None]) -> Path:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 import reprlib
-import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ...core.errors import ParamsError
+from ...core.files import unreadable_reason
 
 # params.yaml is about 3 KB: anything past this is a mistake or an attack, refused before parsing.
 MAX_PARAMS_BYTES = 64 << 10
@@ -51,15 +51,10 @@ _Loader.add_implicit_resolver(
 def read_params_file(path: str | Path) -> Any:
     """The parsed content of `path`, or ParamsError naming the file and what is wrong."""
     path = Path(path)
+    reason = unreadable_reason(path, MAX_PARAMS_BYTES, "a parameter file")
+    if reason:
+        raise ParamsError(f"{path}: {reason}")
     try:
-        found = path.stat()
-        if not stat.S_ISREG(found.st_mode):
-            raise ParamsError(f"{path}: not a regular file")  # a FIFO would block the read forever
-        if found.st_size == 0:  # or a file of /proc (/proc/kmsg), whose read blocks
-            raise ParamsError(f"{path}: empty file (0 bytes)")
-        if found.st_size > MAX_PARAMS_BYTES:
-            limit = f"{MAX_PARAMS_BYTES:,}-byte limit for a parameter file"
-            raise ParamsError(f"{path}: {found.st_size:,} bytes, over the {limit}")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ParamsError(f"{path}: cannot read: {exc.strerror or exc}") from None

@@ -11,16 +11,17 @@ takes a shorter road to the same pixels (`plain_png`).
 from __future__ import annotations
 
 import contextlib
+import io
 import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from ....core.files import EMPTY_FILE, unreadable_reason
 from ....core.framing import prepare
 from ....core.mnist import IMAGE_SHAPE
 from ... import objects
 from ...errors import InputError
-from ..discovery import NO_SIZE, of_no_size
 from .heap import keep_freed_memory
 from .modes import as_grey
 from .plain_png import read_plain_grey_pngs
@@ -46,15 +47,24 @@ def _bombs_are_errors() -> Iterator[None]:
         yield
 
 
+def _readable_source(path: str) -> str | io.BytesIO:
+    """What Pillow opens for `path`: the path of a local file fit to read, or an object's bytes."""
+    if objects.is_object(path):
+        source = objects.read_image(path)
+        if not source.getbuffer().nbytes:
+            raise InputError(EMPTY_FILE)
+        return source
+    reason = unreadable_reason(path)
+    if reason:
+        raise InputError(reason)
+    return path
+
+
 def _decode(path: str, background: str) -> np.ndarray:
     """One image file as a float32 grey image (0-255); call inside `_bombs_are_errors()`."""
     from PIL import Image, UnidentifiedImageError
 
-    if of_no_size(path):
-        raise InputError(NO_SIZE)
-    source = objects.read_image(path) if objects.is_object(path) else path
-    if not isinstance(source, str) and not source.getbuffer().nbytes:
-        raise InputError(NO_SIZE)
+    source = _readable_source(path)
     try:
         with Image.open(source) as opened:
             if getattr(opened, "n_frames", 1) > 1:

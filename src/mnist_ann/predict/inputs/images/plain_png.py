@@ -24,6 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ....core.files import size_reason
+
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MOST_BYTES = 1 << 16  # a 28x28 digit is ~300 bytes; a larger file is rare here, and Pillow streams it
 MOST_PIXELS = 1 << 16  # 256x256: 64 KiB of zeros can inflate to 66 MB, and a task joins 256 files' rows
@@ -60,7 +62,7 @@ def _filtered_rows(path: str, most_pixels: int) -> tuple[Size, bytes] | None:
     try:
         descriptor = os.open(path, os.O_RDONLY)
         try:
-            if os.fstat(descriptor).st_size == 0:  # empty, or of no known size (/proc/kmsg: a read blocks)
+            if size_reason(os.fstat(descriptor)):  # the general decoder says why, in the error row
                 return None
             data = os.read(descriptor, MOST_BYTES + 1)
         finally:
