@@ -15,7 +15,8 @@ import yaml
 from PIL import Image
 
 from helpers import run_script
-from mnist_ann.training.card import NOT_RECORDED, render_html, render_markdown, workspace_facts
+from mnist_ann.core.errors import OutputError
+from mnist_ann.training.card import NOT_RECORDED, render_html, render_markdown, workspace_facts, write_card
 from mnist_ann.training.card.facts import SEED_RECIPE
 from mnist_ann.training.params import flatten, load_params
 
@@ -328,3 +329,18 @@ def test_the_stored_facts_come_back_as_they_went_and_tampered_ones_as_not_record
     assert back.figure("evaluate", "test_accuracy") is None and back.metrics["robustness"] == {}
     assert back.confusion is None and back.data == [] and back.params == facts.params
     assert stored_facts("[1]") is None and stored_facts("not json") is None
+
+
+def test_a_card_never_replaces_a_symbolic_link_or_a_folder(tmp_path):
+    """Issue 37 (3): a symbolic link as `card --output` became a plain file, its target untouched."""
+    (tmp_path / "kept.md").write_text("someone's notes")
+    (tmp_path / "link.md").symlink_to(tmp_path / "kept.md")
+    (tmp_path / "folder.html").mkdir()
+    files = {"model_card.md": "# a card", "model_card.html": "<p>a card</p>"}
+    with pytest.raises(OutputError, match=r"link.md: is a symbolic link \(to .*kept.md\); refusing to replace it"):
+        write_card(files, tmp_path / "link.md")
+    with pytest.raises(OutputError, match=r"folder.html: exists and is not a regular file; refusing to replace it"):
+        write_card(files, tmp_path / "folder.html")
+    assert (tmp_path / "link.md").is_symlink() and (tmp_path / "kept.md").read_text() == "someone's notes"
+    write_card(files, tmp_path / "new.md")
+    assert (tmp_path / "new.md").read_text() == "# a card"

@@ -114,25 +114,31 @@ def test_output_that_would_replace_an_input_or_the_model_is_refused(exported, tm
     result = predict("--model", model, *inputs, "--output", output)
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
-    assert "refusing to overwrite it" in result.stderr
+    assert result.stderr.rstrip().endswith("refusing to replace it") or "refusing to replace it: " in result.stderr
     assert {p: p.read_bytes() for p in before} == before
 
 
-@pytest.mark.parametrize("kind", ["folder", "fifo", "device-through-symlink"])
+@pytest.mark.parametrize("kind", ["folder", "fifo", "device-through-symlink", "symlink-to-a-file"])
 def test_output_that_is_not_a_regular_file_is_refused(exported, tmp_path, kind):
+    """Issue 37 (3): a symbolic link as `--output` became a plain file, its target untouched (as
+    root, `--output /dev/stdout` replaced the system's link); now refused, like a folder or a FIFO."""
     _, model_path = exported
     np.save(tmp_path / "x.npy", font_digits()[:2])
-    output = tmp_path / "out.csv"
+    output, target = tmp_path / "out.csv", tmp_path / "kept.csv"
+    target.write_text("someone's rows\n")
+    reason = "exists and is not a regular file; refusing to replace it"
     if kind == "folder":
         output.mkdir()
     elif kind == "fifo":
         os.mkfifo(output)
     else:
-        output.symlink_to("/dev/null")
+        output.symlink_to("/dev/null" if kind.startswith("device") else target)
+        reason = f"is a symbolic link (to {os.readlink(output)}); refusing to replace it: name the file itself"
     result = predict("--model", model_path, tmp_path / "x.npy", "--output", output)
     assert result.returncode == 1
-    assert result.stderr == f"error: {output}: exists and is not a regular file; refusing to replace it\n"
+    assert result.stderr == f"error: {output}: {reason}\n"
     assert output.is_dir() if kind == "folder" else (output.is_fifo() or output.is_symlink())
+    assert target.read_text() == "someone's rows\n" and not (tmp_path / "out.errors.csv").exists()
     assert os.path.exists("/dev/null") and Path("/dev/null").is_char_device()
 
 

@@ -81,13 +81,14 @@ def _png(pixels: np.ndarray) -> bytes:
     [
         ("s3://preds-out/folder/", OutputError, "a prefix (ending in /) takes shards, which --ray writes"),
         ("s3://nobucket/p.csv", ObjectStoreError, "s3://nobucket: no such bucket"),
-        ("s3://digits-in/a.npy", OutputError, "would replace s3://digits-in/a.npy, one of the inputs"),
-        ("s3://digits-in/a.csv", OutputError, "would replace s3://digits-in/a.errors.csv, one of the inputs"),
+        ("s3://digits-in/a.npy", OutputError, "s3://digits-in/a.npy: is one of the inputs; refusing to replace it"),
+        ("s3://digits-in/a.csv", OutputError, "s3://digits-in/a.errors.csv: is one of the inputs; refusing to"),
+        ("s3://digits-in/m.onnx", OutputError, "s3://digits-in/m.onnx: is the model; refusing to replace it"),
     ],
 )
 def test_outputs_that_cannot_be_written_are_refused_before_any_work(s3, output, error, message):
     with pytest.raises(error) as refused:
-        check_destination(output, ["s3://digits-in/a.npy", "s3://digits-in/a.errors.csv"], "model.onnx")
+        check_destination(output, ["s3://digits-in/a.npy", "s3://digits-in/a.errors.csv"], "s3://digits-in/m.onnx")
     assert message in str(refused.value)
 
 

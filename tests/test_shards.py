@@ -171,9 +171,9 @@ def test_the_current_folder_or_one_holding_it_or_a_mount_point_is_never_replaced
     here.mkdir()
     monkeypatch.chdir(here)
     for output, reason in [
-        (here, "is the current folder or holds it; give a new folder DIR/ for the output"),
-        (tmp_path, "is the current folder or holds it; give a new folder DIR/ for the output"),
-        (Path("/proc"), "is a mount point, which cannot be replaced; give a new folder inside it"),
+        (here, "is the current folder or holds it; refusing to replace it: give a new folder DIR/ for the output"),
+        (tmp_path, "is the current folder or holds it; refusing to replace it: give a new folder DIR/ for the output"),
+        (Path("/proc"), "is a mount point; refusing to replace it: give a new folder inside it"),
     ]:
         with pytest.raises(OutputError) as caught, shard_folder(output, OutputSpec("csv", True), []):
             pytest.fail("no work may start")

@@ -7,6 +7,9 @@ rename is atomic) and renamed into place only once complete; on any error, Ctrl-
 temporary file is removed and the destination is left untouched. Temporary names carry the
 writer's pid, so that a later writer can tell one a killed process left behind (`process_alive`).
 
+Replacing: `check_replaceable` refuses, in one wording for every writer, a destination that a
+rename would destroy or that is not what it seems (a symbolic link, a folder, a device).
+
 Reads: `unreadable_reason` says why a path must not be opened and read (a FIFO blocks forever,
 /dev/zero never ends, /proc/kmsg has no size and blocks, a huge file takes the memory), in one
 wording for every reader: params, sources, models, users' images and arrays.
@@ -23,6 +26,8 @@ import secrets
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+
+from .errors import OutputError
 
 
 @contextlib.contextmanager
@@ -65,6 +70,29 @@ def _remove_orphans(folder: Path) -> None:
         pid = orphan.name[len(TEMPORARY_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and not process_alive(int(pid)) and orphan.is_file():
             orphan.unlink(missing_ok=True)
+
+
+REFUSING = "refusing to replace it"  # the end of every refusal to replace an output
+
+
+def refusal(where: object, why: str, hint: str = "") -> OutputError:
+    """The one-line refusal to replace `where`, because `why` (and what to do instead: `hint`)."""
+    return OutputError(f"{where}: {why}; {REFUSING}" + (f": {hint}" if hint else ""))
+
+
+def check_replaceable(destination: str | Path) -> None:
+    """Refuse a destination that renaming a new file into place would wrongly replace: anything but
+    a regular file (a folder, a device such as /dev/null, a FIFO) would be destroyed, and a symbolic
+    link would become a plain file while its target kept the old content (as root, `--output
+    /dev/stdout` replaced the system's link with a CSV)."""
+    try:
+        found = os.lstat(destination)
+    except OSError:  # absent, or not reachable: the write itself says why
+        return
+    if stat.S_ISLNK(found.st_mode):
+        raise refusal(destination, f"is a symbolic link (to {os.readlink(destination)})", "name the file itself")
+    if not stat.S_ISREG(found.st_mode):
+        raise refusal(destination, "exists and is not a regular file")
 
 
 def write_bytes(destination: str | Path, data: bytes) -> None:

@@ -12,8 +12,9 @@ from ...core.errors import OutputError
 from ...core.files import write_csv
 from .. import objects
 from .names import error_rows
+from .replaceable import check_file, check_object
 from .spec import OutputSpec, errors_name
-from .writers import PredictionWriter, check_output, prediction_file, write_errors
+from .writers import PredictionWriter, prediction_file, write_errors
 
 
 @contextlib.contextmanager
@@ -60,13 +61,10 @@ def check_destination(output: str | Path, sources: Sequence[str], model: str | P
     """Refuse, before any work, an output that would replace an input or the model, that is not a
     regular file, or (an object) whose bucket is missing or may not be read."""
     if not objects.is_object(output):
-        check_output(output, sources, model)
+        check_file(output, sources, model)
         return
     output = str(output)
     if output.endswith("/"):
         raise OutputError(f"{output}: a prefix (ending in /) takes shards, which --ray writes; give an object's URI")
     objects.check_bucket(output)
-    protected = {*sources, str(model)}
-    for replaced in (output, object_errors_uri(output)):
-        if replaced in protected:
-            raise OutputError(f"{output}: would replace {replaced}, one of the inputs; refusing to overwrite it")
+    check_object(output, sources, model)

@@ -12,10 +12,10 @@ import contextlib
 import json
 from collections.abc import Iterator, Sequence
 
-from ...core.errors import OutputError
 from .. import objects
 from .destinations import write_error_object
-from .shards import OURS, ShardRecord
+from .replaceable import check_prefix
+from .shards import ShardRecord
 from .spec import ERRORS_NAME, MANIFEST_NAME, OutputSpec
 
 
@@ -28,12 +28,7 @@ def object_shard_folder(
     prefix = prefix.rstrip("/") + "/"
     objects.check_bucket(prefix)
     former = [uri for uri, _ in objects.list_objects(prefix, hidden=True)]
-    strangers = [uri for uri in former if not OURS.fullmatch(uri[len(prefix) :])]
-    if strangers:
-        raise OutputError(f"{prefix}: holds {strangers[0]}, which predict did not write; refusing to replace it")
-    inside = next((source for source in sources if source.startswith(prefix)), None)
-    if inside is not None:
-        raise OutputError(f"{prefix}: holds the input {inside}; refusing to replace it")
+    check_prefix(prefix, former, sources)
     manifest = objects.join(prefix, MANIFEST_NAME)
     if manifest in former:
         objects.delete([manifest])  # first: from now on a reader sees an unfinished folder

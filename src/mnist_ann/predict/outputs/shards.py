@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,9 +22,8 @@ from ...core.errors import OutputError
 from ...core.files import temporary_name, write_csv, write_json
 from .. import objects
 from .names import error_rows
-from .spec import ERRORS_NAME, FORMATS, MANIFEST_NAME, OutputSpec
-
-OURS = re.compile(rf"part-\d{{5,}}\.({'|'.join(FORMATS)})|{re.escape(ERRORS_NAME)}|{re.escape(MANIFEST_NAME)}")
+from .replaceable import check_folder
+from .spec import ERRORS_NAME, MANIFEST_NAME, OutputSpec
 
 
 def is_folder_output(output: str | Path) -> bool:
@@ -64,7 +62,7 @@ def shard_folder(
             yield folder
         return
     output = Path(output)
-    _check_replaceable(output, sources)
+    check_folder(output, sources)
     output.parent.mkdir(parents=True, exist_ok=True)
     building = output.parent / temporary_name()  # short: the output's own name may be as long as allowed
     building.mkdir()
@@ -81,28 +79,6 @@ def shard_folder(
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
-
-
-def _check_replaceable(output: Path, sources: Sequence[str]) -> None:
-    if not output.exists():
-        return
-    if not output.is_dir() or output.is_symlink():
-        raise OutputError(f"{output}: exists and is not a folder; an output folder must be a new or a former one")
-    if Path.cwd().resolve().is_relative_to(output.resolve()):
-        # replaced whole, it would leave this process and the shell in a deleted folder (EBUSY at a mount)
-        raise OutputError(f"{output}: is the current folder or holds it; give a new folder DIR/ for the output")
-    if os.path.ismount(output):
-        raise OutputError(f"{output}: is a mount point, which cannot be replaced; give a new folder inside it")
-    # Ours: regular files with our names. A folder or link that merely has such a name is not.
-    with os.scandir(output) as entries:
-        strangers = sorted(e.name for e in entries if not (OURS.fullmatch(e.name) and e.is_file(follow_symlinks=False)))
-    if strangers:
-        raise OutputError(
-            f"{output}: holds {strangers[0]!r}, which predict did not write; refusing to replace the folder"
-        )
-    inside = next((s for s in sources if Path(os.path.abspath(s)).is_relative_to(output.absolute())), None)
-    if inside is not None:
-        raise OutputError(f"{output}: holds the input {inside}; refusing to replace the folder")
 
 
 def _replace(output: Path, built: Path) -> None:

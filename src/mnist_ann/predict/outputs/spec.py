@@ -5,12 +5,15 @@ purpose (no numpy), as the command's options are: `mnist-ann --help` imports it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
 FORMATS = ("csv", "jsonl", "parquet")
 ERRORS_SUFFIX = ".errors.csv"  # the failed inputs, beside a file output: predictions.errors.csv
 ERRORS_NAME, MANIFEST_NAME = "errors.csv", "_SUCCESS"  # in a folder (or prefix) of shards
+# Every name predict writes into a folder (or prefix) of shards: anything else there is someone's.
+OURS = re.compile(rf"part-\d{{5,}}\.({'|'.join(FORMATS)})|{re.escape(ERRORS_NAME)}|{re.escape(MANIFEST_NAME)}")
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
-import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from ...core.errors import OutputError
 from ...core.files import atomic_path, write_csv
 from .csv_bytes import DECIMALS, decimal, flags, numeric_columns
 from .names import csv_field, error_rows, printable
@@ -162,32 +159,3 @@ def write_errors(output: str | Path, errors: Sequence[tuple[str, str]]) -> Path 
         return None
     write_csv(path, error_rows(errors))
     return path
-
-
-def check_output(output: str | Path, sources: Sequence[str], model: str | Path) -> None:
-    """Refuse, before any work, an output (or the errors file beside it) that would replace one of
-    the inputs, the model, or anything but a regular file (a folder, a device such as /dev/null, a
-    FIFO): renaming the finished file into place would destroy it."""
-    protected = None
-    for path in (Path(output), errors_path(output)):
-        try:
-            found = os.stat(path)
-        except FileNotFoundError:
-            continue
-        if not stat.S_ISREG(found.st_mode):
-            raise OutputError(f"{path}: exists and is not a regular file; refusing to replace it")
-        if protected is None:  # one stat per input, and only when an output would be replaced
-            protected = {_identity(s): f"an input ({s})" for s in sources}
-            protected[_identity(model)] = f"the model {model}"
-        what = protected.get((found.st_dev, found.st_ino))
-        if what:
-            raise OutputError(f"{path} is {printable(what)}; refusing to overwrite it")
-
-
-def _identity(path: str | Path) -> tuple[int, int] | None:
-    """(device, inode) of `path`, or None for a path that cannot be stat'ed (nothing to protect)."""
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return found.st_dev, found.st_ino

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.errors import ModelError, OutputError
-from ...core.files import write_text
+from ...core.files import check_replaceable, write_text
 from .facts import CardFacts, workspace_facts
 from .html import render_html
 from .markdown import render_markdown
@@ -27,10 +27,12 @@ WORKSPACE_IMAGES = {
 
 
 def card_suffix(output: str | Path) -> str:
-    """`.md` or `.html`: the kind of card `output` names; OutputError for anything else."""
+    """`.md` or `.html`: the kind of card `output` names; OutputError for anything else, and for
+    an output that must not be replaced (a symbolic link, a folder, a device: files.check_replaceable)."""
     suffix = Path(output).suffix.lower()
     if suffix not in SUFFIXES:
         raise OutputError(f"card: {output}: the output must end in .md or .html")
+    check_replaceable(output)
     return suffix
 
 
