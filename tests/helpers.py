@@ -536,25 +536,53 @@ def stage_main(stage: str):
     return module.main
 
 
-def run_stage(stage: str, *args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess:
+def run_stage(
+    stage: str, *args: str | Path, cwd: Path = REPO, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """A stage's main(argv) run in this process as run_main runs it in the stage's own: its exit
-    code and what it printed. For the stage's logic; its signals and preamble are tested as processes."""
-    from contextlib import redirect_stderr, redirect_stdout
+    code and what it wrote to stdout and stderr, caught at the file descriptors (TensorFlow's C++
+    writes there, not through sys.stderr), with the stage's own log handler (the suite's are set
+    aside meanwhile). `env` is added to the environment for the call. For the stage's logic; its
+    signals and preamble are tested as processes."""
+    import logging
 
     from mnist_ann.core.process import run_main
 
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    out, err, before = io.StringIO(), io.StringIO(), os.getcwd()
-    argv = [str(a) for a in args]
-    os.chdir(cwd)
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                run_main(stage_main(stage), argv)
-            except SystemExit as exit_:
-                code = exit_.code
-    finally:
-        os.chdir(before)
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+    root = logging.getLogger()
+    log_handlers, log_level = root.handlers[:], root.level
+    saved_env = {key: os.environ.get(key) for key in env or {}}
+    before, argv, code = os.getcwd(), [str(a) for a in args], None
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        streams = sys.stdout, sys.stderr
+        for stream in streams:
+            stream.flush()
+        saved_fds = os.dup(1), os.dup(2)
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "wb", closefd=False), write_through=True)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "wb", closefd=False), write_through=True)
+        root.handlers = []
+        os.environ.update(env or {})
+        os.chdir(cwd)
+        try:
+            run_main(stage_main(stage), argv)
+        except SystemExit as exit_:
+            code = exit_.code
+        finally:
+            os.chdir(before)
+            for key, value in saved_env.items():
+                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+            root.handlers, root.level = log_handlers, log_level
+            for stream in (sys.stdout, sys.stderr):
+                stream.close()  # flushed; the descriptors stay open (closefd=False)
+            sys.stdout, sys.stderr = streams
+            for fd, saved in zip((1, 2), saved_fds):
+                os.dup2(saved, fd)
+                os.close(saved)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    return subprocess.CompletedProcess(argv, code, stdout, stderr)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from helpers import REPO, STAGE_ARGS, run_script
+from helpers import STAGE_ARGS, run_stage
 
 pytestmark = pytest.mark.slow
 
@@ -46,9 +46,7 @@ def test_failing_stage_marks_the_run_failed(trained, tmp_path):
     bad_model.write_bytes(b"not a model")
     args = [a if a != "models/model.keras" else str(bad_model) for a in STAGE_ARGS["evaluate"]]
     args[args.index("metrics/evaluate.json")] = str(tmp_path / "evaluate.json")
-    result = run_script(
-        REPO / "pipeline" / "evaluate.py", *args, cwd=workdir, env={"MLFLOW_TRACKING_URI": client.tracking_uri}
-    )
+    result = run_stage("evaluate", *args, cwd=workdir, env={"MLFLOW_TRACKING_URI": client.tracking_uri})
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {bad_model}: cannot load the Keras model")
     assert not (tmp_path / "evaluate.json").exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, STAGE_ARGS, run_script, write_params
+from helpers import STAGE_ARGS, run_script, run_stage, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -88,13 +88,8 @@ def test_failed_gate_leaves_no_model(trained, tmp_path):
         "models/mlflow_run.json": tmp_path / "run.json",
     }
     args = [str(replaced.get(a, a)) for a in STAGE_ARGS["export"]]
-    result = run_script(
-        REPO / "pipeline" / "export.py",
-        "--params",
-        params,
-        *args,
-        cwd=workdir,
-        env={"MLFLOW_TRACKING_URI": client.tracking_uri},
+    result = run_stage(
+        "export", "--params", params, *args, cwd=workdir, env={"MLFLOW_TRACKING_URI": client.tracking_uri}
     )
     figures = json.loads((tmp_path / "export.json").read_text())
     if figures["max_abs_diff"] == 0:

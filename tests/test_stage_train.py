@@ -109,6 +109,7 @@ def test_stage_logs_are_plain_lines(trained):
     any log setting applies; the pinned numerics keep oneDNN off on every CPU, and TensorFlow silent."""
     for stage, outcome in trained.outcomes.items():
         output = outcome.stdout + outcome.stderr
+        assert f" INFO {stage}: " in output, (stage, output[-2000:])  # the log was caught, and is checked
         assert "\x1b[" not in output and "\r" not in output and "━" not in output, (stage, output[-2000:])
         assert "tf2onnx" not in output, (stage, output[-2000:])
         lines = [line.split(" ", 1)[-1] for line in output.splitlines() if line.strip()]
