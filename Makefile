@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 help:
 	@echo "make repro      set up .venv from $(LOCK), then run the DVC pipeline (dvc repro)"
 	@echo "make robust     the named experiment 'robust': a model trained for people's digits (~3 min in all)"
-	@echo "make test       set up .venv from $(LOCK), then run the whole test suite"
+	@echo "make test       set up .venv from $(LOCK), then run the whole test suite (on 2 workers: TEST_WORKERS=N)"
 	@echo "make test-fast  the tests without the slow end-to-end runs and the registry download"
 	@echo "make check      the fast tier, after each change: lint, types, and the unit tests (no TensorFlow,"
 	@echo "                no server, no subprocess; under 90 s on 2 cores)"
@@ -47,8 +47,12 @@ $(STAMP): $(LOCK) pyproject.toml
 repro: setup
 	$(BIN)/dvc repro
 
+# The whole suite on TEST_WORKERS processes (pytest-xdist), a test file to a worker (module
+# fixtures are built once), the longest files first (tests/conftest.py orders them): one started
+# last would run alone at the end. TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not network"
