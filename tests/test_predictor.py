@@ -153,3 +153,31 @@ def test_importing_it_imports_neither_tensorflow_nor_mlflow(exported):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_list_gets_one_prediction_per_item_and_nothing_is_dropped(predictor):
+    """Issue 37 (1): a (5, 28, 28) batch inside a list was answered by one Prediction (four images
+    dropped without a word), an empty (0, 28, 28) item by none, so answers no longer lined up with
+    the items. Each is now that item's error; a NaN image is its own item's error, the rest scored."""
+    digits = font_digits()[:5]
+    with_nan = digits[0] / 255.0
+    with_nan[3, 3] = np.nan
+    given = [digits[0], digits, digits[:0], with_nan, digits[1]]
+    answers = predictor.predict(given)
+    assert [a.source for a in answers] == ["[0]", "[1]", "[2]", "[3]", "[4]"]
+    assert answers[1].error.startswith("item 1 holds 5 images, where a list takes one image per item")
+    assert answers[2].error.startswith("item 2 holds 0 images")
+    assert answers[3].error == "item 3: float pixels must be finite, found NaN or inf"
+    expected = predictor.predict(digits)
+    assert [a.label for a in (answers[0], answers[4])] == [expected[0].label, expected[1].label]
+    assert [a.label for a in answers[1:4]] == [None, None, None]
+
+
+def test_a_bool_array_is_a_mask_of_the_ink(predictor):
+    """Issue 37 (1): a bool digit was read as the integers 0 and 1 of 255, all but blank (every
+    digit a "5" at about 0.3). True is full ink: the same answer as the digit drawn at 0 and 255."""
+    mask = font_digits()[:5] > 127
+    as_bytes = mask.astype(np.uint8) * 255
+    for by_mask, by_bytes in zip(predictor.predict(mask), predictor.predict(as_bytes)):
+        np.testing.assert_array_equal(by_mask.probabilities, by_bytes.probabilities)
+    assert preprocess(mask).max() == 1.0 and preprocess(mask).dtype == np.float32

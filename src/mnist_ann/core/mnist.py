@@ -16,12 +16,15 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     """Images (N, 28, 28) or (N, 784) -> float32 (N, 784) in [0, 1], as the model expects.
 
     Integer pixels must be 0-255 and are divided by 255 in float32, exactly as the seed's
-    `tf.cast(x, tf.float32) / 255.`; float pixels must already be in [0, 1].
+    `tf.cast(x, tf.float32) / 255.`; float pixels must already be in [0, 1]; bool pixels are a mask
+    of the ink (True is full ink, 1.0; read as the integer 1 it would be 1/255, all but blank).
     """
     if images.ndim not in (2, 3) or images.shape[1:] not in (IMAGE_SHAPE, (NUM_PIXELS,)):
         raise DataError(f"images must have shape (N, 28, 28) or (N, 784), got {images.shape}")
     flat = images.reshape(len(images), NUM_PIXELS)
-    if np.issubdtype(flat.dtype, np.integer) or flat.dtype == np.bool_:
+    if flat.dtype == np.bool_:
+        return flat.astype(np.float32)
+    if np.issubdtype(flat.dtype, np.integer):
         if flat.dtype != np.uint8 and flat.size and (flat.min() < 0 or flat.max() > 255):
             raise DataError(f"integer pixels must be 0-255, got {flat.min()}..{flat.max()}")
         return flat.astype(np.float32) / np.float32(255)

@@ -67,9 +67,10 @@ class Predictor:
 
     def predict(self, images: Any) -> list[Prediction]:
         """One Prediction per image, in order. `images`: an image file's path, a PIL image, or an
-        array of shape (28, 28), (N, 28, 28) or (N, 784) (uint8 0-255 or float 0-1; taken in MNIST's
-        form as it is, as the command takes array files); or a list of paths (image or array files, or
-        folders of them, found as the command finds them), PIL images and single (28, 28) arrays.
+        array of shape (28, 28), (N, 28, 28) or (N, 784) (uint8 0-255, float 0-1, or bool with True
+        for ink; taken in MNIST's form as it is, as the command takes array files); or a list of paths
+        (image or array files, or folders of them, found as the command finds them), PIL images and
+        single (28, 28) arrays, one Prediction for each image and array item.
         Image files and PIL images are prepared first.
         An input that cannot be scored gets its `error`; the others are scored all the same."""
         answers = _Answers()
@@ -100,7 +101,7 @@ class Predictor:
         else:
             position, array = group[0]
             try:
-                answers.scored([f"[{position}]"], self.probabilities(_pixels(array, f"item {position}")), [ARRAY_ROWS])
+                answers.scored([f"[{position}]"], self.probabilities(_one_image(array, position)), [ARRAY_ROWS])
             except InputError as exc:
                 answers.failed(f"[{position}]", str(exc))
 
@@ -191,6 +192,19 @@ def _pixels(array: np.ndarray, what: str) -> np.ndarray:
         raise InputError(f"{what} must have shape (28, 28), (N, 28, 28) or (N, 784), got {shape}")
     with input_errors(what):
         return preprocess(array)
+
+
+def _one_image(array: np.ndarray, position: int) -> np.ndarray:
+    """An array given as an item of a list, as model-ready pixels (1, 784): one image, so that the
+    answers line up with the items. A batch in a list would be answered by one Prediction (its other
+    images silently dropped), an empty one by none: both are that item's error."""
+    pixels = _pixels(array, f"item {position}")
+    if len(pixels) != 1:
+        raise InputError(
+            f"item {position} holds {len(pixels)} images, where a list takes one image per item: "
+            "give an (N, 28, 28) array by itself, not in a list"
+        )
+    return pixels
 
 
 def _count(array: np.ndarray) -> int:
