@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from helpers import REPO
+from mnist_ann.core.errors import MnistAnnError
 from mnist_ann.training.numerics import MODE, PINNED, numerics_description, pin_numerics
 
 # Trains the seed's network briefly on fixed random data, through the stages' own start_keras, and
@@ -99,7 +100,8 @@ def test_pinning_overrides_the_callers_values_and_native_leaves_them():
 
 
 def test_an_unknown_mode_is_one_line():
-    with pytest.raises(ValueError, match=r"^MNIST_ANN_NUMERICS='fast': expected pinned or native$"):
+    """Issue 37 (18): a ValueError was a traceback from every stage; a MnistAnnError is one line, exit 1."""
+    with pytest.raises(MnistAnnError, match=r"^MNIST_ANN_NUMERICS='fast': expected pinned or native$"):
         pin_numerics({MODE: "fast"})
 
 

@@ -171,3 +171,22 @@ def test_a_missing_optional_package_is_one_line_naming_what_to_install(capsys):
 
     with pytest.raises(ModuleNotFoundError):
         run_main(a_bug, [])
+
+
+def test_an_unknown_log_level_is_one_line_and_exit_1(capsys, monkeypatch):
+    """Issue 37 (18): MNIST_ANN_LOG_LEVEL=bogus was logging's ValueError, a traceback."""
+    monkeypatch.setenv("MNIST_ANN_LOG_LEVEL", "bogus")
+    expected = "error: MNIST_ANN_LOG_LEVEL='bogus': expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL\n"
+    assert exit_of(lambda argv: None, capsys) == (EXIT_ERROR, expected)
+    monkeypatch.setenv("MNIST_ANN_LOG_LEVEL", " warning ")  # case and spaces as people type them
+    assert exit_of(lambda argv: None, capsys) == (EXIT_OK, "")
+
+
+def test_a_stage_usage_error_exits_1_not_argparses_2(tmp_path):
+    """Issue 37 (18): a stage's usage error exited 2, which docs/errors.md keeps for "some inputs
+    were not scored"; every stage and command parses with core.process.ArgumentParser."""
+    from helpers import run_stage
+
+    done = run_stage("preprocess", "--no-such-option", cwd=tmp_path)
+    assert done.returncode == EXIT_ERROR, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("error: the following arguments are required: --input")

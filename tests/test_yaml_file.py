@@ -51,3 +51,23 @@ def test_oversized_file_and_fifo_are_refused_unread(tmp_path):
 
 def test_the_real_params_yaml_reads(tmp_path):
     assert read_params_file(REPO / "params.yaml")["train"]["epochs"] == load_params(REPO / "params.yaml").train.epochs
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("train: " + "[" * 5000 + "]" * 5000 + "\n", "not valid params: nested too deeply"),
+        ("seed: " + "9" * 5001 + "\n", "not valid params: Exceeds the limit"),
+        ("seed: 42\n".encode("utf-16"), "not UTF-8 text (byte 0: invalid start byte)"),
+    ],
+    ids=["nested-5000-deep", "integer-of-5001-digits", "utf-16"],
+)
+def test_files_under_the_size_cap_that_yaml_cannot_take_are_one_line(tmp_path, content, says):
+    """Issue 37 (17): deep nesting (RecursionError), a 5,001-digit integer (ValueError) and a UTF-16
+    file (UnicodeDecodeError) were tracebacks from check-params and every stage."""
+    path = tmp_path / "params.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ParamsError) as caught:
+        read_params_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {says}") and "\n" not in message and len(message) < 300, message

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .core.process import EXIT_CODES, EXIT_ERROR, run_main
+from .core.process import EXIT_CODES, ArgumentParser, run_main
 from .predict.command import add_predict_command
 
 
@@ -42,16 +42,8 @@ def _card(args: argparse.Namespace) -> None:
     write_card(version_card_files(version_record(str(args.model), repo_root())), args.output)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on a usage error; here 2 means "some inputs failed", so usage errors exit 1."""
-
-    def error(self, message: str):
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = ArgumentParser(
         prog="mnist-ann",
         description="Tools of the MNIST ANN pipeline. Exit codes: "
         + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())

@@ -3,6 +3,7 @@ once, turn expected errors into one line on stderr and a meaningful exit code, a
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import contextlib
 import logging
@@ -85,11 +86,28 @@ class _ShownFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
+LOG_LEVEL = "MNIST_ANN_LOG_LEVEL"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def configure_logging() -> None:
-    """Log to stderr, at $MNIST_ANN_LOG_LEVEL (default INFO); stdout stays free for results."""
+    """Log to stderr, at $MNIST_ANN_LOG_LEVEL (default INFO); stdout stays free for results. An
+    unknown level is a MnistAnnError (logging's own ValueError was a traceback)."""
+    level = os.environ.get(LOG_LEVEL, "").strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise MnistAnnError(f"{LOG_LEVEL}={os.environ[LOG_LEVEL]!r}: expected one of {', '.join(LOG_LEVELS)}")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_ShownFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-    logging.basicConfig(level=os.environ.get("MNIST_ANN_LOG_LEVEL", "INFO").upper(), handlers=[handler])
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors exit 1 with one `error:` line after the usage: its
+    own exit 2 means "some inputs failed" here (EXIT_CODES). Every command and stage parses with it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"error: {message}\n")
 
 
 def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
@@ -137,7 +155,11 @@ def _not_installed(module: str) -> str:
 
 
 def _exit_code(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None) -> int:
-    configure_logging()
+    try:
+        configure_logging()
+    except MnistAnnError as exc:
+        print(f"error: {shown(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
     _handle_unless_ignored(signal.SIGTERM, _raise_terminated)
     _handle_unless_ignored(signal.SIGHUP, _raise_terminated)
     if signal.getsignal(signal.SIGINT) is _exit_at_once:

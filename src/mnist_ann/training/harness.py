@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.process import ArgumentParser
 from .lineage import change_tags, run_name
 from .numerics import pin_numerics
 from .params import Params, load_params
@@ -116,7 +117,7 @@ def stage_arguments(
     """Parse a stage script's arguments: `--params` (default params.yaml), the paths of STAGE_PATHS
     named in `shared`, and the stage's own paths, `own` mapping each name to its help. Every path
     is required (dvc.yaml names them all); `run_file` is spelled `--run-file`."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = ArgumentParser(description=description)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
     for name, text in {**{name: STAGE_PATHS[name] for name in shared}, **(own or {})}.items():
         parser.add_argument("--" + name.replace("_", "-"), type=Path, required=True, help=text)

@@ -26,6 +26,8 @@ import os
 import sys
 from collections.abc import MutableMapping
 
+from ..core.errors import MnistAnnError
+
 THREADS = 2  # fixed, not the core count: any count >= 2 gives the same bits here, 1 does not
 PINNED = {
     "TF_ENABLE_ONEDNN_OPTS": "0",
@@ -42,7 +44,7 @@ def pin_numerics(environ: MutableMapping[str, str] = os.environ) -> str:
     they would silently not apply."""
     mode = environ.get(MODE, "pinned").strip().lower() or "pinned"
     if mode not in ("pinned", "native"):
-        raise ValueError(f"{MODE}={environ[MODE]!r}: expected pinned or native")
+        raise MnistAnnError(f"{MODE}={environ[MODE]!r}: expected pinned or native")
     if mode == "pinned":
         loaded = environ is os.environ and "tensorflow" in sys.modules
         if loaded and any(environ.get(k) != v for k, v in PINNED.items()):

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from ...core.errors import ParamsError
+from ...core.errors import ParamsError, first_line
 from ...core.files import unreadable_reason
 
 # params.yaml is about 3 KB: anything past this is a mistake or an attack, refused before parsing.
@@ -58,6 +58,8 @@ def read_params_file(path: str | Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ParamsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:  # UTF-16 from an editor, or not text at all
+        raise ParamsError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     return parse_params_text(text, path)
 
 
@@ -69,6 +71,10 @@ def parse_params_text(text: str, path: str | Path) -> Any:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
         raise ParamsError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:  # `[[[[...` thousands deep: PyYAML's composer recurses per level
+        raise ParamsError(f"{path}: not valid params: nested too deeply") from None
+    except ValueError as exc:  # an integer of over 4300 digits: Python refuses to convert it
+        raise ParamsError(f"{path}: not valid params: {first_line(exc, 120)}") from None
 
 
 def params_digest(path: str | Path) -> str | None:
