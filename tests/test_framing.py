@@ -87,14 +87,23 @@ def _not_digits() -> dict[str, np.ndarray]:
     framed_square = np.full((40, 40), 255, np.uint8)
     framed_square[[0, -1], :] = framed_square[:, [0, -1]] = 0  # white all over inside a thin dark frame
     pictures["square.png"] = framed_square
+    # Issue 37 (4): one white pixel was framed to a full digit ("8" at 0.985); strips were scored
+    pictures["pixel.png"] = np.pad(np.full((1, 1), 255, np.uint8), 50)
+    pictures["dot.png"] = np.pad(np.full((3, 3), 255, np.uint8), 40)
+    wide = np.full((1, 20000), 255, np.uint8)
+    wide[0, 9000:9400] = 0
+    pictures["wide-strip.png"], pictures["tall-strip.png"] = wide, wide.T.copy()
     return pictures
+
+
+BLANKS = ("white.png", "black.png", "grey-noise.png", "faint.png")  # the others have ink, but no digit
 
 
 @pytest.mark.parametrize(("background", "frame"), [("auto", "mnist"), ("auto", "none"), ("dark", "mnist")])
 def test_blank_and_all_ink_pictures_are_reasons_not_digits(background, frame):
     for name, pixels in _not_digits().items():
         _, _, (reason,) = prepare(pixels.astype(np.float32)[None], background, frame)
-        expected = "not a digit: " if name == "square.png" else "blank image: "
+        expected = "blank image: " if name in BLANKS else "not a digit: "
         assert reason is not None and reason.startswith(expected), (name, reason)
     _, _, (reason,) = prepare(font_digits()[3].astype(np.float32)[None], background, frame)
     assert reason is None
@@ -115,8 +124,9 @@ def test_blank_and_all_ink_pictures_are_reported_not_scored(exported, tmp_path):
     assert [row["source"] for row in read_rows(tmp_path / "out.csv")] == [str(folder / "three.png")]
     errors = {row["source"].rsplit("/", 1)[1]: row["error"] for row in read_rows(tmp_path / "out.errors.csv")}
     assert set(errors) == set(pictures)
-    assert errors["square.png"].startswith("not a digit: ")
-    assert all(errors[name].startswith("blank image: ") for name in pictures if name != "square.png")
+    assert all(errors[name].startswith("blank image: " if name in BLANKS else "not a digit: ") for name in pictures)
+    assert errors["pixel.png"] == "not a digit: the ink is a speck of 1 pixel"
+    assert errors["tall-strip.png"] == "not a digit: a 1x20000 picture is a strip, more than 20 times as long as wide"
 
 
 @pytest.mark.heavy

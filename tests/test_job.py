@@ -10,6 +10,7 @@ from PIL import Image
 from helpers import font_digits, read_rows
 from mnist_ann import Predictor
 from mnist_ann.core.errors import OutputError
+from mnist_ann.predict.errors import InputError
 from mnist_ann.predict.job import Job, run_job
 from mnist_ann.predict.outputs.spec import OutputSpec
 
@@ -38,3 +39,19 @@ def test_an_output_that_is_the_model_is_refused_before_any_work(exported, tmp_pa
     with pytest.raises(OutputError, match="is the model"):
         run_job(Job([str(tmp_path / "a.npy")], str(model), str(model)))
     assert model.read_bytes() == exported[1].read_bytes()
+
+
+def test_a_job_with_nothing_to_score_is_one_line_and_writes_nothing(exported, tmp_path):
+    """Issue 37 (4): a missing input file alone ended with exit 2 and an empty CSV, as if some inputs
+    had been scored. Nothing found to score is an error (exit 1), and no output or errors file is made."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "out.csv").write_text("a former run's rows\n")
+    cases = [
+        ([str(tmp_path / "gone.png")], f"nothing to score: {tmp_path / 'gone.png'}: no such file or folder"),
+        ([str(tmp_path / "empty")], f"nothing to score: no image or array files in {tmp_path / 'empty'}"),
+    ]
+    for inputs, message in cases:
+        with pytest.raises(InputError) as refused:
+            run_job(Job(inputs, str(tmp_path / "out.csv"), str(exported[1])))
+        assert str(refused.value) == message
+    assert (tmp_path / "out.csv").read_text() == "a former run's rows\n" and not (tmp_path / "out.errors.csv").exists()

@@ -11,6 +11,8 @@ An MNIST digit comes out of it as it went in.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .ground import flatten_ground, uneven_grounds
@@ -25,6 +27,10 @@ MIN_CONTRAST = 32  # grey levels from the ground (and its noise) to the stronges
 BLANK = "blank image"  # how a refusal for want of ink begins
 MAX_INK_SHARE = 0.85  # more of the picture than this is ink: not a digit (MNIST's most is 0.33, a
 # bold digit cropped tight 0.76)
+MIN_INK_PIXELS = 6  # fewer strong ink pixels, or a strong ink box under MIN_EXTENT pixels long: a
+MIN_EXTENT = 4  # speck, not a digit (one white pixel was framed to a full digit and read "8" at
+# 0.985; MNIST's digits have 20 such pixels or more, scikit-learn's 8x8 digits span 6 pixels or more)
+MAX_ASPECT = 20  # a picture longer than this many times its width (1x20000) holds no one digit
 
 
 def prepare(greys: np.ndarray, background: str, frame: str) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
@@ -95,16 +101,38 @@ def _ink_strengths(greys: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, lis
     ink = greys - floor[:, None, None]  # then in place: a task's batch is ~1 MB, a new copy per step costs
     ink /= np.maximum(contrast, 1)[:, None, None]
     np.clip(ink, 0, 1, out=ink)
-    share = np.count_nonzero((ink > 0.5).reshape(len(greys), -1), axis=1) / (greys.shape[1] * greys.shape[2])
-    reasons = [
-        f"{BLANK}: no digit stands out from the background (contrast {max(c, 0):.0f} of 255)"
-        if c < MIN_CONTRAST
-        else f"not a digit: {s:.0%} of the image is ink after background handling"
-        if s > MAX_INK_SHARE
-        else None
-        for c, s in zip(contrast.tolist(), share.tolist())
-    ]
+    mask = ink > 0.5
+    strong = np.count_nonzero(mask.reshape(len(greys), -1), axis=1)
+    extent = np.maximum(_span(mask.any(axis=2)).sum(axis=1), _span(mask.any(axis=1)).sum(axis=1))
+    speck = (strong < MIN_INK_PIXELS) | (extent < MIN_EXTENT)
+    height, width = greys.shape[1:]
+    shape = _Picture(width, height, max(height, width) > MAX_ASPECT * min(height, width))
+    reasons = [_refusal(c, n, bool(s), shape) for c, n, s in zip(contrast.tolist(), strong.tolist(), speck)]
     return ink, reasons
+
+
+class _Picture(NamedTuple):
+    """A batch's picture size, and whether it is a strip (MAX_ASPECT)."""
+
+    width: int
+    height: int
+    strip: bool
+
+
+def _refusal(contrast: float, strong: int, speck: bool, shape: _Picture) -> str | None:
+    """Why an image whose ink was measured so (`strong`: its pixels of strong ink) cannot be a
+    digit, or None when it can."""
+    if shape.strip:  # first: its border is most of it, so its ground cannot be told from its ink
+        size = f"{shape.width}x{shape.height}"
+        return f"not a digit: a {size} picture is a strip, more than {MAX_ASPECT} times as long as wide"
+    if contrast < MIN_CONTRAST:
+        return f"{BLANK}: no digit stands out from the background (contrast {max(contrast, 0):.0f} of 255)"
+    if speck:
+        return f"not a digit: the ink is a speck of {strong} pixel{'s' if strong != 1 else ''}"
+    share = strong / (shape.width * shape.height)
+    if share > MAX_INK_SHARE:
+        return f"not a digit: {share:.0%} of the image is ink after background handling"
+    return None
 
 
 def _resized(greys: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..core.errors import OutputError
 from ..core.process import EXIT_OK, EXIT_SOME_FAILED
 from . import objects
+from .errors import InputError
 from .inputs.discovery import Input, discover
 from .inputs.images.pool import ImageDecoder
 from .model_source import model_file
@@ -53,6 +54,8 @@ def run_job(job: Job) -> int:
     if job.save_prepared is not None:
         check_prepared_folder(job.save_prepared)
     inputs, missing = discover(job.inputs)
+    if not inputs:  # exit 2 and an empty output would say that some inputs were scored
+        raise InputError(f"nothing to score: {_nothing_found(job.inputs, missing)}")
     for source, reason in missing:
         log.warning("skipped %s: %s", source, reason)
     # On this machine the image files start decoding now, on every core, while the model loads.
@@ -69,6 +72,14 @@ def run_job(job: Job) -> int:
     if errors:
         log.warning("%d inputs could not be scored; listed in %s", len(errors), errors_file)
     return EXIT_SOME_FAILED if errors else EXIT_OK
+
+
+def _nothing_found(named: Sequence[str], missing: list[tuple[str, str]]) -> str:
+    """Why no input was found: the first few reasons, or that the folders hold no such files."""
+    if not missing:
+        return f"no image or array files in {', '.join(named)}"
+    more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+    return "; ".join(f"{source}: {reason}" for source, reason in missing[:3]) + more
 
 
 def _write(job: Job, scorer: _Scorer, missing: list[tuple[str, str]]) -> tuple[Outcome, str | Path | None]:
