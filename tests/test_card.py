@@ -344,3 +344,34 @@ def test_a_card_never_replaces_a_symbolic_link_or_a_folder(tmp_path):
     assert (tmp_path / "link.md").is_symlink() and (tmp_path / "kept.md").read_text() == "someone's notes"
     write_card(files, tmp_path / "new.md")
     assert (tmp_path / "new.md").read_text() == "# a card"
+
+
+def test_workspace_files_that_are_not_the_pipelines_are_not_recorded_and_never_embedded(workspace):
+    """Issue 37 (7, 14, 16): a plot linked to a credentials file was embedded, base64, in the HTML
+    card; a metrics file linked to a FIFO hung the card; a 200 KB field in test_predictions.csv was a
+    csv.Error traceback. Each is now read as not recorded (or left out), at once."""
+    import os
+    import time
+
+    from mnist_ann.training.card.output import workspace_images
+
+    root, figures, _ = workspace
+    (root / "plots" / "evaluate").mkdir(parents=True)
+    (root / "plots" / "train").mkdir(parents=True)
+    secret = root / "credentials"
+    secret.write_text("aws_secret_access_key = hunter2\n")
+    (root / "plots" / "evaluate" / "mistakes.png").symlink_to(secret)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "plots" / "evaluate" / "confusion_matrix.png")
+    os.mkfifo(root / "fifo")
+    (root / "metrics" / "evaluate.json").unlink()
+    (root / "metrics" / "evaluate.json").symlink_to(root / "fifo")
+    (root / "plots" / "train" / "accuracy.png").symlink_to(root / "fifo")
+    (root / "metrics" / "test_predictions.csv").write_text("actual,predicted\n" + "1," + "7" * 200_000 + "\n")
+    (root / "metrics" / "export.json").write_text("[" * 100_000 + "]" * 100_000)  # nesting past the recursion limit
+    started = time.monotonic()
+    images = workspace_images(root)
+    card = render_markdown(workspace_facts(root))
+    assert time.monotonic() - started < 10  # nothing waited on the FIFO
+    assert list(images) == ["Confusion matrix on the test set"]  # the credentials and the FIFO left out
+    assert "hunter2" not in card and "test accuracy | not recorded" in card.lower().replace("**", "")
+    assert f"{figures['robustness']['mean']:.4f}" in card  # the files that are the pipeline's still read

@@ -13,7 +13,15 @@ from typing import Any
 
 import yaml
 
+from ...core.files import unreadable_reason
+
 NOT_RECORDED = "not recorded"
+# A workspace file larger than these is not the pipeline's (dvc.lock, params and metrics files are
+# a few KB; test_predictions.csv ~100 KB for the 10k test images): read as not recorded, unread.
+# The guard before each read (files.unreadable_reason) also passes over a FIFO or a blocking file
+# of /proc linked into the workspace, which hung the card.
+MAX_TEXT_BYTES = 1 << 20
+MAX_PREDICTIONS_BYTES = 64 << 20
 
 # The seed tutorial's recipe (../shared/seed): what every other experiment is compared with, so
 # that a card lists the params an experiment changed first. params.yaml's defaults are this recipe
@@ -103,6 +111,8 @@ def confusion_counts(path: Path) -> list[list[int]] | None:
     import csv
 
     counts = [[0] * 10 for _ in range(10)]
+    if unreadable_reason(path, MAX_PREDICTIONS_BYTES):
+        return None
     try:
         with path.open(newline="", encoding="utf-8") as rows:
             for row in csv.DictReader(rows):
@@ -110,8 +120,8 @@ def confusion_counts(path: Path) -> list[list[int]] | None:
                 if not (0 <= actual < 10 and 0 <= predicted < 10):
                     return None  # not the evaluate stage's file: no matrix rather than a wrong one
                 counts[actual][predicted] += 1
-    except (OSError, UnicodeDecodeError, KeyError, ValueError, IndexError, TypeError):
-        return None
+    except (OSError, UnicodeDecodeError, KeyError, ValueError, IndexError, TypeError, csv.Error):
+        return None  # csv.Error: a field over the csv module's 128 KB limit, a NUL byte
     return counts if any(map(any, counts)) else None
 
 
@@ -170,16 +180,29 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _read_yaml(path: Path) -> Any:
+def _text(path: Path) -> str | None:
+    """A workspace file's text, or None where it is missing, not a regular file, over MAX_TEXT_BYTES
+    or not UTF-8."""
+    if unreadable_reason(path, MAX_TEXT_BYTES):
+        return None
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _read_yaml(path: Path) -> Any:
+    text = _text(path)
+    try:
+        return None if text is None else yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError, ValueError):  # nesting thousands deep; a 5,000-digit integer
         return None
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
+    text = _text(path)
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        value = None if text is None else json.loads(text)
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None

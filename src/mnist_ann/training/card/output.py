@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.errors import ModelError, OutputError
-from ...core.files import check_replaceable, write_text
+from ...core.files import check_replaceable, unreadable_reason, write_text
 from .facts import CardFacts, workspace_facts
 from .html import render_html
 from .markdown import render_markdown
@@ -76,9 +76,29 @@ def card_files(facts: CardFacts, workspace: str | Path = ".", baseline: CardFact
 
 
 def workspace_images(workspace: Path) -> dict[str, bytes]:
-    """The plots the pipeline drew in `workspace`, by caption; a missing one is left out."""
-    return {
-        caption: (workspace / path).read_bytes()
-        for caption, path in WORKSPACE_IMAGES.items()
-        if (workspace / path).is_file()
-    }
+    """The plots the pipeline drew in `workspace`, by caption; one that is missing or not a PNG
+    image is left out (a plot linked to a credentials file was embedded in the card a user shares)."""
+    images = {caption: _png(workspace / path) for caption, path in WORKSPACE_IMAGES.items()}
+    return {caption: data for caption, data in images.items() if data is not None}
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_PLOT_BYTES = 16 << 20  # the pipeline's plots are 20-120 KB
+
+
+def _png(path: Path) -> bytes | None:
+    """`path`'s bytes if it is a PNG image Pillow reads, else None (unread if not a regular file or
+    over MAX_PLOT_BYTES)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if unreadable_reason(path, MAX_PLOT_BYTES):
+        return None
+    try:
+        data = path.read_bytes()
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            image.verify()
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return None
+    return data if data.startswith(PNG_SIGNATURE) else None
