@@ -286,3 +286,23 @@ def test_predict_scores_a_folder_in_an_install_without_tensorflow(predict_only, 
         1,
         "error: this command needs yaml, which is not installed: pip install 'mnist-ann[pipeline]'\n",
     )
+
+
+def test_output_dash_writes_the_rows_to_standard_output(exported, tmp_path):
+    """Issue 37 (19): `--output -` wrote a file named `-`; the Unix convention is standard output,
+    for piping into other tools. The rows are the file's, byte for byte; failures go to stderr."""
+    _, model = exported
+    np.save(tmp_path / "a.npy", font_digits()[:3])
+    for fmt in ("csv", "jsonl"):
+        to_file = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / f"rows.{fmt}", cwd=tmp_path)
+        piped = predict("--model", model, tmp_path / "a.npy", tmp_path / "gone.png", "--output", "-", "--format", fmt,
+                        cwd=tmp_path)  # fmt: skip
+        assert to_file.returncode == 0 and piped.returncode == 2, piped.stderr
+        assert piped.stdout == (tmp_path / f"rows.{fmt}").read_text()
+        assert f"skipped {tmp_path / 'gone.png'}: no such file or folder" in piped.stderr
+    parquet = predict("--model", model, tmp_path / "a.npy", "--output", "-", "--format", "parquet", cwd=tmp_path)
+    assert (parquet.returncode, parquet.stdout) == (1, "")
+    assert parquet.stderr.endswith(
+        "error: --output - writes CSV or JSON Lines: Parquet needs a file (give FILE.parquet)\n"
+    )
+    assert not (tmp_path / "-").exists() and not list(tmp_path.glob("-*"))

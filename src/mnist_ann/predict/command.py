@@ -8,7 +8,7 @@ import os
 
 from .inputs.images.preparation import BACKGROUNDS, FRAMINGS, Preparation
 from .model_source import DEFAULT_MODEL
-from .outputs.spec import FORMATS, OutputSpec, errors_name
+from .outputs.spec import FORMATS, STDOUT, OutputSpec, errors_name
 from .settings import DEFAULT_BATCH, BatchSettings
 
 
@@ -67,7 +67,8 @@ def _add_output_options(predict) -> None:
         "--output",
         required=True,
         type=_output,  # a string: Path() would drop the trailing slash that asks for a folder
-        help="file to write (written atomically); with --ray, a folder (DIR/) takes one shard per task, written "
+        help="file to write (written atomically), or - for standard output (CSV or JSON Lines; the inputs that "
+        "fail are then named on stderr only); with --ray, a folder (DIR/) takes one shard per task, written "
         "by the workers (part-000000.csv, ...), errors.csv and the manifest _SUCCESS, and appears whole at the end",
     )
     predict.add_argument(
@@ -154,6 +155,8 @@ def _workers(text: str) -> int:
 
 def _output(text: str) -> str:
     """A name the command can write, and write its errors beside, checked before any work."""
+    if text == STDOUT:
+        return text
     name = os.path.basename(os.path.normpath(text)) if text else ""
     if name in ("", ".", ".."):
         raise argparse.ArgumentTypeError(f"{text!r} names no new file or folder (give FILE, or a new folder DIR/)")

@@ -19,7 +19,7 @@ from .model_source import model_file
 from .outputs.destinations import check_destination, errors_beside, prediction_output
 from .outputs.prepared import PreparedFolder, check_prepared_folder, prepared_folder
 from .outputs.shards import is_folder_output, shard_folder
-from .outputs.spec import ERRORS_NAME, OutputSpec
+from .outputs.spec import ERRORS_NAME, STDOUT, OutputSpec
 from .predictor import Predictor
 from .progress import ProgressBar
 from .scoring import Outcome, score_inputs, start_decoding
@@ -62,15 +62,17 @@ def run_job(job: Job) -> int:
     decoding = start_decoding(inputs, job.settings) if job.ray is None else contextlib.nullcontext()
     with decoding as decoder, model_file(job.model) as path:
         if not job.to_folder:
-            check_destination(job.output, [item.path for item in inputs], path)
+            check_destination(job.output, [item.path for item in inputs], path, fmt=job.spec.fmt)
         preparation = job.settings.preparation
         predictor = Predictor(path, background=preparation.background, frame=preparation.frame)
         scorer = _Scorer(job, predictor, inputs, decoder, path.read_bytes() if job.ray is not None else b"")
         outcome, errors_file = _write(job, scorer, missing)
     errors = missing + outcome.errors
-    log.info("scored %d images from %d inputs into %s", outcome.scored, len(inputs), job.output)
+    written = "standard output" if job.output == STDOUT else job.output
+    log.info("scored %d images from %d inputs into %s", outcome.scored, len(inputs), written)
     if errors:
-        log.warning("%d inputs could not be scored; listed in %s", len(errors), errors_file)
+        listed = f"in {errors_file}" if errors_file else "above"
+        log.warning("%d inputs could not be scored; listed %s", len(errors), listed)
     return EXIT_SOME_FAILED if errors else EXIT_OK
 
 

@@ -5,6 +5,7 @@ with the errors file beside either."""
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -13,14 +14,20 @@ from ...core.files import write_csv
 from .. import objects
 from .names import error_rows
 from .replaceable import check_file, check_object
-from .spec import OutputSpec, errors_name
+from .spec import STDOUT, OutputSpec, errors_name
 from .writers import PredictionWriter, prediction_file, write_errors
 
 
 @contextlib.contextmanager
 def prediction_output(output: str | Path, spec: OutputSpec) -> Iterator[PredictionWriter]:
     """A writer whose rows appear at `output` (a path or an s3:// URI) only when the block ends
-    without error."""
+    without error; at `-`, standard output, row by row as they are scored."""
+    if output == STDOUT:
+        writer = PredictionWriter(sys.stdout.buffer, spec)
+        yield writer
+        writer.finish()
+        sys.stdout.buffer.flush()
+        return
     if not objects.is_object(output):
         with prediction_file(output, spec) as writer:
             yield writer
@@ -39,7 +46,10 @@ def object_errors_uri(output: str) -> str:
 
 
 def errors_beside(output: str | Path, errors: Sequence[tuple[str, str]]) -> str | Path | None:
-    """List the failed inputs beside the output (a stale list removed when nothing failed); where."""
+    """List the failed inputs beside the output (a stale list removed when nothing failed); where.
+    Beside standard output there is no place: they are named on stderr only (job.py logs each)."""
+    if output == STDOUT:
+        return None
     if not objects.is_object(output):
         return write_errors(output, errors)
     uri = object_errors_uri(str(output))
@@ -57,9 +67,13 @@ def write_error_object(uri: str, errors: Sequence[tuple[str, str]]) -> None:
         write_csv(local, error_rows(errors))
 
 
-def check_destination(output: str | Path, sources: Sequence[str], model: str | Path) -> None:
+def check_destination(output: str | Path, sources: Sequence[str], model: str | Path, *, fmt: str = "csv") -> None:
     """Refuse, before any work, an output that would replace an input or the model, that is not a
     regular file, or (an object) whose bucket is missing or may not be read."""
+    if output == STDOUT:
+        if fmt == "parquet":
+            raise OutputError("--output - writes CSV or JSON Lines: Parquet needs a file (give FILE.parquet)")
+        return
     if not objects.is_object(output):
         check_file(output, sources, model)
         return

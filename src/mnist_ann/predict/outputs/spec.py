@@ -12,6 +12,7 @@ from pathlib import PurePath
 FORMATS = ("csv", "jsonl", "parquet")
 ERRORS_SUFFIX = ".errors.csv"  # the failed inputs, beside a file output: predictions.errors.csv
 ERRORS_NAME, MANIFEST_NAME = "errors.csv", "_SUCCESS"  # in a folder (or prefix) of shards
+STDOUT = "-"  # `--output -`: the rows go to standard output (CSV or JSON Lines), as Unix tools do
 # Every name predict writes into a folder (or prefix) of shards: anything else there is someone's.
 OURS = re.compile(rf"part-\d{{5,}}\.({'|'.join(FORMATS)})|{re.escape(ERRORS_NAME)}|{re.escape(MANIFEST_NAME)}")
 
