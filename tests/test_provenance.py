@@ -4,6 +4,7 @@ CPU; reading them never fails."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
 
@@ -96,3 +97,33 @@ def test_run_label_names_the_commit_and_what_differs(tmp_path):
     assert run_label(root, changed) == f"{commit} train.learning_rate=0.005, code.py"
     assert committed_text(root, root / "params.yaml") == text.strip()  # an absolute path inside the checkout
     assert committed_text(root, "absent.yaml") is None and changed_params(load_params(root / "params.yaml"), None) == {}
+
+
+def test_a_workspaces_git_config_runs_nothing_while_its_lineage_is_read(tmp_path):
+    """Issue 37 (6): `mnist-ann card DIR` runs git inside DIR, and a workspace whose .git/config sets
+    `core.fsmonitor` ran that command (git trusts the config of a tarball the user unpacked: they
+    own it). Its fsmonitor hook, clean filters and textconv drivers now run for none of the reads."""
+    root = checkout(tmp_path)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    hook = tmp_path / "fsmonitor-hook"
+    hook.write_text(f"#!/bin/sh\ntouch {marks}/fsmonitor\n")
+    hook.chmod(0o755)
+    git(root, "config", "core.fsmonitor", str(hook))
+    git(root, "config", "filter.evil.clean", f"touch {marks}/clean; cat")
+    git(root, "config", "diff.evil.textconv", f"touch {marks}/textconv; cat")
+    (root / ".gitattributes").write_text("* filter=evil diff=evil\n")
+    git(root, "add", ".gitattributes")
+    git(root, "commit", "-qm", "attributes")
+    (root / "code.py").write_text("x = 2\n")  # a change: status, diff and show read it
+    for found in list(marks.iterdir()):
+        found.unlink()
+    tags = provenance_tags(root)
+    committed_text(root, "code.py")
+    run_label(root, {})
+    assert tags["git.dirty"] == "true" and tags["git.changed"] == "code.py"
+    assert sorted(p.name for p in marks.iterdir()) == []
+    # the same reads without the guard run all three: the test can fail
+    subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, check=True)
+    subprocess.run(["git", "diff", "HEAD"], cwd=root, capture_output=True, check=True)
+    assert {"fsmonitor", "clean", "textconv"} <= {p.name for p in marks.iterdir()}

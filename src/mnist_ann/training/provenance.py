@@ -19,19 +19,54 @@ from .numerics import numerics_description
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "mlflow", "dvc", "onnx", "tf2onnx", "onnxruntime")
 
 
+# A workspace's own git config is trusted by git (a tarball the user unpacked is theirs), and some
+# of it runs commands while git only reads: the fsmonitor hook, the clean filters (status and diff
+# re-read through them every file whose stat changed, as every file of an unpacked tarball has),
+# external diff drivers, and all of these again in submodules. Options on the command line win
+# over every config file: these turn them off (`mnist-ann card DIR` ran a workspace's fsmonitor).
+NOTHING_RUN = ("-c", "core.fsmonitor=false", "-c", "diff.external=", "-c", "core.hooksPath=/dev/null")
+
+
 def _git(root: Path, *args: str, strip: bool = True) -> str | None:
     try:
         # Tracked files hold any bytes (a Latin-1 README): a diff or a file is not always UTF-8, and a
         # strict decode failed the train stage before it trained. (An undecodable byte counts as
         # U+FFFD in the diff's md5.)
         result = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, encoding="utf-8", errors="replace", timeout=10
+            ["git", *NOTHING_RUN, *_no_filters(root), *args],
+            cwd=root,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
         return None
     if result.returncode != 0:
         return None
     return result.stdout.strip() if strip else result.stdout
+
+
+def _no_filters(root: Path) -> list[str]:
+    """`-c filter.<name>.clean=` (and smudge, process) for every filter driver the config names: an
+    empty command is no filter. Reading the config runs nothing."""
+    try:
+        found = subprocess.run(
+            ["git", "config", "-z", "--get-regexp", r"^filter\..*\.(clean|smudge|process)$"],
+            cwd=root,
+            capture_output=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    keys = {entry.split(b"\n", 1)[0].decode("utf-8", "replace") for entry in found.stdout.split(b"\0") if entry}
+    drivers = sorted({key.rsplit(".", 1)[0] for key in keys})
+    return [
+        option
+        for driver in drivers
+        for kind in ("clean", "smudge", "process")
+        for option in ("-c", f"{driver}.{kind}=")
+    ]
 
 
 # What the pipeline itself writes: DVC's lock, and every output that dvc.yaml declares (read from it).
@@ -57,7 +92,16 @@ def pipeline_outputs(root: Path) -> set[str]:
 def changed_files(root: Path) -> list[str] | None:
     """The tracked files that differ from the commit, the pipeline's own outputs left out; None
     outside a git checkout."""
-    status = _git(root, "status", "--porcelain", "-z", "--untracked-files=no", "--no-renames", strip=False)
+    status = _git(
+        root,
+        "status",
+        "--porcelain",
+        "-z",
+        "--untracked-files=no",
+        "--no-renames",
+        "--ignore-submodules=all",
+        strip=False,
+    )
     if status is None:
         return None
     outputs = pipeline_outputs(root)
@@ -74,7 +118,7 @@ def committed_text(root: Path, path: str | Path) -> str | None:
             path = path.resolve().relative_to(root.resolve())
         except ValueError:
             return None
-    return _git(root, "show", f"HEAD:./{path.as_posix()}")
+    return _git(root, "show", "--no-textconv", f"HEAD:./{path.as_posix()}")
 
 
 def run_label(root: Path, changed_params: dict[str, object]) -> str:
@@ -98,7 +142,9 @@ def data_hash(root: Path, stage: str = "preprocess") -> str | None:
 
 def _diff_md5(root: Path, paths: list[str]) -> str | None:
     """The md5 of `git diff HEAD` over `paths`: two runs with the same hash ran the same changes."""
-    diff = _git(root, "diff", "--no-color", "--no-ext-diff", "HEAD", "--", *paths)
+    diff = _git(
+        root, "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--ignore-submodules=all", "HEAD", "--", *paths
+    )
     return None if diff is None else hashlib.md5(diff.encode()).hexdigest()
 
 
