@@ -375,3 +375,28 @@ def test_workspace_files_that_are_not_the_pipelines_are_not_recorded_and_never_e
     assert list(images) == ["Confusion matrix on the test set"]  # the credentials and the FIFO left out
     assert "hunter2" not in card and "test accuracy | not recorded" in card.lower().replace("**", "")
     assert f"{figures['robustness']['mean']:.4f}" in card  # the files that are the pipeline's still read
+
+
+def test_text_from_files_is_shown_as_text_never_as_markup(workspace):
+    """Issue 37 (9): workspace text entered the card as it was: raw HTML in the Markdown, a param
+    value with line breaks added a fake "Intended use" section, a metric name ending in `---` ended
+    the front matter early. Each is now one line of literal text, in the Markdown and in the page."""
+    root, figures, _ = workspace
+    hostile = "<img src=x onerror=alert(1)> ---\n---\n## Intended use\n\nanything | goes `here`"
+    robustness = {**figures["robustness"], hostile: 0.5}
+    (root / "metrics" / "robustness.json").write_text(json.dumps(robustness))
+    facts = workspace_facts(root, {"git.changed": "notes.md\n## Intended use\n<script>alert(1)</script>"})
+    markdown = render_markdown(facts)
+    page = render_html(markdown)
+    headings = [line for line in markdown.splitlines() if line.startswith("#")]
+    sections = ["What it is", "Intended use", "Data", "Figures", "Where it fails", "Compared with", "Lineage"]
+    assert headings == ["# Model card: mnist-ann (workspace)", *(f"## {s}" for s in sections)], headings
+    body = markdown.split("\n---\n", 1)[1]  # the front matter is data (YAML), the body is rendered
+    assert not re.search(r"(?<!\\)<(img|script)", body)  # a tag only escaped (`\<img`): text, not HTML
+    assert "<img" not in page and "<script" not in page
+    matter = front_matter(markdown)
+    names = [m["name"] for m in matter["model-index"][0]["results"][0]["metrics"]]
+    assert "robustness <img src=x onerror=alert(1)> --- --- ## Intended use anything | goes `here`" in names
+    # the page shows the text itself: the escapes are undone, once, as text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "anything | goes `here`" in page
+    assert page.index("<h2>What it is</h2>") > page.index("<body>")  # the front matter did not leak into the body

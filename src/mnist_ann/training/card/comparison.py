@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from .facts import NOT_RECORDED, CardFacts
+from .text import literal
 
 # (metrics file, figure, what the card calls it, True where lower is better)
 HEADLINE = (
@@ -22,7 +23,9 @@ def comparison(facts: CardFacts, baseline: CardFacts) -> str:
     rows = [_row(label, facts.figure(f, n), baseline.figure(f, n), lower) for f, n, label, lower in HEADLINE]
     variants = dict.fromkeys([*(facts.metrics.get("robustness") or {}), *(baseline.metrics.get("robustness") or {})])
     rows += [
-        _row(f"robustness: {name}", facts.figure("robustness", name), baseline.figure("robustness", name), False)
+        _row(
+            f"robustness: {literal(name)}", facts.figure("robustness", name), baseline.figure("robustness", name), False
+        )
         for name in variants
     ]
     recall, baseline_recall = facts.per_digit("recall"), baseline.per_digit("recall")
@@ -35,10 +38,10 @@ def comparison(facts: CardFacts, baseline: CardFacts) -> str:
     better = sum(row[-1].endswith("(better)") for row in rows)
     worse = sum(row[-1].endswith("(worse)") for row in rows)
     lead = (
-        f"Against {baseline.title}: {better} figures better, {worse} worse (differences that show at "
+        f"Against {literal(baseline.title)}: {better} figures better, {worse} worse (differences that show at "
         f"{SHOWN_PLACES} places are in bold). Params that differ: " + ("; ".join(params) or "none") + "."
     )
-    lines = [f"| figure | this model | {baseline.title} | change |", "|---|---|---|---|"]
+    lines = [f"| figure | this model | {literal(baseline.title)} | change |", "|---|---|---|---|"]
     return lead + "\n\n" + "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
@@ -61,4 +64,4 @@ def _figure(value: Any) -> str:
 
 
 def _text(value: Any) -> str:
-    return NOT_RECORDED if value is None else str(value).replace("|", "\\|")
+    return NOT_RECORDED if value is None else literal(value)

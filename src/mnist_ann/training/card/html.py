@@ -10,6 +10,8 @@ import html
 import re
 from collections.abc import Mapping
 
+from .text import ESCAPED
+
 POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """body{font:15px/1.5 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}
@@ -20,7 +22,9 @@ th{background:#f3f3f3}code{background:#f3f3f3;padding:0 .2em}img{max-width:100%;
 def render_html(markdown: str, images: Mapping[str, bytes] = {}) -> str:
     """`markdown` (render_markdown's card, its YAML front matter dropped) as a whole page, with
     `images` (caption -> PNG bytes) shown after its figures."""
-    body = markdown.split("---\n", 2)[2] if markdown.startswith("---\n") else markdown
+    # The front matter ends at the first line that is `---` itself (a `---` inside a line is text).
+    front = re.match(r"---\n.*?\n---\n", markdown, re.S)
+    body = markdown[front.end() :] if front else markdown
     title = next((line[2:] for line in body.splitlines() if line.startswith("# ")), "Model card")
     parts = _blocks(body)
     if images:
@@ -66,6 +70,15 @@ def _table(lines: list[str]) -> str:
 
 
 def _inline(text: str) -> str:
-    escaped = html.escape(text.replace("\\|", "|"), quote=False)
+    """A line of the card's Markdown as HTML: `code` and **bold**, and each backslash-escaped
+    character (text.py) as itself, set aside first so that no markup is made of it."""
+    kept: list[str] = []
+
+    def set_aside(match: re.Match[str]) -> str:
+        kept.append(match.group(1))
+        return f"\0{len(kept) - 1}\0"  # NUL: text.py turns it into a space, so no text holds one
+
+    escaped = html.escape(ESCAPED.sub(set_aside, text), quote=False)
     escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+    escaped = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+    return re.sub("\0(\\d+)\0", lambda m: html.escape(kept[int(m.group(1))], quote=False), escaped)

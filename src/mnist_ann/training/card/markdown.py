@@ -10,6 +10,7 @@ import yaml
 
 from .comparison import comparison
 from .facts import NOT_RECORDED, SEED_RECIPE, CardFacts
+from .text import literal, one_line
 
 DIGITS = [str(d) for d in range(10)]
 WEAKEST = 3  # digits and variants named under "Where it fails"
@@ -34,7 +35,7 @@ def render_markdown(facts: CardFacts, baseline: CardFacts | None = None) -> str:
     """The whole card, Markdown with YAML front matter; `baseline`: the model it would replace."""
     parts = [
         "---\n" + yaml.safe_dump(_metadata(facts), sort_keys=False) + "---",
-        f"# Model card: {facts.title}",
+        f"# Model card: {literal(facts.title)}",
         "## What it is\n\n" + _what_it_is(facts),
         "## Intended use\n\n" + INTENDED_USE,
         "## Data\n\n" + _data(facts),
@@ -48,7 +49,8 @@ def render_markdown(facts: CardFacts, baseline: CardFacts | None = None) -> str:
 
 def _metadata(facts: CardFacts) -> dict[str, Any]:
     figures = [("test accuracy", facts.figure("evaluate", "test_accuracy"))]
-    figures += [(f"robustness {name}", value) for name, value in (facts.metrics.get("robustness") or {}).items()]
+    robustness = (facts.metrics.get("robustness") or {}).items()
+    figures += [(f"robustness {one_line(name)}", value) for name, value in robustness]
     metrics = [{"type": "accuracy", "name": name, "value": v} for name, v in figures if isinstance(v, (int, float))]
     return {
         "library_name": "onnx",
@@ -56,7 +58,7 @@ def _metadata(facts: CardFacts) -> dict[str, Any]:
         "datasets": ["mnist"],
         "model-index": [
             {
-                "name": facts.title,
+                "name": one_line(facts.title),
                 "results": [
                     {
                         "task": {"type": "image-classification"},
@@ -113,7 +115,11 @@ def _figures(facts: CardFacts) -> str:
     precision, recall = facts.per_digit("precision"), facts.per_digit("recall")
     digits = [[d, _shown(precision.get(d)), _shown(recall.get(d))] for d in DIGITS]
     robustness = facts.metrics.get("robustness")
-    variants = [[name, _shown(value)] for name, value in robustness.items()] if robustness else [["all", NOT_RECORDED]]
+    variants = (
+        [[literal(name), _shown(value)] for name, value in robustness.items()]
+        if robustness
+        else [["all", NOT_RECORDED]]
+    )
     parts = [
         _table(["figure", "value"], headline),
         "Per digit, on the test set:\n\n" + _table(["digit", "precision", "recall"], digits),
@@ -143,7 +149,7 @@ def _failures(facts: CardFacts) -> str:
     robustness = {k: v for k, v in (facts.metrics.get("robustness") or {}).items() if k != "mean"}
     if robustness:
         weakest = sorted(robustness, key=lambda variant: robustness[variant])[:WEAKEST]
-        lines.append("- Weakest variants: " + ", ".join(f"{v} ({_shown(robustness[v])})" for v in weakest))
+        lines.append("- Weakest variants: " + ", ".join(f"{literal(v)} ({_shown(robustness[v])})" for v in weakest))
     return "\n".join(lines) or NOT_RECORDED
 
 
@@ -160,7 +166,7 @@ def _shown(value: Any) -> str:
         return f"{value:.4g}" if abs(value) < 1e-3 and value else f"{value:.4f}"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(map(str, value)) + "]"
-    return str(value).replace("|", "\\|")
+    return literal(value)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
