@@ -10,7 +10,15 @@ import sys
 
 import pytest
 
-from mnist_ann.core.files import EMPTY_FILE, atomic_path, process_alive, unreadable_reason, write_text
+from mnist_ann.core.files import (
+    EMPTY_FILE,
+    atomic_path,
+    machine_tag,
+    process_alive,
+    temporary_name,
+    unreadable_reason,
+    write_text,
+)
 
 
 def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
@@ -28,13 +36,20 @@ def test_temp_files_of_dead_writers_are_removed(tmp_path):
     dead_pid = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     ).stdout.strip()
-    orphan = tmp_path / f".mnist-ann-{dead_pid}-0a0b0c0d.tmp.txt"
+    here = machine_tag()
+    orphan = tmp_path / f".mnist-ann-{dead_pid}-{here}-0a0b0c0d.tmp.txt"
     orphan.write_text("left by a SIGKILLed stage")
-    live = tmp_path / f".mnist-ann-{os.getpid()}-0a0b0c0d.tmp.txt"
+    live = tmp_path / f".mnist-ann-{os.getpid()}-{here}-0a0b0c0d.tmp.txt"
     live.write_text("being written by a live process")
+    # Issue 37 (5): a writer in another container (or on another host) sharing the folder: its pid
+    # means nothing here, and its live file was deleted, failing it after all its work
+    other = ("1" if here[0] == "0" else "0") + here[1:]
+    elsewhere = tmp_path / f".mnist-ann-{dead_pid}-{other}-0a0b0c0d.tmp.txt"
+    elsewhere.write_text("being written in another container")
     write_text(tmp_path / "out.txt", "new")
     assert (tmp_path / "out.txt").read_text() == "new"
-    assert not orphan.exists() and live.exists()
+    assert not orphan.exists() and live.exists() and elsewhere.exists()
+    assert temporary_name().startswith(f".mnist-ann-{os.getpid()}-{here}-")
 
 
 def test_the_longest_name_a_file_system_takes_is_written_whatever_its_temporary_name(tmp_path):

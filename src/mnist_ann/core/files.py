@@ -5,7 +5,9 @@ Writes: a reader (or DVC) sees the old file or the whole new one, never half of 
 Outputs are written to a temporary name in the destination's folder (same file system, so the final
 rename is atomic) and renamed into place only once complete; on any error, Ctrl-C included, the
 temporary file is removed and the destination is left untouched. Temporary names carry the
-writer's pid, so that a later writer can tell one a killed process left behind (`process_alive`).
+writer's pid and where that pid means something (`machine_tag`: the host and its pid namespace), so
+that a later writer on the same machine can tell one a killed process left behind (`process_alive`),
+and never takes a live writer's file in a folder that two containers or two hosts share for one.
 
 Replacing: `check_replaceable` refuses, in one wording for every writer, a destination that a
 rename would destroy or that is not what it seems (a symbolic link, a folder, a device).
@@ -19,10 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
+import hashlib
 import io
 import json
 import os
 import secrets
+import socket
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -58,17 +63,30 @@ _SUFFIX_KEPT = 16  # longer "suffixes" are parts of a name, not a format a write
 
 
 def temporary_name(suffix: str = "", kind: str = "tmp") -> str:
-    """A name for a file or folder being written, unique, short, with this process's pid in it."""
+    """A name for a file or folder being written, unique, short, with this process's pid and
+    machine_tag in it."""
     kept = suffix if len(suffix) <= _SUFFIX_KEPT else ""
-    return f"{TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.{kind}{kept}"
+    return f"{TEMPORARY_PREFIX}{os.getpid()}-{machine_tag()}-{secrets.token_hex(4)}.{kind}{kept}"
+
+
+@functools.cache
+def machine_tag() -> str:
+    """Where this process's pid names this process, as 6 hex digits: the host and its pid namespace
+    (a container has its own). Two containers on one volume, or Ray nodes writing into a shared
+    folder, each saw the other's live temporary file as a dead pid's and deleted it."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return hashlib.sha256(f"{socket.gethostname()}/{namespace}".encode()).hexdigest()[:6]
 
 
 def _remove_orphans(folder: Path) -> None:
     """Delete temporary files that a killed writer (SIGKILL, power loss) left in `folder`: their
-    names carry the writer's pid, and that process is gone."""
+    names carry the writer's pid and machine, the machine is this one, and that process is gone."""
     for orphan in folder.glob(f"{TEMPORARY_PREFIX}*.tmp*"):
-        pid = orphan.name[len(TEMPORARY_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not process_alive(int(pid)) and orphan.is_file():
+        pid, machine, *_ = [*orphan.name[len(TEMPORARY_PREFIX) :].split("-", 2), "", ""]
+        if machine == machine_tag() and pid.isdigit() and not process_alive(int(pid)) and orphan.is_file():
             orphan.unlink(missing_ok=True)
 
 
