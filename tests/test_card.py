@@ -3,6 +3,8 @@ figure they lack is "not recorded" (issue 25)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import shutil
@@ -18,6 +20,7 @@ from helpers import run_script
 from mnist_ann.core.errors import OutputError
 from mnist_ann.training.card import NOT_RECORDED, render_html, render_markdown, workspace_facts, write_card
 from mnist_ann.training.card.facts import SEED_RECIPE
+from mnist_ann.training.card.html import POLICY
 from mnist_ann.training.params import flatten, load_params
 
 REPO = Path(__file__).resolve().parents[1]
@@ -217,6 +220,21 @@ def test_files_not_shaped_as_the_pipeline_writes_them_give_not_recorded_not_a_tr
 # --- registered versions: `mnist-ann card models:/...`, and the version a new one is compared with
 
 
+def _png_bytes() -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+# A page a hostile store might hold as a version's logged card: a script, an outside image, an
+# "image" that is no PNG, and one real PNG embedded as render_html embeds them.
+HOSTILE_PAGE = (
+    '<script>alert(1)</script><img src="https://evil.example/x.png">'
+    f'<figure><img alt="fake" src="data:image/png;base64,{base64.b64encode(b"not a png").decode()}"></figure>'
+    f'<figure><img alt="Confusion matrix" src="data:image/png;base64,{_png_bytes()}"></figure>'
+)
+
+
 @pytest.fixture
 def registry(tmp_path):
     """A real MLflow store in tmp_path/mlflow.db (the one `mnist-ann card` opens from that folder)
@@ -243,7 +261,8 @@ def registry(tmp_path):
         client.log_param(run_id, "train.hidden_units", "[64, 32]")
         client.log_param(run_id, "train.epochs", str(number * 5))
         if number == 2:
-            for name, text in {"model_card.md": "# logged card\n", "model_card.html": "<p>logged page</p>\n"}.items():
+            logged = {"model_card.md": "# logged card <script>alert(1)</script>\n", "model_card.html": HOSTILE_PAGE}
+            for name, text in logged.items():
                 client.log_text(run_id, text, f"{card_folder(2)}/{name}")
         client.create_model_version("mnist-ann", f"runs:/{run_id}/onnx_model", run_id)
         runs.append((run_id, figures))
@@ -271,13 +290,45 @@ def test_a_version_made_before_cards_gets_one_from_its_runs_record(registry):
 
 
 @pytest.mark.heavy
-def test_a_version_with_a_logged_card_is_written_as_logged_also_by_alias(registry):
-    root, client, _ = registry
+def test_a_stored_card_is_rendered_again_never_copied_also_by_alias(registry):
+    """Issue 37 (8): `card models:/...` wrote the run's logged model_card.html as it was: a hostile
+    store's page with `<script>` and outside images, no CSP. The card is now rendered here from the
+    run's data (and the logged page gives only its PNG images, each checked)."""
+    root, client, runs = registry
     client.set_registered_model_alias("mnist-ann", "champion", "2")
     for uri, output in (("models:/mnist-ann/2", "c.html"), ("models:/mnist-ann@champion", "c.md")):
         done = card_command(uri, "--output", output, cwd=root)
         assert done.returncode == 0, done.stderr
-    assert (root / "c.html").read_text() == "<p>logged page</p>\n" and (root / "c.md").read_text() == "# logged card\n"
+    page, markdown = (root / "c.html").read_text(), (root / "c.md").read_text()
+    assert "<script" not in page and "evil.example" not in page and "alert" not in markdown
+    assert f'content="{POLICY}"' in page and "# Model card: mnist-ann version 2" in markdown
+    assert f"| test accuracy | {runs[1][1]['test_accuracy']:.4f} |" in markdown  # the run's own figure
+    assert page.count("data:image/png;base64,") == 1  # the logged page's one real PNG; the fake left behind
+
+
+@pytest.mark.heavy
+def test_a_logged_card_comes_back_as_its_export_rendered_it(registry, tmp_path):
+    """The facts an export logs (card_facts.json, with the version it was compared with) and its
+    page's images give back the very page it logged."""
+    from mnist_ann.tracking.versions import card_folder
+    from mnist_ann.training.card import card_files, workspace_facts
+
+    root, client, runs = registry
+    workspace = tmp_path / "workspace"
+    (workspace / "metrics").mkdir(parents=True)
+    shutil.copy(REPO / "dvc.lock", workspace / "dvc.lock")
+    (workspace / "plots" / "evaluate").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(workspace / "plots" / "evaluate" / "confusion_matrix.png")
+    facts = workspace_facts(workspace, title="mnist-ann version 1")
+    baseline = workspace_facts(workspace, title="mnist-ann version 0")
+    logged = card_files(facts, workspace, baseline)
+    for name, text in logged.items():
+        client.log_text(runs[0][0], text, f"{card_folder(1)}/{name}")
+    done = card_command("models:/mnist-ann/1", "--output", "again.html", cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert (root / "again.html").read_text() == logged["model_card.html"] and "Against mnist-ann version 0" in logged[
+        "model_card.md"
+    ]
 
 
 @pytest.mark.heavy

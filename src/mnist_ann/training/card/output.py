@@ -3,6 +3,9 @@ the files of a version's card as the export stage logs them."""
 
 from __future__ import annotations
 
+import base64
+import html
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ from ...core.files import check_replaceable, unreadable_reason, write_text
 from .facts import CardFacts, workspace_facts
 from .html import render_html
 from .markdown import render_markdown
-from .stored import FACTS_FILE, facts_json, run_facts, run_lineage
+from .stored import FACTS_FILE, facts_json, run_facts, run_lineage, stored_baseline
 
 SUFFIXES = (".md", ".html")
 CARD_FILES = {".md": "model_card.md", ".html": "model_card.html"}  # by the output's suffix
@@ -55,13 +58,31 @@ def write_card(files: Mapping[str, str], output: str | Path) -> None:
 
 
 def version_card_files(record: Any) -> dict[str, str]:
-    """The card of a registered version (a tracking.VersionRecord): the one its run logged when it
-    was registered, else one made now from what its run records (a version made before cards
-    existed, or whose card was lost), without images or comparison."""
-    if all(name in record.files for name in CARD_FILES.values()):
-        return dict(record.files)
-    markdown = render_markdown(run_facts(**vars(record)))
-    return {CARD_FILES[".md"]: markdown, CARD_FILES[".html"]: render_html(markdown)}
+    """The card of a registered version (a tracking.VersionRecord), rendered here from data, never
+    copied: the facts its run logged (card_facts.json, with the version it was compared with) or,
+    without them, what its run records; the logged page gives only its PNG images, each checked.
+    A store's own page was written out as it was, `<script>` and outside images included."""
+    facts = run_facts(**vars(record))
+    markdown = render_markdown(facts, stored_baseline(record.files.get(FACTS_FILE)))
+    images = stored_images(record.files.get(CARD_FILES[".html"], ""))
+    return {CARD_FILES[".md"]: markdown, CARD_FILES[".html"]: render_html(markdown, images)}
+
+
+_EMBEDDED = re.compile(r'<img alt="([^"<>]{0,200})" src="data:image/png;base64,([A-Za-z0-9+/=]{1,30000000})">')
+
+
+def stored_images(page: str) -> dict[str, bytes]:
+    """The PNG images that render_html embedded in a logged page, by caption; anything else on the
+    page (scripts, outside images, a fake image) is left behind."""
+    images = {}
+    for caption, encoded in _EMBEDDED.findall(page):
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            continue
+        if _is_png(data):
+            images[html.unescape(caption)] = data
+    return images
 
 
 def card_files(facts: CardFacts, workspace: str | Path = ".", baseline: CardFacts | None = None) -> dict[str, str]:
@@ -71,7 +92,7 @@ def card_files(facts: CardFacts, workspace: str | Path = ".", baseline: CardFact
     return {
         CARD_FILES[".md"]: markdown,
         CARD_FILES[".html"]: render_html(markdown, workspace_images(Path(workspace))),
-        FACTS_FILE: facts_json(facts),
+        FACTS_FILE: facts_json(facts, baseline),
     }
 
 
@@ -89,16 +110,27 @@ MAX_PLOT_BYTES = 16 << 20  # the pipeline's plots are 20-120 KB
 def _png(path: Path) -> bytes | None:
     """`path`'s bytes if it is a PNG image Pillow reads, else None (unread if not a regular file or
     over MAX_PLOT_BYTES)."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
 
     if unreadable_reason(path, MAX_PLOT_BYTES):
         return None
     try:
         data = path.read_bytes()
+    except OSError:
+        return None
+    return data if _is_png(data) else None
+
+
+def _is_png(data: bytes) -> bool:
+    """Whether `data` is a PNG image that Pillow reads."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not data.startswith(PNG_SIGNATURE):
+        return False
+    try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             image.verify()
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
-        return None
-    return data if data.startswith(PNG_SIGNATURE) else None
+        return False
+    return True

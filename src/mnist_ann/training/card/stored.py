@@ -39,9 +39,22 @@ RUN_METRICS = {
 LINEAGE_TAGS = (GIT_COMMIT, GIT_DIRTY, DVC_EXPERIMENT, CPU, NUMERICS, PYTHON)
 
 
-def facts_json(facts: CardFacts) -> str:
-    """The facts as the file logged beside the card, from which a later card compares with them."""
-    return json.dumps(dataclasses.asdict(facts), indent=1, sort_keys=True)
+def facts_json(facts: CardFacts, baseline: CardFacts | None = None) -> str:
+    """The facts as the file logged beside the card, from which a later card compares with them,
+    and (under "baseline") those of the version it was compared with, so that the card can be
+    rendered again whole, by this code, from data."""
+    value = {**dataclasses.asdict(facts), "baseline": dataclasses.asdict(baseline) if baseline else None}
+    return json.dumps(value, indent=1)  # in the facts' own order: the card's tables follow it
+
+
+def stored_baseline(text: str | None) -> CardFacts | None:
+    """The facts of the version a stored card was compared with, or None (none, or not recorded)."""
+    try:
+        value = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    baseline = value.get("baseline") if isinstance(value, dict) else None
+    return stored_facts(json.dumps(baseline)) if isinstance(baseline, dict) else None
 
 
 def stored_facts(text: str) -> CardFacts | None:
