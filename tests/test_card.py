@@ -451,3 +451,4 @@ def test_text_from_files_is_shown_as_text_never_as_markup(workspace):
     # the page shows the text itself: the escapes are undone, once, as text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "anything | goes `here`" in page
     assert page.index("<h2>What it is</h2>") > page.index("<body>")  # the front matter did not leak into the body
+    assert f"| shift_3px | {figures['robustness']['shift_3px']:.4f} |" in markdown  # plain names read as they are

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 
-# Markdown's backslash escapes (CommonMark: any ASCII punctuation may be escaped): these are the
-# characters that start markup here, raw HTML (<, >, &) and table cells (|) included.
-SPECIAL = r"\\`*_\[\]<>|#!&~"
+# Markdown's backslash escapes (CommonMark: any ASCII punctuation may be escaped), for the
+# characters that would change what a card shows or loads: raw HTML and entities (<, >, &), table
+# cells (|), code spans (`), links and images ([, ], !), and the escape itself. Emphasis (* and _)
+# stays as written: `shift_3px` reads as itself, and a stray emphasis changes no meaning.
+SPECIAL = r"\\`\[\]<>|!&"
 _SPECIAL = re.compile(f"([{SPECIAL}])")
 ESCAPED = re.compile(f"\\\\([{SPECIAL}])")  # how html.py finds them again
 _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # control characters and line separators
