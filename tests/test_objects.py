@@ -159,3 +159,43 @@ def test_an_objects_local_copy_has_a_safe_name_whatever_its_key(s3, key):
 def test_a_key_with_dot_parts_is_refused_as_http_clients_resolve_them_away(uri):
     with pytest.raises(ObjectStoreError, match="a key with a . or .. part names another object"):
         objects.split(uri)
+
+
+def test_keys_with_an_empty_part_are_named_and_long_keys_are_written(s3, exported, tmp_path):
+    """Issue 37 (15): an object key with an empty part (`a//b.png`, legal in S3) stopped the whole
+    run with pyarrow's traceback, good objects lost; `--output s3://b/a//b.csv` failed only after
+    scoring everything; a 300-byte key was refused by the local 255-byte file-name rule."""
+    import io
+
+    import boto3
+    from PIL import Image
+
+    from helpers import font_digits, predict, read_rows
+
+    def png(digit) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(digit).save(buffer, "PNG")
+        return buffer.getvalue()
+
+    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1")
+    long_key = "a/" + "x" * 300 + ".png"
+    for key, digit in (("a/good.png", 1), ("a//b.png", 2), (long_key, 3)):
+        client.put_object(Bucket="digits-in", Key=key, Body=png(font_digits()[digit]))
+    model = exported[1]
+    done = predict("--model", model, "s3://digits-in/a/", "--output", tmp_path / "o.csv")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert [r["source"] for r in read_rows(tmp_path / "o.csv")] == [
+        "s3://digits-in/a/good.png",
+        f"s3://digits-in/{long_key}",
+    ]
+    reason = "a key with an empty part (//) cannot be read or written here"
+    assert read_rows(tmp_path / "o.errors.csv") == [{"source": "s3://digits-in/a//b.png", "error": reason}]
+    for args in (["s3://digits-in/a//b.png", "--output", tmp_path / "p.csv"],
+                 ["s3://digits-in/a/good.png", "--output", "s3://preds-out/a//b.csv"]):  # fmt: skip
+        refused = predict("--model", model, *args)
+        assert refused.returncode == 1 and refused.stderr.endswith(f"{reason}; refused\n"), refused.stderr[-1000:]
+        assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "p.csv").exists()
+    long_output = "s3://preds-out/" + "y" * 300 + ".csv"
+    written = predict("--model", model, "s3://digits-in/a/good.png", "--output", long_output)
+    assert written.returncode == 0, written.stderr[-1000:]
+    assert s3.get(long_output).startswith(b"source,label")

@@ -157,6 +157,8 @@ def _output(text: str) -> str:
     """A name the command can write, and write its errors beside, checked before any work."""
     if text == STDOUT:
         return text
+    if text.startswith("s3://"):
+        return _object_output(text)
     name = os.path.basename(os.path.normpath(text)) if text else ""
     if name in ("", ".", ".."):
         raise argparse.ArgumentTypeError(f"{text!r} names no new file or folder (give FILE, or a new folder DIR/)")
@@ -172,6 +174,18 @@ def _output(text: str) -> str:
             f"the name is too long: {longest} bytes with its errors file {errors[:20]}..., at most {limit}"
         )
     return text
+
+
+MAX_KEY_BYTES = 1024  # S3's longest key: an object's name is not a local file's (255 bytes)
+
+
+def _object_output(uri: str) -> str:
+    """An s3:// output: its key, and the errors object's beside it, at most MAX_KEY_BYTES."""
+    folder, _, name = uri[len("s3://") :].partition("/")[2].rpartition("/")
+    longest = max(len(f"{folder}/{name}".encode()), len(f"{folder}/{errors_name(name)}".encode()))
+    if longest > MAX_KEY_BYTES:
+        raise argparse.ArgumentTypeError(f"the key is too long: {longest} bytes with its errors object, at most 1024")
+    return uri
 
 
 def _positive(text: str) -> int:

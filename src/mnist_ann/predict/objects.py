@@ -44,7 +44,21 @@ def split(uri: str) -> tuple[str, str]:
     if any(part in (".", "..") for part in key.split("/")):
         # HTTP clients resolve them away: s3://b/.. was read as the account's list of buckets
         raise ObjectStoreError(f"{uri}: a key with a . or .. part names another object than it says; refused")
+    if EMPTY_PART in key.rstrip("/") or key.startswith("/"):
+        raise ObjectStoreError(f"{uri}: {EMPTY_PART_REASON}")
     return bucket, key
+
+
+# S3 allows a key with an empty part (`a//b.png`); pyarrow, which reads objects here, refuses such a
+# path (ArrowInvalid: a traceback that stopped the run, after scoring, for an output).
+EMPTY_PART = "//"
+EMPTY_PART_REASON = "a key with an empty part (//) cannot be read or written here; refused"
+
+
+def has_empty_part(uri: str) -> bool:
+    """Whether the key of `uri` has an empty part (a trailing slash, a prefix's, is not one)."""
+    key = uri[len(SCHEME) :].partition("/")[2]
+    return EMPTY_PART in key.rstrip("/") or key.startswith("/")
 
 
 def join(prefix: str, name: str) -> str:

@@ -59,7 +59,10 @@ def _listed(uri: str, skipped: list[Skipped]) -> Iterator[Input]:
     if not listed:
         skipped.append((uri, "no such object or prefix"))
     for name, _ in listed:  # an empty one is refused where it is read, in its place, as a file is
-        yield Input(name, kind_of(name.rsplit("/", 1)[-1]))
+        if objects.has_empty_part(name):
+            skipped.append((name, objects.EMPTY_PART_REASON.removesuffix("; refused")))
+        else:
+            yield Input(name, kind_of(name.rsplit("/", 1)[-1]))
 
 
 def _walk(folder: str, skipped: list[Skipped], seen: set[tuple[int, int]]) -> Iterator[Input]:
