@@ -199,3 +199,34 @@ def test_keys_with_an_empty_part_are_named_and_long_keys_are_written(s3, exporte
     written = predict("--model", model, "s3://digits-in/a/good.png", "--output", long_output)
     assert written.returncode == 0, written.stderr[-1000:]
     assert s3.get(long_output).startswith(b"source,label")
+
+
+def test_an_array_object_is_checked_before_it_is_copied_here(s3, monkeypatch):
+    """Issue 37 (13): an `.npy` object was copied whole to the local temporary folder before its
+    header was read, with no size bound: a large object filled the disk. Its header is now read
+    alone first, and an object larger than the disk's free space is refused before the copy."""
+    import io
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((3, 28, 28), np.uint8))
+    s3.put("s3://digits-in/good.npy", buffer.getvalue())
+    forged = "s3://digits-in/forged.npy"
+    s3.put(forged, b"\x93NUMPY\x01\x00" + b"\x00" * 4_000_000)  # a header numpy refuses
+    copies = []
+    real_copy = shutil.copyfileobj
+    monkeypatch.setattr(objects.shutil, "copyfileobj", lambda *a: copies.append(a) or real_copy(*a))
+    with pytest.raises(InputError, match="^array: not a valid .npy array"), objects.local_file(forged, "npy"):
+        pass
+    assert copies == []  # refused from its first bytes: nothing copied
+    with objects.local_file("s3://digits-in/good.npy", "npy") as local:
+        assert np.load(local).shape == (3, 28, 28) and len(copies) == 1
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    monkeypatch.setattr(objects, "SPARE_BYTES", free)  # as if the disk had less room than the object needs
+    refused = pytest.raises(InputError, match="bytes: more than the local disk has free for a copy")
+    with refused, objects.local_file("s3://digits-in/good.npy", "npy"):
+        pass
+    assert len(copies) == 1

@@ -77,7 +77,7 @@ def score_array_file(model: Model, item: Input, settings: BatchSettings, rows: R
     be read is that input's failure, and the others go on."""
     source = str(item.path)
     try:
-        with objects.local_file(item.path) as local:  # an object (s3://): copied here whole
+        with objects.local_file(item.path, item.kind) as local:  # an object (s3://): copied here whole
             array = ArrayInput(Input(local, item.kind), settings.npz_key)
             array.check(settings.batch_size)
             score_chunks(model, source, array.chunks(settings.batch_size), rows)

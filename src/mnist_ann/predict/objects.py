@@ -20,7 +20,10 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
+from ..core.errors import DataError
+from ..core.npy import check_npy_header
 from .errors import InputError, ObjectStoreError
 
 SCHEME = "s3://"
@@ -144,7 +147,7 @@ def read_image(uri: str) -> io.BytesIO:
 
 
 @contextlib.contextmanager
-def local_file(name: str) -> Iterator[str]:
+def local_file(name: str, kind: str | None = None) -> Iterator[str]:
     """`name` itself for a local file; for an object, a temporary local copy (an array file, then
     read in place as local ones are), removed when the block ends, named by _local_name."""
     if not is_object(name):
@@ -153,13 +156,30 @@ def local_file(name: str) -> Iterator[str]:
     uri = name
     with tempfile.TemporaryDirectory(prefix="mnist-ann-object-") as folder:
         copy = os.path.join(folder, _local_name(uri))
-        with (
-            store_errors(uri, InputError),
-            store().open_input_stream(object_path(uri)) as source,
-            open(copy, "wb") as fp,
-        ):
-            shutil.copyfileobj(source, fp, _COPY_BUFFER)
+        with store_errors(uri, InputError), store().open_input_file(object_path(uri)) as source:
+            _check_before_copy(source, uri, folder, kind)
+            with open(copy, "wb") as fp:
+                shutil.copyfileobj(source, fp, _COPY_BUFFER)
         yield copy
+
+
+NPY_HEADER_BYTES = 1 << 16  # numpy writes headers of a few hundred bytes; its own reader allows 64 KiB
+SPARE_BYTES = 64 << 20  # left free on the local disk beside a copy
+
+
+def _check_before_copy(source: Any, uri: str, folder: str, kind: str | None) -> None:
+    """Refuse an object before copying it here: one larger than the local disk has room for (a copy
+    filled the disk), and an array of `kind` npy whose header (read first, alone) is not a valid
+    array header; `source` is pyarrow's random-access file of it, left at its start."""
+    size, free = source.size(), shutil.disk_usage(folder).free
+    if size + SPARE_BYTES > free:
+        raise InputError(f"{size:,} bytes: more than the local disk has free for a copy ({free:,} bytes in {folder})")
+    if kind == "npy":
+        head = io.BytesIO(source.read_at(min(size, NPY_HEADER_BYTES), 0))
+        try:
+            check_npy_header(head, "array", max_bytes=2**63 - 1)  # mapped once copied, never allocated
+        except DataError as exc:
+            raise InputError(str(exc)) from None
 
 
 def _local_name(uri: str) -> str:
