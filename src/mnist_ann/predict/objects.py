@@ -156,9 +156,12 @@ def local_file(name: str, kind: str | None = None) -> Iterator[str]:
     uri = name
     with tempfile.TemporaryDirectory(prefix="mnist-ann-object-") as folder:
         copy = os.path.join(folder, _local_name(uri))
-        with store_errors(uri, InputError), store().open_input_file(object_path(uri)) as source:
-            _check_before_copy(source, uri, folder, kind)
-            with open(copy, "wb") as fp:
+        with store_errors(uri, InputError):
+            with store().open_input_file(object_path(uri)) as head:
+                _check_before_copy(head, uri, folder, kind)
+            # The copy as it always was: pyarrow's input stream (which also undoes a .gz object's
+            # compression, as the IDX reader expects of a `.gz` copy).
+            with store().open_input_stream(object_path(uri)) as source, open(copy, "wb") as fp:
                 shutil.copyfileobj(source, fp, _COPY_BUFFER)
         yield copy
 
@@ -170,7 +173,8 @@ SPARE_BYTES = 64 << 20  # left free on the local disk beside a copy
 def _check_before_copy(source: Any, uri: str, folder: str, kind: str | None) -> None:
     """Refuse an object before copying it here: one larger than the local disk has room for (a copy
     filled the disk), and an array of `kind` npy whose header (read first, alone) is not a valid
-    array header; `source` is pyarrow's random-access file of it, left at its start."""
+    array header; `source` is pyarrow's random-access file of it (only its size and first bytes
+    are read)."""
     size, free = source.size(), shutil.disk_usage(folder).free
     if size + SPARE_BYTES > free:
         raise InputError(f"{size:,} bytes: more than the local disk has free for a copy ({free:,} bytes in {folder})")
