@@ -47,7 +47,7 @@ def split(uri: str) -> tuple[str, str]:
     if any(part in (".", "..") for part in key.split("/")):
         # HTTP clients resolve them away: s3://b/.. was read as the account's list of buckets
         raise ObjectStoreError(f"{uri}: a key with a . or .. part names another object than it says; refused")
-    if EMPTY_PART in key.rstrip("/") or key.startswith("/"):
+    if has_empty_part(uri):
         raise ObjectStoreError(f"{uri}: {EMPTY_PART_REASON}")
     return bucket, key
 
