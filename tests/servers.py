@@ -5,6 +5,7 @@ flood), and a real S3-compatible server (moto's server mode) with a log of the r
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import socket
 import subprocess
@@ -112,3 +113,87 @@ def s3_server(log: Path, *, authenticating: bool = False) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+HOSTILE_S3 = ("drip", "endless-listing", "same-token")
+
+
+@contextlib.contextmanager
+def hostile_s3_server(kind: str) -> Iterator[str]:
+    """The endpoint of an S3 server on 127.0.0.1 that answers like a store but never finishes:
+    `drip` has one object, `digit.png` of 1 KB in bucket `bkt`, whose body it sends 2 bytes a second
+    (above a one-byte-a-second stall limit); `endless-listing` lists every prefix as pages of 1,000
+    new keys, each page saying more follow under a new token; `same-token` says the same, with the
+    same continuation token every time. Every other request is answered 404."""
+    assert kind in HOSTILE_S3, kind
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    stop = threading.Event()
+    pages = itertools.count()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def _send(self, status: int, body: bytes = b"", length: int | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body) if length is None else length))
+            self.send_header("Content-Type", "application/xml")
+            self.end_headers()
+            if self.command != "HEAD" and body:
+                self.wfile.write(body)
+
+        def do_HEAD(self) -> None:
+            if kind == "drip" and self.path.split("?")[0] == "/bkt/digit.png":
+                return self._send(200, length=1024)
+            if self.path.split("?")[0].rstrip("/") == "/bkt":
+                return self._send(200)
+            self._send(404)
+
+        def do_GET(self) -> None:
+            path, _, query = self.path.partition("?")
+            if kind == "drip" and path == "/bkt/digit.png":
+                self._send(200, length=1024)
+                _drip(self.wfile, 1024, stop)
+            elif kind != "drip" and path.rstrip("/") == "/bkt" and "list-type=2" in query:
+                page = next(pages)
+                self._send(200, _listing_page(page, "same" if kind == "same-token" else f"t{page}"))
+            else:
+                self._send(404)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+def _drip(stream, size: int, stop: threading.Event) -> None:
+    """`size` zero bytes, 2 a second, until `stop`."""
+    with contextlib.suppress(OSError):
+        for _ in range(size // 2):
+            if stop.wait(1.0):
+                return
+            stream.write(b"\0\0")
+            stream.flush()
+
+
+def _listing_page(page: int, token: str) -> bytes:
+    """A ListObjectsV2 answer of 1,000 new keys that says more follow, under `token`."""
+    keys = "".join(
+        f"<Contents><Key>many/{page:09d}-{i:04d}.png</Key><Size>100</Size>"
+        "<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>"
+        for i in range(1000)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>bkt</Name>'
+        "<KeyCount>1000</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>"
+        f"<NextContinuationToken>{token}</NextContinuationToken>{keys}</ListBucketResult>"
+    ).encode()

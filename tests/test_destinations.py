@@ -103,3 +103,41 @@ def test_the_command_names_a_missing_bucket_in_one_line_and_writes_nothing(expor
 
 def test_the_errors_object_sits_beside_the_output():
     assert object_errors_uri("s3://b/p/q.parquet") == "s3://b/p/q.errors.csv"
+
+
+@pytest.mark.parametrize("where", ["file", "object"])
+def test_the_failed_inputs_are_listed_before_the_rows_are_put_in_place(s3, tmp_path, monkeypatch, where):
+    """A run stopped between the two (SIGTERM mid-upload) keeps the former rows: it never leaves new
+    rows beside the former run's errors."""
+    from mnist_ann.core.process import Terminated
+    from mnist_ann.predict import objects
+    from mnist_ann.predict.outputs import destinations
+    from mnist_ann.predict.outputs.destinations import prediction_output
+    from mnist_ann.predict.outputs.spec import OutputSpec
+
+    output = str(tmp_path / "p.csv") if where == "file" else "s3://preds-out/p.csv"
+    errors = str(tmp_path / "p.errors.csv") if where == "file" else "s3://preds-out/p.errors.csv"
+    order = []
+    real_errors_beside = destinations.errors_beside
+
+    def errors_beside_then_stop(at, failed):
+        order.append(real_errors_beside(at, failed))
+        raise Terminated  # the signal, as the errors are in place and the rows not yet
+
+    def rows(failed):
+        with prediction_output(output, OutputSpec(), failed) as writer:
+            writer.write(["a.png"], np.eye(10, dtype=np.float32)[[3]], ["mnist/light"])
+            failed.append(("b.png", "cannot decode"))
+
+    rows([])
+    former = Path(output).read_bytes() if where == "file" else s3.get(output)
+    monkeypatch.setattr(destinations, "errors_beside", errors_beside_then_stop)
+    with pytest.raises(Terminated):
+        rows([])
+    assert [str(o) for o in order] == [errors]
+    assert (Path(output).read_bytes() if where == "file" else s3.get(output)) == former
+    if where == "object":
+        listed = dict(objects.list_objects("s3://preds-out/", hidden=True))
+        assert listed == {output: len(former), errors: len(s3.get(errors))}  # no staged key left beside
+    else:
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.errors.csv"]

@@ -107,6 +107,43 @@ def test_an_object_is_written_whole_or_not_at_all(s3):
     assert s3.keys("s3://preds-out/") == ["p.csv"]
 
 
+def test_an_upload_stopped_midway_leaves_the_former_object_and_nothing_beside_it(s3):
+    """pyarrow completes an upload with what was written when its stream closes, an error's exit
+    included: the upload goes to a hidden key, moved into place only once whole, deleted otherwise."""
+    from mnist_ann.core.process import Terminated
+
+    s3.put("s3://preds-out/run/p.csv", b"former rows\n")
+
+    def send_part_then_stop(sink) -> None:
+        sink.write(b"x" * (6 << 20))  # past a multipart upload's first part
+        raise Terminated
+
+    with pytest.raises(Terminated):
+        objects._publish("s3://preds-out/run/p.csv", send_part_then_stop, 12 << 20)
+    assert s3.get("s3://preds-out/run/p.csv") == b"former rows\n"
+    assert objects.list_objects("s3://preds-out/run/", hidden=True) == [("s3://preds-out/run/p.csv", 12)]
+    objects.write_bytes("s3://preds-out/run/p.csv", b"new rows\n")
+    assert objects.list_objects("s3://preds-out/run/", hidden=True) == [("s3://preds-out/run/p.csv", 9)]
+
+
+def test_a_local_folder_that_a_killed_process_left_is_removed_by_the_next(tmp_path, monkeypatch):
+    import tempfile
+
+    from mnist_ann.core.files import TEMPORARY_PREFIX, machine_tag, process_alive
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = next(pid for pid in range(4_000_000, 4_100_000) if not process_alive(pid))  # above Linux's usual pid_max
+    left = tmp_path / f"{TEMPORARY_PREFIX}{gone}-{machine_tag()}-0badf00d.tmp.upload"
+    (left / "sub").mkdir(parents=True)
+    (left / "object.csv").write_bytes(b"rows of a run killed mid-upload")
+    alive = tmp_path / f"{TEMPORARY_PREFIX}1-{machine_tag()}-0badf00d.tmp.upload"  # pid 1 lives
+    other = tmp_path / f"{TEMPORARY_PREFIX}{gone}-abcdef-0badf00d.tmp.upload"  # another machine's
+    alive.mkdir(), other.mkdir()
+    with objects.local_folder("upload") as folder:
+        assert Path(folder).parent == tmp_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
+
+
 def test_a_local_copy_of_an_object_ends_as_it_does_and_is_removed_after(s3):
     s3.put("s3://digits-in/deep/x.npy", b"abc")
     with objects.local_file("s3://digits-in/deep/x.npy") as copy:
@@ -145,10 +182,10 @@ def test_a_store_that_stalls_fails_the_request_within_its_bounds(monkeypatch, ki
 def test_an_objects_local_copy_has_a_safe_name_whatever_its_key(s3, key):
     s3.put(f"s3://digits-in/{key}", b"abc")
     with objects.local_file(f"s3://digits-in/{key}") as copy:
-        assert Path(copy).parent.name.startswith("mnist-ann-object-") and Path(copy).read_bytes() == b"abc"
+        assert Path(copy).parent.name.endswith(".tmp.object") and Path(copy).read_bytes() == b"abc"
         assert Path(copy).name in ("object", "object.npy")  # ".npy" alone is a name, not a suffix
     with objects.written_to(f"s3://preds-out/{key}") as local:
-        assert Path(local).parent.name.startswith("mnist-ann-upload-")
+        assert Path(local).parent.name.endswith(".tmp.upload")
         Path(local).write_bytes(b"rows")
     assert s3.get(f"s3://preds-out/{key}") == b"rows"
 
@@ -230,3 +267,89 @@ def test_an_array_object_is_checked_before_it_is_copied_here(s3, monkeypatch):
     with refused, objects.local_file("s3://digits-in/good.npy", "npy"):
         pass
     assert len(copies) == 1
+
+
+@pytest.fixture
+def hostile_store(monkeypatch):
+    """Point this process (and the commands it starts) at a hostile S3 server of a kind."""
+    import contextlib
+
+    from servers import hostile_s3_server
+
+    from helpers import S3_ENV
+
+    @contextlib.contextmanager
+    def serving(kind: str):
+        with hostile_s3_server(kind) as endpoint:
+            for name, value in {**S3_ENV, "AWS_ENDPOINT_URL": endpoint}.items():
+                monkeypatch.setenv(name, value)
+            objects.store.cache_clear()
+            try:
+                yield endpoint
+            finally:
+                objects.store.cache_clear()
+
+    return serving
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("kind", ["endless-listing", "same-token"])
+def test_a_listing_without_end_is_given_up_at_its_memory_bound(hostile_store, monkeypatch, kind):
+    """A store whose listing is always truncated (new keys on every page, or the same continuation
+    token every time) is listed until the listing has taken its memory (here 96 MiB, 1 GiB in use)."""
+    import time
+
+    from mnist_ann.predict import bounded
+
+    monkeypatch.setattr(bounded, "LISTING_MAX_BYTES", 96 << 20)
+    with hostile_store(kind):
+        started = time.monotonic()
+        with pytest.raises(ObjectStoreError, match=r"^s3://bkt/many/: the listing took over 96 MiB of memory"):
+            objects.list_objects("s3://bkt/many/")
+    assert time.monotonic() - started < 60
+
+
+@pytest.mark.heavy
+def test_an_object_sent_too_slowly_is_given_up_at_its_deadline(hostile_store, monkeypatch):
+    """An object sent at 2 bytes a second (above the stall limit, so no request fails) is given up
+    when its deadline passes (here 2 s for its 1 KB; 60 s plus its size at 256 KiB/s in use)."""
+    import time
+
+    from mnist_ann.predict import bounded
+
+    monkeypatch.setattr(bounded, "REQUEST_DEADLINE_S", 2)
+    with hostile_store("drip"):
+        started = time.monotonic()
+        with pytest.raises(InputError, match=r"^no complete answer from the store within 2 s; given up$"):
+            objects.read_image("s3://bkt/digit.png")
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("kind, uri", [("endless-listing", "s3://bkt/many/"), ("drip", "s3://bkt/digit.png")])
+def test_a_signal_ends_predict_within_seconds_whatever_the_store_is_doing(hostile_store, exported, tmp_path, kind, uri):
+    """SIGTERM while predict lists without end or reads an object sent 2 bytes a second (in a worker
+    process): exit 143 within seconds, one word, no traceback, no output."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import popen_with_default_signals
+
+    output = tmp_path / "p.csv"
+    with hostile_store(kind):
+        command = [sys.executable, "-m", "mnist_ann.cli", "predict", uri, "--model", str(exported[1])]
+        process = popen_with_default_signals(
+            [*command, "--output", str(output), "--workers", "2"], stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(6)  # started, and waiting on the store
+        assert process.poll() is None, process.communicate()[1]
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+        took = time.monotonic() - sent
+    assert process.returncode == 143, stderr
+    assert took < 5, f"{took:.1f} s after SIGTERM"
+    assert stderr.strip().splitlines()[-1] == "terminated" and "Traceback" not in stderr
+    assert not output.exists()

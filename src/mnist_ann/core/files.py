@@ -82,12 +82,19 @@ def machine_tag() -> str:
 
 
 def _remove_orphans(folder: Path) -> None:
-    """Delete temporary files that a killed writer (SIGKILL, power loss) left in `folder`: their
-    names carry the writer's pid and machine, the machine is this one, and that process is gone."""
-    for orphan in folder.glob(f"{TEMPORARY_PREFIX}*.tmp*"):
-        pid, machine, *_ = [*orphan.name[len(TEMPORARY_PREFIX) :].split("-", 2), "", ""]
-        if machine == machine_tag() and pid.isdigit() and not process_alive(int(pid)) and orphan.is_file():
+    """Delete temporary files that a killed writer (SIGKILL, power loss) left in `folder`."""
+    for orphan in orphans(folder):
+        if orphan.is_file():
             orphan.unlink(missing_ok=True)
+
+
+def orphans(folder: str | Path) -> Iterator[Path]:
+    """The temporary names in `folder` that a killed process (SIGKILL, power loss) left behind:
+    they carry its pid and machine, the machine is this one, and that process is gone."""
+    for orphan in Path(folder).glob(f"{TEMPORARY_PREFIX}*.tmp*"):
+        pid, machine, *_ = [*orphan.name[len(TEMPORARY_PREFIX) :].split("-", 2), "", ""]
+        if machine == machine_tag() and pid.isdigit() and not process_alive(int(pid)):
+            yield orphan
 
 
 REFUSING = "refusing to replace it"  # the end of every refusal to replace an output

@@ -16,7 +16,7 @@ from .errors import InputError
 from .inputs.discovery import Input, discover
 from .inputs.images.pool import ImageDecoder
 from .model_source import model_file
-from .outputs.destinations import check_destination, errors_beside, prediction_output
+from .outputs.destinations import check_destination, errors_location, prediction_output
 from .outputs.prepared import PreparedFolder, check_prepared_folder, prepared_folder
 from .outputs.shards import is_folder_output, shard_folder
 from .outputs.spec import ERRORS_NAME, STDOUT, OutputSpec
@@ -93,12 +93,14 @@ def _write(job: Job, scorer: _Scorer, missing: list[tuple[str, str]]) -> tuple[O
                 outcome = scorer.score(writer, progress)
                 errors += missing + outcome.errors
             return outcome, objects.join(job.output, ERRORS_NAME) if errors else None
+        failed = list(missing)
         with (
             prepared_folder(job.save_prepared) as prepared,
-            prediction_output(job.output, job.spec) as writer,
+            prediction_output(job.output, job.spec, failed) as writer,
         ):
             outcome = scorer.score(writer, progress, prepared)
-        return outcome, errors_beside(job.output, missing + outcome.errors)
+            failed += outcome.errors
+        return outcome, errors_location(job.output) if failed else None
 
 
 @dataclass

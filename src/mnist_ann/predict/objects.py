@@ -7,7 +7,13 @@ environment, ~/.aws, the instance's role).
 A prefix is listed in pages of a thousand keys, sizes included (ListObjectsV2): no object is asked
 about one by one. An object is written whole or not at all (one PUT, or a multipart upload that is
 completed only when its stream closes), so a shard that a worker was writing when it died is absent,
-not short. Every request to the store is bounded (CONNECT_TIMEOUT_S, STALL_TIMEOUT_S, ATTEMPTS).
+not short. Every request to the store is bounded (CONNECT_TIMEOUT_S, STALL_TIMEOUT_S, ATTEMPTS),
+and every call in total time, with a signal ending the wait at once (bounded.py).
+
+An object is uploaded under a temporary hidden key beside its own, then moved into place by the
+store (a copy made there, which appears whole): pyarrow cannot abort an upload, and the stream it
+writes to completes the object with whatever was written when it is closed, an error's exit
+included (apache/arrow#40502). A failed or interrupted upload leaves at most that hidden key.
 """
 
 from __future__ import annotations
@@ -19,13 +25,16 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from ..core.errors import DataError
+from ..core.files import orphans, temporary_name
 from ..core.npy import check_npy_header
+from . import bounded
 from .errors import InputError, ObjectStoreError
 
+T = TypeVar("T")
 SCHEME = "s3://"
 MAX_IMAGE_BYTES = 256 << 20  # an image object read into memory whole; larger ones are that input's error
 _COPY_BUFFER = 8 << 20
@@ -122,11 +131,11 @@ def list_objects(uri: str, *, hidden: bool = False) -> list[tuple[str, int]]:
     found = None
     with store_errors(uri):
         if key and not key.endswith("/"):
-            found = store().get_file_info(f"{bucket}/{key}")
+            found = _request(lambda: store().get_file_info(f"{bucket}/{key}"), uri)
             if found.type == fs.FileType.File:
                 return [(uri, found.size)]
         selector = fs.FileSelector(f"{bucket}/{key}", recursive=True, allow_not_found=True)
-        listed = [] if found is not None and found.type == fs.FileType.NotFound else store().get_file_info(selector)
+        listed = [] if found is not None and found.type == fs.FileType.NotFound else _listing(selector, uri)
     if not listed:
         check_bucket(uri)  # nothing found: a missing bucket is the whole run's error, not this input's
     base = len(bucket) + 1 + len(key.rstrip("/")) + (1 if key.strip("/") else 0)
@@ -138,12 +147,46 @@ def list_objects(uri: str, *, hidden: bool = False) -> list[tuple[str, int]]:
     return [(name, size) for _, name, size in sorted(files)]
 
 
+def _request(function: Callable[[], T], uri: str, error: type[Exception] = ObjectStoreError) -> T:
+    """One call to the store that moves no bulk of bytes, bounded as a request (bounded.py)."""
+    return bounded.call(function, uri, bounded.REQUEST_DEADLINE_S, error=error)
+
+
+def _transfer(function: Callable[[], T], uri: str, size: int, error: type[Exception] = ObjectStoreError) -> T:
+    """One call that moves `size` bytes, bounded in time by them."""
+    return bounded.call(function, uri, bounded.transfer_deadline(size), error=error)
+
+
+def _listing(selector: Any, uri: str) -> list:
+    """Every object under `selector`: pyarrow asks for all pages in one call, so the call is bounded
+    in time and in the memory its pages take, not in pages."""
+    return bounded.call(
+        lambda: store().get_file_info(selector),
+        uri,
+        bounded.LISTING_DEADLINE_S,
+        max_growth=bounded.LISTING_MAX_BYTES,
+    )
+
+
+def open_object(uri: str, error: type[Exception] = InputError) -> Any:
+    """pyarrow's random-access file of an object (its size known: one HEAD), for ranged reads
+    through `read_range`."""
+    return _request(lambda: store().open_input_file(object_path(uri)), uri, error)
+
+
+def read_range(source: Any, uri: str, size: int, offset: int, *, error: type[Exception] = InputError) -> bytes:
+    """`size` bytes of an open object from `offset`: one ranged GET, bounded by its size."""
+    return _transfer(lambda: source.read_at(size, offset), uri, size, error)
+
+
 def read_image(uri: str) -> io.BytesIO:
     """An image object's bytes, for Pillow; InputError for one that cannot be read or is too large."""
-    with store_errors(uri, InputError), store().open_input_file(object_path(uri)) as stream:
-        if stream.size() > MAX_IMAGE_BYTES:
-            raise InputError(f"{stream.size()} bytes: larger than the {MAX_IMAGE_BYTES >> 20} MiB an image may be")
-        return io.BytesIO(stream.read())
+    with store_errors(uri, InputError):
+        stream = open_object(uri)
+        size = stream.size()
+        if size > MAX_IMAGE_BYTES:
+            raise InputError(f"{size} bytes: larger than the {MAX_IMAGE_BYTES >> 20} MiB an image may be")
+        return io.BytesIO(read_range(stream, uri, size, 0))
 
 
 @contextlib.contextmanager
@@ -154,16 +197,20 @@ def local_file(name: str, kind: str | None = None) -> Iterator[str]:
         yield name
         return
     uri = name
-    with tempfile.TemporaryDirectory(prefix="mnist-ann-object-") as folder:
+    with local_folder("object") as folder:
         copy = os.path.join(folder, _local_name(uri))
         with store_errors(uri, InputError):
-            with store().open_input_file(object_path(uri)) as head:
-                _check_before_copy(head, uri, folder, kind)
-            # The copy as it always was: pyarrow's input stream (which also undoes a .gz object's
-            # compression, as the IDX reader expects of a `.gz` copy).
-            with store().open_input_stream(object_path(uri)) as source, open(copy, "wb") as fp:
-                shutil.copyfileobj(source, fp, _COPY_BUFFER)
+            head = open_object(uri)
+            _check_before_copy(head, uri, folder, kind)
+            _transfer(lambda: _copy_here(uri, copy), uri, head.size(), InputError)
         yield copy
+
+
+def _copy_here(uri: str, copy: str) -> None:
+    # The copy as it always was: pyarrow's input stream (which also undoes a .gz object's
+    # compression, as the IDX reader expects of a `.gz` copy).
+    with store().open_input_stream(object_path(uri)) as source, open(copy, "wb") as fp:
+        shutil.copyfileobj(source, fp, _COPY_BUFFER)
 
 
 NPY_HEADER_BYTES = 1 << 16  # numpy writes headers of a few hundred bytes; its own reader allows 64 KiB
@@ -179,7 +226,7 @@ def _check_before_copy(source: Any, uri: str, folder: str, kind: str | None) -> 
     if size + SPARE_BYTES > free:
         raise InputError(f"{size:,} bytes: more than the local disk has free for a copy ({free:,} bytes in {folder})")
     if kind == "npy":
-        head = io.BytesIO(source.read_at(min(size, NPY_HEADER_BYTES), 0))
+        head = io.BytesIO(read_range(source, uri, min(size, NPY_HEADER_BYTES), 0))
         try:
             check_npy_header(head, "array", max_bytes=2**63 - 1)  # mapped once copied, never allocated
         except DataError as exc:
@@ -197,26 +244,74 @@ def _local_name(uri: str) -> str:
 def written_to(uri: str) -> Iterator[str]:
     """A local temporary file to write; uploaded to `uri` when the block ends without error (the
     object appears whole or not at all), removed either way."""
-    with tempfile.TemporaryDirectory(prefix="mnist-ann-upload-") as folder:
+    with local_folder("upload") as folder:
         local = os.path.join(folder, _local_name(uri))
         yield local
         upload(local, uri)
 
 
+@contextlib.contextmanager
+def local_folder(purpose: str) -> Iterator[str]:
+    """A temporary folder on this machine (in $TMPDIR), removed when the block ends. Its name
+    carries this process's pid (core/files.py: temporary_name), so that the folder of a process
+    killed outright (SIGKILL: the whole output was left in /tmp) is removed by the next one."""
+    parent = tempfile.gettempdir()
+    _remove_orphans(parent)
+    folder = os.path.join(parent, temporary_name(kind="tmp", suffix=f".{purpose}"))
+    os.mkdir(folder, 0o700)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_orphans(parent: str) -> None:
+    for orphan in orphans(parent):
+        if orphan.is_dir() and not orphan.is_symlink():
+            shutil.rmtree(orphan, ignore_errors=True)
+
+
 def upload(local: str, uri: str) -> None:
-    with store_errors(uri), open(local, "rb") as fp, store().open_output_stream(object_path(uri), metadata={}) as sink:
-        shutil.copyfileobj(fp, sink, _COPY_BUFFER)
+    """The local file `local` as the object `uri`: uploaded under a temporary hidden key beside it,
+    then moved into place by the store."""
+    size = os.path.getsize(local)
+
+    def send(sink: Any) -> None:
+        with open(local, "rb") as fp:
+            shutil.copyfileobj(fp, sink, _COPY_BUFFER)
+
+    _publish(uri, send, size)
 
 
 def write_bytes(uri: str, data: bytes) -> None:
-    with store_errors(uri), store().open_output_stream(object_path(uri), metadata={}) as sink:
-        sink.write(data)
+    """`data` as the object `uri`, as `upload` writes a file."""
+    _publish(uri, lambda sink: sink.write(data), len(data))
+
+
+def _publish(uri: str, send: Callable[[Any], object], size: int) -> None:
+    """Write an object under a hidden temporary key beside `uri` (`send` writes its bytes to the
+    stream), then move it to `uri`; the temporary key is deleted if anything fails."""
+    folder = uri.rpartition("/")[0]
+    staged = f"{folder}/{temporary_name(kind='tmp')}"
+
+    def write() -> None:
+        with store().open_output_stream(object_path(staged), metadata={}) as sink:
+            send(sink)
+
+    with store_errors(uri):
+        try:
+            _transfer(write, uri, size)
+            _request(lambda: store().move(object_path(staged), object_path(uri)), uri)
+        except BaseException:
+            with contextlib.suppress(Exception):  # best effort: a signal's exit must not wait on it
+                bounded.call(lambda: store().delete_file(object_path(staged)), staged, 5.0)
+            raise
 
 
 def delete(uris: list[str]) -> None:
     for uri in uris:
         with store_errors(uri):
-            store().delete_file(object_path(uri))
+            _request(functools.partial(store().delete_file, object_path(uri)), uri)
 
 
 def check_bucket(uri: str) -> None:
@@ -225,6 +320,6 @@ def check_bucket(uri: str) -> None:
     from pyarrow import fs
 
     with store_errors(f"{SCHEME}{bucket}"):
-        found = store().get_file_info(bucket)
+        found = _request(lambda: store().get_file_info(bucket), f"{SCHEME}{bucket}")
     if found.type == fs.FileType.NotFound:
         raise ObjectStoreError(f"{SCHEME}{bucket}: no such bucket")

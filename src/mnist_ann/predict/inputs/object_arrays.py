@@ -24,9 +24,10 @@ def object_array_ranges(uri: str, kind: str, step: int) -> list[dict] | None:
     up: its actor then reports why, as for a local file)."""
     if kind != "npy":
         return None
-    with objects.store_errors(uri, InputError), objects.store().open_input_file(objects.object_path(uri)) as fp:
+    with objects.store_errors(uri, InputError):
+        fp = objects.open_object(uri)
         size = fp.size()
-        head = io.BytesIO(fp.read_at(min(HEADER_BYTES, size), 0))
+        head = io.BytesIO(objects.read_range(fp, uri, min(HEADER_BYTES, size), 0))
     try:
         shape, fortran, dtype = read_npy_header(head)
     except ValueError:
@@ -43,10 +44,11 @@ def object_rows(task: dict, batch: int) -> Iterator[tuple[int, np.ndarray]]:
     """(first row, model-ready pixels) of a task's range, `batch` rows at a time, each read with one
     ranged GET; InputError if the object is shorter than its header said (replaced meanwhile)."""
     uri = task["path"]
-    with objects.store_errors(uri, InputError), objects.store().open_input_file(objects.object_path(uri)) as fp:
+    with objects.store_errors(uri, InputError):
+        fp = objects.open_object(uri)
         for start in range(task["start"], task["stop"], batch):
             n = min(batch, task["stop"] - start) * NUM_PIXELS
-            data = fp.read_at(n, task["offset"] + start * NUM_PIXELS)
+            data = objects.read_range(fp, uri, n, task["offset"] + start * NUM_PIXELS)
             if len(data) < n:
                 raise InputError(f"the object is shorter than its header says: {n - len(data)} bytes short")
             yield start, preprocess(np.frombuffer(data, np.uint8).reshape(-1, NUM_PIXELS))

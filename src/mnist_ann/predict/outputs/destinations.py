@@ -15,13 +15,17 @@ from .. import objects
 from .names import error_rows
 from .replaceable import check_file, check_object
 from .spec import STDOUT, OutputSpec, errors_name
-from .writers import PredictionWriter, prediction_file, write_errors
+from .writers import PredictionWriter, errors_path, prediction_file, write_errors
 
 
 @contextlib.contextmanager
-def prediction_output(output: str | Path, spec: OutputSpec) -> Iterator[PredictionWriter]:
+def prediction_output(
+    output: str | Path, spec: OutputSpec, failed: list[tuple[str, str]] | None = None
+) -> Iterator[PredictionWriter]:
     """A writer whose rows appear at `output` (a path or an s3:// URI) only when the block ends
-    without error; at `-`, standard output, row by row as they are scored."""
+    without error; at `-`, standard output, row by row as they are scored. `failed`, the inputs
+    that could not be scored (filled by the block), is listed beside the output first (errors_beside)
+    and the rows are put in place last: a run stopped between the two leaves the former rows."""
     if output == STDOUT:
         writer = PredictionWriter(sys.stdout.buffer, spec)
         yield writer
@@ -31,12 +35,14 @@ def prediction_output(output: str | Path, spec: OutputSpec) -> Iterator[Predicti
     if not objects.is_object(output):
         with prediction_file(output, spec) as writer:
             yield writer
+            if failed is not None:
+                errors_beside(output, failed)
         return
-    with (
-        objects.written_to(str(output)) as local,
-        prediction_file(local, spec) as writer,
-    ):
-        yield writer
+    with objects.written_to(str(output)) as local:
+        with prediction_file(local, spec) as writer:
+            yield writer
+        if failed is not None:
+            errors_beside(output, failed)
 
 
 def object_errors_uri(output: str) -> str:
@@ -45,9 +51,16 @@ def object_errors_uri(output: str) -> str:
     return f"{folder}/{errors_name(name)}"
 
 
+def errors_location(output: str | Path) -> str | Path | None:
+    """Where the failed inputs of a run into `output` are listed: beside it (standard output has
+    no beside: they are named on stderr only, job.py logs each)."""
+    if output == STDOUT:
+        return None
+    return object_errors_uri(str(output)) if objects.is_object(output) else errors_path(output)
+
+
 def errors_beside(output: str | Path, errors: Sequence[tuple[str, str]]) -> str | Path | None:
-    """List the failed inputs beside the output (a stale list removed when nothing failed); where.
-    Beside standard output there is no place: they are named on stderr only (job.py logs each)."""
+    """List the failed inputs beside the output (a stale list removed when nothing failed); where."""
     if output == STDOUT:
         return None
     if not objects.is_object(output):

@@ -50,15 +50,21 @@ class ImageDecoder:
             self._hand_out()
             yield task, future.result() if future is not None else decode_images(task, self.preparation)
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+    def close(self, *, at_once: bool = False) -> None:
+        """Shut the workers down: after their tasks, or `at_once` (the run failed or was stopped by
+        a signal: a worker waiting on a slow object store held the command for as long), killed."""
+        if self._pool is None:
+            return
+        if at_once:
+            for worker in list((self._pool._processes or {}).values()):  # 3.14 names it terminate_workers()
+                worker.kill()
+        self._pool.shutdown(wait=not at_once, cancel_futures=True)
 
     def __enter__(self) -> ImageDecoder:
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc_info) -> None:
+        self.close(at_once=exc_type is not None)
 
     def _hand_out(self) -> None:
         for task in itertools.islice(self._tasks, max(0, self._ahead - len(self._pending))):
