@@ -181,12 +181,34 @@ def read_range(source: Any, uri: str, size: int, offset: int, *, error: type[Exc
 
 def read_image(uri: str) -> io.BytesIO:
     """An image object's bytes, for Pillow; InputError for one that cannot be read or is too large."""
+    return read_whole(uri, MAX_IMAGE_BYTES, "an image")
+
+
+def read_whole(uri: str, max_bytes: int, what: str = "the object") -> io.BytesIO:
+    """An object's bytes; InputError for one that cannot be read or is larger than `max_bytes`."""
     with store_errors(uri, InputError):
         stream = open_object(uri)
         size = stream.size()
-        if size > MAX_IMAGE_BYTES:
-            raise InputError(f"{size} bytes: larger than the {MAX_IMAGE_BYTES >> 20} MiB an image may be")
+        if size > max_bytes:
+            raise InputError(f"{size:,} bytes, over the {max_bytes:,}-byte limit for {what}")
         return io.BytesIO(read_range(stream, uri, size, 0))
+
+
+def modified(prefix: str) -> list[tuple[str, Any]]:
+    """(URI, time of its last write, by the store's clock) of each object under `prefix`, hidden
+    keys passed over; [] when there are none."""
+    from pyarrow import fs
+
+    bucket, key = split(prefix)
+    selector = fs.FileSelector(f"{bucket}/{key}", recursive=True, allow_not_found=True)
+    with store_errors(prefix):
+        listed = _listing(selector, prefix)
+    below = len(bucket) + 1 + len(key)
+    return [
+        (f"{SCHEME}{info.path}", info.mtime)
+        for info in listed
+        if info.type == fs.FileType.File and not any(p.startswith(".") for p in info.path[below:].split("/"))
+    ]
 
 
 @contextlib.contextmanager

@@ -4,7 +4,8 @@ first deletes a former job's `_SUCCESS` (readers then see an unfinished folder, 
 jobs), the workers upload their shards (each object whole or absent: objects.py), and at the end
 the driver deletes former shards that no task of this job wrote, then writes errors.csv and, last,
 `_SUCCESS`. A job that fails leaves the prefix without `_SUCCESS`; the next job under it replaces
-what it holds."""
+what it holds. One job at a time: each holds a lease on the prefix while it writes (prefix_lease.py),
+and a second job under a prefix in use is refused before any work."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Sequence
 
 from .. import objects
 from .destinations import write_error_object
+from .prefix_lease import LEASES, PrefixLease
 from .replaceable import check_prefix
 from .shards import ShardRecord
 from .spec import ERRORS_NAME, MANIFEST_NAME, OutputSpec
@@ -29,13 +31,16 @@ def object_shard_folder(
     objects.check_bucket(prefix)
     former = [uri for uri, _ in objects.list_objects(prefix, hidden=True)]
     check_prefix(prefix, former, sources)
-    manifest = objects.join(prefix, MANIFEST_NAME)
-    if manifest in former:
-        objects.delete([manifest])  # first: from now on a reader sees an unfinished folder
-    record, errors = ShardRecord(prefix, spec), list[tuple[str, str]]()
-    yield record, errors
-    written = {objects.join(prefix, name) for name, _ in record.shards}
-    objects.delete([uri for uri in former if uri not in written and uri != manifest])
-    if errors:
-        write_error_object(objects.join(prefix, ERRORS_NAME), errors)
-    objects.write_bytes(manifest, (json.dumps(record.manifest(len(errors)), indent=2) + "\n").encode())
+    with PrefixLease(prefix) as lease:
+        former = [uri for uri in former if not uri.startswith(objects.join(prefix, LEASES))]
+        manifest = objects.join(prefix, MANIFEST_NAME)
+        if manifest in former:
+            objects.delete([manifest])  # first: from now on a reader sees an unfinished folder
+        record, errors = ShardRecord(prefix, spec), list[tuple[str, str]]()
+        yield record, errors
+        lease.check_held()
+        written = {objects.join(prefix, name) for name, _ in record.shards}
+        objects.delete([uri for uri in former if uri not in written and uri != manifest])
+        if errors:
+            write_error_object(objects.join(prefix, ERRORS_NAME), errors)
+        objects.write_bytes(manifest, (json.dumps(record.manifest(len(errors)), indent=2) + "\n").encode())
