@@ -30,20 +30,21 @@ MISTAKES, MISTAKES_SHOWN = "mistakes.png", 24  # the model card's grid of its su
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    paths = ("data", "model", "run_file", "metrics", "predictions", "robustness", "robustness_plot", "plots")
+    paths = ("data", "model", "history", "metrics", "predictions", "robustness", "robustness_plot", "plots")
     with stage("evaluate", __doc__, argv, paths) as harness:
         _evaluate(harness.args, harness.params)
 
 
 def _evaluate(args: argparse.Namespace, params: Params) -> None:
     start_keras()  # TensorFlow: imported once the params are known good
-    trained = load_trained(args.data, args.model, args.run_file)
+    trained = load_trained(args.data, args.model)
     from mnist_ann.training.evaluation.robustness import accuracies, as_digits
     from mnist_ann.training.model import predict_probabilities
     from mnist_ann.training.plots import plot_confusion, plot_predictions
 
-    restore = train_record(params, args.params, args.run_file)  # used only where the store lacks train's run
-    with tracked_stage(params.mlflow.experiment_name, stage="evaluate", run_id=trained.run_id, restore=restore) as run:
+    restore = train_record(params, args.params, args.history)  # used only where the store lacks train's run
+    experiment, model_sha256 = params.mlflow.experiment_name, trained.model_sha256
+    with tracked_stage(experiment, stage="evaluate", model_sha256=model_sha256, restore=restore) as run:
         y_test = trained.y_test
         probabilities = predict_probabilities(trained.model, trained.x_test)
         scores = score(probabilities, y_test)

@@ -28,7 +28,7 @@ log = logging.getLogger("export")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    paths = ("data", "model", "run_file", "metrics")
+    paths = ("data", "model", "history", "metrics")
     with stage("export", __doc__, argv, paths, own={"output": "the .onnx file to write"}) as harness:
         _export(harness.args, harness.params)
 
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _export(args: argparse.Namespace, params: Params) -> None:
     export = params.export
     start_keras()  # TensorFlow: imported once the params are known good
-    trained = load_trained(args.data, args.model, args.run_file)
+    trained = load_trained(args.data, args.model)
     from mnist_ann.training.onnx_export import (
         export_metrics,
         parity,
@@ -46,8 +46,9 @@ def _export(args: argparse.Namespace, params: Params) -> None:
         tracked_parity,
     )
 
-    restore = train_record(params, args.params, args.run_file)  # used only where the store lacks train's run
-    with tracked_stage(params.mlflow.experiment_name, stage="export", run_id=trained.run_id, restore=restore) as run:
+    restore = train_record(params, args.params, args.history)  # used only where the store lacks train's run
+    experiment, model_sha256 = params.mlflow.experiment_name, trained.model_sha256
+    with tracked_stage(experiment, stage="export", model_sha256=model_sha256, restore=restore) as run:
         log.info("converting %s to ONNX (opset %d)", args.model, export.opset)
         proto = to_onnx(trained.model, export.opset)
         with atomic_path(args.output) as candidate:  # renamed to --output only if the gate passes

@@ -1,6 +1,7 @@
 """train stage: fit the seed's ANN on the preprocessed arrays, validating on the test set each epoch,
-and start the pipeline's MLflow run (evaluate and export reopen it). Writes the model, the run id,
-the per-epoch history (for `dvc plots`), final metrics, and the accuracy and loss curves."""
+and start the pipeline's MLflow run, tagged with the sha256 of the model file (evaluate and export
+find it by that tag and reopen it). Writes the model, the per-epoch history (for `dvc plots`),
+final metrics, and the accuracy and loss curves."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from dataclasses import asdict
 
 import numpy as np
 
-from mnist_ann.core.files import write_csv, write_json
+from mnist_ann.core.files import file_sha256, write_csv, write_json
 from mnist_ann.core.process import run_main
-from mnist_ann.tracking import TrackedRun, tracked_stage, write_run_file
+from mnist_ann.tracking import TrackedRun, tracked_stage
+from mnist_ann.tracking.tags import MODEL_SHA256
 from mnist_ann.training.augment import Distortions, epoch_distorter
 from mnist_ann.training.data import load_split
 from mnist_ann.training.harness import stage, start_keras
@@ -28,7 +30,7 @@ log = logging.getLogger("train")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    paths = ("data", "model", "run_file", "metrics", "history", "plots")
+    paths = ("data", "model", "metrics", "history", "plots")
     with stage("train", __doc__, argv, paths) as harness:
         args, params = harness.args, harness.params
         splits = load_split(args.data, "train"), load_split(args.data, "test")
@@ -40,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             _write_outputs(args, run, model, epochs)
             run.log_metrics({"fit_seconds": fit_seconds})
             run.log_keras_model(model, splits[1][0][:5])
-            write_run_file(args.run_file, run.run_id, params.mlflow.experiment_name, history=epochs)
+            run.set_tags({MODEL_SHA256: file_sha256(args.model)})  # last: a run with it trained the model whole
             harness.check_params_unchanged()  # again, inside the run: it is marked failed too
     log.info("trained in %.1f s: %s", fit_seconds, _format(_final(epochs)))
 

@@ -17,7 +17,6 @@ from typing import NamedTuple
 
 import pytest
 import unit_tier
-import yaml
 
 from helpers import (
     REPO,
@@ -29,6 +28,7 @@ from helpers import (
     dvc,
     git,
     ran,
+    run_of_model_file,
     run_script,
     run_stage,
     tiny_mnist,
@@ -305,8 +305,9 @@ def trained(stage_workdir, mlflow_store) -> Trained:
     for stage in ("train", "evaluate", "export"):
         outcomes[stage] = run_stage(stage, *STAGE_ARGS[stage], cwd=stage_workdir, env=env)
         assert outcomes[stage].returncode == 0, outcomes[stage].stderr
-    run_id = yaml.safe_load((stage_workdir / "models" / "mlflow_run.json").read_text())["run_id"]
-    return Trained(stage_workdir, mlflow.MlflowClient(mlflow_store), run_id, outcomes["evaluate"], outcomes)
+    client = mlflow.MlflowClient(mlflow_store)
+    run_id = run_of_model_file(client, stage_workdir / "models" / "model.keras").info.run_id
+    return Trained(stage_workdir, client, run_id, outcomes["evaluate"], outcomes)
 
 
 @pytest.fixture(scope="session")

@@ -586,3 +586,16 @@ def run_stage(
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     return subprocess.CompletedProcess(argv, code, stdout, stderr)
+
+
+def run_of_model_file(client, model: Path):
+    """The latest run of `client`'s store tagged with the sha256 of `model` (the run that trained it)."""
+    import hashlib
+
+    sha = hashlib.sha256(model.read_bytes()).hexdigest()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    found = client.search_runs(
+        experiments, f"tags.`mnist_ann.model_sha256` = '{sha}'", order_by=["attributes.start_time DESC"]
+    )
+    assert found, f"no run is tagged with the sha256 of {model}"
+    return found[0]

@@ -452,3 +452,23 @@ def test_text_from_files_is_shown_as_text_never_as_markup(workspace):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "anything | goes `here`" in page
     assert page.index("<h2>What it is</h2>") > page.index("<body>")  # the front matter did not leak into the body
     assert f"| shift_3px | {figures['robustness']['shift_3px']:.4f} |" in markdown  # plain names read as they are
+
+
+@pytest.mark.heavy
+def test_the_workspace_cards_lineage_is_the_training_runs_found_by_the_models_sha256(trained, tmp_path):
+    """Issue 38: the workspace card described the process that wrote it (its commit, its CPU), not
+    the run that trained the model. Found by the sha256 of models/model.keras, it is that run's."""
+    run = trained.client.get_run(trained.run_id)
+    store = {"MLFLOW_TRACKING_URI": trained.client.tracking_uri}
+    done = run_script("-m", "mnist_ann.cli", "card", trained.workdir, "--output", tmp_path / "c.md", env=store)
+    assert done.returncode == 0, done.stderr
+    card = (tmp_path / "c.md").read_text()
+    assert f"| mlflow_run_id | {trained.run_id} |" in card
+    assert f"| python | {run.data.tags['python']} |" in card and f"| cpu | {run.data.tags['cpu']} |" in card
+    empty = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'other.db'}"}  # a store that did not train it
+    done = run_script("-m", "mnist_ann.cli", "card", trained.workdir, "--output", tmp_path / "d.md", env=empty)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "| mlflow_run_id | none (no run of this store trained models/model.keras): the lineage is the"
+        in (tmp_path / "d.md").read_text()
+    )

@@ -176,8 +176,6 @@ def test_stalled_tracking_server_ends_the_stage_within_30_s(tmp_path, mlflow_sto
             tmp_path / "data",
             "--model",
             tmp_path / "m.keras",
-            "--run-file",
-            tmp_path / "r.json",
             "--metrics",
             tmp_path / "t.json",
             "--history",

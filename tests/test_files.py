@@ -100,3 +100,15 @@ def test_the_read_guard_names_what_would_block_flood_or_fail_a_read(tmp_path):
     assert unreadable_reason("/dev/zero") == "not a regular file"  # a read that never ends
     assert unreadable_reason("/proc/self/status") == EMPTY_FILE  # no size the kernel knows
     assert unreadable_reason(tmp_path / "big") is None  # no limit unless asked for
+
+
+def test_a_files_sha256_is_read_in_blocks_and_equals_hashlibs(tmp_path):
+    import hashlib
+
+    import numpy as np
+
+    from mnist_ann.core.files import file_sha256
+
+    data = np.random.default_rng(0).bytes((3 << 20) + 7)  # over three blocks
+    (tmp_path / "f").write_bytes(data)
+    assert file_sha256(tmp_path / "f") == hashlib.sha256(data).hexdigest()

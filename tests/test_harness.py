@@ -19,12 +19,15 @@ from mnist_ann.training.numerics import PINNED
 
 def test_stage_arguments_are_required_paths(capsys):
     args = stage_arguments(
-        "doc", ["--data", "d", "--run-file", "r.json", "--plots", "p"], ("data", "run_file"), {"plots": "x"}
+        "doc",
+        ["--data", "d", "--robustness-plot", "r.csv", "--plots", "p"],
+        ("data", "robustness_plot"),
+        {"plots": "x"},
     )
-    assert (args.params, args.data, args.run_file, args.plots) == (
+    assert (args.params, args.data, args.robustness_plot, args.plots) == (
         Path("params.yaml"),
         Path("d"),
-        Path("r.json"),
+        Path("r.csv"),
         Path("p"),
     )
     with pytest.raises(SystemExit):

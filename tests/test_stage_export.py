@@ -79,18 +79,19 @@ def test_failed_gate_leaves_no_model(trained, tmp_path):
     workdir, client = trained.workdir, trained.client
     # no two float32 runtimes agree to 1e-30
     params = write_params(tmp_path / "params.yaml", {"export.atol": 1e-30}, base=workdir / "params.yaml")
-    # A run of its own, so that failing it leaves the shared pipeline run FINISHED for other tests.
-    run_id = client.create_run(client.get_run(trained.run_id).info.experiment_id).info.run_id
-    (tmp_path / "run.json").write_text(json.dumps({"run_id": run_id, "experiment": "mnist-ann"}))
-    replaced = {
-        "models/model.onnx": tmp_path / "model.onnx",
-        "metrics/export.json": tmp_path / "export.json",
-        "models/mlflow_run.json": tmp_path / "run.json",
-    }
+    # A run of its own, so that failing it leaves the shared pipeline run FINISHED for other tests:
+    # the latest run tagged with the model's sha256 is the one the stage finds; deleted after.
+    shared = client.get_run(trained.run_id)
+    sha = {"mnist_ann.model_sha256": shared.data.tags["mnist_ann.model_sha256"]}
+    run_id = client.create_run(shared.info.experiment_id, tags=sha).info.run_id
+    replaced = {"models/model.onnx": tmp_path / "model.onnx", "metrics/export.json": tmp_path / "export.json"}
     args = [str(replaced.get(a, a)) for a in STAGE_ARGS["export"]]
-    result = run_stage(
-        "export", "--params", params, *args, cwd=workdir, env={"MLFLOW_TRACKING_URI": client.tracking_uri}
-    )
+    try:
+        result = run_stage(
+            "export", "--params", params, *args, cwd=workdir, env={"MLFLOW_TRACKING_URI": client.tracking_uri}
+        )
+    finally:
+        client.delete_run(run_id)
     figures = json.loads((tmp_path / "export.json").read_text())
     if figures["max_abs_diff"] == 0:
         pytest.skip("Keras and onnxruntime agreed to the last bit on this machine: nothing to refuse")

@@ -27,12 +27,9 @@ from mnist_ann.core.process import Terminated
 from mnist_ann.tracking import (
     TrackedRun,
     UntrackedRun,
-    read_run_file,
-    read_run_history,
     repo_root,
     tracked_stage,
     tracking_uri,
-    write_run_file,
 )
 from mnist_ann.tracking.bounds import DEADLINE_VARIABLE, bounded_wait, deadline
 
@@ -119,23 +116,24 @@ def test_reopened_run_is_the_same_run(tracking_env, tmp_path):
 
 
 def test_a_run_from_another_store_is_restored_once_and_continued(tracking_env, tmp_path):
-    """Issue 13: a run id this store does not know (train restored from a shared DVC cache) made
+    """Issue 13: a model no run of this store trained (train restored from a shared DVC cache) made
     evaluate and export each start a nearly empty run. Now the first stage starts one run that
     restores the record, and the next stage logs into that same run."""
-    elsewhere = "0" * 32
+    elsewhere = "0" * 64  # the sha256 of a model no run of this store trained
     filled = []
 
     def restore(run):
         filled.append(run.run_id)
         run.log_params({"train.epochs": 2})
 
-    with tracked_stage("exp-unknown", stage="evaluate", root=tmp_path, run_id=elsewhere, restore=restore) as first:
+    unknown = {"root": tmp_path, "model_sha256": elsewhere, "restore": restore}
+    with tracked_stage("exp-unknown", stage="evaluate", **unknown) as first:
         first.log_metrics({"test_accuracy": 0.9})
-    with tracked_stage("exp-unknown", stage="export", root=tmp_path, run_id=elsewhere, restore=restore) as second:
+    with tracked_stage("exp-unknown", stage="export", **unknown) as second:
         second.log_metrics({"parity": 1.0})
-    assert first.run_id == second.run_id != elsewhere and filled == [first.run_id]  # restored once
+    assert first.run_id == second.run_id and filled == [first.run_id]  # restored once
     run = mlflow.MlflowClient(tracking_env).get_run(first.run_id)
-    assert run.data.tags["mnist_ann.restored_from"] == elsewhere and run.info.status == "FINISHED"
+    assert run.data.tags["mnist_ann.model_sha256"] == elsewhere and run.info.status == "FINISHED"
     assert run.data.params == {"train.epochs": "2"} and run.data.metrics == {"test_accuracy": 0.9, "parity": 1.0}
 
 
@@ -203,36 +201,28 @@ def test_run_left_running_by_a_dead_stage_is_marked_killed(tracking_env, tmp_pat
     assert status(tracking_env, foreign.info.run_id) == "RUNNING"  # not ours to judge
 
 
-def test_run_file_round_trip_and_bad_files(tmp_path):
-    """The run-id file carries the run from train to the later stages; a damaged one is one line."""
-    path = tmp_path / "models" / "mlflow_run.json"
-    write_run_file(path, "a" * 32, "mnist-ann")
-    assert read_run_file(path) == "a" * 32
-    write_run_file(path, None, "mnist-ann")  # train ran with tracking off
-    assert read_run_file(path) is None and read_run_history(path) == []
-    history = [{"epoch": 1, "loss": 0.5, "val_loss": None}, {"epoch": 2, "loss": 0.25, "val_loss": 0.3}]
-    write_run_file(path, "b" * 32, "mnist-ann", history=history)
-    assert read_run_file(path) == "b" * 32  # epochs without validation have no val_ metrics to restore
-    assert read_run_history(path) == [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25, "val_loss": 0.3}]
-    path.write_text('{"run_id": null, "history": [{"loss": 1}, 3, {"epoch": "1"}]}')  # not rows: none restored
-    assert read_run_history(path) == []
-    # a tampered file: epochs that are no step MLflow can take, values that are no metric
-    path.write_text(
-        '{"run_id": null, "history": [{"epoch": true, "loss": 1}, {"epoch": 0, "loss": 1}, '
-        '{"epoch": 99999999999999999999, "loss": 1}, {"epoch": 3, "loss": NaN, "val_loss": "x", "accuracy": 0.5, '
-        '"val_accuracy": false, "x": Infinity}]}'
-    )
-    assert read_run_history(path) == [{"epoch": 3, "accuracy": 0.5}]
-    for content, reason in (("{not json", "JSONDecodeError"), ("[]", "TypeError"), ('{"run": 1}', "KeyError")):
-        path.write_text(content)
-        with pytest.raises(TrackingError, match=f"{path}: not a run-id file written by the train stage .{reason}"):
-            read_run_file(path)
-    for odd in ("7", "\"x' OR '1'='1\"", '"abc/def"', '""'):  # an id is quoted into MLflow's search filters
-        path.write_text(f'{{"run_id": {odd}}}')
-        with pytest.raises(TrackingError, match="run_id must be an MLflow run id"):
-            read_run_file(path)
-    with pytest.raises(FileNotFoundError):
-        read_run_file(tmp_path / "absent.json")
+def test_a_stage_finds_the_run_that_trained_its_model_by_the_files_sha256(tracking_env, tmp_path, monkeypatch):
+    """No run id is a pipeline output (dvc.lock is the same on every machine): evaluate and export
+    find train's run by the model file's sha256. Of two runs that trained the same bits, the one of
+    this DVC experiment, else the latest; a malformed hash is no filter injection."""
+    from mnist_ann.tracking.tags import MODEL_SHA256
+
+    sha = "a" * 64
+    monkeypatch.setenv("DVC_EXP_NAME", "first")
+    with tracked_stage("exp-sha", stage="train", root=tmp_path) as first:
+        first.set_tags({MODEL_SHA256: sha, "dvc.experiment": "first"})
+    monkeypatch.setenv("DVC_EXP_NAME", "second")
+    with tracked_stage("exp-sha", stage="train", root=tmp_path) as second:
+        second.set_tags({MODEL_SHA256: sha, "dvc.experiment": "second"})
+    for experiment, expected in (("first", first.run_id), ("second", second.run_id), ("other", second.run_id)):
+        monkeypatch.setenv("DVC_EXP_NAME", experiment)
+        with tracked_stage("exp-sha", stage="evaluate", root=tmp_path, model_sha256=sha) as found:
+            pass
+        assert found.run_id == expected, experiment
+    monkeypatch.delenv("DVC_EXP_NAME")
+    with tracked_stage("exp-sha", stage="evaluate", root=tmp_path, model_sha256="' OR '1'='1") as odd:
+        pass
+    assert odd.run_id not in (first.run_id, second.run_id)  # not found: a run restored for it
 
 
 def test_a_copied_repository_never_writes_into_the_original(monkeypatch, tmp_path):

@@ -64,7 +64,7 @@ def test_first_repro_builds_a_verified_tracked_model(baseline):
     assert run.data.metrics["test_accuracy"] == pytest.approx(evaluation["test_accuracy"])
     assert run.data.metrics["parity_argmax_agreement"] == 1.0
     assert run.info.artifact_uri.startswith((baseline / "mlartifacts").resolve().as_uri())
-    assert json.loads((baseline / "models" / "mlflow_run.json").read_text())["run_id"] == run.info.run_id
+    assert run.data.tags["mnist_ann.model_sha256"] == sha256_of(baseline / "models" / "model.keras")
     # a clean checkout's run is clean (DVC deleting the git-tracked outputs does not count), and is
     # named after its commit (issue 13)
     commit = git(baseline, "rev-parse", "HEAD~1").strip()
@@ -334,9 +334,8 @@ def test_four_parallel_experiments_land_in_the_main_store(repo):
     applied = dvc(repo, "exp", "apply", "slow-lr")
     assert applied.returncode == 0, applied.stderr
     assert "learning_rate: 0.001" in (repo / "params.yaml").read_text()
-    assert (
-        json.loads((repo / "models" / "mlflow_run.json").read_text())["run_id"] == by_experiment["slow-lr"].info.run_id
-    )
+    # the applied experiment's model is the one its run trained (found by the model file's sha256)
+    assert by_experiment["slow-lr"].data.tags["mnist_ann.model_sha256"] == sha256_of(repo / "models" / "model.keras")
 
 
 def test_remote_push_then_pull_in_a_fresh_clone(repo, tmp_path):
@@ -401,8 +400,8 @@ def test_committed_dvc_lock_matches_code_and_params():
 
 def test_a_clone_sharing_the_dvc_cache_makes_one_complete_run_not_orphans(repo, tmp_path):
     """Issue 13: two clones share one DVC cache, each with its own mlflow.db. In the second, train's
-    outputs come from the cache (trained in the first), so models/mlflow_run.json names a run its
-    store lacks; evaluate and export each started a nearly empty run. Now they make one run that
+    outputs come from the cache (trained in the first), so no run of its store trained the model;
+    evaluate and export each started a nearly empty run. Now they make one run that
     restores train's record (params, tags, per-epoch curves) and carry on in it."""
     (original,) = all_runs(repo)
     clone = tmp_path / "clone"
@@ -415,7 +414,7 @@ def test_a_clone_sharing_the_dvc_cache_makes_one_complete_run_not_orphans(repo, 
     assert ran(dvc(clone, "repro")) == {"evaluate", "export"}
 
     (run,) = all_runs(clone)
-    assert run.data.tags["mnist_ann.restored_from"] == original.info.run_id
+    assert run.data.tags["mnist_ann.model_sha256"] == original.data.tags["mnist_ann.model_sha256"]
     assert "restored" in run.data.tags["mnist_ann.restored"]
     assert run.data.params == original.data.params and run.info.status == "FINISHED"
     for tag in ("data.md5", "version.keras"):
@@ -473,3 +472,39 @@ def test_dvc_repro_typed_as_the_readme_writes_it_runs_the_stages_in_dvcs_environ
     assert f"{bare / 'python'} has no mnist_ann: running the stage with DVC's {VENV_BIN / 'python'}" in output
     status = dvc(repo, "status")
     assert status.stdout.strip() == "Data and pipelines are up to date.", status.stdout + status.stderr
+
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_fresh_clones_repro_leaves_git_status_clean_and_the_documented_way_back_works(repo, tmp_path):
+    """Issue 38: models/mlflow_run.json (the run id, a DVC output) made every fresh `make repro` leave
+    dvc.lock modified, and docs/experiments.md's way back to the committed state then failed (exit
+    255: the committed run-id file was in no cache). Now nothing machine-specific is an output: a
+    fresh clone (no DVC cache, no MLflow store) reproduces the committed lock, and the way back,
+    typed as the docs write it, leaves `dvc status` and `git status` clean."""
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    assert ran(dvc(clone, "repro")) == set(STAGES)
+    assert git(clone, "status", "--porcelain") == ""
+    (run,) = all_runs(clone)
+    assert run.data.tags["mnist_ann.model_sha256"] == sha256_of(clone / "models" / "model.keras")
+
+    experiment = dvc(clone, "exp", "run", "-S", "evaluate.sample_size=7")  # in the workspace, as the docs warn
+    assert experiment.returncode == 0, experiment.stderr[-3000:]
+    assert git(clone, "status", "--porcelain") != ""
+    docs = (REPO / "docs" / "experiments.md").read_text()
+    (way_back,) = re.findall(r"To get the committed\s+state back: `([^`]+)`", docs)
+    typed = subprocess.run(way_back, shell=True, cwd=clone, capture_output=True, text=True, env=_venv_env())
+    assert typed.returncode == 0, typed.stdout + typed.stderr
+    status = dvc(clone, "status")
+    assert status.stdout.strip() == "Data and pipelines are up to date.", status.stdout + status.stderr
+    assert git(clone, "status", "--porcelain") == ""
+
+
+def _venv_env() -> dict[str, str]:
+    """The environment a user has after `source .venv/bin/activate`: the venv's dvc first on PATH."""
+    return {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}

@@ -178,6 +178,15 @@ def size_reason(found: os.stat_result, max_bytes: int | None = None, limit_of: s
     return None
 
 
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fp:
+        while block := fp.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def process_alive(pid: int) -> bool:
     """Whether a process with this id runs on this machine."""
     try:

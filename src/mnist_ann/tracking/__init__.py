@@ -1,8 +1,9 @@
 """The one door to MLflow: every other module stays free of tracking, and importing this package
 does nothing (mlflow itself is imported when a run starts).
 
-One MLflow run per pipeline execution: the train stage starts it and writes its id to the run-id
-file; evaluate and export read that file and reopen the run. Each stage's part ends the run
+One MLflow run per pipeline execution: the train stage starts it and tags it with the sha256 of the
+model file it wrote; evaluate and export find the run by that tag and reopen it (nothing
+machine-specific, such as a run id, is a pipeline output). Each stage's part ends the run
 FINISHED when the stage succeeds, FAILED when it raises, KILLED on Ctrl-C.
 
 Where runs go: $MLFLOW_TRACKING_URI, else a SQLite store `mlflow.db` at the repository root, with
@@ -17,12 +18,9 @@ from .runs import OnnxVersion, TrackedRun, UntrackedRun
 from .stage import tracked_stage
 from .store import (
     HTTP_LIMITS,
-    read_run_file,
-    read_run_history,
     repo_root,
     tracking_enabled,
     tracking_uri,
-    write_run_file,
 )
 from .versions import VersionRecord, version_record
 
@@ -33,12 +31,9 @@ __all__ = [
     "TrackedRun",
     "UntrackedRun",
     "VersionRecord",
-    "read_run_file",
-    "read_run_history",
     "repo_root",
     "tracked_stage",
     "tracking_enabled",
     "tracking_uri",
     "version_record",
-    "write_run_file",
 ]

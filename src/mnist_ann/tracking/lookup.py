@@ -1,15 +1,16 @@
-"""Finding runs in the store: a run by id, the run restored from one made in another store, and runs
-left RUNNING by stages that died."""
+"""Finding runs in the store: a run by id, the run that trained a model file (by its sha256), and
+runs left RUNNING by stages that died."""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 from typing import Any
 
 from ..core.files import process_alive
-from .tags import OWNER_HOST, OWNER_PID, RESTORED_FROM
+from .tags import DVC_EXPERIMENT, MODEL_SHA256, OWNER_HOST, OWNER_PID
 
 log = logging.getLogger("mnist_ann.tracking")
 
@@ -45,14 +46,18 @@ def existing_run(mlflow: Any, run_id: str | None) -> Any:
         raise
 
 
-def run_restored_from(mlflow: Any, experiment_id: str, run_id: str) -> Any:
-    """This store's run that a stage started to restore `run_id` (made in another store), or None."""
-    if not run_id.isalnum():  # MLflow's ids are hex; anything else cannot be quoted into the filter
+def run_of_model(mlflow: Any, experiment_ids: list[str], model_sha256: str) -> Any:
+    """The run that trained the model file whose sha256 this is (or restored its record), or None.
+    Of several (the same bits trained twice: the numerics are pinned), the one of this DVC
+    experiment (a queued experiment's evaluate must log into its own run), else the latest."""
+    if not re.fullmatch(r"[0-9a-f]{64}", model_sha256):  # quoted into the filter below
         return None
     found = mlflow.MlflowClient().search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{RESTORED_FROM}` = '{run_id}'",
-        max_results=1,
-        order_by=["start_time ASC"],
+        experiment_ids,
+        filter_string=f"tags.`{MODEL_SHA256}` = '{model_sha256}'",
+        max_results=100,
+        order_by=["attributes.start_time DESC"],
     )
-    return found[0] if found else None
+    experiment = os.environ.get("DVC_EXP_NAME")
+    same_experiment = [run for run in found if experiment and run.data.tags.get(DVC_EXPERIMENT) == experiment]
+    return (same_experiment or found or [None])[0]

@@ -4,6 +4,7 @@ the stage's outcome."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -12,10 +13,10 @@ from typing import Any
 
 from ..core.errors import TrackingError, first_line
 from .bounds import START_SECONDS, bounded_wait, deadline, store_problem, store_write
-from .lookup import end_runs_of_dead_stages, existing_run, owner_tags, run_restored_from
+from .lookup import end_runs_of_dead_stages, existing_run, owner_tags, run_of_model
 from .runs import TrackedRun, UntrackedRun
 from .store import MLFLOW_DEFAULTS, relocate_copied_store, repo_root, tracking_enabled, tracking_uri
-from .tags import RESTORED_FROM, completed
+from .tags import MODEL_SHA256, completed
 
 log = logging.getLogger("mnist_ann.tracking")
 
@@ -26,15 +27,17 @@ def tracked_stage(
     *,
     stage: str | None = None,
     run_id: str | None = None,
+    model_sha256: str | None = None,
     run_name: str | None = None,
     root: Path | None = None,
     restore: Callable[[TrackedRun], None] | None = None,
 ) -> Iterator[TrackedRun]:
-    """One stage's part of the pipeline's run: start a new run in `experiment_name` (run_id None) or
-    reopen run `run_id`, in the store of the repository at `root` (default: repo_root()); end it
-    FINISHED, FAILED or KILLED with the stage, and tag it `mnist_ann.completed.<stage>` when the
-    stage succeeds. A run id this store does not know: see _reopen; `restore` fills a run restored
-    from it.
+    """One stage's part of the pipeline's run: start a new run in `experiment_name`, or reopen run
+    `run_id`, or the run that trained the model file whose sha256 is `model_sha256` (evaluate and
+    export), in the store of the repository at `root` (default: repo_root()); end it FINISHED,
+    FAILED or KILLED with the stage, and tag it `mnist_ann.completed.<stage>` when the stage
+    succeeds. A model no run of this store trained: see _reopen; `restore` fills the run restored
+    for it.
 
     A FINISHED run that this stage already completed keeps FINISHED whatever happens to the stage
     now (see _reopen): everything was logged by the earlier pass, and DVC may well restore the
@@ -45,8 +48,10 @@ def tracked_stage(
         return
     explicit_uri = os.environ.get("MLFLOW_TRACKING_URI")
     try:
-        run_of = {"stage": stage, "run_id": run_id, "run_name": run_name, "restore": restore}
-        mlflow, run, amend = _start(experiment_name, root=root or repo_root(), explicit_uri=explicit_uri, **run_of)
+        which = _Which(stage, run_id, model_sha256, run_name)
+        mlflow, run, amend = _start(
+            experiment_name, which, root=root or repo_root(), explicit_uri=explicit_uri, restore=restore
+        )
         try:
             yield run
         except KeyboardInterrupt:
@@ -73,7 +78,18 @@ def tracked_stage(
 EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 
 
-def _start(experiment_name, *, stage, run_id, run_name, root: Path, explicit_uri: str | None, restore):
+@dataclasses.dataclass(frozen=True)
+class _Which:
+    """Which run a stage logs into: a new one (named `run_name`), `run_id`, or the run that trained
+    the model `model_sha256`."""
+
+    stage: str | None
+    run_id: str | None = None
+    model_sha256: str | None = None
+    run_name: str | None = None
+
+
+def _start(experiment_name, which: _Which, *, root: Path, explicit_uri: str | None, restore):
     """Open the store and start or reopen the run: (mlflow, the TrackedRun, amend: see _reopen)."""
     for name, value in MLFLOW_DEFAULTS.items():
         os.environ.setdefault(name, value)
@@ -91,9 +107,9 @@ def _start(experiment_name, *, stage, run_id, run_name, root: Path, explicit_uri
             mlflow.set_tracking_uri(uri)
             experiment_id = _experiment_id(mlflow, experiment_name, root, uri)
             end_runs_of_dead_stages(mlflow, experiment_id)
-            reopened = _reopen(mlflow, experiment_id, stage=stage, run_id=run_id, run_name=run_name, uri=uri)
+            reopened = _reopen(mlflow, experiment_id, which, uri)
             active, amend, restored = reopened
-        run = TrackedRun(mlflow, active.info.run_id, stage)
+        run = TrackedRun(mlflow, active.info.run_id, which.stage)
         if restored and restore is not None:
             restore(run)  # its logging is guarded like the stage's own
     except KeyboardInterrupt:  # between start_run and here: the run must not stay RUNNING
@@ -110,41 +126,44 @@ def _without_database_errors(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("SQLAlchemy database error")
 
 
-def _reopen(mlflow: Any, experiment_id: str, *, stage: str | None, run_id: str | None, run_name: str | None, uri: str):
-    """Start the run (or reopen `run_id`, or the run restored from it); return it, whether this is
-    an amending pass, and whether the run was started now to restore `run_id`.
+def _reopen(mlflow: Any, experiment_id: str, which: _Which, uri: str):
+    """Start the run (or reopen `run_id`, or the run that trained the model `model_sha256`: `which`); return
+    it, whether this is an amending pass, and whether the run was started now to restore a record.
 
-    A run id that this store does not know (train's outputs restored from a DVC cache or remote
-    shared with another store) stands for a run made elsewhere: the stage logs into this store's
-    run restored from it (tagged `mnist_ann.restored_from`), which the first such stage starts and
-    fills (the `restore` of tracked_stage); the stages after it find it by that tag, so one pipeline execution
-    stays one run in every store.
+    A model that no run of this store trained (train's outputs restored from a DVC cache or remote
+    shared with another store, or trained with tracking off) stands for a run made elsewhere: the
+    stage logs into a run that restores its record here, tagged with the model's sha256, which the
+    first such stage starts and fills (the `restore` of tracked_stage); the stages after it find
+    it by that tag, so one pipeline execution stays one run in every store.
 
     An amending pass is a rerun of a stage that already completed in a FINISHED run (`dvc repro
     --force`, deleted outputs): it keeps the run FINISHED from the start, so that a Ctrl-C, SIGTERM
     or SIGKILL now cannot leave it KILLED or RUNNING while DVC restores the stage from its run cache."""
-    tags = owner_tags()
-    earlier, restored = existing_run(mlflow, run_id), False
-    if run_id is not None and earlier is None:
-        earlier = run_restored_from(mlflow, experiment_id, run_id)
+    stage, run_id, model_sha256 = which.stage, which.run_id, which.model_sha256
+    tags, restored = owner_tags(), False
+    if model_sha256 is not None:
+        earlier = run_of_model(mlflow, [experiment_id], model_sha256)
         if earlier is None:
             log.warning(
-                "MLflow run %s is not in %s (outputs restored from a shared DVC cache or remote): "
-                "starting a run that restores its record here",
-                run_id,
+                "no MLflow run in %s trained this model (sha256 %s): starting a run that restores its record "
+                "here (the model came from a DVC cache or remote, or was trained with tracking off)",
                 uri,
+                model_sha256[:12],
             )
-            tags, run_id, restored = {**tags, RESTORED_FROM: run_id}, None, True
+            tags, restored = {**tags, MODEL_SHA256: model_sha256}, True
         else:
-            log.info("MLflow run %s is not in %s: logging into %s, restored from it", run_id, uri, earlier.info.run_id)
             run_id = earlier.info.run_id
+    else:
+        earlier = existing_run(mlflow, run_id)
+        if run_id is not None and earlier is None:
+            raise TrackingError(f"MLflow run {run_id} is not in {uri}")
     amend = bool(
         stage
         and earlier is not None
         and earlier.info.status == "FINISHED"
         and earlier.data.tags.get(completed(stage)) == "true"
     )
-    active = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=run_name, tags=tags)
+    active = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=which.run_name, tags=tags)
     if amend:
         mlflow.MlflowClient().set_terminated(run_id, "FINISHED", end_time=earlier.info.end_time)
         log.info("stage %s already completed in run %s: the run stays FINISHED while it runs again", stage, run_id)

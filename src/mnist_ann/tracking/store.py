@@ -4,16 +4,10 @@ carries the pipeline's run from the train stage to the stages after it."""
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import os
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlparse
-
-from ..core.errors import TrackingError
-from ..core.files import write_json
 
 # MLflow's defaults (7 retries, 120 s timeout, exponential backoff) keep a stage waiting for many
 # minutes on a dead server. These bound one call to about 11 s (two 5 s attempts, 1 s apart); set
@@ -89,44 +83,3 @@ def _moved(value: str | None, prefixes: list[tuple[str, str]]) -> str | None:
         if value and value.startswith(old):
             return new + value[len(old) :]
     return value
-
-
-def write_run_file(path: str | Path, run_id: str | None, experiment_name: str, history: Sequence[dict] = ()) -> None:
-    """Record which run the pipeline's later stages log into (None when tracking is off), and the
-    per-epoch metrics that train logged into it: a store that lacks the run (the file came from a
-    DVC cache or remote shared with another store) can restore them."""
-    write_json(path, {"run_id": run_id, "experiment": experiment_name, "history": list(history)})
-
-
-MAX_EPOCH = 10**6  # past any run's epochs, within MLflow's step range
-
-
-def read_run_history(path: str | Path) -> list[dict]:
-    """The per-epoch rows that write_run_file recorded ({"epoch": 1, "loss": ...}), each with an
-    epoch from 1 to MAX_EPOCH and only its finite numbers; none when the file has none (written
-    before they were recorded) or they are not such rows."""
-    try:
-        history = json.loads(Path(path).read_text(encoding="utf-8")).get("history")
-    except (OSError, ValueError, AttributeError):
-        return []
-    rows = history if isinstance(history, list) else []
-    return [
-        {key: value for key, value in row.items() if key == "epoch" or _finite_number(value)}
-        for row in rows
-        if isinstance(row, dict) and type(row.get("epoch")) is int and 1 <= row["epoch"] <= MAX_EPOCH
-    ]
-
-
-def _finite_number(value: object) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]  # checked: int or float
-
-
-def read_run_file(path: str | Path) -> str | None:
-    """The run id that write_run_file recorded; TrackingError naming the file if it is unreadable."""
-    try:
-        run_id = json.loads(Path(path).read_text(encoding="utf-8"))["run_id"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise TrackingError(f"{path}: not a run-id file written by the train stage ({type(exc).__name__})") from None
-    if not (run_id is None or (isinstance(run_id, str) and run_id.isalnum() and run_id.isascii())):
-        raise TrackingError(f"{path}: run_id must be an MLflow run id (letters and digits) or null")
-    return run_id

@@ -19,7 +19,9 @@ PARAMS_CHANGED = "params.changed"
 NOTE = "mlflow.note.content"  # MLflow's own name: the run's description
 # The tracking door's own bookkeeping
 RESTORED = "mnist_ann.restored"  # what a restored run holds and where it came from
-RESTORED_FROM = "mnist_ann.restored_from"  # on a run that restores one made in another store: that run's id
+# The sha256 of the .keras file the train stage wrote (or whose record a run restored): how evaluate
+# and export find the pipeline's run, with nothing machine-specific (a run id) in dvc.lock
+MODEL_SHA256 = "mnist_ann.model_sha256"
 OWNER_HOST, OWNER_PID = "mnist_ann.host", "mnist_ann.pid"  # the process that holds a run open
 # On a registered version (tracking/registry.py), read from its run's tags
 VERSION_GIT_COMMIT = "git.commit"

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..core.errors import ModelError
 from .bounds import FETCH_SECONDS, bounded_wait, deadline, not_found_or_failed
+from .lookup import run_of_model
 from .store import MLFLOW_DEFAULTS, tracking_uri
 
 CARD_FOLDER = "model_card"  # the run's artifact folder of its versions' cards: model_card/version-<N>/
@@ -73,6 +74,23 @@ def version_record(uri: str, root: Path) -> VersionRecord:
             return run_record(client, name, found.version, found.run_id)
     except Exception as exc:  # MlflowException for unknown names; requests' or SQLAlchemy's for a dead store
         raise ModelError(f"card: {not_found_or_failed(uri, tracking_uri(root), exc)}") from None
+
+
+def training_run(root: Path, model_sha256: str) -> tuple[str, dict[str, str]] | None:
+    """(id, tags) of the run that trained the model file with this sha256, in the pipeline's store
+    at `root` (any experiment); None where there is no store, no such run, or the store fails (the
+    card then says where its lineage came from)."""
+    try:
+        mlflow = open_store("models/model.keras", root)
+    except ModelError:
+        return None
+    try:
+        with bounded_wait(tracking_uri(root), deadline(FETCH_SECONDS)):
+            experiments = [e.experiment_id for e in mlflow.MlflowClient().search_experiments()]
+            run = run_of_model(mlflow, experiments, model_sha256) if experiments else None
+    except Exception:
+        return None
+    return None if run is None else (run.info.run_id, dict(run.data.tags))
 
 
 def baseline_record(client: Any, name: str, version: str) -> VersionRecord | None:

@@ -101,9 +101,8 @@ def start_keras() -> None:
 STAGE_PATHS = {
     "data": "folder of the preprocess stage's .npy files",
     "model": "the .keras model (the train stage's output)",
-    "run_file": "the pipeline's MLflow run id file (JSON; the train stage's output)",
     "metrics": "JSON file for the stage's metrics",
-    "history": "CSV file for the per-epoch metrics",
+    "history": "CSV of the per-epoch metrics (train writes it; evaluate and export restore a run's record from it)",
     "predictions": "CSV of the true and predicted test digits",
     "robustness": "JSON file for the accuracy on each variant of the test set (moved, turned, ...)",
     "robustness_plot": "CSV of the same figures, one row per variant, for `dvc plots`",
@@ -116,7 +115,7 @@ def stage_arguments(
 ) -> argparse.Namespace:
     """Parse a stage script's arguments: `--params` (default params.yaml), the paths of STAGE_PATHS
     named in `shared`, and the stage's own paths, `own` mapping each name to its help. Every path
-    is required (dvc.yaml names them all); `run_file` is spelled `--run-file`."""
+    is required (dvc.yaml names them all); `robustness_plot` is spelled `--robustness-plot`."""
     parser = ArgumentParser(description=description)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
     for name, text in {**{name: STAGE_PATHS[name] for name in shared}, **(own or {})}.items():

@@ -94,13 +94,12 @@ def workspace_facts(
     if params is None:
         params = _flat(_mapping(_mapping(_mapping(stages.get("train")).get("params")).get("params.yaml")))
     metrics = {name: _figures(_read_json(root / "metrics" / f"{name}.json")) for name in METRICS}
-    run = _read_json(root / "models" / "mlflow_run.json") or {}
     return CardFacts(
         title=title,
         params=params,
         metrics=metrics,
         data=data_records(stages),
-        lineage={"mlflow_run_id": run.get("run_id"), **(lineage or {})},
+        lineage=dict(lineage or {}),
         confusion=confusion_counts(root / "metrics" / "test_predictions.csv"),
     )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.errors import ModelError, OutputError
-from ...core.files import check_replaceable, unreadable_reason, write_text
+from ...core.files import check_replaceable, file_sha256, unreadable_reason, write_text
 from .facts import CardFacts, workspace_facts
 from .html import render_html
 from .markdown import render_markdown
@@ -41,15 +41,28 @@ def card_suffix(output: str | Path) -> str:
 
 def write_workspace_card(workspace: str | Path, output: str | Path) -> None:
     """The card of the pipeline outputs in `workspace` (a folder with a dvc.lock) to `output`."""
-    from ..provenance import provenance_tags
-
     workspace, suffix = Path(workspace), card_suffix(output)
     if not (workspace / "dvc.lock").is_file():
         raise ModelError(f"card: {workspace}: not a pipeline workspace (no dvc.lock in it)")
-    lineage = run_lineage(None, provenance_tags(workspace))
-    del lineage["mlflow_run_id"]  # workspace_facts reads it from models/mlflow_run.json
-    markdown = render_markdown(workspace_facts(workspace, lineage))
+    markdown = render_markdown(workspace_facts(workspace, workspace_lineage(workspace)))
     write_text(output, render_html(markdown, workspace_images(workspace)) if suffix == ".html" else markdown)
+
+
+def workspace_lineage(workspace: Path) -> dict[str, str | None]:
+    """Where the workspace's model came from: the tags of the run that trained it (found by the
+    sha256 of models/model.keras), else, said so, what git and this machine say now."""
+    from ...tracking.versions import training_run
+    from ..provenance import provenance_tags
+
+    model = workspace / "models" / "model.keras"
+    found = training_run(workspace, file_sha256(model)) if model.is_file() else None
+    if found is not None:
+        return run_lineage(*found)
+    lineage = run_lineage(None, provenance_tags(workspace))
+    lineage["mlflow_run_id"] = (
+        "none (no run of this store trained models/model.keras): the lineage is the workspace's now"
+    )
+    return lineage
 
 
 def write_card(files: Mapping[str, str], output: str | Path) -> None:
