@@ -1,6 +1,8 @@
 """export stage: convert the trained Keras model to ONNX and let it through only if onnxruntime gives
 the same answers as Keras on the whole test set (the parity gate). Logs the figures and the ONNX
-model into the pipeline's MLflow run and registers it as a new model version."""
+model into the pipeline's MLflow run and registers it as a new model version, which becomes the
+champion if it passes the promotion gate against the current one (params.yaml's `promote`); a
+refused promotion is logged, not a failed stage."""
 
 from __future__ import annotations
 
@@ -10,19 +12,22 @@ start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 
 import argparse
 import logging
+import tempfile
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
+from pathlib import Path
 
+from mnist_ann.core.errors import ModelError
 from mnist_ann.core.files import atomic_path, write_json
 from mnist_ann.core.onnx_model import PROVIDERS, OnnxModel
 from mnist_ann.core.process import run_main
-from mnist_ann.tracking import CardRequest, OnnxVersion, tracked_stage
+from mnist_ann.tracking import CardRequest, OnnxVersion, repo_root, tracked_stage
 from mnist_ann.training.card import card_files, run_facts, run_lineage, workspace_facts
 from mnist_ann.training.errors import ParityError
 from mnist_ann.training.harness import stage, start_keras
 from mnist_ann.training.lineage import train_record
 from mnist_ann.training.params import Params, flatten
-from mnist_ann.training.trained import load_trained
+from mnist_ann.training.trained import Trained, load_trained
 
 log = logging.getLogger("export")
 
@@ -71,17 +76,44 @@ def _export(args: argparse.Namespace, params: Params) -> None:
         version_figures = {"test_accuracy": figures["onnx_test_accuracy"], **tracked_parity(figures)}
         examples = (example, onnx_model.predict(example))
 
+        decision = _promotion(params, trained, onnx_model) if run.run_id is not None else None
+        promotion = {"promotion": decision.tag} if decision else {}
         trained_with = {k: v for k, v in flatten(params).items() if k == "seed" or k.startswith(("mlflow.", "train."))}
         # read now, before the store is touched: evaluate's figures (deps in dvc.yaml) and the lock
         facts = workspace_facts(".", params=trained_with)
 
         def card(request: CardRequest) -> dict[str, str]:  # once the version has its number
             name = export.registered_model
-            lineage = {**run_lineage(request.run_id, request.tags), "registered": f"models:/{name}/{request.version}"}
+            registered = {"registered": f"models:/{name}/{request.version}", **promotion}
+            lineage = {**run_lineage(request.run_id, request.tags), **registered}
             baseline = run_facts(**vars(request.baseline)) if request.baseline else None
             return card_files(replace(facts, title=f"{name} version {request.version}", lineage=lineage), ".", baseline)
 
-        run.log_onnx_model(OnnxVersion(proto, examples, export.registered_model, version_figures, PROVIDERS, card))
+        outcome = (decision.tag, decision.promoted) if decision else None
+        version = OnnxVersion(proto, examples, export.registered_model, version_figures, PROVIDERS, card, outcome)
+        run.log_onnx_model(version)
+
+
+def _promotion(params: Params, trained: Trained, candidate: OnnxModel):
+    """The promotion gate's decision for `candidate` against the current champion (training/promotion.py),
+    or None where the champion cannot be fetched (said in one line: the version is registered
+    without a decision)."""
+    from mnist_ann.tracking.champion import current_champion
+    from mnist_ann.training.evaluation.robustness import as_digits, variant_sets
+    from mnist_ann.training.promotion import Rules, decide, score
+
+    sets = variant_sets(as_digits(trained.x_test), trained.y_test)
+    mine = score(candidate.predict, trained.x_test, trained.y_test, sets)
+    with tempfile.TemporaryDirectory(prefix="champion-") as folder:
+        try:
+            found = current_champion(params.export.registered_model, repo_root(), Path(folder))
+        except ModelError as exc:
+            log.warning("promotion not decided: the champion could not be fetched: %s", exc)
+            return None
+        theirs = score(OnnxModel(found[1]).predict, trained.x_test, trained.y_test, sets) if found else None
+    decision = decide(mine, theirs, Rules(**asdict(params.promote)), f"version {found[0]}" if found else "")
+    log.info("promotion %s", decision.tag)
+    return decision
 
 
 if __name__ == "__main__":

@@ -45,6 +45,10 @@ def test_export_passes_the_gate_and_registers(trained):
         and tags["dvc.experiment"] == "none (dvc repro)"
     )
     assert version.description.startswith(f"test accuracy {figures['onnx_test_accuracy']:.4f}; parity max |diff| ")
+    # issue 38: the promotion gate's decision, on the version: 2 epochs on 256 images stay below the
+    # floor that any champion passes, so no champion is made
+    floor = f"refused: test accuracy {figures['onnx_test_accuracy']:.4f} is below the floor 0.95"
+    assert tags["promotion"] == floor and not client.get_registered_model("mnist-ann").aliases
     assert "\n" not in version.description
     # issue 25: the version's model card, logged with the run (a folder per version: export may
     # register several from one run) and linked from the description
@@ -60,6 +64,7 @@ def test_export_passes_the_gate_and_registers(trained):
     assert f"# Model card: mnist-ann version {version.version}" in card_text
     assert "| **train.epochs** | 2 | 5 |" in card_text  # the stage's params, the changed ones first
     assert f"| mlflow_run_id | {run_id} |" in card_text and f"| cpu | {run.data.tags['cpu']} |" in card_text
+    assert f"| promotion | {floor} |" in card_text  # the card shows the decision
     # `mnist-ann card models:/...` writes the very page the run holds
     page = Path(client.download_artifacts(run_id, f"{folder}/model_card.html", str(workdir / "logged"))).read_text()
     written = workdir / "written.html"

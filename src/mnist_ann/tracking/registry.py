@@ -36,6 +36,9 @@ class OnnxVersion:
     providers: Sequence[str]
     # the version's model card, made once its number is known: {file name: text}
     card: Callable[[CardRequest], Mapping[str, str]] | None = None
+    # the promotion gate's decision (tracking/champion.py): its `promotion` tag, and whether the
+    # version becomes the champion
+    promotion: tuple[str, bool] | None = None
 
 
 def log_card(mlflow: Any, version: str, files: Mapping[str, str]) -> list[str]:

@@ -135,6 +135,10 @@ class TrackedRun:
         describe_version(
             client, registered_model, number, run_id=self.run_id, figures=figures, cards=cards, file_tags=file_tags
         )
+        if version.promotion is not None:
+            from .champion import record_promotion
+
+            record_promotion(client, registered_model, number, version.promotion)
 
 
 class UntrackedRun(TrackedRun):

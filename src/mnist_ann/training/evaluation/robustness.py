@@ -137,13 +137,28 @@ def accuracies(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, 
     """Accuracy on each variant of the test digits `images` (uint8 (n, 28, 28)) and on the rendered
     set, `predict` taking uint8 (n, 28, 28) digits to class probabilities; and `mean`, their
     average. A picture that preparation refuses counts as wrong."""
+    return accuracies_on(predict, variant_sets(images, labels))
 
-    def accuracy(digits: np.ndarray, truth: np.ndarray, refused: np.ndarray | None = None) -> float:
+
+VariantSet = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]  # digits, labels, refused by preparation
+
+
+def variant_sets(images: np.ndarray, labels: np.ndarray) -> dict[str, VariantSet]:
+    """Every variant `accuracies` scores, made once: (digits, labels, refused or None) by name; what
+    two models are compared on (training/promotion.py)."""
+    sets: dict[str, VariantSet] = {name: (variant, labels, None) for name, variant in variants(images).items()}
+    photos, refused = photographed(images, np.random.default_rng([SEED, 1]))
+    sets["photo_gradient"] = (photos, labels[: len(photos)], refused)
+    sets["rendered"] = rendered()
+    return sets
+
+
+def accuracies_on(predict: Callable[[np.ndarray], np.ndarray], sets: dict[str, VariantSet]) -> dict[str, float]:
+    """`accuracies` on sets made by `variant_sets`."""
+
+    def accuracy(digits: np.ndarray, truth: np.ndarray, refused: np.ndarray | None) -> float:
         right = predict(digits).argmax(axis=1) == truth
         return float((right & ~refused).mean() if refused is not None else right.mean())
 
-    figures = {name: accuracy(variant, labels) for name, variant in variants(images).items()}
-    photos, refused = photographed(images, np.random.default_rng([SEED, 1]))
-    figures["photo_gradient"] = accuracy(photos, labels[: len(photos)], refused)
-    figures["rendered"] = accuracy(*rendered())
+    figures = {name: accuracy(*variant) for name, variant in sets.items()}
     return {**figures, "mean": float(np.mean(list(figures.values())))}

@@ -154,6 +154,17 @@ class ExportParams:
 
 
 @dataclass(frozen=True)
+class PromoteParams:
+    """The gate a new version passes to become the champion (training/promotion.py)."""
+
+    min_test_accuracy: float = param(number_between(0, 1))  # the floor for any champion, the first included
+    accuracy_margin: float = param(number_between(0, 1))  # how far below the champion's test accuracy, at most
+    confidence: float = param(number_between(0.5, 0.999))  # of the interval on the paired accuracy difference
+    variant_margin: float = param(number_between(0, 1))  # how far below on any robustness variant, at most
+    max_slowdown: float = param(at_most(positive_number, 1000))  # scoring time per image, as a multiple
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int = param(at_most(non_negative_int, 2**32 - 1))  # numpy's and TensorFlow's seed range
     mlflow: MlflowParams = section(MlflowParams)
@@ -162,6 +173,7 @@ class Params:
     train: TrainParams = section(TrainParams)
     evaluate: EvaluateParams = section(EvaluateParams)
     export: ExportParams = section(ExportParams)
+    promote: PromoteParams = section(PromoteParams)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -1,0 +1,75 @@
+"""promotion.py: the gate a new version passes to become the champion. Paired figures from per-image
+results (McNemar's exact test checked against the binomial distribution), a floor for the first
+champion, and refusals for a clearly worse, a worse-on-a-variant and a much slower model, each
+said in figures; an equal or better model passes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mnist_ann.training.promotion import Rules, Scores, decide, mcnemar_exact, paired_figures
+
+RULES = Rules(min_test_accuracy=0.95, accuracy_margin=0.005, confidence=0.95, variant_margin=0.02, max_slowdown=3.0)
+VARIANTS = {"blur": 0.9, "thin": 0.8, "mean": 0.85}
+
+
+def scores(wrong: list[int], n: int = 10_000, variants=VARIANTS, seconds: float = 1e-6) -> Scores:
+    correct = np.ones(n, bool)
+    correct[wrong] = False
+    return Scores(correct, dict(variants), seconds)
+
+
+def test_mcnemars_exact_p_value_is_the_two_sided_binomial_tail():
+    assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(5, 5) == 1.0
+    assert mcnemar_exact(0, 10) == pytest.approx(2 / 2**10)
+    b, c = 3, 12  # two-sided: twice the lower tail P(X <= 3), X ~ Binomial(15, 1/2)
+    assert mcnemar_exact(b, c) == pytest.approx(2 * sum(math.comb(15, k) for k in range(4)) / 2**15)
+    assert mcnemar_exact(b, c) == mcnemar_exact(c, b)
+
+
+def test_paired_figures_count_the_images_only_one_model_gets_right():
+    champion, candidate = np.array([1, 1, 0, 0, 1, 1], bool), np.array([1, 0, 1, 1, 1, 1], bool)
+    figures = paired_figures(candidate, champion, 0.95)
+    assert (figures["champion_only"], figures["candidate_only"]) == (1, 2)
+    assert figures["difference"] == pytest.approx(1 / 6)
+    assert figures["low"] < figures["difference"] < figures["high"]
+    same = paired_figures(champion, champion, 0.95)
+    assert same["difference"] == same["low"] == same["high"] == 0 and same["mcnemar_p"] == 1.0
+
+
+def test_the_first_champion_needs_only_the_floor():
+    assert decide(scores(list(range(300))), None, RULES).tag.startswith("promoted: the first champion: test accuracy")
+    refused = decide(scores(list(range(600))), None, RULES)
+    assert not refused.promoted and refused.tag == "refused: test accuracy 0.9400 is below the floor 0.95"
+
+
+def test_an_equal_or_better_model_is_promoted_and_says_why_in_figures():
+    champion = scores(list(range(310)))
+    for candidate in (scores(list(range(310))), scores(list(range(200)))):
+        decision = decide(candidate, champion, RULES, "version 1")
+        assert decision.promoted, decision.reason
+        assert "vs 0.9690 (version 1)" in decision.reason and "McNemar p=" in decision.reason
+    assert "[95% CI +0.0000, +0.0000]" in decide(scores(list(range(310))), champion, RULES).reason
+
+
+def test_a_clearly_worse_model_is_refused_with_its_figures():
+    """As a one-epoch run against the five-epoch seed: 0.9584 against 0.9690."""
+    decision = decide(scores(list(range(416))), scores(list(range(310))), RULES, "version 1")
+    assert not decision.promoted
+    said = "refused: test accuracy may be more than 0.005 below: test accuracy 0.9584 vs 0.9690"
+    assert decision.tag.startswith(said)
+    assert decision.figures["champion_only"] == 106 and decision.figures["mcnemar_p"] < 1e-20
+
+
+def test_worse_on_a_variant_or_much_slower_is_refused_though_as_accurate():
+    champion = scores(list(range(310)))
+    worse_variant = scores(list(range(310)), variants={**VARIANTS, "thin": 0.7})
+    decision = decide(worse_variant, champion, RULES)
+    assert not decision.promoted and decision.reason.startswith("thin more than 0.02 below")
+    slower = scores(list(range(310)), seconds=3.5e-6)
+    decision = decide(slower, champion, RULES)
+    assert not decision.promoted and decision.reason.startswith("more than 3x slower") and "3.50x" in decision.reason
+    assert decide(scores(list(range(310)), seconds=2.3e-6), champion, RULES).promoted  # the robust model's cost
