@@ -73,3 +73,72 @@ def test_worse_on_a_variant_or_much_slower_is_refused_though_as_accurate():
     decision = decide(slower, champion, RULES)
     assert not decision.promoted and decision.reason.startswith("more than 3x slower") and "3.50x" in decision.reason
     assert decide(scores(list(range(310)), seconds=2.3e-6), champion, RULES).promoted  # the robust model's cost
+
+
+@pytest.mark.heavy
+def test_promote_applies_the_gate_by_hand_records_it_and_force_is_said(trained, tmp_path):
+    """`mnist-ann promote models:/NAME/N` on a copy of the session's store (the copy's aliases and
+    tags are its own): refused (exit 1, one line, the reason in figures, no champion), then forced
+    (exit 0, the champion, the tag says it was forced), then refused as the champion already."""
+    import sqlite3
+
+    import mlflow
+
+    from helpers import run_script, write_params
+
+    store = tmp_path / "mlflow.db"
+    with (
+        sqlite3.connect(trained.client.tracking_uri.removeprefix("sqlite:///")) as source,
+        sqlite3.connect(store) as copy,
+    ):
+        source.backup(copy)
+    versions = mlflow.MlflowClient(f"sqlite:///{store}").search_model_versions("name='mnist-ann'")
+    (version,) = [v.version for v in versions if v.run_id == trained.run_id]
+    uri, env = f"models:/mnist-ann/{version}", {"MLFLOW_TRACKING_URI": f"sqlite:///{store}"}
+    params = write_params(
+        tmp_path / "params.yaml", {"promote.min_test_accuracy": 1.0}, base=trained.workdir / "params.yaml"
+    )
+    data = trained.workdir / "data" / "processed"
+
+    def promote(*extra):
+        return run_script(
+            "-m",
+            "mnist_ann.cli",
+            "promote",
+            uri,
+            "--params",
+            params,
+            "--data",
+            data,
+            *extra,
+            cwd=trained.workdir,
+            env=env,
+        )
+
+    refused = promote()
+    (line,) = refused.stderr.strip().splitlines()
+    assert refused.returncode == 1 and line.startswith(f"error: {uri}: refused: test accuracy ")
+    assert line.endswith(" is below the floor 1")
+    tag, aliases = promotion_state(store, version)
+    assert not aliases and tag == line.removeprefix(f"error: {uri}: ")
+    forced = promote("--force")
+    assert forced.returncode == 0, forced.stderr
+    tag, aliases = promotion_state(store, version)
+    assert tag.startswith("promoted: forced by hand over the gate, which said: refused: test accuracy")
+    assert forced.stdout == f"{uri}: {tag}\n" and aliases == {"champion": str(version)}
+    again = promote()
+    assert again.returncode == 1 and again.stderr.strip() == f"error: promote: {uri} is the champion already"
+
+
+def promotion_state(store, version) -> tuple[str, dict[str, str]]:
+    """(the version's promotion tag, the model's aliases) read afresh from the SQLite store: the
+    test's own MlflowClient holds a pooled connection whose snapshot predates the command's writes."""
+    import sqlite3
+
+    with sqlite3.connect(store) as db:
+        (tag,) = db.execute(
+            "SELECT value FROM model_version_tags WHERE name = 'mnist-ann' AND version = ? AND key = 'promotion'",
+            (int(version),),
+        ).fetchone()
+        aliases = dict(db.execute("SELECT alias, version FROM registered_model_aliases WHERE name = 'mnist-ann'"))
+    return tag, {alias: str(number) for alias, number in aliases.items()}

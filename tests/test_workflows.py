@@ -65,6 +65,10 @@ def test_first_repro_builds_a_verified_tracked_model(baseline):
     assert run.data.metrics["parity_argmax_agreement"] == 1.0
     assert run.info.artifact_uri.startswith((baseline / "mlartifacts").resolve().as_uri())
     assert run.data.tags["mnist_ann.model_sha256"] == sha256_of(baseline / "models" / "model.keras")
+    # issue 38: the first run's version is the champion, by the floor alone, and says so
+    client = store(baseline)
+    assert client.get_registered_model("mnist-ann").aliases == {"champion": "1"}
+    assert client.get_model_version("mnist-ann", "1").tags["promotion"].startswith("promoted: the first champion")
     # a clean checkout's run is clean (DVC deleting the git-tracked outputs does not count), and is
     # named after its commit (issue 13)
     commit = git(baseline, "rev-parse", "HEAD~1").strip()
@@ -493,9 +497,15 @@ def test_a_fresh_clones_repro_leaves_git_status_clean_and_the_documented_way_bac
     (run,) = all_runs(clone)
     assert run.data.tags["mnist_ann.model_sha256"] == sha256_of(clone / "models" / "model.keras")
 
-    experiment = dvc(clone, "exp", "run", "-S", "evaluate.sample_size=7")  # in the workspace, as the docs warn
+    # a one-epoch smoke run, in the workspace as the docs warn: registered, refused, the champion stays
+    experiment = dvc(clone, "exp", "run", "-S", "train.epochs=1")
     assert experiment.returncode == 0, experiment.stderr[-3000:]
     assert git(clone, "status", "--porcelain") != ""
+    client = store(clone)
+    assert client.get_registered_model("mnist-ann").aliases == {"champion": "1"}
+    promotion = client.get_model_version("mnist-ann", "2").tags["promotion"]
+    assert promotion.startswith("refused: test accuracy may be more than 0.005 below"), promotion
+    assert "vs" in promotion and "(version 1)" in promotion and "McNemar p=" in promotion
     docs = (REPO / "docs" / "experiments.md").read_text()
     (way_back,) = re.findall(r"To get the committed\s+state back: `([^`]+)`", docs)
     typed = subprocess.run(way_back, shell=True, cwd=clone, capture_output=True, text=True, env=_venv_env())

@@ -3,6 +3,7 @@
   mnist-ann predict --model models/model.onnx INPUT... --output predictions.csv
   mnist-ann check-params [FILE]
   mnist-ann card [MODEL] --output card.html   (models:/mnist-ann/3, models:/mnist-ann@champion, a workspace)
+  mnist-ann promote models:/mnist-ann/3 [--force]
 
 Imports stay light: `predict` needs numpy, onnxruntime and Pillow, never TensorFlow.
 """
@@ -42,6 +43,22 @@ def _card(args: argparse.Namespace) -> None:
     write_card(version_card_files(version_record(str(args.model), repo_root())), args.output)
 
 
+def _promote(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .core.errors import MnistAnnError
+    from .tracking import repo_root
+    from .training.params import load_params
+    from .training.promotion import Rules, promote_version
+
+    rules = Rules(**asdict(load_params(args.params).promote))
+    decision = promote_version(str(args.model), repo_root(), args.data, rules, force=args.force)
+    if not decision.promoted:
+        raise MnistAnnError(f"{args.model}: {decision.tag}")
+    print(f"{args.model}: {decision.tag}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="mnist-ann",
@@ -78,6 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     card.add_argument("--output", "-o", type=Path, required=True, help="FILE.md or FILE.html")
     card.set_defaults(handler=_card)
+
+    promote = commands.add_parser(
+        "promote",
+        help="apply the promotion gate to a registered version: it becomes the champion if it is as good",
+        description="Compare a registered version with the current champion on the workspace's test split and "
+        "robustness variants (params.yaml's `promote` thresholds, as the export stage does) and make it the "
+        "champion if it passes. The decision is recorded on the version (tag `promotion`). Exit 1 when refused.",
+    )
+    promote.add_argument("model", help="models:/<name>/<version>")
+    promote.add_argument("--force", action="store_true", help="promote whatever the gate says (recorded as forced)")
+    promote.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: params.yaml")
+    promote.add_argument("--data", type=Path, default=Path("data/processed"), help="default: data/processed")
+    promote.set_defaults(handler=_promote)
     return parser
 
 

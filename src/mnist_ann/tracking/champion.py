@@ -36,6 +36,13 @@ def _champion(client: Any, name: str) -> str | None:
         raise
 
 
+def record_in_store(name: str, version: str, decision: tuple[str, bool], root: Path) -> None:
+    """record_promotion in the pipeline's store at `root` (`mnist-ann promote`)."""
+    mlflow = open_store(f"models:/{name}/{version}", root)
+    with bounded_wait(tracking_uri(root), deadline(FETCH_SECONDS)):
+        record_promotion(mlflow.MlflowClient(), name, version, decision)
+
+
 def record_promotion(client: Any, name: str, version: str, decision: tuple[str, bool]) -> None:
     """Tag version `version` with the gate's decision (its tag, promoted or not); make it the
     champion if promoted."""

@@ -19,13 +19,16 @@ as functions from pixels to probabilities.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import ModelError
 from .evaluation.robustness import VariantSet, accuracies_on
 
 Predict = Callable[[np.ndarray], np.ndarray]  # model-ready pixels (n, 784) to probabilities (n, 10)
@@ -145,3 +148,36 @@ def mcnemar_exact(b: int, c: int) -> float:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+def promote_version(uri: str, root: Path, data: Path, rules: Rules, *, force: bool = False) -> Decision:
+    """`mnist-ann promote models:/NAME/N`: the gate applied by hand to a registered version, against
+    the current champion, on the workspace's test split (`data`, the preprocess stage's folder);
+    recorded on the version as export records it. `force` promotes whatever the gate says, and
+    says so in the tag."""
+    import tempfile
+
+    from ..core.onnx_model import OnnxModel
+    from ..tracking.champion import current_champion, record_in_store
+    from ..tracking.fetch import fetch_onnx_model
+    from .data import load_split
+    from .evaluation.robustness import as_digits, variant_sets
+
+    match = re.fullmatch(r"models:/([^/@]+)/(\d+)", uri)
+    if not match:
+        raise ModelError(f"promote: {uri}: name a registered version by number, models:/<name>/<version>")
+    name, version = match[1], match[2]
+    pixels, labels = load_split(data, "test")
+    with tempfile.TemporaryDirectory(prefix="promote-") as folder:
+        candidate = OnnxModel(fetch_onnx_model(uri, root, Path(folder) / "candidate"))
+        found = current_champion(name, root, Path(folder) / "champion")
+        if found is not None and found[0] == version:
+            raise ModelError(f"promote: {uri} is the champion already")
+        sets = variant_sets(as_digits(pixels), labels)
+        mine = score(candidate.predict, pixels, labels, sets)
+        theirs = score(OnnxModel(found[1]).predict, pixels, labels, sets) if found else None
+    decision = decide(mine, theirs, rules, f"version {found[0]}" if found else "")
+    if force and not decision.promoted:
+        decision = Decision(True, f"forced by hand over the gate, which said: {decision.tag}", decision.figures)
+    record_in_store(name, version, (decision.tag, decision.promoted), root)
+    return decision
