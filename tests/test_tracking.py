@@ -414,3 +414,13 @@ def test_a_write_to_a_server_once_the_stage_is_under_way_is_bounded_and_costs_th
     assert time.monotonic() - started < 3
     assert run.failure == "no whole answer within 0.5 s (the server stalls, or drips its answers)"
     assert run.lost == ["metrics", "params"]
+
+
+def test_a_stage_leaves_no_registry_setting_behind(tracking_env, tmp_path):
+    """mlflow.set_registry_uri sets MLFLOW_REGISTRY_URI for the process and every command it starts:
+    after an in-process export (which opens the store to fetch the champion), the next stage's
+    versions went to that store, and predict looked for them there."""
+    with tracked_stage("exp-registry-leak", root=tmp_path):
+        mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'other.db'}")  # as fetching the champion does
+    assert "MLFLOW_REGISTRY_URI" not in os.environ
+    assert mlflow.get_registry_uri() == mlflow.get_tracking_uri() == tracking_env

@@ -67,7 +67,7 @@ def test_first_repro_builds_a_verified_tracked_model(baseline):
     assert run.data.tags["mnist_ann.model_sha256"] == sha256_of(baseline / "models" / "model.keras")
     # issue 38: the first run's version is the champion, by the floor alone, and says so
     client = store(baseline)
-    assert client.get_registered_model("mnist-ann").aliases == {"champion": "1"}
+    assert client.get_registered_model("mnist-ann").aliases == {"champion": 1}
     assert client.get_model_version("mnist-ann", "1").tags["promotion"].startswith("promoted: the first champion")
     # a clean checkout's run is clean (DVC deleting the git-tracked outputs does not count), and is
     # named after its commit (issue 13)
@@ -502,7 +502,7 @@ def test_a_fresh_clones_repro_leaves_git_status_clean_and_the_documented_way_bac
     assert experiment.returncode == 0, experiment.stderr[-3000:]
     assert git(clone, "status", "--porcelain") != ""
     client = store(clone)
-    assert client.get_registered_model("mnist-ann").aliases == {"champion": "1"}
+    assert client.get_registered_model("mnist-ann").aliases == {"champion": 1}
     promotion = client.get_model_version("mnist-ann", "2").tags["promotion"]
     assert promotion.startswith("refused: test accuracy may be more than 0.005 below"), promotion
     assert "vs" in promotion and "(version 1)" in promotion and "McNemar p=" in promotion

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def tracked_stage(
         log.warning("MLflow tracking is off (MNIST_ANN_TRACKING): nothing of this stage is recorded")
         yield UntrackedRun()
         return
-    explicit_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    explicit_uri, explicit_registry = os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI")
     try:
         which = _Which(stage, run_id, model_sha256, run_name)
         mlflow, run, amend = _start(
@@ -65,12 +66,14 @@ def tracked_stage(
         _end(mlflow, "FINISHED" if run.failure is None or amend else "FAILED")  # FAILED: its record is not whole
         run.report_losses()
     finally:
-        # mlflow.set_tracking_uri sets MLFLOW_TRACKING_URI too, which would tie every later stage in
-        # this process (a test session runs many) to this store.
+        # mlflow.set_tracking_uri and set_registry_uri set MLFLOW_TRACKING_URI and MLFLOW_REGISTRY_URI
+        # too, which would tie every later stage in this process (a test session runs many), and every
+        # command it starts, to this store: a version was registered in another test's store.
         if explicit_uri is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = explicit_uri
+        _forget_registry_uri(explicit_registry)
 
 
 # MLflow 3.17's UI opens an experiment in its GenAI view (traces, "No data") unless this tag names
@@ -105,6 +108,7 @@ def _start(experiment_name, which: _Which, *, root: Path, explicit_uri: str | No
             if explicit_uri is None:  # the repository's own store
                 _relocate(root)
             mlflow.set_tracking_uri(uri)
+            mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)  # versions go to this store
             experiment_id = _experiment_id(mlflow, experiment_name, root, uri)
             end_runs_of_dead_stages(mlflow, experiment_id)
             reopened = _reopen(mlflow, experiment_id, which, uri)
@@ -120,6 +124,19 @@ def _start(experiment_name, which: _Which, *, root: Path, explicit_uri: str | No
         raise TrackingError(f"MLflow tracking at {uri} is unavailable: {store_problem(exc)}") from None
     log.info("MLflow run %s in experiment %r at %s", active.info.run_id, experiment_name, uri)
     return mlflow, run, amend
+
+
+def _forget_registry_uri(explicit: str | None) -> None:
+    """Put the registry back as it was before the stage: the user's MLFLOW_REGISTRY_URI, else none
+    (MLflow then takes the tracking store's)."""
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is None:
+        return
+    if explicit is None:
+        mlflow.set_registry_uri(None)  # the module's own setting; the variable is MLflow's too
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)
+    else:
+        mlflow.set_registry_uri(explicit)
 
 
 def _without_database_errors(record: logging.LogRecord) -> bool:
