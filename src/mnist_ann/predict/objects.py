@@ -138,13 +138,21 @@ def list_objects(uri: str, *, hidden: bool = False) -> list[tuple[str, int]]:
         listed = [] if found is not None and found.type == fs.FileType.NotFound else _listing(selector, uri)
     if not listed:
         check_bucket(uri)  # nothing found: a missing bucket is the whole run's error, not this input's
+    return [(f"{SCHEME}{info.path}", info.size) for info in _files(listed, bucket, key, hidden)]
+
+
+def _files(listed: list, bucket: str, key: str, hidden: bool) -> list:
+    """The files among pyarrow's `listed` infos under `bucket`/`key`, in the order a folder is
+    walked; those with a part below `key` that starts with "." passed over unless `hidden`."""
+    from pyarrow import fs
+
     base = len(bucket) + 1 + len(key.rstrip("/")) + (1 if key.strip("/") else 0)
     files = []
     for info in listed:
         below = info.path[base:].split("/")
         if info.type == fs.FileType.File and (hidden or not any(part.startswith(".") for part in below)):
-            files.append((below, f"{SCHEME}{info.path}", info.size))
-    return [(name, size) for _, name, size in sorted(files)]
+            files.append((below, info.path, info))
+    return [info for _, _, info in sorted(files, key=lambda file: file[:2])]
 
 
 def _request(function: Callable[[], T], uri: str, error: type[Exception] = ObjectStoreError) -> T:
@@ -203,12 +211,7 @@ def modified(prefix: str) -> list[tuple[str, Any]]:
     selector = fs.FileSelector(f"{bucket}/{key}", recursive=True, allow_not_found=True)
     with store_errors(prefix):
         listed = _listing(selector, prefix)
-    below = len(bucket) + 1 + len(key)
-    return [
-        (f"{SCHEME}{info.path}", info.mtime)
-        for info in listed
-        if info.type == fs.FileType.File and not any(p.startswith(".") for p in info.path[below:].split("/"))
-    ]
+    return [(f"{SCHEME}{info.path}", info.mtime) for info in _files(listed, bucket, key, hidden=False)]
 
 
 @contextlib.contextmanager
