@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from helpers import popen_with_default_signals
@@ -126,44 +127,11 @@ def hostile_s3_server(kind: str) -> Iterator[str]:
     new keys, each page saying more follow under a new token; `same-token` says the same, with the
     same continuation token every time. Every other request is answered 404."""
     assert kind in HOSTILE_S3, kind
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import ThreadingHTTPServer
 
     stop = threading.Event()
-    pages = itertools.count()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args) -> None:
-            pass
-
-        def _send(self, status: int, body: bytes = b"", length: int | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body) if length is None else length))
-            self.send_header("Content-Type", "application/xml")
-            self.end_headers()
-            if self.command != "HEAD" and body:
-                self.wfile.write(body)
-
-        def do_HEAD(self) -> None:
-            if kind == "drip" and self.path.split("?")[0] == "/bkt/digit.png":
-                return self._send(200, length=1024)
-            if self.path.split("?")[0].rstrip("/") == "/bkt":
-                return self._send(200)
-            self._send(404)
-
-        def do_GET(self) -> None:
-            path, _, query = self.path.partition("?")
-            if kind == "drip" and path == "/bkt/digit.png":
-                self._send(200, length=1024)
-                _drip(self.wfile, 1024, stop)
-            elif kind != "drip" and path.rstrip("/") == "/bkt" and "list-type=2" in query:
-                page = next(pages)
-                self._send(200, _listing_page(page, "same" if kind == "same-token" else f"t{page}"))
-            else:
-                self._send(404)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    handler = type("Handler", (_HostileHandler,), {"kind": kind, "stop": stop, "pages": itertools.count()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -197,3 +165,54 @@ def _listing_page(page: int, token: str) -> bytes:
         "<KeyCount>1000</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>"
         f"<NextContinuationToken>{token}</NextContinuationToken>{keys}</ListBucketResult>"
     ).encode()
+
+
+class _HostileHandler(BaseHTTPRequestHandler):
+    """hostile_s3_server's answers; `kind`, `stop` and `pages` are set per server."""
+
+    protocol_version = "HTTP/1.1"
+    kind: str
+    stop: threading.Event
+    pages: Iterator[int]
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes = b"", length: int | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.send_header("Content-Type", "application/xml")
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+
+    def _after_stop(self) -> bool:
+        """The test is over: a client it gave up on (a call left to its thread) must end, not be
+        answered for the rest of the session."""
+        if self.stop.is_set():
+            self.close_connection = True
+            self._send(503)
+        return self.stop.is_set()
+
+    def do_HEAD(self) -> None:
+        if self._after_stop():
+            return
+        if self.kind == "drip" and self.path.split("?")[0] == "/bkt/digit.png":
+            return self._send(200, length=1024)
+        if self.path.split("?")[0].rstrip("/") == "/bkt":
+            return self._send(200)
+        self._send(404)
+
+    def do_GET(self) -> None:
+        if self._after_stop():
+            return
+        path, _, query = self.path.partition("?")
+        if self.kind == "drip" and path == "/bkt/digit.png":
+            self._send(200, length=1024)
+            _drip(self.wfile, 1024, self.stop)
+            self.close_connection = True  # stopped short of its length: the client sees the end now
+        elif self.kind != "drip" and path.rstrip("/") == "/bkt" and "list-type=2" in query:
+            page = next(self.pages)
+            self._send(200, _listing_page(page, "same" if self.kind == "same-token" else f"t{page}"))
+        else:
+            self._send(404)

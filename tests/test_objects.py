@@ -273,6 +273,7 @@ def test_an_array_object_is_checked_before_it_is_copied_here(s3, monkeypatch):
 def hostile_store(monkeypatch):
     """Point this process (and the commands it starts) at a hostile S3 server of a kind."""
     import contextlib
+    import threading
 
     from servers import hostile_s3_server
 
@@ -288,6 +289,13 @@ def hostile_store(monkeypatch):
                 yield endpoint
             finally:
                 objects.store.cache_clear()
+        # A call given up on is left to its thread: once the server is gone it must end, not list on
+        # in this process for the rest of the session (its pages took gigabytes, and a later test's
+        # TensorFlow crashed beside it).
+        for thread in threading.enumerate():
+            if thread.name.startswith("mnist-ann store call:"):
+                thread.join(timeout=60)
+                assert not thread.is_alive(), f"{thread.name} still runs after its server stopped"
 
     return serving
 
