@@ -12,10 +12,8 @@ start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 
 import argparse
 import logging
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from pathlib import Path
 
 from mnist_ann.core.errors import ModelError
 from mnist_ann.core.files import atomic_path, write_json
@@ -98,20 +96,15 @@ def _promotion(params: Params, trained: Trained, candidate: OnnxModel):
     """The promotion gate's decision for `candidate` against the current champion (training/promotion.py),
     or None where the champion cannot be fetched (said in one line: the version is registered
     without a decision)."""
-    from mnist_ann.tracking.champion import current_champion
-    from mnist_ann.training.evaluation.robustness import as_digits, variant_sets
-    from mnist_ann.training.promotion import Rules, decide, score
+    from mnist_ann.training.promotion import Rules, against_champion
 
-    sets = variant_sets(as_digits(trained.x_test), trained.y_test)
-    mine = score(candidate.predict, trained.x_test, trained.y_test, sets)
-    with tempfile.TemporaryDirectory(prefix="champion-") as folder:
-        try:
-            found = current_champion(params.export.registered_model, repo_root(), Path(folder))
-        except ModelError as exc:
-            log.warning("promotion not decided: the champion could not be fetched: %s", exc)
-            return None
-        theirs = score(OnnxModel(found[1]).predict, trained.x_test, trained.y_test, sets) if found else None
-    decision = decide(mine, theirs, Rules(**asdict(params.promote)), f"version {found[0]}" if found else "")
+    rules = Rules(**asdict(params.promote))
+    name, test = params.export.registered_model, (trained.x_test, trained.y_test)
+    try:
+        decision = against_champion(name, candidate.predict, test, rules, root=repo_root())
+    except ModelError as exc:
+        log.warning("promotion not decided: the champion could not be fetched: %s", exc)
+        return None
     log.info("promotion %s", decision.tag)
     return decision
 

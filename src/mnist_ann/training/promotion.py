@@ -1,5 +1,6 @@
-"""The promotion gate: does a new version replace the champion? Both models are scored here, on the
-same test images and the same robustness variants, and compared image by image.
+"""The promotion gate: does a new version replace the champion? Both models are measured on the
+same test images and the same robustness variants (evaluation/paired.py), and compared image by
+image.
 
 - **Test accuracy**, paired: of the images one model gets right and the other wrong, `b` favour the
   champion and `c` the candidate. The difference in accuracy is (c - b) / n. Its lower confidence
@@ -9,30 +10,24 @@ same test images and the same robustness variants, and compared image by image.
 - **Each robustness variant**: the candidate's accuracy at most `variant_margin` below the champion's.
 - **Scoring time per image**, both models on the same batch and threads: at most `max_slowdown`
   times the champion's (a wider network is slower; the robust model's is about 2.3x).
-- **A floor** for any champion, the first one included: `min_test_accuracy`.
+- **A floor** for any champion, the first one included: `min_test_accuracy`. The first champion is
+  measured on the test set only: there is nothing to compare its variants with.
 
 The ONNX parity gate has passed before a version exists (the export stage), so every candidate here
-scores as its Keras model does. Everything is numpy: the models are onnxruntime sessions, passed in
-as functions from pixels to probabilities.
+scores as its Keras model does.
 """
 
 from __future__ import annotations
 
-import math
 import re
-import statistics
-import time
-from collections.abc import Callable, Mapping
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import ModelError
-from .evaluation.robustness import VariantSet, accuracies_on
-
-Predict = Callable[[np.ndarray], np.ndarray]  # model-ready pixels (n, 784) to probabilities (n, 10)
-TIMING_REPEATS = 3  # the time per image is the fastest of these passes over the test set
+from .evaluation.paired import Measured, Predict, mcnemar_exact, mean_difference, measure
 
 
 @dataclass(frozen=True)
@@ -44,19 +39,6 @@ class Rules:
     confidence: float
     variant_margin: float
     max_slowdown: float
-
-
-@dataclass(frozen=True)
-class Scores:
-    """One model on the test set and the variants."""
-
-    correct: np.ndarray  # bool per test image
-    variants: dict[str, float]  # accuracy by variant name (and `mean`)
-    seconds_per_image: float
-
-    @property
-    def accuracy(self) -> float:
-        return float(self.correct.mean())
 
 
 @dataclass(frozen=True)
@@ -73,21 +55,9 @@ class Decision:
         return f"{'promoted' if self.promoted else 'refused'}: {self.reason}"
 
 
-def score(predict: Predict, pixels: np.ndarray, labels: np.ndarray, sets: Mapping[str, VariantSet]) -> Scores:
-    """`predict` on the test set (pixels (n, 784)) and on the variant sets (uint8 digits)."""
-    from ..core.mnist import preprocess
-
-    correct = predict(pixels).argmax(axis=1) == labels
-    variants = accuracies_on(lambda digits: predict(preprocess(digits)), dict(sets))
-    timings = []
-    for _ in range(TIMING_REPEATS):
-        started = time.perf_counter()
-        predict(pixels)
-        timings.append((time.perf_counter() - started) / len(pixels))
-    return Scores(correct, variants, min(timings))
-
-
-def decide(candidate: Scores, champion: Scores | None, rules: Rules, champion_name: str = "the champion") -> Decision:
+def decide(
+    candidate: Measured, champion: Measured | None, rules: Rules, champion_name: str = "the champion"
+) -> Decision:
     """Whether `candidate` replaces `champion` (None: there is none yet), under `rules`."""
     if candidate.accuracy < rules.min_test_accuracy:
         return Decision(False, f"test accuracy {candidate.accuracy:.4f} is below the floor {rules.min_test_accuracy:g}")
@@ -116,38 +86,54 @@ def decide(candidate: Scores, champion: Scores | None, rules: Rules, champion_na
     return Decision(not failures, (f"{'; '.join(failures)}: " if failures else "") + said, figures)
 
 
-def _change(candidate: Scores, champion: Scores, variant: str) -> float:
+def _change(candidate: Measured, champion: Measured, variant: str) -> float:
     return candidate.variants[variant] - champion.variants.get(variant, 0.0)
 
 
 def paired_figures(candidate: np.ndarray, champion: np.ndarray, confidence: float) -> dict[str, float]:
     """The paired comparison of two models' per-image correctness on the same images: the accuracy
-    difference (candidate - champion) with its confidence interval (normal, on the per-image
-    differences), the images only one of them gets right, and McNemar's exact two-sided p-value."""
-    n = len(candidate)
+    difference (candidate - champion) with its confidence interval, the images only one of them
+    gets right, and McNemar's exact two-sided p-value."""
     champion_only = int(np.count_nonzero(champion & ~candidate))
     candidate_only = int(np.count_nonzero(candidate & ~champion))
-    difference = (candidate_only - champion_only) / n
-    spread = math.sqrt(max(0.0, (champion_only + candidate_only) / n - difference**2) / n)
-    half = statistics.NormalDist().inv_cdf(0.5 + confidence / 2) * spread
+    interval = mean_difference(candidate, champion, confidence)
     return {
-        "difference": difference,
-        "low": difference - half,
-        "high": difference + half,
+        "difference": interval.difference,
+        "low": interval.low,
+        "high": interval.high,
         "champion_only": float(champion_only),
         "candidate_only": float(candidate_only),
         "mcnemar_p": mcnemar_exact(champion_only, candidate_only),
     }
 
 
-def mcnemar_exact(b: int, c: int) -> float:
-    """McNemar's exact test: the two-sided p-value of b images favouring one model and c the other,
-    were each as likely (a binomial test of min(b, c) in b + c trials at 1/2)."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
-    return min(1.0, 2 * tail)
+def against_champion(
+    name: str,
+    candidate: Predict,
+    test: tuple[np.ndarray, np.ndarray],
+    rules: Rules,
+    *,
+    root: Path,
+    candidate_version: str | None = None,
+) -> Decision:
+    """The gate's decision for `candidate` against the current champion of registered model `name`
+    in the store at `root`, on the test split (pixels, labels) and its robustness variants.
+    ModelError where the champion cannot be fetched, or is `candidate_version` itself."""
+    from ..core.onnx_model import OnnxModel
+    from ..tracking.champion import current_champion
+    from .evaluation.robustness import as_digits, variant_sets
+
+    pixels, labels = test
+    with tempfile.TemporaryDirectory(prefix="champion-") as folder:
+        found = current_champion(name, root, Path(folder))
+        if found is None:
+            return decide(measure(candidate, pixels, labels, {}), None, rules)
+        version, onnx_file = found
+        if version == candidate_version:
+            raise ModelError(f"promote: models:/{name}/{version} is the champion already")
+        sets = variant_sets(as_digits(pixels), labels)
+        champion = measure(OnnxModel(onnx_file).predict, pixels, labels, sets)
+    return decide(measure(candidate, pixels, labels, sets), champion, rules, f"version {version}")
 
 
 def promote_version(uri: str, root: Path, data: Path, rules: Rules, *, force: bool = False) -> Decision:
@@ -155,28 +141,19 @@ def promote_version(uri: str, root: Path, data: Path, rules: Rules, *, force: bo
     the current champion, on the workspace's test split (`data`, the preprocess stage's folder);
     recorded on the version as export records it. `force` promotes whatever the gate says, and
     says so in the tag."""
-    import tempfile
-
     from ..core.onnx_model import OnnxModel
-    from ..tracking.champion import current_champion, record_in_store
+    from ..tracking.champion import record_in_store
     from ..tracking.fetch import fetch_onnx_model
     from .data import load_split
-    from .evaluation.robustness import as_digits, variant_sets
 
     match = re.fullmatch(r"models:/([^/@]+)/(\d+)", uri)
     if not match:
         raise ModelError(f"promote: {uri}: name a registered version by number, models:/<name>/<version>")
     name, version = match[1], match[2]
-    pixels, labels = load_split(data, "test")
+    test = load_split(data, "test")
     with tempfile.TemporaryDirectory(prefix="promote-") as folder:
-        candidate = OnnxModel(fetch_onnx_model(uri, root, Path(folder) / "candidate"))
-        found = current_champion(name, root, Path(folder) / "champion")
-        if found is not None and found[0] == version:
-            raise ModelError(f"promote: {uri} is the champion already")
-        sets = variant_sets(as_digits(pixels), labels)
-        mine = score(candidate.predict, pixels, labels, sets)
-        theirs = score(OnnxModel(found[1]).predict, pixels, labels, sets) if found else None
-    decision = decide(mine, theirs, rules, f"version {found[0]}" if found else "")
+        candidate = OnnxModel(fetch_onnx_model(uri, root, Path(folder)))
+        decision = against_champion(name, candidate.predict, test, rules, root=root, candidate_version=version)
     if force and not decision.promoted:
         decision = Decision(True, f"forced by hand over the gate, which said: {decision.tag}", decision.figures)
     record_in_store(name, version, (decision.tag, decision.promoted), root)

@@ -137,7 +137,7 @@ def accuracies(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, 
     """Accuracy on each variant of the test digits `images` (uint8 (n, 28, 28)) and on the rendered
     set, `predict` taking uint8 (n, 28, 28) digits to class probabilities; and `mean`, their
     average. A picture that preparation refuses counts as wrong."""
-    return accuracies_on(predict, variant_sets(images, labels))
+    return variant_accuracies(correct_on(predict, variant_sets(images, labels)))
 
 
 VariantSet = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]  # digits, labels, refused by preparation
@@ -153,12 +153,18 @@ def variant_sets(images: np.ndarray, labels: np.ndarray) -> dict[str, VariantSet
     return sets
 
 
-def accuracies_on(predict: Callable[[np.ndarray], np.ndarray], sets: dict[str, VariantSet]) -> dict[str, float]:
-    """`accuracies` on sets made by `variant_sets`."""
+def correct_on(predict: Callable[[np.ndarray], np.ndarray], sets: dict[str, VariantSet]) -> dict[str, np.ndarray]:
+    """Whether `predict` reads each picture of each set right, by set name; a picture that
+    preparation refused counts as wrong. What a paired comparison of two models needs."""
 
-    def accuracy(digits: np.ndarray, truth: np.ndarray, refused: np.ndarray | None) -> float:
+    def correct(digits: np.ndarray, truth: np.ndarray, refused: np.ndarray | None) -> np.ndarray:
         right = predict(digits).argmax(axis=1) == truth
-        return float((right & ~refused).mean() if refused is not None else right.mean())
+        return right & ~refused if refused is not None else right
 
-    figures = {name: accuracy(*variant) for name, variant in sets.items()}
-    return {**figures, "mean": float(np.mean(list(figures.values())))}
+    return {name: correct(*variant) for name, variant in sets.items()}
+
+
+def variant_accuracies(correct: dict[str, np.ndarray]) -> dict[str, float]:
+    """The accuracy on each set, and `mean`, their average (none for no sets)."""
+    figures = {name: float(right.mean()) for name, right in correct.items()}
+    return {**figures, "mean": float(np.mean(list(figures.values())))} if figures else {}

@@ -28,14 +28,19 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.nan_to_num(correct / matrix.sum(axis=0))
         recall = np.nan_to_num(correct / matrix.sum(axis=1))
-    true_probability = np.clip(probabilities[np.arange(len(labels)), labels], _EPSILON, 1 - _EPSILON)
     return {
-        "loss": float(-np.log(true_probability.astype(np.float64)).mean()),
+        "loss": float(losses(probabilities, labels).mean()),
         "accuracy": float((predicted == labels).mean()),
         "precision": {str(d): float(precision[d]) for d in range(NUM_CLASSES)},
         "recall": {str(d): float(recall[d]) for d in range(NUM_CLASSES)},
         "confusion_matrix": matrix.tolist(),
     }
+
+
+def losses(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Categorical cross-entropy per image, as Keras computes it (the mean is the test loss)."""
+    true_probability = np.clip(probabilities[np.arange(len(labels)), labels], _EPSILON, 1 - _EPSILON)
+    return -np.log(true_probability.astype(np.float64))
 
 
 def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
