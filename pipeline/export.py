@@ -20,7 +20,7 @@ from mnist_ann.core.files import atomic_path, write_json
 from mnist_ann.core.onnx_model import PROVIDERS, OnnxModel
 from mnist_ann.core.process import run_main
 from mnist_ann.tracking import CardRequest, OnnxVersion, repo_root, tracked_stage
-from mnist_ann.training.card import card_files, run_facts, run_lineage, workspace_facts
+from mnist_ann.training.card import card_files, run_lineage, version_facts, workspace_facts
 from mnist_ann.training.errors import ParityError
 from mnist_ann.training.harness import stage, start_keras
 from mnist_ann.training.lineage import train_record
@@ -84,7 +84,7 @@ def _export(args: argparse.Namespace, params: Params) -> None:
             name = export.registered_model
             registered = {"registered": f"models:/{name}/{request.version}", **promotion}
             lineage = {**run_lineage(request.run_id, request.tags), **registered}
-            baseline = run_facts(**vars(request.baseline)) if request.baseline else None
+            baseline = version_facts(request.baseline) if request.baseline else None
             return card_files(replace(facts, title=f"{name} version {request.version}", lineage=lineage), ".", baseline)
 
         outcome = (decision.tag, decision.promoted) if decision else None

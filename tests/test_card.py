@@ -343,7 +343,7 @@ def test_an_unknown_version_is_one_line_and_exit_1(registry, uri):
 @pytest.mark.heavy
 def test_a_new_version_is_compared_with_the_champion_else_the_version_before_it(registry):
     from mnist_ann.tracking.versions import baseline_record
-    from mnist_ann.training.card import render_markdown, run_facts
+    from mnist_ann.training.card import render_markdown, version_facts
 
     _, client, runs = registry
     client.create_model_version("mnist-ann", f"runs:/{runs[1][0]}/onnx_model", runs[1][0])  # version 3
@@ -355,8 +355,8 @@ def test_a_new_version_is_compared_with_the_champion_else_the_version_before_it(
     client.set_registered_model_alias("mnist-ann", "champion", "3")  # a version is not compared with itself
     assert baseline_record(client, "mnist-ann", "3").title == "mnist-ann version 2"
 
-    new = run_facts(**vars(baseline_record(client, "mnist-ann", "3")))  # version 2's figures ...
-    old = run_facts(**vars(baseline))
+    new = version_facts(baseline_record(client, "mnist-ann", "3"))  # version 2's figures ...
+    old = version_facts(baseline)
     card = render_markdown(new, old)
     (accuracy, loss), (old_accuracy, old_loss) = ([f[n] for n in ("test_accuracy", "test_loss")] for _, f in runs[::-1])
     change = round(accuracy - old_accuracy, 4)

@@ -33,6 +33,7 @@ TESTED_AS_A_PACKAGE = {
     "mnist_ann.tracking": "test_tracking.py",
     "mnist_ann.training.augment": "test_augment.py",
     "mnist_ann.training.card": "test_card.py",
+    "mnist_ann.training.report": "test_report.py",
 }
 # Each family declares its own errors (core's, training's, predict's): one test file checks them all.
 SHARED_NAMES = {"errors": "test_errors.py"}

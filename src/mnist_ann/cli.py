@@ -4,6 +4,7 @@
   mnist-ann check-params [FILE]
   mnist-ann card [MODEL] --output card.html   (models:/mnist-ann/3, models:/mnist-ann@champion, a workspace)
   mnist-ann promote models:/mnist-ann/3 [--force]
+  mnist-ann compare models:/mnist-ann@champion models:/mnist-ann/3 --output report.md   (or .html)
 
 Imports stay light: `predict` needs numpy, onnxruntime and Pillow, never TensorFlow.
 """
@@ -59,6 +60,19 @@ def _promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    from .tracking import repo_root
+    from .training.params import load_params
+    from .training.promotion import Rules
+    from .training.report import write_report
+
+    rules = Rules(**asdict(load_params(args.params).promote))
+    write_report(args.a, args.b, args.output, root=repo_root(), rules=rules, data=args.data)
+    print(f"{args.output}: {args.b} compared with {args.a}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="mnist-ann",
@@ -108,6 +122,28 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: params.yaml")
     promote.add_argument("--data", type=Path, default=Path("data/processed"), help="default: data/processed")
     promote.set_defaults(handler=_promote)
+
+    compare = commands.add_parser(
+        "compare",
+        help="compare two models in a report (Markdown or self-contained HTML) for a pull request or a review",
+        description="Measure A and B on the workspace's test split and robustness variants, image by image, and "
+        "write every figure of both with the change (B - A) and its paired confidence interval, per digit and "
+        "per variant, the ONNX parity and the scoring time, the promotion gate's decision (B as the candidate, A "
+        "as the champion), the params that differ, the confusion matrices side by side and every figure the runs "
+        "recorded. Markdown or one self-contained HTML page, by the suffix.",
+    )
+    for side in ("a", "b"):
+        compare.add_argument(
+            side,
+            metavar=side.upper(),
+            help="models:/<name>/<version>, models:/<name>@<alias>, or a pipeline workspace folder (its model)",
+        )
+    compare.add_argument("--output", "-o", type=Path, required=True, help="FILE.md or FILE.html")
+    compare.add_argument(
+        "--params", type=Path, default=Path("params.yaml"), help="the gate's thresholds; default: params.yaml"
+    )
+    compare.add_argument("--data", type=Path, default=Path("data/processed"), help="default: data/processed")
+    compare.set_defaults(handler=_compare)
     return parser
 
 

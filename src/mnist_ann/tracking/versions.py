@@ -34,6 +34,8 @@ class VersionRecord:
     metrics: dict[str, float]
     tags: dict[str, str]
     files: dict[str, str] = field(default_factory=dict)
+    version_tags: dict[str, str] = field(default_factory=dict)  # the version's own (`promotion`)
+    version: str = ""  # its number
 
 
 def card_folder(version: str | int) -> str:
@@ -57,11 +59,14 @@ def open_store(uri: str, root: Path) -> Any:
     return mlflow
 
 
-def version_record(uri: str, root: Path) -> VersionRecord:
-    """The version `uri` names; ModelError in one line for a URI that names none, or a dead store."""
+def version_record(uri: str, root: Path, command: str = "card") -> VersionRecord:
+    """The version `uri` names; ModelError in one line (beginning with `command`) for a URI that
+    names none, or a dead store."""
     match = VERSION_URI.fullmatch(uri)
     if not match:
-        raise ModelError(f"card: {uri}: name a registered version, models:/<name>/<version> or models:/<name>@<alias>")
+        raise ModelError(
+            f"{command}: {uri}: name a registered version, models:/<name>/<version> or models:/<name>@<alias>"
+        )
     mlflow = open_store(uri, root)
     client, name = mlflow.MlflowClient(), match["name"]
     try:
@@ -71,9 +76,9 @@ def version_record(uri: str, root: Path) -> VersionRecord:
                 if match["version"]
                 else client.get_model_version_by_alias(name, match["alias"])
             )
-            return run_record(client, name, found.version, found.run_id)
+            return run_record(client, found)
     except Exception as exc:  # MlflowException for unknown names; requests' or SQLAlchemy's for a dead store
-        raise ModelError(f"card: {not_found_or_failed(uri, tracking_uri(root), exc)}") from None
+        raise ModelError(f"{command}: {not_found_or_failed(uri, tracking_uri(root), exc)}") from None
 
 
 def training_run(root: Path, model_sha256: str) -> tuple[str, dict[str, str]] | None:
@@ -103,12 +108,14 @@ def baseline_record(client: Any, name: str, version: str) -> VersionRecord | Non
     if champion is None or str(champion.version) == str(version):
         earlier = [v for v in client.search_model_versions(f"name='{name}'") if int(v.version) < int(version)]
         champion = max(earlier, key=lambda v: int(v.version), default=None)
-    return None if champion is None else run_record(client, name, champion.version, champion.run_id)
+    return None if champion is None else run_record(client, champion)
 
 
-def run_record(client: Any, name: str, version: str | int, run_id: str) -> VersionRecord:
-    """What version `version` of `name` carries: its run's params, metrics and tags, and the texts
-    of its card's files and the run's confusion matrix (where the run holds them)."""
+def run_record(client: Any, found: Any) -> VersionRecord:
+    """What a registered version (MLflow's ModelVersion) carries: its run's params, metrics and
+    tags, the texts of its card's files and the run's confusion matrix (where the run holds them),
+    and its own tags."""
+    name, version, run_id = found.name, found.version, found.run_id
     run = client.get_run(run_id)
     folder = card_folder(version)
     # every file of the version's card folder (whatever the card package logged), by its name
@@ -128,4 +135,6 @@ def run_record(client: Any, name: str, version: str | int, run_id: str) -> Versi
         metrics=dict(run.data.metrics),
         tags=dict(run.data.tags),
         files=files,
+        version_tags=dict(found.tags),
+        version=str(version),
     )

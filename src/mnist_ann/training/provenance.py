@@ -158,6 +158,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# The instruction sets that change oneDNN's and onnxruntime's speed, as /proc/cpuinfo's flags name them
+SPEED_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI"}
+
+
+def machine_description() -> str:
+    """This machine for a timing: its CPU, cores and the instruction sets that change the speed."""
+    try:
+        flags_line = next(
+            (line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), ""
+        )
+    except OSError:
+        flags_line = ""
+    flags = set(flags_line.partition(":")[2].split())
+    sets = [shown for flag, shown in SPEED_FLAGS.items() if flag in flags]
+    return f"{cpu_model()}, {os.cpu_count()} cores, {', '.join(sets) or 'no AVX2'}"
+
+
 def provenance_tags(workdir: Path | None = None) -> dict[str, str]:
     """Tags for a run. `workdir` is where the stage's code runs (an experiment's copy of the repo
     under `dvc exp run`), so the commit is the one the experiment was made from."""

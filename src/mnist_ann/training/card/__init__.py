@@ -16,7 +16,7 @@ from .facts import NOT_RECORDED, CardFacts, workspace_facts
 from .html import render_html
 from .markdown import render_markdown
 from .output import card_files, card_suffix, version_card_files, write_card, write_workspace_card
-from .stored import run_facts, run_lineage
+from .stored import run_facts, run_lineage, version_facts
 
 __all__ = [
     "NOT_RECORDED",
@@ -28,6 +28,7 @@ __all__ = [
     "run_facts",
     "run_lineage",
     "version_card_files",
+    "version_facts",
     "workspace_facts",
     "write_card",
     "write_workspace_card",

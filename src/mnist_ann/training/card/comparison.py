@@ -30,11 +30,7 @@ def comparison(facts: CardFacts, baseline: CardFacts) -> str:
     ]
     recall, baseline_recall = facts.per_digit("recall"), baseline.per_digit("recall")
     rows += [_row(f"recall of {d}", recall.get(d), baseline_recall.get(d), False) for d in map(str, range(10))]
-    params = [
-        f"`{name}` {_text(baseline.params.get(name))} → {_text(facts.params.get(name))}"
-        for name in dict.fromkeys([*baseline.params, *facts.params])
-        if facts.params.get(name) != baseline.params.get(name) and name != "mlflow.experiment_name"
-    ]
+    params = [f"`{name}` {_text(old)} → {_text(new)}" for name, (old, new) in differing_params(facts, baseline).items()]
     better = sum(row[-1].endswith("(better)") for row in rows)
     worse = sum(row[-1].endswith("(worse)") for row in rows)
     lead = (
@@ -43,6 +39,17 @@ def comparison(facts: CardFacts, baseline: CardFacts) -> str:
     )
     lines = [f"| figure | this model | {literal(baseline.title)} | change |", "|---|---|---|---|"]
     return lead + "\n\n" + "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def differing_params(facts: CardFacts, baseline: CardFacts) -> dict[str, tuple[Any, Any]]:
+    """The params the two models were trained with that differ: name -> (baseline's, this model's);
+    None where one of them does not record the param. The experiment's name is not a difference."""
+    names = dict.fromkeys([*baseline.params, *facts.params])
+    return {
+        name: (baseline.params.get(name), facts.params.get(name))
+        for name in names
+        if facts.params.get(name) != baseline.params.get(name) and name != "mlflow.experiment_name"
+    }
 
 
 def _row(label: str, value: Any, earlier: Any, lower_is_better: bool) -> list[str]:

@@ -15,7 +15,7 @@ from ...core.files import check_replaceable, file_sha256, unreadable_reason, wri
 from .facts import CardFacts, workspace_facts
 from .html import render_html
 from .markdown import render_markdown
-from .stored import FACTS_FILE, facts_json, run_facts, run_lineage, stored_baseline
+from .stored import FACTS_FILE, facts_json, run_lineage, stored_baseline, version_facts
 
 SUFFIXES = (".md", ".html")
 CARD_FILES = {".md": "model_card.md", ".html": "model_card.html"}  # by the output's suffix
@@ -29,12 +29,13 @@ WORKSPACE_IMAGES = {
 }
 
 
-def card_suffix(output: str | Path) -> str:
-    """`.md` or `.html`: the kind of card `output` names; OutputError for anything else, and for
-    an output that must not be replaced (a symbolic link, a folder, a device: files.check_replaceable)."""
+def card_suffix(output: str | Path, command: str = "card") -> str:
+    """`.md` or `.html`: the kind of page (a card, `command`'s report) `output` names; OutputError
+    for anything else, and for an output that must not be replaced (a symbolic link, a folder, a
+    device: files.check_replaceable)."""
     suffix = Path(output).suffix.lower()
     if suffix not in SUFFIXES:
-        raise OutputError(f"card: {output}: the output must end in .md or .html")
+        raise OutputError(f"{command}: {output}: the output must end in .md or .html")
     check_replaceable(output)
     return suffix
 
@@ -75,7 +76,7 @@ def version_card_files(record: Any) -> dict[str, str]:
     copied: the facts its run logged (card_facts.json, with the version it was compared with) or,
     without them, what its run records; the logged page gives only its PNG images, each checked.
     A store's own page was written out as it was, `<script>` and outside images included."""
-    facts = run_facts(**vars(record))
+    facts = version_facts(record)
     markdown = render_markdown(facts, stored_baseline(record.files.get(FACTS_FILE)))
     images = stored_images(record.files.get(CARD_FILES[".html"], ""))
     return {CARD_FILES[".md"]: markdown, CARD_FILES[".html"]: render_html(markdown, images)}

@@ -117,6 +117,12 @@ def run_facts(
     )
 
 
+def version_facts(record: Any) -> CardFacts:
+    """run_facts of a registered version (a tracking.VersionRecord)."""
+    parts = {"params": record.params, "metrics": record.metrics, "tags": record.tags, "files": record.files}
+    return run_facts(record.title, record.run_id, **parts)
+
+
 def run_lineage(run_id: str | None, tags: Mapping[str, str]) -> dict[str, str | None]:
     """Where a model came from, as its run's tags (the train stage's provenance) record it."""
     lineage = {"mlflow_run_id": run_id, **{key: tags.get(key) for key in LINEAGE_TAGS}}
