@@ -196,7 +196,7 @@ def test_against_a_real_store_the_reports_figures_are_the_runs(trained, tmp_path
     logged = client.get_run(trained.run_id).data.metrics
     test = rows_of(report, "Test set, image by image")
     assert test["test accuracy"][:3] == [f"{logged['onnx_test_accuracy']:.4f}"] * 2 + ["+0.0000"]
-    assert test["test loss"][0] == f"{logged['test_loss']:.4f}"
+    assert abs(float(test["test loss"][0]) - logged["test_loss"]) <= 1.5e-4  # ONNX's, Keras' within 1e-5 each
     digits = rows_of(report, "Each digit (recall)")
     assert all(digits[f"recall of {d}"][0] == f"{logged[f'recall_{d}']:.4f}" for d in range(10))
     variants = rows_of(report, "Robustness variants")

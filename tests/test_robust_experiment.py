@@ -46,6 +46,28 @@ def predict_folder(folder, pictures: list, repo, output) -> list[dict]:
     return sorted(read_rows(output), key=lambda row: row["source"])
 
 
+def assert_report_is_the_runs(report: str, default, robust) -> None:
+    """`mnist-ann compare`'s report of the default version (A) against robust (B): the figures its
+    two runs logged, the gate's decision, and the params robust changed."""
+    from test_report import rows_of
+
+    a, b = default.data.metrics, robust.data.metrics
+    test = rows_of(report, "Test set, image by image")
+    assert test["test accuracy"][:2] == [f"{a['onnx_test_accuracy']:.4f}", f"{b['onnx_test_accuracy']:.4f}"]
+    assert test["test accuracy"][4].startswith("**better**; McNemar p=")
+    # the loss from ONNX's probabilities, Keras' within the parity gate's 1e-5: equal to the 4 places shown, +-1
+    assert all(abs(float(shown) - run["test_loss"]) <= 1.5e-4 for shown, run in zip(test["test loss"], (a, b)))
+    digits = rows_of(report, "Each digit (recall)")
+    assert all(
+        digits[f"recall of {d}"][:2] == [f"{a[f'recall_{d}']:.4f}", f"{b[f'recall_{d}']:.4f}"] for d in range(10)
+    )
+    for name, row in rows_of(report, "Robustness variants").items():
+        key = "robust_mean" if name == "mean of the variants" else f"robust_{name}"
+        assert row[:2] == [f"{a[key]:.4f}", f"{b[key]:.4f}"], name
+    assert rows_of(report, "Params that differ")["`train.epochs`"] == ["5", "30"]
+    assert "Were B the candidate and A the champion (params.yaml's `promote` thresholds): **promoted**" in report
+
+
 @pytest.mark.slow
 def test_make_robust_registers_a_model_that_reads_photographed_digits(tmp_path, mnist_cache, monkeypatch):
     """A fresh copy, `make robust`'s command: the experiment's robustness figures are recorded, its
@@ -89,6 +111,14 @@ def test_make_robust_registers_a_model_that_reads_photographed_digits(tmp_path, 
     promotion = client.get_model_version("mnist-ann", "2").tags["promotion"]
     assert promotion.startswith("promoted: test accuracy") and "(version 1)" in promotion, promotion
     assert client.get_registered_model("mnist-ann").aliases == {"champion": 2}
+    # issue 38: the comparison report of the two, for a review; its figures are the runs'
+    done = run_script("-m", "mnist_ann.cli", "compare", "models:/mnist-ann/1", "models:/mnist-ann@champion",
+                      "--output", tmp_path / "r.md", cwd=repo, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_report_is_the_runs(
+        (tmp_path / "r.md").read_text(),
+        *(client.get_run(client.get_model_version("mnist-ann", v).run_id) for v in "12"),
+    )
     assert dvc(repo, "exp", "apply", "robust").returncode == 0  # its data/processed, for the test digits
     x_test, y_test = load_split(repo / "data" / "processed", "test")
 
