@@ -208,3 +208,6 @@ def test_against_a_real_store_the_reports_figures_are_the_runs(trained, tmp_path
     # the gate on this tiny model (64 random test images): the floor refuses it, in figures
     assert f"**refused**: test accuracy {logged['onnx_test_accuracy']:.4f} is below the floor 0.95" in report
     assert rows_of(report, "Lineage")["MLflow run"] == [trained.run_id, trained.run_id]
+    from mnist_ann.training.provenance import machine_description
+
+    assert f"on {machine_description()};" in report and re.search(r"B takes \d+\.\d\dx A's time per image", report)
