@@ -17,11 +17,14 @@ from dataclasses import asdict, replace
 
 from mnist_ann.core.errors import ModelError
 from mnist_ann.core.files import atomic_path, write_json
+from mnist_ann.core.monitoring import METADATA_KEY
 from mnist_ann.core.onnx_model import PROVIDERS, OnnxModel
 from mnist_ann.core.process import run_main
 from mnist_ann.tracking import CardRequest, OnnxVersion, repo_root, tracked_stage
 from mnist_ann.training.card import card_files, run_lineage, version_facts, workspace_facts
+from mnist_ann.training.data import load_split
 from mnist_ann.training.errors import ParityError
+from mnist_ann.training.evaluation.watch_reference import build_reference
 from mnist_ann.training.harness import stage, start_keras
 from mnist_ann.training.lineage import train_record
 from mnist_ann.training.params import Params, flatten
@@ -45,6 +48,7 @@ def _export(args: argparse.Namespace, params: Params) -> None:
         parity,
         parity_failures,
         save_onnx,
+        set_metadata,
         to_onnx,
         tracked_parity,
     )
@@ -63,6 +67,11 @@ def _export(args: argparse.Namespace, params: Params) -> None:
             failures = parity_failures(figures, export.atol)
             if failures:
                 raise ParityError("ONNX parity gate failed: " + "; ".join(failures))
+            # what predict compares each batch with (core/monitoring.py), carried in the file itself
+            test, train_pixels = (trained.x_test, trained.y_test), load_split(args.data, "train")[0]
+            reference = build_reference(onnx_model.predict, test, train_pixels)
+            set_metadata(proto, {METADATA_KEY: reference.to_json()})
+            save_onnx(proto, candidate)
         log.info(
             "parity on %d test images: max |diff| %.2g, argmax agreement %.4f, ONNX accuracy %.4f",
             figures["images"],

@@ -51,6 +51,8 @@ class OnnxModel:
             raise ModelError(f"{path}: model output must be float probabilities (batch, {NUM_CLASSES}), found {found}")
         self.path = path
         self.input_name, self.output_name = inputs[0].name, output.name
+        # the export stage's entries (core/monitoring.py's reference among them), as text by key
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         # A model exported from one example input may take exactly that many rows per call.
         fixed = inputs[0].shape[0]
         self.fixed_batch = fixed if isinstance(fixed, int) else None

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from .errors import MnistAnnError, shown
 
-EXIT_OK, EXIT_ERROR, EXIT_SOME_FAILED = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_SOME_FAILED, EXIT_DRIFT = 0, 1, 2, 3
 
 
 EXIT_HUNG_UP, EXIT_INTERRUPTED, EXIT_TERMINATED = 129, 130, 143  # 128 + the signal, as shells say
@@ -26,6 +26,8 @@ EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_ERROR: "an error, with one line `error: ...` on stderr (a usage error too); nothing written",
     EXIT_SOME_FAILED: "predict scored some inputs but not all (each one named on stderr and in the errors file)",
+    EXIT_DRIFT: "predict --fail-on-drift: the batch drifted from what the model was checked on (monitor.json's "
+    "alarm); every output was written",
     EXIT_HUNG_UP: "hung up: SIGHUP (the terminal closed, an SSH connection dropped)",
     EXIT_INTERRUPTED: "interrupted: Ctrl-C (SIGINT)",
     EXIT_TERMINATED: "terminated: SIGTERM (kill, timeout, docker stop)",

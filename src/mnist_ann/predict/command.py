@@ -8,7 +8,7 @@ import os
 
 from .inputs.images.preparation import BACKGROUNDS, FRAMINGS, Preparation
 from .model_source import DEFAULT_MODEL
-from .outputs.spec import FORMATS, STDOUT, OutputSpec, errors_name
+from .outputs.spec import FORMATS, STDOUT, OutputSpec, beside_names
 from .settings import DEFAULT_BATCH, BatchSettings
 
 
@@ -105,6 +105,13 @@ def _add_image_options(predict) -> None:
         "into DIR (a new or empty folder, which appears when the command ends): what the model saw",
     )
     predict.add_argument(
+        "--fail-on-drift",
+        action="store_true",
+        help="exit 3 when the batch drifted from the images the model was checked on (the alarm in "
+        "OUTPUT's .monitor.json, docs/predict.md: Monitoring), after writing every output; without it, "
+        "the alarm is one warning on stderr",
+    )
+    predict.add_argument(
         "--frame",
         choices=FRAMINGS,
         default="mnist",
@@ -123,7 +130,16 @@ def run_predict(args: argparse.Namespace) -> int:
         args.batch_size, Preparation(background=background, frame=args.frame), args.key, args.workers
     )
     spec = OutputSpec(args.format or output_format(args.output), not args.no_probabilities, args.min_confidence)
-    job = Job(args.inputs, args.output, args.model, spec, settings, args.ray, save_prepared=args.save_prepared)
+    job = Job(
+        args.inputs,
+        args.output,
+        args.model,
+        spec,
+        settings,
+        args.ray,
+        save_prepared=args.save_prepared,
+        fail_on_drift=args.fail_on_drift,
+    )
     return run_job(job)
 
 
@@ -167,7 +183,8 @@ def _output(text: str) -> str:
         limit = os.pathconf(folder if os.path.isdir(folder) else "/", "PC_NAME_MAX")
     except (OSError, ValueError):
         limit = 255
-    errors = name if text.endswith(os.sep) else errors_name(name)  # the name writers give it
+    # the longest name writers give it or put beside it
+    errors = name if text.endswith(os.sep) else max(beside_names(name), key=len)
     longest = max(len(name.encode()), len(errors.encode()))
     if longest > limit:
         raise argparse.ArgumentTypeError(
@@ -182,7 +199,7 @@ MAX_KEY_BYTES = 1024  # S3's longest key: an object's name is not a local file's
 def _object_output(uri: str) -> str:
     """An s3:// output: its key, and the errors object's beside it, at most MAX_KEY_BYTES."""
     folder, _, name = uri[len("s3://") :].partition("/")[2].rpartition("/")
-    longest = max(len(f"{folder}/{name}".encode()), len(f"{folder}/{errors_name(name)}".encode()))
+    longest = max(len(f"{folder}/{each}".encode()) for each in (name, *beside_names(name)))
     if longest > MAX_KEY_BYTES:
         raise argparse.ArgumentTypeError(f"the key is too long: {longest} bytes with its errors object, at most 1024")
     return uri

@@ -8,15 +8,18 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import OutputError
-from ..core.process import EXIT_OK, EXIT_SOME_FAILED
+from ..core.monitoring import Watch
+from ..core.process import EXIT_DRIFT, EXIT_OK, EXIT_SOME_FAILED
 from . import objects
 from .errors import InputError
 from .inputs.discovery import Input, discover
 from .inputs.images.pool import ImageDecoder
 from .model_source import model_file
-from .outputs.destinations import check_destination, errors_location, prediction_output
+from .monitor import Watched, model_description, watch_for
+from .outputs.destinations import check_destination, errors_location, prediction_output, summary_location
 from .outputs.prepared import PreparedFolder, check_prepared_folder, prepared_folder
 from .outputs.shards import is_folder_output, shard_folder
 from .outputs.spec import ERRORS_NAME, STDOUT, OutputSpec
@@ -39,6 +42,7 @@ class Job:
     settings: BatchSettings = field(default_factory=BatchSettings)
     ray: str | None = None  # a Ray cluster's address (or auto); None: this machine
     save_prepared: str | None = None  # a new folder for the 28x28 digit of each image file
+    fail_on_drift: bool = False  # exit EXIT_DRIFT on the monitoring's alarm
 
     @property
     def to_folder(self) -> bool:
@@ -65,15 +69,40 @@ def run_job(job: Job) -> int:
             check_destination(job.output, [item.path for item in inputs], path, fmt=job.spec.fmt)
         preparation = job.settings.preparation
         predictor = Predictor(path, background=preparation.background, frame=preparation.frame)
-        scorer = _Scorer(job, predictor, inputs, decoder, path.read_bytes() if job.ray is not None else b"")
-        outcome, errors_file = _write(job, scorer, missing)
+        watch = watch_for(predictor.model) if job.ray is None else None
+        if job.ray is not None:
+            log.info("--ray: batches scored on a cluster are not monitored yet (no .monitor.json)")
+        model = model_description(predictor.model, job.model)
+        scorer = _Scorer(job, predictor, inputs, decoder, path.read_bytes() if job.ray is not None else b"", watch)
+        outcome, errors_file, summary = _write(job, scorer, missing, model)
     errors = missing + outcome.errors
     written = "standard output" if job.output == STDOUT else job.output
     log.info("scored %d images from %d inputs into %s", outcome.scored, len(inputs), written)
     if errors:
         listed = f"in {errors_file}" if errors_file else "above"
         log.warning("%d inputs could not be scored; listed %s", len(errors), listed)
+    drifted = _said_drift(job.output, summary)
+    if drifted and job.fail_on_drift:
+        return EXIT_DRIFT
     return EXIT_SOME_FAILED if errors else EXIT_OK
+
+
+def _said_drift(output: str, summary: dict[str, Any]) -> bool:
+    """Whether the batch drifted; if so, one warning line saying so and where the summary is."""
+    drift = summary.get("drift") or {}
+    if not drift.get("alarm"):
+        return False
+    where = "" if output == STDOUT else f"; see {summary_location(output)}"
+    log.warning(
+        "drift: this batch is unlike the images the model was checked on (score %.3f over %.3f for %d images); "
+        "its estimated accuracy %.2f is a guess%s",
+        drift["score"],
+        drift["threshold"],
+        summary["images"],
+        summary["estimated_accuracy"],
+        where,
+    )
+    return True
 
 
 def _nothing_found(named: Sequence[str], missing: list[tuple[str, str]]) -> str:
@@ -84,23 +113,34 @@ def _nothing_found(named: Sequence[str], missing: list[tuple[str, str]]) -> str:
     return "; ".join(f"{source}: {reason}" for source, reason in missing[:3]) + more
 
 
-def _write(job: Job, scorer: _Scorer, missing: list[tuple[str, str]]) -> tuple[Outcome, str | Path | None]:
-    """Score into the output and its errors file: the outcome, and where the errors were listed."""
+def _write(
+    job: Job, scorer: _Scorer, missing: list[tuple[str, str]], model: dict[str, str]
+) -> tuple[Outcome, str | Path | None, dict[str, Any]]:
+    """Score into the output and the files beside it: the outcome, where the errors were listed,
+    and the batch's summary (empty where none was made)."""
     with ProgressBar(len(scorer.inputs)) as progress:
         if job.to_folder:
             sources = [item.path for item in scorer.inputs]
             with shard_folder(job.output, job.spec, sources) as (writer, errors):
                 outcome = scorer.score(writer, progress)
                 errors += missing + outcome.errors
-            return outcome, objects.join(job.output, ERRORS_NAME) if errors else None
-        failed = list(missing)
+            return outcome, objects.join(job.output, ERRORS_NAME) if errors else None, {}
+        failed, summary = list(missing), {}  # type: tuple[list[tuple[str, str]], dict[str, Any]]
         with (
             prepared_folder(job.save_prepared) as prepared,
-            prediction_output(job.output, job.spec, failed) as writer,
+            prediction_output(job.output, job.spec, failed, summary) as writer,
         ):
             outcome = scorer.score(writer, progress, prepared)
             failed += outcome.errors
-        return outcome, errors_location(job.output) if failed else None
+            summary.update(_summary(scorer.watch, outcome.scored, model))
+        return outcome, errors_location(job.output) if failed else None, summary
+
+
+def _summary(watch: Watch | None, scored: int, model: dict[str, str]) -> dict[str, Any]:
+    if watch is not None:
+        return watch.summary(model)
+    why = "the model carries no monitoring reference (exported before batches were monitored, or elsewhere)"
+    return {"images": scored, "model": model, "reference": None, "monitored": False, "why": why}
 
 
 @dataclass
@@ -112,10 +152,12 @@ class _Scorer:
     inputs: list[Input]
     decoder: ImageDecoder | None  # the images decoding on this machine's workers (None with --ray)
     model_bytes: bytes  # for --ray: what every actor builds its session from; read while the file exists
+    watch: Watch | None = None  # takes in every image scored on this machine
 
     def score(self, writer, progress: Callable[[int], None], prepared: PreparedFolder | None = None) -> Outcome:
         if self.job.ray is None:
-            model, settings = self.predictor.model, self.job.settings
+            model = Watched(self.predictor.model, self.watch) if self.watch else self.predictor.model
+            settings = self.job.settings
             return score_inputs(
                 model, self.inputs, writer, settings, progress=progress, decoder=self.decoder, prepared=prepared
             )

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.onnx_model import OnnxModel
-from .engine import score_array_file, score_decoded
+from .engine import Model, score_array_file, score_decoded
 from .inputs.discovery import Input
 from .inputs.images.pool import ImageDecoder, runs_by_kind
 from .outputs.prepared import PreparedFolder
@@ -37,7 +36,7 @@ class Outcome:
 
 
 def score_inputs(
-    model: OnnxModel,
+    model: Model,
     inputs: Sequence[Input],
     writer: PredictionWriter,
     settings: BatchSettings,
@@ -71,7 +70,7 @@ def start_decoding(inputs: Sequence[Input], settings: BatchSettings) -> ImageDec
 class _Scorer:
     """One predict run's settings and its outcome so far: the engine's rows go to its writer."""
 
-    model: OnnxModel
+    model: Model
     writer: PredictionWriter
     settings: BatchSettings
     decoder: ImageDecoder  # the image files, decoding ahead of the scorer

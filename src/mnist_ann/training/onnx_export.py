@@ -52,6 +52,14 @@ def _make_reproducible(proto: onnx.ModelProto) -> None:
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
 
 
+def set_metadata(proto: onnx.ModelProto, entries: dict[str, str]) -> None:
+    """Put `entries` in the model's metadata (metadata_props; onnxruntime gives them back as the
+    session's custom metadata map), replacing entries of the same key."""
+    kept = {entry.key: entry.value for entry in proto.metadata_props}
+    kept.update(entries)
+    onnx.helper.set_model_props(proto, kept)
+
+
 def save_onnx(proto: onnx.ModelProto, path: str | Path) -> None:
     """Write the model as one self-contained file (no external data), atomically."""
     write_bytes(path, proto.SerializeToString())

@@ -5,27 +5,33 @@ with the errors file beside either."""
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from ...core.errors import OutputError
-from ...core.files import write_csv
+from ...core.files import write_csv, write_text
 from .. import objects
 from .names import error_rows
 from .replaceable import check_file, check_object
-from .spec import STDOUT, OutputSpec, errors_name
+from .spec import STDOUT, OutputSpec, errors_name, monitor_name
 from .writers import PredictionWriter, errors_path, prediction_file, write_errors
 
 
 @contextlib.contextmanager
 def prediction_output(
-    output: str | Path, spec: OutputSpec, failed: list[tuple[str, str]] | None = None
+    output: str | Path,
+    spec: OutputSpec,
+    failed: list[tuple[str, str]] | None = None,
+    summary: dict[str, Any] | None = None,
 ) -> Iterator[PredictionWriter]:
     """A writer whose rows appear at `output` (a path or an s3:// URI) only when the block ends
     without error; at `-`, standard output, row by row as they are scored. `failed`, the inputs
-    that could not be scored (filled by the block), is listed beside the output first (errors_beside)
-    and the rows are put in place last: a run stopped between the two leaves the former rows."""
+    that could not be scored, and `summary`, the batch's monitoring summary (both filled by the
+    block), are put beside the output first (errors_beside, summary_beside) and the rows in place
+    last: a run stopped between them leaves the former rows."""
     if output == STDOUT:
         writer = PredictionWriter(sys.stdout.buffer, spec)
         yield writer
@@ -37,12 +43,33 @@ def prediction_output(
             yield writer
             if failed is not None:
                 errors_beside(output, failed)
+            if summary:
+                summary_beside(output, summary)
         return
     with objects.written_to(str(output)) as local:
         with prediction_file(local, spec) as writer:
             yield writer
         if failed is not None:
             errors_beside(output, failed)
+        if summary:
+            summary_beside(output, summary)
+
+
+def summary_location(output: str | Path) -> str | Path:
+    """Where the batch's summary of a run into `output` goes: `p.monitor.json` beside `p.csv`."""
+    if objects.is_object(output):
+        folder, _, name = str(output).rpartition("/")
+        return f"{folder}/{monitor_name(name)}"
+    return Path(output).with_name(monitor_name(Path(output).name))
+
+
+def summary_beside(output: str | Path, summary: dict[str, Any]) -> None:
+    """The batch's summary as JSON beside the output, written whole (or uploaded in one piece)."""
+    text, where = json.dumps(summary, indent=1) + "\n", summary_location(output)
+    if isinstance(where, Path):
+        write_text(where, text)
+    else:
+        objects.write_bytes(where, text.encode())
 
 
 def object_errors_uri(output: str) -> str:

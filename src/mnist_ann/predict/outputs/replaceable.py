@@ -12,15 +12,15 @@ from pathlib import Path
 
 from ...core.files import check_replaceable, refusal
 from .names import printable
-from .spec import OURS, errors_name
+from .spec import OURS, beside_names
 
 
 def check_file(output: str | Path, sources: Sequence[str], model: str | Path) -> None:
-    """A file output and the errors file beside it: each a new name or a regular file (not a link,
-    a folder, a device, a FIFO) that is neither an input nor the model."""
+    """A file output and the files beside it (errors, summary): each a new name or a regular file
+    (not a link, a folder, a device, a FIFO) that is neither an input nor the model."""
     output = Path(output)
     protected: dict[tuple[int, int] | None, str] | None = None
-    for path in (output, output.with_name(errors_name(output.name))):
+    for path in (output, *(output.with_name(name) for name in beside_names(output.name))):
         check_replaceable(path)
         try:
             found = os.stat(path)
@@ -35,9 +35,9 @@ def check_file(output: str | Path, sources: Sequence[str], model: str | Path) ->
 
 
 def check_object(output: str, sources: Sequence[str], model: str | Path) -> None:
-    """An object output (s3://...) and the errors object beside it: neither an input nor the model."""
+    """An object output (s3://...) and the objects beside it (errors, summary): neither an input nor the model."""
     folder, _, name = output.rpartition("/")
-    for replaced in (output, f"{folder}/{errors_name(name)}"):
+    for replaced in (output, *(f"{folder}/{beside}" for beside in beside_names(name))):
         if replaced == str(model):
             raise refusal(replaced, "is the model")
         if replaced in sources:

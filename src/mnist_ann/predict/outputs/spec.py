@@ -11,6 +11,7 @@ from pathlib import PurePath
 
 FORMATS = ("csv", "jsonl", "parquet")
 ERRORS_SUFFIX = ".errors.csv"  # the failed inputs, beside a file output: predictions.errors.csv
+MONITOR_SUFFIX = ".monitor.json"  # the batch's summary (core/monitoring.py): predictions.monitor.json
 ERRORS_NAME, MANIFEST_NAME = "errors.csv", "_SUCCESS"  # in a folder (or prefix) of shards
 STDOUT = "-"  # `--output -`: the rows go to standard output (CSV or JSON Lines), as Unix tools do
 # Every name predict writes into a folder (or prefix) of shards: anything else there is someone's.
@@ -47,3 +48,13 @@ class OutputSpec:
 def errors_name(output_name: str) -> str:
     """The errors file's name beside an output file's: `p.errors.csv` for `p.csv` (or `p.parquet`)."""
     return PurePath(output_name).stem + ERRORS_SUFFIX
+
+
+def monitor_name(output_name: str) -> str:
+    """The batch summary's name beside an output file's: `p.monitor.json` for `p.csv`."""
+    return PurePath(output_name).stem + MONITOR_SUFFIX
+
+
+def beside_names(output_name: str) -> tuple[str, str]:
+    """Every file written beside an output file: the errors list and the batch summary."""
+    return errors_name(output_name), monitor_name(output_name)

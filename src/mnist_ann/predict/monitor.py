@@ -1,0 +1,47 @@
+"""The batch summary of a predict run (core/monitoring.py): the model's reference read from its
+file, every scored image watched on its way through the engine, and the summary described for
+`<output>.monitor.json`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from ..core.files import file_sha256
+from ..core.monitoring import METADATA_KEY, Reference, Watch
+from ..core.onnx_model import OnnxModel
+
+log = logging.getLogger("mnist-ann")
+
+
+class Watched:
+    """A model whose every call is watched: the engine scores through it as through the model."""
+
+    def __init__(self, model: Any, watch: Watch):
+        self.model, self.watch = model, watch
+
+    def predict(self, pixels: np.ndarray) -> np.ndarray:
+        probabilities = self.model.predict(pixels)
+        self.watch.observe(pixels, probabilities)
+        return probabilities
+
+
+def watch_for(model: OnnxModel) -> Watch | None:
+    """A Watch with the model's reference; None, said in one line, for a model without one (exported
+    before batches were monitored, or not by this pipeline) or with one this version cannot read."""
+    text = model.metadata.get(METADATA_KEY)
+    if text is None:
+        log.info("%s carries no monitoring reference: nothing about this batch can be monitored", model.path)
+        return None
+    try:
+        return Watch(Reference.from_json(text))
+    except ValueError as exc:
+        log.warning("%s: %s: nothing about this batch can be monitored", model.path, exc)
+        return None
+
+
+def model_description(model: OnnxModel, named: str | None) -> dict[str, str]:
+    """Which model scored a batch: as the user named it (a file or a registry URI) and its file's sha256."""
+    return {"named": named or str(model.path), "sha256": file_sha256(model.path)}

@@ -1,0 +1,97 @@
+"""predict/monitor.py: the reference read from the model file, every engine call watched as it
+passes, and a model without a reference (or with a broken one) scored as before with one line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import numpy as np
+import onnx
+import pytest
+
+from helpers import DenseNetwork, read_rows
+from mnist_ann.core.monitoring import METADATA_KEY, Reference
+from mnist_ann.core.onnx_model import OnnxModel
+from mnist_ann.predict.monitor import Watched, model_description, watch_for
+from mnist_ann.training.evaluation.watch_reference import build_reference
+
+
+def with_metadata(source, destination, value: str):
+    proto = onnx.load(str(source))
+    onnx.helper.set_model_props(proto, {METADATA_KEY: value})
+    onnx.save(proto, str(destination))
+    return OnnxModel(destination)
+
+
+@pytest.fixture(scope="module")
+def reference() -> Reference:
+    """The reference of the `exported` fixture's network (DenseNetwork's default), on random images."""
+    rng = np.random.default_rng(0)
+    test = rng.random((400, 784)).astype(np.float32), rng.integers(0, 10, 400)
+    return build_reference(DenseNetwork().predict, test, rng.random((300, 784)).astype(np.float32))
+
+
+def test_every_call_through_a_watched_model_is_watched_and_answered_unchanged(exported, reference, tmp_path):
+    model = with_metadata(exported[1], tmp_path / "model.onnx", reference.to_json())
+    watch = watch_for(model)
+    assert watch is not None and watch.reference.data == reference.data
+    watched, pixels = Watched(model, watch), np.random.default_rng(1).random((70, 784)).astype(np.float32)
+    for part in (pixels[:30], pixels[30:]):
+        assert np.array_equal(watched.predict(part), model.predict(part))
+    assert watch.images == 70 and watch.digits.sum() == 70
+    sha256 = hashlib.sha256((tmp_path / "model.onnx").read_bytes()).hexdigest()
+    assert model_description(model, "models:/mnist-ann/3") == {"named": "models:/mnist-ann/3", "sha256": sha256}
+
+
+def test_a_model_without_a_reference_or_with_a_broken_one_is_scored_unwatched(exported, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mnist-ann")
+    assert watch_for(OnnxModel(exported[1])) is None
+    assert "carries no monitoring reference: nothing about this batch can be monitored" in caplog.text
+    broken = with_metadata(exported[1], tmp_path / "broken.onnx", '{"temperature": "warm"}')
+    assert watch_for(broken) is None
+    (line,) = [r.getMessage() for r in caplog.records if "broken.onnx" in r.getMessage()]
+    assert "the monitoring reference is not one this version reads" in line and "\n" not in line
+
+
+@pytest.mark.heavy  # the command as a process
+def test_predict_writes_the_summary_beside_the_output_and_fail_on_drift_exits_3(exported, reference, tmp_path):
+    from helpers import run_script
+
+    model = with_metadata(exported[1], tmp_path / "model.onnx", reference.to_json()).path
+    rng = np.random.default_rng(7)
+    np.save(tmp_path / "alike.npy", (rng.random((500, 28, 28)) * 255).astype(np.uint8))  # the reference's kind
+    np.save(tmp_path / "faint.npy", (rng.random((500, 28, 28)) * 40).astype(np.uint8))  # far from it
+
+    def predict(inputs: str, output: str, *extra: str):
+        return run_script(
+            "-m", "mnist_ann.cli", "predict", tmp_path / inputs, "--model", model, "--output", tmp_path / output, *extra
+        )
+
+    done = predict("alike.npy", "alike.csv")
+    summary = json.loads((tmp_path / "alike.monitor.json").read_text())
+    assert done.returncode == 0 and "drift" not in done.stderr, done.stderr
+    assert summary["images"] == 500 and summary["drift"]["alarm"] is False and summary["reference"]["images"] == 200
+    assert summary["model"]["named"] == str(model)
+    done = predict("faint.npy", "faint.csv")
+    summary = json.loads((tmp_path / "faint.monitor.json").read_text())
+    assert done.returncode == 0 and summary["drift"]["alarm"] is True and summary["estimate_reliable"] is False
+    (warning,) = [line for line in done.stderr.splitlines() if "drift:" in line]
+    assert f"see {tmp_path / 'faint.monitor.json'}" in warning and "is a guess" in warning
+    (tmp_path / "faint.csv").unlink()
+    done = predict("faint.npy", "faint.csv", "--fail-on-drift")
+    assert done.returncode == 3 and len(read_rows(tmp_path / "faint.csv")) == 500, done.stderr
+    # a model without a reference: scored as before, the summary says why it says nothing
+    done = run_script(
+        "-m",
+        "mnist_ann.cli",
+        "predict",
+        tmp_path / "faint.npy",
+        "--model",
+        exported[1],
+        "--output",
+        tmp_path / "plain.csv",
+    )
+    summary = json.loads((tmp_path / "plain.monitor.json").read_text())
+    assert done.returncode == 0 and summary["monitored"] is False and "no monitoring reference" in summary["why"]
