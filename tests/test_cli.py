@@ -42,7 +42,7 @@ def test_usage_error_is_exit_1(tmp_path):
         ("--output", "", "--output: '' names no new file or folder"),
         ("--output", "./", "--output: './' names no new file or folder"),
         ("--output", "..", "--output: '..' names no new file or folder"),
-        ("--output", "a" * 250 + ".csv", "--output: the name is too long: 261 bytes with its errors file"),
+        ("--output", "a" * 250 + ".csv", "--output: the name is too long: 263 bytes with the files beside it"),
         ("--workers", "2147483647", "--workers: at most 1024 processes, got 2147483647"),
     ],
 )
@@ -62,11 +62,11 @@ def test_an_output_or_workers_that_cannot_work_is_refused_before_any_work(export
 def test_the_longest_output_name_allowed_is_written_with_its_errors_file(exported, tmp_path):
     np.save(tmp_path / "a.npy", font_digits()[:2])
     (tmp_path / "bad.npy").write_bytes(b"not an array")
-    name = "a" * (255 - len(".errors.csv")) + ".csv"  # its errors file has the longest name allowed
+    name = "a" * (255 - len(".monitor.json")) + ".csv"  # its summary beside it has the longest name allowed
     result = predict("--model", exported[1], tmp_path / "a.npy", tmp_path / "bad.npy", "--output", tmp_path / name)
     assert result.returncode == 2, result.stderr
     assert len(read_rows(tmp_path / name)) == 2
-    assert (tmp_path / (name[:-4] + ".errors.csv")).is_file()
+    assert (tmp_path / (name[:-4] + ".errors.csv")).is_file() and (tmp_path / (name[:-4] + ".monitor.json")).is_file()
 
 
 def test_predict_never_imports_tensorflow(exported, tmp_path):
@@ -215,7 +215,7 @@ def test_file_names_reach_stderr_escaped_never_as_new_lines_or_terminal_codes(ex
     done = predict("--model", exported[1], folder, "--output", tmp_path / "out.csv")
     assert done.returncode == 2
     lines = done.stderr.splitlines()
-    assert len(lines) == 4 and not any("\x1b" in line or "\x9b" in line for line in lines), lines
+    assert len(lines) == 5 and not any("\x1b" in line or "\x9b" in line for line in lines), lines
     assert sum(line.startswith("18:00:00") for line in lines) == 0
     assert (
         "skipped " + str(folder / "evil\\n18:00:00 INFO mnist-ann: scored 99 images \\x1b[2J\\x9b31m\\u2028.png")

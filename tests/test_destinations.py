@@ -4,6 +4,7 @@ errors object removed; outputs that cannot be written refused before any work, i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,9 @@ def test_objects_in_and_out_give_the_rows_and_errors_of_the_same_files_read_loca
             assert rows == (tmp_path / got).read_bytes()
         else:
             _assert_same_parquet(rows, tmp_path / got, *next(iter(as_local.items())))
-    assert s3.keys("s3://preds-out/") == sorted([f"p.{fmt}", "p.errors.csv"])
+    assert s3.keys("s3://preds-out/") == sorted([f"p.{fmt}", "p.errors.csv", "p.monitor.json"])
+    remote_summary = json.loads(s3.get("s3://preds-out/p.monitor.json"))
+    assert remote_summary == json.loads((tmp_path / "one.monitor.json").read_text()) and remote_summary["images"] > 0
 
 
 def _assert_same_parquet(data: bytes, path: Path, remote: bytes, local: bytes) -> None:
@@ -64,7 +67,7 @@ def test_a_stale_errors_object_is_removed_when_nothing_failed(exported, s3):
     s3.put("s3://preds-out/p.errors.csv", b"source,reason\nold,gone\n")
     result = predict("--model", model, "s3://digits-in/a.png", "--output", "s3://preds-out/p.csv")
     assert result.returncode == 0, result.stderr
-    assert s3.keys("s3://preds-out/") == ["p.csv"]
+    assert s3.keys("s3://preds-out/") == ["p.csv", "p.monitor.json"]  # the summary beside: always there
     assert s3.get("s3://preds-out/p.csv").splitlines()[1].startswith(b"s3://digits-in/a.png,")
 
 

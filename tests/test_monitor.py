@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 
 import numpy as np
 import onnx
@@ -14,7 +13,7 @@ import pytest
 from helpers import DenseNetwork, read_rows
 from mnist_ann.core.monitoring import METADATA_KEY, Reference
 from mnist_ann.core.onnx_model import OnnxModel
-from mnist_ann.predict.monitor import Watched, model_description, watch_for
+from mnist_ann.predict.monitor import NO_REFERENCE, Watched, model_description, watch_for
 from mnist_ann.training.evaluation.watch_reference import build_reference
 
 
@@ -36,7 +35,7 @@ def reference() -> Reference:
 def test_every_call_through_a_watched_model_is_watched_and_answered_unchanged(exported, reference, tmp_path):
     model = with_metadata(exported[1], tmp_path / "model.onnx", reference.to_json())
     watch = watch_for(model)
-    assert watch is not None and watch.reference.data == reference.data
+    assert not isinstance(watch, str) and watch.reference.data == reference.data
     watched, pixels = Watched(model, watch), np.random.default_rng(1).random((70, 784)).astype(np.float32)
     for part in (pixels[:30], pixels[30:]):
         assert np.array_equal(watched.predict(part), model.predict(part))
@@ -45,14 +44,11 @@ def test_every_call_through_a_watched_model_is_watched_and_answered_unchanged(ex
     assert model_description(model, "models:/mnist-ann/3") == {"named": "models:/mnist-ann/3", "sha256": sha256}
 
 
-def test_a_model_without_a_reference_or_with_a_broken_one_is_scored_unwatched(exported, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="mnist-ann")
-    assert watch_for(OnnxModel(exported[1])) is None
-    assert "carries no monitoring reference: nothing about this batch can be monitored" in caplog.text
+def test_a_model_without_a_reference_or_with_a_broken_one_says_why_in_one_line(exported, tmp_path):
+    assert watch_for(OnnxModel(exported[1])) == NO_REFERENCE
     broken = with_metadata(exported[1], tmp_path / "broken.onnx", '{"temperature": "warm"}')
-    assert watch_for(broken) is None
-    (line,) = [r.getMessage() for r in caplog.records if "broken.onnx" in r.getMessage()]
-    assert "the monitoring reference is not one this version reads" in line and "\n" not in line
+    why = watch_for(broken)
+    assert isinstance(why, str) and "the monitoring reference is not one this version reads" in why and "\n" not in why
 
 
 @pytest.mark.heavy  # the command as a process
@@ -94,4 +90,5 @@ def test_predict_writes_the_summary_beside_the_output_and_fail_on_drift_exits_3(
         tmp_path / "plain.csv",
     )
     summary = json.loads((tmp_path / "plain.monitor.json").read_text())
-    assert done.returncode == 0 and summary["monitored"] is False and "no monitoring reference" in summary["why"]
+    assert done.returncode == 0 and summary["monitored"] is False and summary["why"] == NO_REFERENCE
+    assert f"nothing about this batch can be monitored: {NO_REFERENCE}" in done.stderr

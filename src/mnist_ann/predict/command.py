@@ -188,7 +188,7 @@ def _output(text: str) -> str:
     longest = max(len(name.encode()), len(errors.encode()))
     if longest > limit:
         raise argparse.ArgumentTypeError(
-            f"the name is too long: {longest} bytes with its errors file {errors[:20]}..., at most {limit}"
+            f"the name is too long: {longest} bytes with the files beside it ({errors[:20]}...), at most {limit}"
         )
     return text
 
@@ -201,7 +201,9 @@ def _object_output(uri: str) -> str:
     folder, _, name = uri[len("s3://") :].partition("/")[2].rpartition("/")
     longest = max(len(f"{folder}/{each}".encode()) for each in (name, *beside_names(name)))
     if longest > MAX_KEY_BYTES:
-        raise argparse.ArgumentTypeError(f"the key is too long: {longest} bytes with its errors object, at most 1024")
+        raise argparse.ArgumentTypeError(
+            f"the key is too long: {longest} bytes with the objects beside it, at most 1024"
+        )
     return uri
 
 

@@ -18,7 +18,7 @@ from .errors import InputError
 from .inputs.discovery import Input, discover
 from .inputs.images.pool import ImageDecoder
 from .model_source import model_file
-from .monitor import Watched, model_description, watch_for
+from .monitor import Watched, model_description, unmonitored, watch_for
 from .outputs.destinations import check_destination, errors_location, prediction_output, summary_location
 from .outputs.prepared import PreparedFolder, check_prepared_folder, prepared_folder
 from .outputs.shards import is_folder_output, shard_folder
@@ -69,9 +69,7 @@ def run_job(job: Job) -> int:
             check_destination(job.output, [item.path for item in inputs], path, fmt=job.spec.fmt)
         preparation = job.settings.preparation
         predictor = Predictor(path, background=preparation.background, frame=preparation.frame)
-        watch = watch_for(predictor.model) if job.ray is None else None
-        if job.ray is not None:
-            log.info("--ray: batches scored on a cluster are not monitored yet (no .monitor.json)")
+        watch = watch_for(predictor.model) if job.ray is None else "batches scored with --ray are not monitored yet"
         model = model_description(predictor.model, job.model)
         scorer = _Scorer(job, predictor, inputs, decoder, path.read_bytes() if job.ray is not None else b"", watch)
         outcome, errors_file, summary = _write(job, scorer, missing, model)
@@ -81,14 +79,18 @@ def run_job(job: Job) -> int:
     if errors:
         listed = f"in {errors_file}" if errors_file else "above"
         log.warning("%d inputs could not be scored; listed %s", len(errors), listed)
-    drifted = _said_drift(job.output, summary)
+    drifted = _said_drift(job.output, summary, watch)
     if drifted and job.fail_on_drift:
         return EXIT_DRIFT
     return EXIT_SOME_FAILED if errors else EXIT_OK
 
 
-def _said_drift(output: str, summary: dict[str, Any]) -> bool:
-    """Whether the batch drifted; if so, one warning line saying so and where the summary is."""
+def _said_drift(output: str, summary: dict[str, Any], watch: Watch | str) -> bool:
+    """Whether the batch drifted; if so, one warning line saying so and where the summary is. A
+    batch that could not be monitored is said in one line too."""
+    if isinstance(watch, str):
+        log.info("nothing about this batch can be monitored: %s", watch)
+        return False
     drift = summary.get("drift") or {}
     if not drift.get("alarm"):
         return False
@@ -132,15 +134,11 @@ def _write(
         ):
             outcome = scorer.score(writer, progress, prepared)
             failed += outcome.errors
-            summary.update(_summary(scorer.watch, outcome.scored, model))
+            watch = scorer.watch
+            summary.update(
+                unmonitored(outcome.scored, model, watch) if isinstance(watch, str) else watch.summary(model)
+            )
         return outcome, errors_location(job.output) if failed else None, summary
-
-
-def _summary(watch: Watch | None, scored: int, model: dict[str, str]) -> dict[str, Any]:
-    if watch is not None:
-        return watch.summary(model)
-    why = "the model carries no monitoring reference (exported before batches were monitored, or elsewhere)"
-    return {"images": scored, "model": model, "reference": None, "monitored": False, "why": why}
 
 
 @dataclass
@@ -152,11 +150,12 @@ class _Scorer:
     inputs: list[Input]
     decoder: ImageDecoder | None  # the images decoding on this machine's workers (None with --ray)
     model_bytes: bytes  # for --ray: what every actor builds its session from; read while the file exists
-    watch: Watch | None = None  # takes in every image scored on this machine
+    watch: Watch | str = ""  # takes in every image scored on this machine; or why there is none
 
     def score(self, writer, progress: Callable[[int], None], prepared: PreparedFolder | None = None) -> Outcome:
         if self.job.ray is None:
-            model = Watched(self.predictor.model, self.watch) if self.watch else self.predictor.model
+            watch, plain = self.watch, self.predictor.model
+            model = plain if isinstance(watch, str) else Watched(plain, watch)
             settings = self.job.settings
             return score_inputs(
                 model, self.inputs, writer, settings, progress=progress, decoder=self.decoder, prepared=prepared

@@ -4,7 +4,6 @@ file, every scored image watched on its way through the engine, and the summary 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
@@ -12,8 +11,6 @@ import numpy as np
 from ..core.files import file_sha256
 from ..core.monitoring import METADATA_KEY, Reference, Watch
 from ..core.onnx_model import OnnxModel
-
-log = logging.getLogger("mnist-ann")
 
 
 class Watched:
@@ -28,18 +25,24 @@ class Watched:
         return probabilities
 
 
-def watch_for(model: OnnxModel) -> Watch | None:
-    """A Watch with the model's reference; None, said in one line, for a model without one (exported
-    before batches were monitored, or not by this pipeline) or with one this version cannot read."""
+NO_REFERENCE = "the model carries no monitoring reference (exported before batches were monitored, or elsewhere)"
+
+
+def watch_for(model: OnnxModel) -> Watch | str:
+    """A Watch with the model's reference; for a model without one (exported before batches were
+    monitored, or not by this pipeline) or with one this version cannot read, why not, in words."""
     text = model.metadata.get(METADATA_KEY)
     if text is None:
-        log.info("%s carries no monitoring reference: nothing about this batch can be monitored", model.path)
-        return None
+        return NO_REFERENCE
     try:
         return Watch(Reference.from_json(text))
     except ValueError as exc:
-        log.warning("%s: %s: nothing about this batch can be monitored", model.path, exc)
-        return None
+        return str(exc)
+
+
+def unmonitored(scored: int, model: dict[str, str], why: str) -> dict[str, Any]:
+    """The summary of a batch that could not be monitored, saying why."""
+    return {"images": scored, "model": model, "reference": None, "monitored": False, "why": why}
 
 
 def model_description(model: OnnxModel, named: str | None) -> dict[str, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.errors import OutputError
-from ...core.files import write_csv, write_text
+from ...core.files import atomic_path, write_csv
 from .. import objects
 from .names import error_rows
 from .replaceable import check_file, check_object
@@ -30,8 +30,8 @@ def prediction_output(
     """A writer whose rows appear at `output` (a path or an s3:// URI) only when the block ends
     without error; at `-`, standard output, row by row as they are scored. `failed`, the inputs
     that could not be scored, and `summary`, the batch's monitoring summary (both filled by the
-    block), are put beside the output first (errors_beside, summary_beside) and the rows in place
-    last: a run stopped between them leaves the former rows."""
+    block), go beside the output: the errors first, then the rows in place, then the summary (a
+    rename on a local disk; an upload after the rows' for an object)."""
     if output == STDOUT:
         writer = PredictionWriter(sys.stdout.buffer, spec)
         yield writer
@@ -39,20 +39,23 @@ def prediction_output(
         sys.stdout.buffer.flush()
         return
     if not objects.is_object(output):
-        with prediction_file(output, spec) as writer:
+        # the summary is written under a temporary name and renamed just after the rows: a run whose
+        # rows fail leaves no summary of rows that are not there
+        with contextlib.ExitStack() as summary_staged, prediction_file(output, spec) as writer:
             yield writer
             if failed is not None:
                 errors_beside(output, failed)
             if summary:
-                summary_beside(output, summary)
+                staged = summary_staged.enter_context(atomic_path(summary_location(output)))
+                staged.write_text(summary_text(summary), encoding="utf-8")
         return
     with objects.written_to(str(output)) as local:
         with prediction_file(local, spec) as writer:
             yield writer
         if failed is not None:
             errors_beside(output, failed)
-        if summary:
-            summary_beside(output, summary)
+    if summary:  # after the rows' upload, which may fail
+        objects.write_bytes(str(summary_location(output)), summary_text(summary).encode())
 
 
 def summary_location(output: str | Path) -> str | Path:
@@ -63,13 +66,8 @@ def summary_location(output: str | Path) -> str | Path:
     return Path(output).with_name(monitor_name(Path(output).name))
 
 
-def summary_beside(output: str | Path, summary: dict[str, Any]) -> None:
-    """The batch's summary as JSON beside the output, written whole (or uploaded in one piece)."""
-    text, where = json.dumps(summary, indent=1) + "\n", summary_location(output)
-    if isinstance(where, Path):
-        write_text(where, text)
-    else:
-        objects.write_bytes(where, text.encode())
+def summary_text(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, indent=1) + "\n"
 
 
 def object_errors_uri(output: str) -> str:
