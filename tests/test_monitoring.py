@@ -118,3 +118,22 @@ def test_calibration_divides_the_logits_by_the_temperature():
     softened = calibrate(probabilities, 2.0)[0, :3]
     expected = np.sqrt([0.7, 0.2, 0.1]) / np.sqrt([0.7, 0.2, 0.1]).sum()
     assert softened == pytest.approx(expected, rel=1e-6)
+
+
+def test_ranks_are_each_images_mid_rank_among_its_digits_reference_values(reference):
+    """Checked against the definition, digit by digit, with values past either end of the grids."""
+    rng = np.random.default_rng(8)
+    digits = rng.integers(0, 10, 500)
+    signals = {
+        "digit": digits,
+        "confidence": rng.uniform(-0.5, 1.5, 500),
+        "residual": rng.uniform(-1, 3, 500) * reference.quantiles["residual"].max(),
+    }
+    ranks = reference.ranks(signals)
+    for name in SIGNALS:
+        expected = []
+        for digit, value in zip(digits, signals[name]):
+            grid = reference.quantiles[name][digit]
+            expected.append((np.count_nonzero(grid < value) + 0.5 * np.count_nonzero(grid == value)) / len(grid))
+        expected = np.array(expected)
+        assert ranks[name] == pytest.approx(expected if name == "confidence" else 1 - expected)

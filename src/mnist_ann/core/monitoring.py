@@ -28,6 +28,7 @@ numpy only: both families import it.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -67,28 +68,54 @@ class Reference:
     def signals(self, pixels: np.ndarray, probabilities: np.ndarray) -> dict[str, np.ndarray]:
         """Per image: the digit read, its calibrated top confidence and its residual."""
         calibrated = calibrate(probabilities, self.temperature)
-        centred = pixels.astype(np.float32) - self.mean
-        projected = centred @ self.components
-        residual = np.einsum("ij,ij->i", centred, centred) - np.einsum("ij,ij->i", projected, projected)
+        # |x - mean|^2 - |(x - mean) V|^2, without the (n, 784) array x - mean: one product of x with
+        # [V | mean] gives x V and x . mean (this costs about a third of what centring did)
+        product = pixels @ self._projection
+        projected = product[:, :-1] - self._projected_mean
+        squared = np.einsum("ij,ij->i", pixels, pixels) - 2 * product[:, -1] + self._mean_squared
+        residual = squared - np.einsum("ij,ij->i", projected, projected)
         return {
             "digit": probabilities.argmax(axis=1),
             "confidence": calibrated.max(axis=1),
             "residual": np.sqrt(np.maximum(residual, 0) / NUM_PIXELS),
         }
 
+    @functools.cached_property
+    def _projection(self) -> np.ndarray:
+        return np.ascontiguousarray(np.column_stack([self.components, self.mean]), dtype=np.float32)
+
+    @functools.cached_property
+    def _projected_mean(self) -> np.ndarray:
+        return (self.mean @ self.components).astype(np.float32)
+
+    @functools.cached_property
+    def _mean_squared(self) -> float:
+        return float(self.mean @ self.mean)
+
     def ranks(self, signals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Per image and signal, its mid-rank u in [0, 1] among the reference values of its digit,
         oriented so that a small u is atypical (low confidence, high residual)."""
         ranks = {}
         for name in SIGNALS:
-            u = np.empty(len(signals["digit"]))
-            for digit in np.unique(signals["digit"]):
-                chosen = signals["digit"] == digit
-                values, grid = signals[name][chosen], self.quantiles[name][digit]
-                below = np.searchsorted(grid, values, "left") + np.searchsorted(grid, values, "right")
-                u[chosen] = below / (2 * len(grid))
+            # every digit's grid in one sorted array, each shifted past the one before: one search
+            grids, offsets, (low, high) = self._shifted_grids[name]
+            # a value past every grid ranks as the grid's end does: clipped, it stays in its digit's span
+            values = np.clip(signals[name], low - 0.5, high + 0.5) + offsets[signals["digit"]]
+            found = np.searchsorted(grids, values, "left") + np.searchsorted(grids, values, "right")
+            width = self.quantiles[name].shape[1]
+            u = (found - 2 * width * signals["digit"]) / (2 * width)
             ranks[name] = u if name == "confidence" else 1 - u
         return ranks
+
+    @functools.cached_property
+    def _shifted_grids(self) -> dict[str, tuple[np.ndarray, np.ndarray, tuple[float, float]]]:
+        shifted = {}
+        for name in SIGNALS:
+            grid = self.quantiles[name]
+            low, high = float(grid.min()), float(grid.max())
+            offsets = np.arange(NUM_CLASSES) * (high - low + 1.0) * 2 - low  # digit d's span from 2d(range + 1)
+            shifted[name] = ((grid + offsets[:, None]).ravel(), offsets, (low, high))
+        return shifted
 
     def to_json(self) -> str:
         return json.dumps(
