@@ -4,6 +4,7 @@ status; an unreachable server is a bounded, one-line failure."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import resource
@@ -424,3 +425,53 @@ def test_a_stage_leaves_no_registry_setting_behind(tracking_env, tmp_path):
         mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'other.db'}")  # as fetching the champion does
     assert "MLFLOW_REGISTRY_URI" not in os.environ
     assert mlflow.get_registry_uri() == mlflow.get_tracking_uri() == tracking_env
+
+
+@pytest.mark.heavy
+def test_a_registry_models_batches_are_runs_linked_to_their_version(trained, tmp_path):
+    """Issue 39: `predict --model models:/...` records each batch as a run of the batch experiment,
+    tagged with the version that scored it, the summary's figures as its metrics: two batches, two
+    runs, in order. On a copy of the session's store (its runs are its own)."""
+    from mnist_ann.tracking.batches import BATCH_EXPERIMENT, batch_runs
+
+    store_file = tmp_path / "mlflow.db"
+    source_file = trained.client.tracking_uri.removeprefix("sqlite:///")
+    with sqlite3.connect(source_file) as source, sqlite3.connect(store_file) as copy:
+        source.backup(copy)
+    client = mlflow.MlflowClient(f"sqlite:///{store_file}")
+    (version,) = [v.version for v in client.search_model_versions("name='mnist-ann'") if v.run_id == trained.run_id]
+    pixels = np.load(trained.workdir / "data" / "processed" / "x_test.npy")
+    np.save(tmp_path / "digits.npy", np.rint(pixels.reshape(-1, 28, 28) * 255).astype(np.uint8))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store_file}"}
+    summaries = []
+    for batch in ("first", "second"):
+        done = run_script(
+            "-m", "mnist_ann.cli", "predict", "digits.npy", "--model", f"models:/mnist-ann/{version}",
+            "--output", f"{batch}.csv", cwd=tmp_path, env=env,
+        )  # fmt: skip
+        assert done.returncode == 0 and "not recorded" not in done.stderr, done.stderr
+        summaries.append(json.loads((tmp_path / f"{batch}.monitor.json").read_text()))
+    client = mlflow.MlflowClient(f"sqlite:///{store_file}")  # a new client: the processes wrote the file
+    runs = batch_runs(client, "mnist-ann", str(version))
+    assert len(runs) == 2 and client.get_experiment(runs[0].info.experiment_id).name == BATCH_EXPERIMENT
+    for run, summary in zip(runs, summaries):
+        assert run.data.metrics["images"] == summary["images"] == len(pixels)
+        assert run.data.metrics["estimated_accuracy"] == pytest.approx(summary["estimated_accuracy"])
+        assert run.data.metrics["drift_score"] == pytest.approx(summary["drift"]["score"])
+        assert run.data.metrics["drift_alarm"] == float(summary["drift"]["alarm"])
+        assert run.data.tags["mnist_ann.model_version"] == str(version)
+
+
+@pytest.mark.heavy
+def test_a_store_that_cannot_be_reached_costs_the_batch_one_warning_not_the_run(closed_port_url, tmp_path, caplog):
+    from mnist_ann.tracking.batches import record_batch
+
+    summary = {"images": 5, "model": {"sha256": "0" * 64}, "drift": {"score": 0.1}}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", closed_port_url.rsplit("/", 1)[0])
+        patch.setenv(DEADLINE_VARIABLE, "5")
+        started = time.monotonic()
+        assert record_batch("models:/mnist-ann/1", summary, tmp_path) is None
+    assert time.monotonic() - started < 30
+    (line,) = [r.getMessage() for r in caplog.records if "not recorded" in r.getMessage()]
+    assert line.startswith("the batch was not recorded in MLflow (http://127.0.0.1:") and "\n" not in line

@@ -79,6 +79,11 @@ def run_job(job: Job) -> int:
     if errors:
         listed = f"in {errors_file}" if errors_file else "above"
         log.warning("%d inputs could not be scored; listed %s", len(errors), listed)
+    if job.model is not None and str(job.model).startswith("models:/") and summary.get("drift"):
+        from ..tracking import repo_root
+        from ..tracking.batches import record_batch
+
+        record_batch(str(job.model), summary, repo_root())
     drifted = _said_drift(job.output, summary, watch)
     if drifted and job.fail_on_drift:
         return EXIT_DRIFT

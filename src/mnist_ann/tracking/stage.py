@@ -109,7 +109,7 @@ def _start(experiment_name, which: _Which, *, root: Path, explicit_uri: str | No
                 _relocate(root)
             mlflow.set_tracking_uri(uri)
             mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)  # versions go to this store
-            experiment_id = _experiment_id(mlflow, experiment_name, root, uri)
+            experiment_id = find_experiment(mlflow, experiment_name, root, uri)
             end_runs_of_dead_stages(mlflow, experiment_id)
             reopened = _reopen(mlflow, experiment_id, which, uri)
             active, amend, restored = reopened
@@ -200,7 +200,8 @@ def _relocate(root: Path) -> None:
         )
 
 
-def _experiment_id(mlflow: Any, name: str, root: Path, uri: str) -> str:
+def find_experiment(mlflow: Any, name: str, root: Path, uri: str) -> str:
+    """The id of experiment `name`, created (artifacts under `root`, the model-training kind) where new."""
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         # Anchor a local store's artifacts at the repo root too, whatever folder the stage runs in.
