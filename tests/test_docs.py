@@ -60,12 +60,13 @@ def test_the_python_examples_run(exported, tmp_path):
     Image.fromarray(255 - font_digits()[3]).save(tmp_path / "scans" / "0001.png")
     Image.fromarray(255 - font_digits()[4]).save(tmp_path / "scans" / "0002.jpg", quality=95)
     examples = code_blocks(DOCS / "predict.md", "python") + code_blocks(README, "python")
-    assert len(examples) == 2
+    assert len(examples) == 3
     outputs = [
         subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True) for code in examples
     ]
-    assert [o.returncode for o in outputs] == [0, 0], [o.stderr[-1000:] for o in outputs]
-    first, second = outputs[0].stdout.splitlines(), outputs[1].stdout.split()
+    assert [o.returncode for o in outputs] == [0, 0, 0], [o.stderr[-1000:] for o in outputs]
+    first, summary, second = outputs[0].stdout.splitlines(), outputs[1].stdout.split(), outputs[2].stdout.split()
+    assert summary == ["2", "False"]  # this model carries no monitoring reference
     assert [line.split()[0] for line in first] == ["scans/0001.png", "scans/0002.jpg"]
     assert all(line.split()[3] == "mnist/light" and line.split()[4] == "None" for line in first)
     assert second == [first[0].split()[1]]  # the README's label is the page's

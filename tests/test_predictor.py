@@ -181,3 +181,55 @@ def test_a_bool_array_is_a_mask_of_the_ink(predictor):
     for by_mask, by_bytes in zip(predictor.predict(mask), predictor.predict(as_bytes)):
         np.testing.assert_array_equal(by_mask.probabilities, by_bytes.probabilities)
     assert preprocess(mask).max() == 1.0 and preprocess(mask).dtype == np.float32
+
+
+@pytest.fixture(scope="module")
+def watched_model(exported, tmp_path_factory):
+    """The `exported` network with a monitoring reference in its file, as export puts one."""
+    import onnx
+
+    from helpers import DenseNetwork
+    from mnist_ann.core.monitoring import METADATA_KEY
+    from mnist_ann.training.evaluation.watch_reference import build_reference
+
+    rng = np.random.default_rng(0)
+    noisy = lambda n: np.clip(preprocess(font_digits()).repeat(n, axis=0) + rng.normal(0, 0.05, (40 * n, 784)), 0, 1)
+    test = noisy(10).astype(np.float32), rng.integers(0, 10, 400)  # all different: no ties in the quantiles
+    reference = build_reference(DenseNetwork().predict, test, noisy(3).astype(np.float32))
+    proto = onnx.load(str(exported[1]))
+    onnx.helper.set_model_props(proto, {METADATA_KEY: reference.to_json()})
+    path = tmp_path_factory.mktemp("watched") / "model.onnx"
+    onnx.save(proto, str(path))
+    return path
+
+
+def test_its_summary_of_a_list_of_predictions_is_the_watch_over_their_images(watched_model, tmp_path):
+    """Issue 39: Predictor.summary gives what `predict` writes beside its output, for the
+    predictions given: the failed ones left out, a subset summarised as itself. (Up to rounding:
+    BLAS rounds a product differently for one image and for a batch, about 1e-5 of a residual.)"""
+    from mnist_ann.core.monitoring import Watch
+    from mnist_ann.core.onnx_model import OnnxModel
+
+    predictor = Predictor(watched_model)
+    digits = font_digits()
+    Image.fromarray(digits[0]).save(tmp_path / "a.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    predictions = predictor.predict([*digits, tmp_path / "bad.png"])
+    assert predictions[-1].error is not None and all(p.residual is not None for p in predictions[:-1])
+    model = OnnxModel(watched_model)
+    watch = Watch(predictor.watching.reference)
+    watch.observe(preprocess(digits), model.predict(preprocess(digits)))
+    summary, expected = predictor.summary(predictions), watch.summary(predictor.named)
+    assert summary["images"] == 40 and summary["drift"]["alarm"] == expected["drift"]["alarm"]
+    for name in ("confidence", "residual"):
+        assert summary["drift"]["by_signal"][name] == pytest.approx(expected["drift"]["by_signal"][name], abs=2e-3)
+    assert {k: v for k, v in summary.items() if k != "drift"} == {k: v for k, v in expected.items() if k != "drift"}
+    half = Watch(predictor.watching.reference)
+    half.observe(preprocess(digits[:20]), model.predict(preprocess(digits[:20])))
+    assert predictor.summary(predictions[:20])["predicted_counts"] == half.summary(predictor.named)["predicted_counts"]
+    assert predictor.summary(predictions[:20])["images"] == 20
+
+
+def test_a_model_without_a_reference_summarises_that_it_cannot(predictor):
+    summary = predictor.summary(predictor.predict(font_digits()[:5]))
+    assert summary["monitored"] is False and summary["images"] == 5 and "no monitoring reference" in summary["why"]

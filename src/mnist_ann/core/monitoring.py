@@ -67,18 +67,22 @@ class Reference:
 
     def signals(self, pixels: np.ndarray, probabilities: np.ndarray) -> dict[str, np.ndarray]:
         """Per image: the digit read, its calibrated top confidence and its residual."""
-        calibrated = calibrate(probabilities, self.temperature)
+        return {
+            "digit": probabilities.argmax(axis=1),
+            "confidence": calibrate(probabilities, self.temperature).max(axis=1),
+            "residual": self.residuals(pixels),
+        }
+
+    def residuals(self, pixels: np.ndarray) -> np.ndarray:
+        """Each image's distance from the reference's pixel space: the root mean square, over its
+        pixels, of what projection on the components leaves."""
         # |x - mean|^2 - |(x - mean) V|^2, without the (n, 784) array x - mean: one product of x with
         # [V | mean] gives x V and x . mean (this costs about a third of what centring did)
         product = pixels @ self._projection
         projected = product[:, :-1] - self._projected_mean
         squared = np.einsum("ij,ij->i", pixels, pixels) - 2 * product[:, -1] + self._mean_squared
         residual = squared - np.einsum("ij,ij->i", projected, projected)
-        return {
-            "digit": probabilities.argmax(axis=1),
-            "confidence": calibrated.max(axis=1),
-            "residual": np.sqrt(np.maximum(residual, 0) / NUM_PIXELS),
-        }
+        return np.sqrt(np.maximum(residual, 0) / NUM_PIXELS)
 
     @functools.cached_property
     def _projection(self) -> np.ndarray:
@@ -174,11 +178,13 @@ class Watch:
 
     def observe(self, pixels: np.ndarray, probabilities: np.ndarray) -> None:
         """Take in scored images: model-ready pixels (n, 784) and the model's probabilities."""
-        if not len(pixels):
-            return
-        signals = self.reference.signals(pixels, probabilities)
+        if len(pixels):
+            self.observe_signals(self.reference.signals(pixels, probabilities))
+
+    def observe_signals(self, signals: dict[str, np.ndarray]) -> None:
+        """Take in scored images by their signals (Reference.signals)."""
         ranks = self.reference.ranks(signals)
-        self.images += len(pixels)
+        self.images += len(signals["digit"])
         self.digits += np.bincount(signals["digit"], minlength=NUM_CLASSES)
         bins = np.minimum((signals["confidence"] * CONFIDENCE_BINS).astype(int), CONFIDENCE_BINS - 1)
         self.histogram += np.bincount(bins, minlength=CONFIDENCE_BINS)
@@ -213,10 +219,10 @@ class Watch:
         found["estimated_accuracy"] = round(self.confidence_sum / self.images, 4)
         found["estimate_reliable"] = not drift["alarm"]  # calibrated on MNIST: under drift, a guess
         found["drift"] = {
-            "score": round(drift["score"], 4),
-            "threshold": round(drift["threshold"], 4),
+            "score": round(float(drift["score"]), 4),
+            "threshold": round(float(drift["threshold"]), 4),
             "alarm": bool(drift["alarm"]),
-            "z": round(drift["z"], 2),
+            "z": round(float(drift["z"]), 2),
             "by_signal": {name: round(float(v), 4) for name, v in drift["by_signal"].items()},
         }
         found["predicted_counts"] = {str(d): int(n) for d, n in enumerate(self.digits)}

@@ -6,14 +6,16 @@ onnxruntime and Pillow only: never TensorFlow, and mlflow only for a model named
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..core.files import file_sha256
 from ..core.mnist import IMAGE_SHAPE, NUM_CLASSES, NUM_PIXELS, preprocess
+from ..core.monitoring import Watch, calibrate
 from ..core.onnx_model import OnnxModel
 from .engine import score_array_file, score_decoded
 from .errors import InputError
@@ -22,6 +24,7 @@ from .inputs.discovery import Input, discover, kind_of
 from .inputs.images.decode import Decoded, decode_images, prepare_pil_images
 from .inputs.images.preparation import Preparation
 from .model_source import model_file
+from .monitor import unmonitored, watch_for
 from .outputs.writers import ARRAY_ROWS
 from .settings import DEFAULT_BATCH, BatchSettings
 
@@ -37,6 +40,9 @@ class Prediction:
     probabilities: np.ndarray | None  # float32 (10,)
     prepared: str | None
     error: str | None = None
+    # the image's distance from MNIST's pixel space (core/monitoring.py), where the model carries a
+    # monitoring reference: what Predictor.summary needs beside the probabilities
+    residual: float | None = None
 
     @property
     def confidence(self) -> float | None:
@@ -55,11 +61,43 @@ class Predictor:
         self.preparation = Preparation(background=background, frame=frame)
         with model_file(model) as path:
             self.model = OnnxModel(path)
+            self.named = {"named": str(model) if model is not None else str(path), "sha256": file_sha256(path)}
+        self.watching = watch_for(self.model)  # a Watch (its reference is what is used), or why there is none
+        self._residuals: list[float] = []  # of the images scored, not yet handed to a Prediction
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """(N, 10) probabilities for model-ready pixels (N, 784) float32, in model calls of DEFAULT_BATCH."""
         parts = [self.model.predict(pixels[i : i + DEFAULT_BATCH]) for i in range(0, len(pixels), DEFAULT_BATCH)]
+        if not isinstance(self.watching, str):
+            for i in range(0, len(pixels), DEFAULT_BATCH):
+                self._residuals += self.watching.reference.residuals(pixels[i : i + DEFAULT_BATCH]).tolist()
         return np.concatenate(parts) if parts else np.empty((0, NUM_CLASSES), np.float32)
+
+    def summary(self, predictions: Sequence[Prediction]) -> dict[str, Any]:
+        """The batch summary of `predictions` (theirs, from this Predictor), as `mnist-ann predict`
+        writes it beside its output: drift, an estimated accuracy, the counts (docs/predict.md)."""
+        scored = [(p.probabilities, p.residual) for p in predictions if p.probabilities is not None]
+        if isinstance(self.watching, str):
+            return unmonitored(len(scored), self.named, self.watching)
+        watch = Watch(self.watching.reference)
+        if scored:
+            if any(residual is None for _, residual in scored):
+                raise ValueError("summary: predictions without a residual were not made by this Predictor")
+            probabilities = np.stack([probability for probability, _ in scored])
+            signals = {
+                "digit": probabilities.argmax(axis=1),
+                "confidence": calibrate(probabilities, watch.reference.temperature).max(axis=1),
+                "residual": np.array([residual for _, residual in scored]),
+            }
+            watch.observe_signals(signals)
+        return watch.summary(self.named)
+
+    def _take_residuals(self, count: int) -> list[float | None]:
+        """The residuals of the next `count` scored images, in the order they were scored."""
+        if isinstance(self.watching, str):
+            return [None] * count
+        taken, self._residuals = self._residuals[:count], self._residuals[count:]
+        return list(taken)
 
     def prepare_files(self, paths: list[str]) -> Decoded:
         """Image files decoded and prepared in this process, as the command's workers do it."""
@@ -73,7 +111,8 @@ class Predictor:
         single (28, 28) arrays, one Prediction for each image and array item.
         Image files and PIL images are prepared first.
         An input that cannot be scored gets its `error`; the others are scored all the same."""
-        answers = _Answers()
+        self._residuals = []
+        answers = _Answers(self._take_residuals)
         if isinstance(images, np.ndarray):
             names = [f"[{i}]" for i in range(_count(images))]
             answers.scored(names, self.probabilities(_pixels(images, "the array")), [ARRAY_ROWS] * len(names))
@@ -117,17 +156,20 @@ class _Answers:
     """The engine's rows as Predictions, in input order. An array file is scored whole or not at
     all: a file that fails after some of its rows were read (it shrank) leaves only its error."""
 
-    def __init__(self) -> None:
+    def __init__(self, residuals: Callable[[int], list[float | None]]) -> None:
         self.predictions: list[Prediction] = []
         self._array: tuple[str, int] | None = None  # the array file being read, and where its rows start
+        self._residuals = residuals  # those of the next n scored images, in order
 
     def begin(self, array_file: str | None) -> None:
         """A new run of inputs starts: an array file (its rows start here), or anything else."""
         self._array = None if array_file is None else (array_file, len(self.predictions))
 
     def scored(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
+        residuals = self._residuals(len(sources))
         self.predictions += [
-            Prediction(s, int(p.argmax()), p, how) for s, p, how in zip(sources, probabilities, prepared)
+            Prediction(s, int(p.argmax()), p, how, residual=r)
+            for s, p, how, r in zip(sources, probabilities, prepared, residuals)
         ]
 
     def scored_array(self, path: str, start: int, probabilities: np.ndarray) -> None:
