@@ -25,31 +25,15 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from workload import BIN, REPO, predict_command, test_images, write_pngs, write_tiled_npy
+from workload import BIN, REPO, predict_command, summary, test_images, timed, write_pngs, write_tiled_npy
 
 sys.path.insert(0, str(REPO / "src"))
 
 from cluster_bench import bench_cluster
+from monitoring_bench import bench_monitoring, monitoring_rows
 from sweep_bench import bench_sweep, sweep_rows
 
 from mnist_ann.training.provenance import cpu_model
-
-
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
-    started = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.exit(f"benchmark command failed: {' '.join(command)}\n{result.stderr[-2000:]}")
-    return seconds, result.stdout
-
-
-def summary(seconds: list[float]) -> dict:
-    return {
-        "median_s": round(statistics.median(seconds), 2),
-        "min_s": round(min(seconds), 2),
-        "runs_s": [round(s, 2) for s in seconds],
-    }
 
 
 def scratch_repo(parent: Path) -> Path:
@@ -524,6 +508,7 @@ def markdown(results: dict) -> str:
         )
     rows += cluster_rows(results["cluster"]) if "cluster" in results else []
     rows += sweep_rows(results["sweep"]) if "sweep" in results else []
+    rows += monitoring_rows(results["monitoring"]) if "monitoring" in results else []
     header = (
         f"Measured by `make bench` on {m['cpu']}, {m['cores']} cores, {results['date']}; medians of {r} runs "
         "after a warm-up; " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "."
@@ -655,10 +640,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender (default 3)")
     parser.add_argument(
         "--only",
-        choices=("training", "augment", "inference", "cluster", "sweep", "images", "pipeline"),
+        choices=("training", "augment", "inference", "cluster", "sweep", "images", "pipeline", "monitoring"),
         help="run only these rows (training: rows 1-1b; augment: row 1c; cluster: `predict --ray`; sweep: the queued "
         "experiments; images: the PNG folders, rows 4-4c; inference: rows 2-3, 5 and 7, what the scoring code "
-        "moves; pipeline: row 6, the whole dvc repro), keeping the other rows of benchmarks/results.json",
+        "moves; pipeline: row 6, the whole dvc repro; monitoring: row 11), keeping the other rows of "
+        "benchmarks/results.json",
     )
     parser.add_argument(
         "--sweep-before",
@@ -710,6 +696,7 @@ def only_rows(only: str, workdir: Path, env: dict[str, str], repeats: int) -> di
         "augment": lambda: {"augmented_epoch": bench_augmented_epoch(workdir, env, repeats)},
         "cluster": lambda: {"cluster": bench_cluster(workdir, env, repeats)},
         "sweep": lambda: {"sweep": bench_sweep(workdir, env)},
+        "monitoring": lambda: {"monitoring": bench_monitoring(workdir, env, repeats)},
         "pipeline": lambda: {"pipeline": bench_pipeline(workdir, env, max(1, repeats - 1))},
         "inference": lambda: {
             "inference": bench_inference(workdir, env, repeats),
@@ -745,6 +732,7 @@ def all_benchmarks(workdir: Path, env: dict[str, str], repeats: int) -> dict:
         "cold_start": bench_cold_start(workdir, env, repeats),
         "cluster": bench_cluster(workdir, env, repeats),
         "sweep": bench_sweep(workdir, env),
+        "monitoring": bench_monitoring(workdir, env, repeats),
     }
 
 

@@ -1,10 +1,13 @@
 """What the benchmarks score and how: MNIST's test digits tiled to any count, written as a folder of
-PNGs or a memory-mapped .npy, and `mnist-ann predict` as a user types it. Shared by bench.py and
-cluster_bench.py."""
+PNGs or a memory-mapped .npy, `mnist-ann predict` as a user types it, and a command timed. Shared
+by bench.py, cluster_bench.py and monitoring_bench.py."""
 
 from __future__ import annotations
 
+import statistics
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,3 +50,20 @@ def write_tiled_npy(path: Path, count: int) -> None:
         tiled[start : start + len(block)] = block[: count - start]
     tiled.flush()
     del tiled
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"benchmark command failed: {' '.join(command)}\n{result.stderr[-2000:]}")
+    return seconds, result.stdout
+
+
+def summary(seconds: list[float]) -> dict:
+    return {
+        "median_s": round(statistics.median(seconds), 2),
+        "min_s": round(min(seconds), 2),
+        "runs_s": [round(s, 2) for s in seconds],
+    }
