@@ -67,7 +67,10 @@ def assert_report_is_the_runs(report: str, default, robust) -> None:
         key = "robust_mean" if name == "mean of the variants" else f"robust_{name}"
         assert row[:2] == [f"{a[key]:.4f}", f"{b[key]:.4f}"], name
     assert rows_of(report, "Params that differ")["`train.epochs`"] == ["5", "30"]
-    assert "Were B the candidate and A the champion (params.yaml's `promote` thresholds): **promoted**" in report
+    # the gate's figures; its verdict also weighs a timing (max_slowdown), which a loaded machine sways
+    decision = next(line for line in report.splitlines() if line.startswith("Were B the candidate and A the champion"))
+    assert f"test accuracy {b['onnx_test_accuracy']:.4f} vs {a['onnx_test_accuracy']:.4f} (A)" in decision, decision
+    assert "**promoted**" in decision or "more than 3x slower" in decision, decision
 
 
 @pytest.fixture(scope="module")

@@ -463,15 +463,18 @@ def test_a_registry_models_batches_are_runs_linked_to_their_version(trained, tmp
 
 
 @pytest.mark.heavy
-def test_a_store_that_cannot_be_reached_costs_the_batch_one_warning_not_the_run(closed_port_url, tmp_path, caplog):
-    from mnist_ann.tracking.batches import record_batch
-
-    summary = {"images": 5, "model": {"sha256": "0" * 64}, "drift": {"score": 0.1}}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", closed_port_url.rsplit("/", 1)[0])
-        patch.setenv(DEADLINE_VARIABLE, "5")
-        started = time.monotonic()
-        assert record_batch("models:/mnist-ann/1", summary, tmp_path) is None
-    assert time.monotonic() - started < 30
-    (line,) = [r.getMessage() for r in caplog.records if "not recorded" in r.getMessage()]
-    assert line.startswith("the batch was not recorded in MLflow (http://127.0.0.1:") and "\n" not in line
+def test_a_store_that_cannot_be_reached_costs_the_batch_one_warning_not_the_run(closed_port_url, tmp_path):
+    """In a process of its own: opening a store points mlflow's process-wide URIs at it."""
+    code = (
+        "import logging, pathlib, sys\nlogging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+        "from mnist_ann.tracking.batches import record_batch\n"
+        "summary = {'images': 5, 'model': {'sha256': '0' * 64}, 'drift': {'score': 0.1}}\n"
+        "print(record_batch('models:/mnist-ann/1', summary, pathlib.Path(sys.argv[1])))"
+    )
+    env = {"MLFLOW_TRACKING_URI": closed_port_url.rsplit("/", 1)[0], DEADLINE_VARIABLE: "5"}
+    started = time.monotonic()
+    done = run_script("-c", code, tmp_path, env=env)
+    assert time.monotonic() - started < 60 and done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "None"
+    (line,) = [line for line in done.stderr.splitlines() if "not recorded" in line]
+    assert line.startswith("the batch was not recorded in MLflow (http://127.0.0.1:")
