@@ -137,3 +137,22 @@ def test_ranks_are_each_images_mid_rank_among_its_digits_reference_values(refere
             expected.append((np.count_nonzero(grid < value) + 0.5 * np.count_nonzero(grid == value)) / len(grid))
         expected = np.array(expected)
         assert ranks[name] == pytest.approx(expected if name == "confidence" else 1 - expected)
+
+
+def test_past_its_first_images_a_batchs_residual_is_measured_on_a_sample_whoever_cuts_it(reference):
+    """Every image's confidence counts; the residual of the first FULLY_WATCHED images and of every
+    RESIDUAL_STRIDE-th after them, by place in the batch: the same sample in calls of any size."""
+    from mnist_ann.core.monitoring import FULLY_WATCHED, RESIDUAL_STRIDE
+
+    pixels = _images(np.random.default_rng(9), FULLY_WATCHED + 3000)
+    whole = watched(reference, pixels)
+    expected = FULLY_WATCHED + len(range(FULLY_WATCHED, len(pixels))[::RESIDUAL_STRIDE])
+    assert whole.images == len(pixels) and whole.residual_images == expected
+    cut = Watch(reference)
+    for start in range(0, len(pixels), 700):
+        cut.observe(pixels[start : start + 700], _model(pixels[start : start + 700]))
+    assert cut.residual_images == whole.residual_images
+    # the same images: the same sums, but for BLAS's rounding of a product by its size (a residual
+    # moves by about 1e-6, a rank by one step of the grid now and then)
+    assert cut.rank_sums == pytest.approx(whole.rank_sums, abs=0.1)
+    assert cut.drift()["score"] == pytest.approx(whole.drift()["score"], abs=1e-4)

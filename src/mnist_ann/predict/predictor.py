@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.files import file_sha256
 from ..core.mnist import IMAGE_SHAPE, NUM_CLASSES, NUM_PIXELS, preprocess
-from ..core.monitoring import Watch, calibrate
+from ..core.monitoring import Watch, residual_sampled
 from ..core.onnx_model import OnnxModel
 from .engine import score_array_file, score_decoded
 from .errors import InputError
@@ -81,15 +81,12 @@ class Predictor:
             return unmonitored(len(scored), self.named, self.watching)
         watch = Watch(self.watching.reference)
         if scored:
-            if any(residual is None for _, residual in scored):
-                raise ValueError("summary: predictions without a residual were not made by this Predictor")
             probabilities = np.stack([probability for probability, _ in scored])
-            signals = {
-                "digit": probabilities.argmax(axis=1),
-                "confidence": calibrate(probabilities, watch.reference.temperature).max(axis=1),
-                "residual": np.array([residual for _, residual in scored]),
-            }
-            watch.observe_signals(signals)
+            sampled = residual_sampled(np.arange(len(scored)))  # as the command samples the same batch
+            residuals = [residual for (_, residual), chosen in zip(scored, sampled) if chosen]
+            if any(residual is None for residual in residuals):
+                raise ValueError("summary: predictions without a residual were not made by this Predictor")
+            watch.observe_signals(probabilities, np.array(residuals, np.float64), sampled)
         return watch.summary(self.named)
 
     def _take_residuals(self, count: int) -> list[float | None]:
