@@ -45,16 +45,22 @@ def _card(args: argparse.Namespace) -> None:
     write_card(version_card_files(version_record(str(args.model), repo_root())), args.output)
 
 
-def _promote(args: argparse.Namespace) -> int:
+def _rules(args: argparse.Namespace):
+    """The promotion gate's thresholds, from the --params file's `promote` section."""
     from dataclasses import asdict
 
+    from .training.params import load_params
+    from .training.promotion import Rules
+
+    return Rules(**asdict(load_params(args.params).promote))
+
+
+def _promote(args: argparse.Namespace) -> int:
     from .core.errors import MnistAnnError
     from .tracking import repo_root
-    from .training.params import load_params
-    from .training.promotion import Rules, promote_version
+    from .training.promotion import promote_version
 
-    rules = Rules(**asdict(load_params(args.params).promote))
-    decision = promote_version(str(args.model), repo_root(), args.data, rules, force=args.force)
+    decision = promote_version(str(args.model), repo_root(), args.data, _rules(args), force=args.force)
     if not decision.promoted:
         raise MnistAnnError(f"{args.model}: {decision.tag}")
     print(f"{args.model}: {decision.tag}")
@@ -62,15 +68,10 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from dataclasses import asdict
-
     from .tracking import repo_root
-    from .training.params import load_params
-    from .training.promotion import Rules
     from .training.report import write_report
 
-    rules = Rules(**asdict(load_params(args.params).promote))
-    write_report(args.a, args.b, args.output, root=repo_root(), rules=rules, data=args.data)
+    write_report(args.a, args.b, args.output, root=repo_root(), rules=_rules(args), data=args.data)
     print(f"{args.output}: {args.b} compared with {args.a}")
 
 
@@ -120,8 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     promote.add_argument("model", help="models:/<name>/<version>")
     promote.add_argument("--force", action="store_true", help="promote whatever the gate says (recorded as forced)")
-    promote.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: params.yaml")
-    promote.add_argument("--data", type=Path, default=Path("data/processed"), help="default: data/processed")
+    _gate_options(promote)
     promote.set_defaults(handler=_promote)
 
     compare = commands.add_parser(
@@ -140,12 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
             help="models:/<name>/<version>, models:/<name>@<alias>, or a pipeline workspace folder (its model)",
         )
     compare.add_argument("--output", "-o", type=Path, required=True, help="FILE.md or FILE.html")
-    compare.add_argument(
-        "--params", type=Path, default=Path("params.yaml"), help="the gate's thresholds; default: params.yaml"
-    )
-    compare.add_argument("--data", type=Path, default=Path("data/processed"), help="default: data/processed")
+    _gate_options(compare)
     compare.set_defaults(handler=_compare)
     return parser
+
+
+def _gate_options(parser: argparse.ArgumentParser) -> None:
+    """--params and --data: where the promotion gate's thresholds and test images come from."""
+    parser.add_argument(
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="the gate's thresholds (`promote`); default: params.yaml",
+    )
+    parser.add_argument(
+        "--data", type=Path, default=Path("data/processed"), help="the test split; default: data/processed"
+    )
 
 
 def _main(argv: Sequence[str] | None) -> int | None:
