@@ -8,8 +8,8 @@ the export stage from held-out MNIST test images the model was not trained on:
   images): the mean calibrated top probability of a batch estimates its accuracy;
 - the **top calibrated confidence** of those images, as quantiles per predicted digit;
 - the **distance from MNIST's pixel space**: each image's residual after projection on the leading
-  principal components of those images (letters, turned digits and noise lie far from it), as
-  quantiles per predicted digit.
+  principal components of MNIST's training images (letters, turned digits and noise lie far from
+  it), as quantiles per predicted digit.
 
 Each scored image gets, per signal, its mid-rank `u` among the reference images of the digit it
 was read as: under no drift u is uniform, whatever digits the batch holds (a batch of sevens is not
@@ -107,13 +107,10 @@ class Reference:
     def _mean_squared(self) -> float:
         return float(self.mean @ self.mean)
 
-    def ranks(self, signals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Per image and signal, its mid-rank u in [0, 1] among the reference values of its digit,
-        oriented so that a small u is atypical (low confidence, high residual)."""
-        return {name: self.rank(name, signals[name], signals["digit"]) for name in SIGNALS}
-
     def rank(self, name: str, values: np.ndarray, digits: np.ndarray) -> np.ndarray:
-        """rank() of one signal's values, of images read as `digits`."""
+        """Each value's mid-rank u in [0, 1] among the reference values of signal `name` for the digit
+        its image was read as (`digits`), oriented so that a small u is atypical (low confidence,
+        high residual)."""
         # every digit's grid in one sorted array, each shifted past the one before: one search
         grids, offsets, (low, high) = self._shifted_grids[name]
         # a value past every grid ranks as the grid's end does: clipped, it stays in its digit's span
