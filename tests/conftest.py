@@ -32,6 +32,7 @@ from helpers import (
     run_script,
     run_stage,
     tiny_mnist,
+    with_monitoring,
     write_params,
 )
 from mnist_ann.training.numerics import pin_numerics
@@ -208,6 +209,20 @@ def exported(tmp_path_factory) -> tuple[DenseNetwork, Path]:
     `predict` answers as Keras' does, and the path of its model.onnx). Predict's tests use it."""
     network = DenseNetwork()
     return network, network.save_onnx(tmp_path_factory.mktemp("onnx") / "model.onnx")
+
+
+@pytest.fixture(scope="session")
+def monitored(exported, tmp_path_factory) -> Path:
+    """The `exported` model carrying a monitoring reference made, as export makes one, from its
+    answers on random images (so random uint8 pictures are like it; faint ones are not)."""
+    import numpy as np
+
+    from mnist_ann.training.evaluation.watch_reference import build_reference
+
+    rng = np.random.default_rng(0)
+    test = rng.random((400, 784)).astype(np.float32), rng.integers(0, 10, 400)
+    reference = build_reference(exported[0].predict, test, rng.random((300, 784)).astype(np.float32))
+    return with_monitoring(exported[1], tmp_path_factory.mktemp("monitored") / "model.onnx", reference.to_json())
 
 
 @pytest.fixture(scope="session")

@@ -459,6 +459,19 @@ def upload_folder(s3, folder: Path, prefix: str) -> None:
             s3.put(f"{prefix}{path.relative_to(folder)}", path.read_bytes())
 
 
+def with_monitoring(source: Path, destination: Path, reference_json: str) -> Path:
+    """A copy of the ONNX model `source` at `destination` whose metadata carries `reference_json` as
+    its monitoring reference (export writes it so), or any text put there: destination."""
+    import onnx
+
+    from mnist_ann.core.monitoring import METADATA_KEY
+
+    proto = onnx.load(str(source))
+    onnx.helper.set_model_props(proto, {METADATA_KEY: reference_json})
+    onnx.save(proto, str(destination))
+    return destination
+
+
 class DenseNetwork:
     """The seed's kind of network (Dense layers, relu, softmax) in numpy, with seeded Glorot-uniform
     weights: the reference that predict's tests compare onnxruntime's answers with, and the source of

@@ -105,3 +105,41 @@ def test_an_exception_on_a_worker_stops_the_job_by_its_input_and_cause(exported,
     expected = named or "a.png (and the 2 more images of its task): AttributeError: "
     assert str(error).startswith(expected), str(error)
     assert str(error).endswith("(on the Ray worker of node 0123456789ab)")
+
+
+def test_each_task_sends_back_what_its_images_looked_like_and_the_driver_merges_it(monitored, tmp_path):
+    """A task's Watch sums ride in its first row (rows) or its summary (shards); merged, they are
+    the watch of the whole batch, with the residual sampled by each image's place in its task."""
+    from mnist_ann.core.monitoring import FULLY_WATCHED, Watch
+    from mnist_ann.predict.cluster.task_shards import ShardTarget
+    from mnist_ann.predict.monitor import watch_for
+    from mnist_ann.predict.outputs.spec import OutputSpec
+
+    model = OnnxModel(monitored)
+    reference = watch_for(model).reference
+    images = np.concatenate([font_digits()] * 60)  # 2,400: past FULLY_WATCHED in one go, not in halves
+    np.save(tmp_path / "a.npy", images)
+    tasks = [
+        json.dumps({"kind": "npy", "path": str(tmp_path / "a.npy"), "start": lo, "stop": lo + 1200, "number": n})
+        for n, lo in enumerate((0, 1200))
+    ]
+    settings = BatchSettings(batch_size=500)
+    (tmp_path / "shards").mkdir()
+    target = ShardTarget(str(tmp_path / "shards"), OutputSpec())
+    whole = Watch(reference)
+    whole.observe(preprocess(images), model.predict(preprocess(images)))
+    assert whole.residual_images == FULLY_WATCHED + 400 // 16  # one batch on one machine
+    for shards in (None, target):
+        merged = Watch(reference)
+        for task in tasks:
+            columns = scored_batch([task], model, settings, "node-a", target=shards, reference=reference)
+            sent = [text for text in columns["watch"] if text]
+            assert len(sent) == 1  # once per task, whatever its rows
+            merged.merge_sums(json.loads(sent[0]))
+        assert merged.images == whole.images == 2400 and merged.residual_images == 2400  # all, in tasks of 1,200
+        assert np.array_equal(merged.digits, whole.digits) and np.array_equal(merged.histogram, whole.histogram)
+        assert merged.confidence_sum == pytest.approx(whole.confidence_sum, rel=1e-9)
+        assert merged.rank_sums[0] == pytest.approx(whole.rank_sums[0], rel=1e-9)  # confidence: every image
+        assert merged.summary({})["drift"]["alarm"] == whole.summary({})["drift"]["alarm"]
+    plain = scored_batch(tasks[:1], model, settings, "node-a")  # a model without a reference
+    assert set(plain["watch"]) == {""}

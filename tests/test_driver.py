@@ -72,13 +72,26 @@ def _inputs(folder: Path, images: int = 60) -> list[Path]:
     return [pictures, folder / "u8.npy", folder / "floats.npy", folder / "t10k-images-idx3-ubyte.gz"]
 
 
+def _assert_same_summary(found: dict, alone: dict) -> None:
+    """A --ray job's batch summary is the single machine's: every count, and each figure to its
+    rounding (the sums are added in another order). All these batches are under FULLY_WATCHED
+    images, so both measure every image's residual."""
+    assert found["images"] == alone["images"] > 0 and found["model"] == alone["model"]
+    for key in ("reference", "predicted_counts", "confidence_histogram", "estimate_reliable"):
+        assert found[key] == alone[key], key
+    assert found["estimated_accuracy"] == pytest.approx(alone["estimated_accuracy"], abs=2e-4)
+    assert found["drift"]["alarm"] == alone["drift"]["alarm"]
+    for name, shift in alone["drift"]["by_signal"].items():
+        assert found["drift"]["by_signal"][name] == pytest.approx(shift, abs=2e-4), name
+
+
 def _skipped(stderr: str) -> list[str]:
     return re.findall(r"skipped (.*)", stderr)
 
 
 @pytest.mark.slow
-def test_a_local_cluster_gives_the_rows_errors_and_exit_code_of_one_machine(exported, tmp_path):
-    _, model = exported
+def test_a_local_cluster_gives_the_rows_errors_summary_and_exit_code_of_one_machine(monitored, tmp_path):
+    model = monitored
     inputs = _inputs(tmp_path / "in")
     alone = predict("--model", model, *inputs, tmp_path / "gone.png", "--output", tmp_path / "one.csv")
     env = {**QUIET_RAY, "RAY_ADDRESS": ""}  # auto: no cluster named, so a local one is started
@@ -90,6 +103,7 @@ def test_a_local_cluster_gives_the_rows_errors_and_exit_code_of_one_machine(expo
     assert len((tmp_path / "one.errors.csv").read_text().splitlines()) == 1 + 13 + 1  # every bad kind, and gone.png
     assert _skipped(on_ray.stderr) == _skipped(alone.stderr)
     assert "Traceback" not in on_ray.stderr and "images per Ray node:" in on_ray.stderr
+    _assert_same_summary(json.loads((tmp_path / "ray.monitor.json").read_text()), _read(tmp_path / "one.monitor.json"))
 
 
 @pytest.fixture(scope="module")
@@ -113,14 +127,18 @@ def two_nodes(s3_endpoint):
             cluster.shutdown()
 
 
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
 def _per_node(stderr: str) -> list[int]:
     line = re.search(r"images per Ray node: (.*)", stderr).group(1)
     return [int(part.split()[1]) for part in line.split(", ")]
 
 
 @pytest.mark.slow
-def test_two_nodes_share_the_work_into_an_output_folder(exported, tmp_path, two_nodes):
-    _, model = exported
+def test_two_nodes_share_the_work_into_an_output_folder(monitored, tmp_path, two_nodes):
+    model = monitored
     inputs = _inputs(tmp_path / "in", images=300)
     alone = predict("--model", model, *inputs, "--output", tmp_path / "one.csv")
     args = ("-m", "mnist_ann.cli", "predict", "--model", model, *inputs, "--ray", "--batch-size", "16")
@@ -133,6 +151,7 @@ def test_two_nodes_share_the_work_into_an_output_folder(exported, tmp_path, two_
         assert joined.returncode == alone.returncode == 2, joined.stderr
         assert _folder_rows(out) == (tmp_path / "one.csv").read_bytes()  # the workers' shards, in input order
         assert (out / "errors.csv").read_bytes() == (tmp_path / "one.errors.csv").read_bytes()
+        _assert_same_summary(_read(out / "monitor.json"), _read(tmp_path / "one.monitor.json"))
         per_node = _per_node(joined.stderr)
         assert sum(per_node) == 300 + 200 + 7 + 9
         if len(per_node) == 2 and min(per_node) > 0:
@@ -141,8 +160,8 @@ def test_two_nodes_share_the_work_into_an_output_folder(exported, tmp_path, two_
 
 
 @pytest.mark.slow
-def test_two_nodes_score_objects_into_an_object_prefix_as_one_machine_scores_files(exported, tmp_path, two_nodes, s3):
-    _, model = exported
+def test_two_nodes_score_objects_into_an_object_prefix_as_one_machine_scores_files(monitored, tmp_path, two_nodes, s3):
+    model = monitored
     local = tmp_path / "batch1"
     inputs = _inputs(local, images=100)
     upload_folder(s3, local, "s3://digits-in/batch1/")
@@ -158,6 +177,7 @@ def test_two_nodes_score_objects_into_an_object_prefix_as_one_machine_scores_fil
         s3.get("s3://preds-out/batch1/errors.csv").replace(remote, here) == (tmp_path / "one.errors.csv").read_bytes()
     )
     _assert_same_parquet(shards, tmp_path / "one.parquet", remote, here)
+    _assert_same_summary(json.loads(s3.get("s3://preds-out/batch1/monitor.json")), _read(tmp_path / "one.monitor.json"))
 
 
 def _object_shards(s3, prefix: str) -> list[bytes]:
@@ -185,8 +205,8 @@ def _assert_same_parquet(shards: list[bytes], path: Path, remote: bytes, local: 
 @pytest.mark.parametrize(
     "output", ["ray.csv", "ray/", "s3://preds-out/ray/"], ids=["file", "folder written by the workers", "object prefix"]
 )
-def test_a_worker_killed_mid_job_loses_and_repeats_nothing(exported, tmp_path, two_nodes, s3, output):
-    _, model = exported
+def test_a_worker_killed_mid_job_loses_and_repeats_nothing(monitored, tmp_path, two_nodes, s3, output):
+    model = monitored
     np.save(tmp_path / "a.npy", np.concatenate([font_digits()] * 10))
     alone = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "one.csv")
     source = str(tmp_path / "a.npy")
@@ -208,6 +228,12 @@ def test_a_worker_killed_mid_job_loses_and_repeats_nothing(exported, tmp_path, t
     else:
         result = _folder_rows(tmp_path / "ray") if output.endswith("/") else (tmp_path / "ray.csv").read_bytes()
     assert result == (tmp_path / "one.csv").read_bytes()
+    # the summary counts each image once: the killed task's watch is the one of its run that finished
+    if output.startswith("s3://"):
+        summary = json.loads(s3.get(output + "monitor.json"))
+    else:
+        summary = _read(tmp_path / ("ray/monitor.json" if output.endswith("/") else "ray.monitor.json"))
+    _assert_same_summary(summary, _read(tmp_path / "one.monitor.json"))
 
 
 @pytest.mark.slow
@@ -223,14 +249,15 @@ def test_a_model_that_lies_stops_the_job_in_one_line_as_on_one_machine(tmp_path,
 
 def _folder_rows(folder: Path) -> bytes:
     """An output folder's shards as one CSV (the first header kept), in the order _SUCCESS lists
-    them, after checking that _SUCCESS lists every shard there and counts their rows."""
+    them, after checking that _SUCCESS lists every shard there and counts their rows, and that the
+    folder holds nothing else but errors.csv (when inputs failed) and the batch's monitor.json."""
     manifest = json.loads((folder / "_SUCCESS").read_text())
     names = [shard["name"] for shard in manifest["shards"]]
     assert names == sorted(p.name for p in folder.glob("part-*")) and names == sorted(names)
     parts = [(folder / name).read_bytes().splitlines(keepends=True) for name in names]
     assert [len(lines) - 1 for lines in parts] == [shard["rows"] for shard in manifest["shards"]]
     errors = ["errors.csv"] if manifest["failed_inputs"] else []
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["_SUCCESS", *errors, *names])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["_SUCCESS", "monitor.json", *errors, *names])
     return b"".join(parts[0][:1] + [line for lines in parts for line in lines[1:]])
 
 

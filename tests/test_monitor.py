@@ -7,35 +7,19 @@ import hashlib
 import json
 
 import numpy as np
-import onnx
 import pytest
 
-from helpers import DenseNetwork, read_rows
-from mnist_ann.core.monitoring import METADATA_KEY, Reference
+from helpers import read_rows, with_monitoring
+from mnist_ann.core.monitoring import METADATA_KEY
 from mnist_ann.core.onnx_model import OnnxModel
 from mnist_ann.predict.monitor import NO_REFERENCE, Watched, model_description, watch_for
-from mnist_ann.training.evaluation.watch_reference import build_reference
 
 
-def with_metadata(source, destination, value: str):
-    proto = onnx.load(str(source))
-    onnx.helper.set_model_props(proto, {METADATA_KEY: value})
-    onnx.save(proto, str(destination))
-    return OnnxModel(destination)
-
-
-@pytest.fixture(scope="module")
-def reference() -> Reference:
-    """The reference of the `exported` fixture's network (DenseNetwork's default), on random images."""
-    rng = np.random.default_rng(0)
-    test = rng.random((400, 784)).astype(np.float32), rng.integers(0, 10, 400)
-    return build_reference(DenseNetwork().predict, test, rng.random((300, 784)).astype(np.float32))
-
-
-def test_every_call_through_a_watched_model_is_watched_and_answered_unchanged(exported, reference, tmp_path):
-    model = with_metadata(exported[1], tmp_path / "model.onnx", reference.to_json())
+def test_every_call_through_a_watched_model_is_watched_and_answered_unchanged(monitored, tmp_path):
+    (tmp_path / "model.onnx").write_bytes(monitored.read_bytes())
+    model = OnnxModel(tmp_path / "model.onnx")
     watch = watch_for(model)
-    assert not isinstance(watch, str) and watch.reference.data == reference.data
+    assert not isinstance(watch, str) and watch.reference.to_json() == model.metadata[METADATA_KEY]
     watched, pixels = Watched(model, watch), np.random.default_rng(1).random((70, 784)).astype(np.float32)
     for part in (pixels[:30], pixels[30:]):
         assert np.array_equal(watched.predict(part), model.predict(part))
@@ -46,16 +30,16 @@ def test_every_call_through_a_watched_model_is_watched_and_answered_unchanged(ex
 
 def test_a_model_without_a_reference_or_with_a_broken_one_says_why_in_one_line(exported, tmp_path):
     assert watch_for(OnnxModel(exported[1])) == NO_REFERENCE
-    broken = with_metadata(exported[1], tmp_path / "broken.onnx", '{"temperature": "warm"}')
+    broken = OnnxModel(with_monitoring(exported[1], tmp_path / "broken.onnx", '{"temperature": "warm"}'))
     why = watch_for(broken)
     assert isinstance(why, str) and "the monitoring reference is not one this version reads" in why and "\n" not in why
 
 
 @pytest.mark.heavy  # the command as a process
-def test_predict_writes_the_summary_beside_the_output_and_fail_on_drift_exits_3(exported, reference, tmp_path):
+def test_predict_writes_the_summary_beside_the_output_and_fail_on_drift_exits_3(exported, monitored, tmp_path):
     from helpers import run_script
 
-    model = with_metadata(exported[1], tmp_path / "model.onnx", reference.to_json()).path
+    model = monitored
     rng = np.random.default_rng(7)
     np.save(tmp_path / "alike.npy", (rng.random((500, 28, 28)) * 255).astype(np.uint8))  # the reference's kind
     np.save(tmp_path / "faint.npy", (rng.random((500, 28, 28)) * 40).astype(np.uint8))  # far from it
@@ -70,6 +54,12 @@ def test_predict_writes_the_summary_beside_the_output_and_fail_on_drift_exits_3(
     assert done.returncode == 0 and "drift" not in done.stderr, done.stderr
     assert summary["images"] == 500 and summary["drift"]["alarm"] is False and summary["reference"]["images"] == 200
     assert summary["model"]["named"] == str(model)
+    # standard output has no file beside it: the summary's figures in one line of stderr instead
+    done = run_script("-m", "mnist_ann.cli", "predict", tmp_path / "alike.npy", "--model", model, "--output", "-")
+    (line,) = [line for line in done.stderr.splitlines() if "batch summary" in line]
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 501
+    figures = f"500 images, estimated accuracy {summary['estimated_accuracy']:.4f}, drift score"
+    assert figures in line and line.endswith("alarm no"), line
     done = predict("faint.npy", "faint.csv")
     summary = json.loads((tmp_path / "faint.monitor.json").read_text())
     assert done.returncode == 0 and summary["drift"]["alarm"] is True and summary["estimate_reliable"] is False

@@ -51,7 +51,9 @@ MIN_Z = 4.0  # and a shift this many standard errors from none: a handful of ima
 # measured on every one of a batch's first FULLY_WATCHED images, then on every RESIDUAL_STRIDE-th:
 # past a few thousand images the alarm's threshold is set by the shift, not by the number of images,
 # and the whole projection cost 36% of predict's time on an .npy of 100,000 images. By the image's
-# place in the batch, so that the same images in the same order are the same sample whoever scores them.
+# place in the batch, so that the same images in the same order are the same sample whoever scores them;
+# with --ray, by its place in its Ray task (tasks are cut from the inputs alone, so the sample is still
+# the same on every run, whichever actor scores a task and however often Ray runs it again).
 FULLY_WATCHED, RESIDUAL_STRIDE = 2000, 16
 
 
@@ -219,6 +221,32 @@ class Watch:
         self.confidence_sum += other.confidence_sum
         self.rank_sums += other.rank_sums
         self.residual_images += other.residual_images
+
+    def sums(self) -> dict[str, Any]:
+        """What this watch took in, as JSON-ready numbers: how another process's watch sends them
+        (a Ray actor's, for each task) to be merged with `merge_sums`."""
+        return {
+            "images": self.images,
+            "residual_images": self.residual_images,
+            "digits": self.digits.tolist(),
+            "histogram": self.histogram.tolist(),
+            "confidence_sum": self.confidence_sum,
+            "rank_sums": self.rank_sums.tolist(),
+        }
+
+    def merge_sums(self, sums: dict[str, Any]) -> None:
+        """Add another watch's `sums()` of the same reference to this one."""
+        self.merge(
+            Watch(
+                self.reference,
+                images=int(sums["images"]),
+                residual_images=int(sums["residual_images"]),
+                digits=np.asarray(sums["digits"], np.int64).reshape(NUM_CLASSES),
+                histogram=np.asarray(sums["histogram"], np.int64).reshape(CONFIDENCE_BINS),
+                confidence_sum=float(sums["confidence_sum"]),
+                rank_sums=np.asarray(sums["rank_sums"], np.float64).reshape(len(SIGNALS)),
+            )
+        )
 
     def drift(self) -> dict[str, Any]:
         """The drift score, its threshold, its z, and whether it is an alarm; each signal's shift

@@ -1,5 +1,6 @@
 """One `mnist-ann predict` run: the inputs found, scored with a Predictor (here, or on a Ray
-cluster), the rows written to the output (a file, or with --ray a shard folder) and the errors file."""
+cluster), the rows written to the output (a file, or with --ray a shard folder), the errors file and
+the batch's summary (monitor.json)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from .monitor import Watched, model_description, unmonitored, watch_for
 from .outputs.destinations import check_destination, errors_location, prediction_output, summary_location
 from .outputs.prepared import PreparedFolder, check_prepared_folder, prepared_folder
 from .outputs.shards import is_folder_output, shard_folder
-from .outputs.spec import ERRORS_NAME, STDOUT, OutputSpec
+from .outputs.spec import ERRORS_NAME, MONITOR_NAME, STDOUT, OutputSpec
 from .predictor import Predictor
 from .progress import ProgressBar
 from .scoring import Outcome, score_inputs, start_decoding
@@ -69,10 +70,11 @@ def run_job(job: Job) -> int:
             check_destination(job.output, [item.path for item in inputs], path, fmt=job.spec.fmt)
         preparation = job.settings.preparation
         predictor = Predictor(path, background=preparation.background, frame=preparation.frame)
-        watch = watch_for(predictor.model) if job.ray is None else "batches scored with --ray are not monitored yet"
+        watch = watch_for(predictor.model)
         model = model_description(predictor.model, job.model)
         scorer = _Scorer(job, predictor, inputs, decoder, path.read_bytes() if job.ray is not None else b"", watch)
         outcome, errors_file, summary = _write(job, scorer, missing, model)
+        summary_file = _summary_location(job)
     errors = missing + outcome.errors
     written = "standard output" if job.output == STDOUT else job.output
     log.info("scored %d images from %d inputs into %s", outcome.scored, len(inputs), written)
@@ -84,22 +86,41 @@ def run_job(job: Job) -> int:
         from ..tracking.batches import record_batch
 
         record_batch(str(job.model), summary, repo_root())
-    drifted = _said_drift(job.output, summary, watch)
+    drifted = _said_drift(summary_file, summary, watch)
     if drifted and job.fail_on_drift:
         return EXIT_DRIFT
     return EXIT_SOME_FAILED if errors else EXIT_OK
 
 
-def _said_drift(output: str, summary: dict[str, Any], watch: Watch | str) -> bool:
+def _summary_location(job: Job) -> str | Path | None:
+    """Where the batch's summary was written: beside the output file, in the output folder; None
+    for standard output."""
+    if job.output == STDOUT:
+        return None
+    return objects.join(job.output, MONITOR_NAME) if job.to_folder else summary_location(job.output)
+
+
+def _said_drift(summary_file: str | Path | None, summary: dict[str, Any], watch: Watch | str) -> bool:
     """Whether the batch drifted; if so, one warning line saying so and where the summary is. A
-    batch that could not be monitored is said in one line too."""
+    batch that could not be monitored is said in one line too, and so is the summary of one whose
+    rows went to standard output."""
     if isinstance(watch, str):
         log.info("nothing about this batch can be monitored: %s", watch)
         return False
     drift = summary.get("drift") or {}
+    if summary_file is None and drift:  # standard output: no file beside the rows
+        log.info(
+            "batch summary (no file beside standard output): %d images, estimated accuracy %.4f, "
+            "drift score %.4f, threshold %.4f, alarm %s",
+            summary["images"],
+            summary["estimated_accuracy"],
+            drift["score"],
+            drift["threshold"],
+            "yes" if drift["alarm"] else "no",
+        )
     if not drift.get("alarm"):
         return False
-    where = "" if output == STDOUT else f"; see {summary_location(output)}"
+    where = "" if summary_file is None else f"; see {summary_file}"
     log.warning(
         "drift: this batch is unlike the images the model was checked on (score %.3f over %.3f for %d images); "
         "its estimated accuracy %.2f is a guess%s",
@@ -125,13 +146,15 @@ def _write(
 ) -> tuple[Outcome, str | Path | None, dict[str, Any]]:
     """Score into the output and the files beside it: the outcome, where the errors were listed,
     and the batch's summary (empty where none was made)."""
+    watch = scorer.watch
     with ProgressBar(len(scorer.inputs)) as progress:
         if job.to_folder:
             sources = [item.path for item in scorer.inputs]
-            with shard_folder(job.output, job.spec, sources) as (writer, errors):
-                outcome = scorer.score(writer, progress)
+            with shard_folder(job.output, job.spec, sources) as (shards, errors):
+                outcome = scorer.score(shards, progress)
                 errors += missing + outcome.errors
-            return outcome, objects.join(job.output, ERRORS_NAME) if errors else None, {}
+                shards.summary = _summary(outcome, model, watch)
+            return outcome, objects.join(job.output, ERRORS_NAME) if errors else None, shards.summary
         failed, summary = list(missing), {}  # type: tuple[list[tuple[str, str]], dict[str, Any]]
         with (
             prepared_folder(job.save_prepared) as prepared,
@@ -139,11 +162,12 @@ def _write(
         ):
             outcome = scorer.score(writer, progress, prepared)
             failed += outcome.errors
-            watch = scorer.watch
-            summary.update(
-                unmonitored(outcome.scored, model, watch) if isinstance(watch, str) else watch.summary(model)
-            )
+            summary.update(_summary(outcome, model, watch))
         return outcome, errors_location(job.output) if failed else None, summary
+
+
+def _summary(outcome: Outcome, model: dict[str, str], watch: Watch | str) -> dict[str, Any]:
+    return unmonitored(outcome.scored, model, watch) if isinstance(watch, str) else watch.summary(model)
 
 
 @dataclass
@@ -155,7 +179,7 @@ class _Scorer:
     inputs: list[Input]
     decoder: ImageDecoder | None  # the images decoding on this machine's workers (None with --ray)
     model_bytes: bytes  # for --ray: what every actor builds its session from; read while the file exists
-    watch: Watch | str = ""  # takes in every image scored on this machine; or why there is none
+    watch: Watch | str = ""  # takes in every image scored (here, or merged from the Ray actors); or why not
 
     def score(self, writer, progress: Callable[[int], None], prepared: PreparedFolder | None = None) -> Outcome:
         if self.job.ray is None:
@@ -168,6 +192,7 @@ class _Scorer:
         from .cluster.driver import ClusterJob, score_on_ray
 
         cluster = ClusterJob(self.model_bytes, str(self.predictor.model.path), self.job.settings, self.job.ray)
-        outcome = score_on_ray(cluster, self.inputs, writer, progress=progress)
+        watched = None if isinstance(self.watch, str) else self.watch
+        outcome = score_on_ray(cluster, self.inputs, writer, progress=progress, watch=watched)
         log.info("images per Ray node: %s", ", ".join(f"{node[:8]} {n}" for node, n in outcome.images_by_node.items()))
         return outcome

@@ -1,7 +1,8 @@
 """What a Ray actor of `predict --ray` runs (driver.py is the driver): tasks of images or array rows,
 decoded, prepared and scored through the engine that scores on one machine (engine.py), returned as
 columns of rows. An input that fails becomes a row carrying its error, so that errors keep their place
-in input order."""
+in input order. Each task's images are watched for the batch summary (monitor.py) as on one machine;
+the task's Watch sums travel back with its rows, and the driver merges them."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ import numpy as np
 
 from ...core.errors import MnistAnnError, first_line
 from ...core.mnist import NUM_CLASSES
+from ...core.monitoring import Reference, Watch
 from ..engine import score_array_file, score_chunks, score_decoded
 from ..errors import ClusterError, InputError, error_record
 from ..inputs.arrays import ArrayInput
 from ..inputs.discovery import Input
 from ..inputs.images.decode import decode_images
 from ..inputs.object_arrays import object_rows
+from ..monitor import Watched, watch_for
 from ..outputs.writers import ARRAY_ROWS
 from ..settings import BatchSettings
 from .task_shards import ShardTarget, task_summary
@@ -91,17 +94,34 @@ def _run_array_range(task: dict, model, settings: BatchSettings, rows: TaskRows)
         rows.failed(path, str(exc))
 
 
-def scored_batch(tasks: Sequence[str], model, settings: BatchSettings, node: str, *, target: ShardTarget | None = None):
+def scored_batch(
+    tasks: Sequence[str],
+    model,
+    settings: BatchSettings,
+    node: str,
+    *,
+    target: ShardTarget | None = None,
+    reference: Reference | None = None,
+):
     """An actor's answer for its batch of tasks (JSON texts): their rows as columns, or, when the
-    job writes a folder (`target`), one summary per task whose rows it wrote as the task's shard."""
+    job writes a folder (`target`), one summary per task whose rows it wrote as the task's shard.
+    With the model's monitoring `reference`, what the images looked like goes back with them: a
+    Watch's sums as JSON, in the `watch` column (of the first row, for rows; "" without a reference)."""
     if target is None:
-        rows = _run_tasks(tasks, model, settings, node)
-        return rows.columns(node)
+        watch = Watch(reference) if reference is not None else None
+        rows = _run_tasks(tasks, model if watch is None else Watched(model, watch), settings, node)
+        watches = [""] * len(rows.sources)
+        if watch is not None and watches:
+            watches[0] = json.dumps(watch.sums())
+        return {**rows.columns(node), "watch": np.array(watches, dtype=object)}
     summaries = []
     for text in tasks:
-        rows = _run_tasks([text], model, settings, node)
-        summaries.append(task_summary(rows.columns(node), rows.stop, json.loads(text)["number"], target))
-    columns = {name: np.array([s[name] for s in summaries], dtype=object) for name in ("shard", "errors", "stop")}
+        watch = Watch(reference) if reference is not None else None
+        rows = _run_tasks([text], model if watch is None else Watched(model, watch), settings, node)
+        summary = task_summary(rows.columns(node), rows.stop, json.loads(text)["number"], target)
+        summaries.append({**summary, "watch": json.dumps(watch.sums()) if watch is not None else ""})
+    names = ("shard", "errors", "stop", "watch")
+    columns = {name: np.array([s[name] for s in summaries], dtype=object) for name in names}
     rows_written = np.array([s["rows"] for s in summaries], np.int64)
     return {**columns, "rows": rows_written, "node": np.array([node] * len(summaries), dtype=object)}
 
@@ -148,9 +168,11 @@ def scorer_class(model_bytes_ref, model_name: str, settings: BatchSettings, targ
                 model_file.write_bytes(ray.get(model_bytes_ref))
                 self.model = OnnxModel(model_file)  # read whole into the session
             self.model.path = Path(model_name)  # what a model's error names: the user's file
+            found = watch_for(self.model)  # the driver read the same bytes: it watches when this does
+            self.reference = found.reference if isinstance(found, Watch) else None
             self.node = ray.get_runtime_context().get_node_id()
 
         def __call__(self, batch: dict) -> dict:
-            return scored_batch(batch["task"], self.model, settings, self.node, target=target)
+            return scored_batch(batch["task"], self.model, settings, self.node, target=target, reference=self.reference)
 
     return ClusterScorer

@@ -7,7 +7,8 @@ the cluster; each actor keeps one onnxruntime session, made from the model bytes
 in Ray's object store once. Actors decode, prepare and score with the library's own functions
 (actor.py). For one output file they return rows, which the driver writes in input order; for an
 output folder each task writes its own shard there (task_shards.py) and returns only its summary. A
-task whose actor dies is run again by Ray, and its rows are written once.
+task whose actor dies is run again by Ray, and its rows are written once. Each task also returns what
+its images looked like (a Watch's sums, monitor.py), which the driver merges into the batch's summary.
 
 Inputs must be readable at the same path on every node (a shared folder), or objects of a store
 (s3://). Ray is imported only through connection.py.
@@ -23,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ...core.errors import MnistAnnError
+from ...core.monitoring import Watch
 from .. import objects
 from ..errors import ClusterError, InputError, from_record
 from ..inputs.arrays import ArrayInput
@@ -100,11 +102,17 @@ class ClusterJob:
 
 
 def score_on_ray(
-    job: ClusterJob, inputs: Sequence[Input], writer, *, progress: Callable[[int], None] = lambda n: None
+    job: ClusterJob,
+    inputs: Sequence[Input],
+    writer,
+    *,
+    progress: Callable[[int], None] = lambda n: None,
+    watch: Watch | None = None,
 ) -> ClusterOutcome:
     """Score `inputs` on the job's cluster, in input order: into `writer` (a PredictionWriter: rows
     come back to this process), or, for a ShardRecord (a folder), by the workers, each task writing
-    its own shard into the folder and sending back its summary only."""
+    its own shard into the folder and sending back its summary only. Every task's watch is merged
+    into `watch` (the actors watch whenever the model carries a reference, as `watch_for` does here)."""
     settings = job.settings
     outcome, tasks = ClusterOutcome(), plan_tasks(inputs, settings)
     if not tasks:
@@ -121,6 +129,9 @@ def score_on_ray(
         try:
             for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
                 done = _record_shards(batch, writer, outcome) if target else _write_batch(batch, writer, outcome)
+                if watch is not None:
+                    for sums in batch["watch"][batch["watch"] != ""]:
+                        watch.merge_sums(json.loads(sums))
                 progress(done)
         except (KeyboardInterrupt, MnistAnnError, OSError):
             raise

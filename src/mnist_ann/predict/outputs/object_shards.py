@@ -2,8 +2,8 @@
 A prefix cannot be renamed into place, so `_SUCCESS` alone says that the folder is whole: the job
 first deletes a former job's `_SUCCESS` (readers then see an unfinished folder, never a mix of two
 jobs), the workers upload their shards (each object whole or absent: objects.py), and at the end
-the driver deletes former shards that no task of this job wrote, then writes errors.csv and, last,
-`_SUCCESS`. A job that fails leaves the prefix without `_SUCCESS`; the next job under it replaces
+the driver deletes former shards that no task of this job wrote, then writes errors.csv, monitor.json
+and, last, `_SUCCESS`. A job that fails leaves the prefix without `_SUCCESS`; the next job under it replaces
 what it holds. One job at a time: each holds a lease on the prefix while it writes (prefix_lease.py),
 and a second job under a prefix in use is refused before any work."""
 
@@ -14,11 +14,11 @@ import json
 from collections.abc import Iterator, Sequence
 
 from .. import objects
-from .destinations import write_error_object
+from .destinations import summary_text, write_error_object
 from .prefix_lease import LEASES, PrefixLease
 from .replaceable import check_prefix
 from .shards import ShardRecord
-from .spec import ERRORS_NAME, MANIFEST_NAME, OutputSpec
+from .spec import ERRORS_NAME, MANIFEST_NAME, MONITOR_NAME, OutputSpec
 
 
 @contextlib.contextmanager
@@ -43,4 +43,6 @@ def object_shard_folder(
         objects.delete([uri for uri in former if uri not in written and uri != manifest])
         if errors:
             write_error_object(objects.join(prefix, ERRORS_NAME), errors)
+        if record.summary:
+            objects.write_bytes(objects.join(prefix, MONITOR_NAME), summary_text(record.summary).encode())
         objects.write_bytes(manifest, (json.dumps(record.manifest(len(errors)), indent=2) + "\n").encode())

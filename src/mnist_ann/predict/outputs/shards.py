@@ -1,8 +1,9 @@
 """An output folder for predict jobs too large for one file (`--output DIR/` with `--ray`): one shard
 per task, part-000000.csv, part-000001.csv, ... (or .jsonl, .parquet), each with the columns and
 header of a single output file, in input order, written by the Ray workers themselves
-(cluster/task_shards.py); errors.csv when some inputs failed; and `_SUCCESS`, the manifest: the
-format, the shards with their rows, the total rows and failed inputs. A reader checks `_SUCCESS`.
+(cluster/task_shards.py); errors.csv when some inputs failed; monitor.json, the batch's summary
+(monitor.py); and `_SUCCESS`, the manifest: the format, the shards with their rows, the total rows
+and failed inputs. A reader checks `_SUCCESS`.
 
 The folder is built under a temporary name beside it and renamed into place only when the job has
 finished: a failed or interrupted job leaves the previous folder (or none) as it was. Anything in
@@ -21,9 +22,10 @@ from pathlib import Path
 from ...core.errors import OutputError
 from ...core.files import temporary_name, write_csv, write_json
 from .. import objects
+from .destinations import summary_text
 from .names import error_rows
 from .replaceable import check_folder
-from .spec import ERRORS_NAME, MANIFEST_NAME, OutputSpec
+from .spec import ERRORS_NAME, MANIFEST_NAME, MONITOR_NAME, OutputSpec
 
 
 def is_folder_output(output: str | Path) -> bool:
@@ -32,12 +34,14 @@ def is_folder_output(output: str | Path) -> bool:
 
 
 class ShardRecord:
-    """The shards a job's workers wrote into `folder`, in input order, with their rows."""
+    """The shards a job's workers wrote into `folder`, in input order, with their rows; and the
+    batch's summary, set once they are all in (written as monitor.json; none when left empty)."""
 
     def __init__(self, folder: Path | str, spec: OutputSpec):
         self.folder, self.spec = folder, spec
         self.shards: list[tuple[str, int]] = []
         self.rows = 0
+        self.summary: dict = {}
 
     def record(self, name: str, rows: int) -> None:
         self.shards.append((name, rows))
@@ -74,6 +78,8 @@ def shard_folder(
             stray.unlink()  # a killed worker's temporary file; its task ran again under its own name
         if errors:
             write_csv(building / ERRORS_NAME, error_rows(errors))
+        if record.summary:
+            (building / MONITOR_NAME).write_text(summary_text(record.summary), encoding="utf-8")
         write_json(building / MANIFEST_NAME, record.manifest(len(errors)))  # last: what readers check
         _replace(output, building)
     except BaseException:

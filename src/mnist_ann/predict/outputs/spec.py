@@ -13,12 +13,13 @@ FORMATS = ("csv", "jsonl", "parquet")
 ERRORS_SUFFIX = ".errors.csv"  # the failed inputs, beside a file output: predictions.errors.csv
 MONITOR_SUFFIX = ".monitor.json"  # the batch's summary (core/monitoring.py): predictions.monitor.json
 ERRORS_NAME, MANIFEST_NAME = "errors.csv", "_SUCCESS"  # in a folder (or prefix) of shards
+MONITOR_NAME = "monitor.json"  # the batch's summary, in a folder (or prefix) of shards
 STDOUT = "-"  # `--output -`: the rows go to standard output (CSV or JSON Lines), as Unix tools do
 # Every name predict writes into a folder (or prefix) of shards: anything else there is someone's.
-# Beside the shards, errors.csv and _SUCCESS: a job's lease on a prefix (prefix_lease.py) and the
+# Beside the shards, errors.csv, monitor.json and _SUCCESS: a job's lease on a prefix (prefix_lease.py) and the
 # temporary name of an object being uploaded (core/files.py's temporary_name) that a killed job left.
 OURS = re.compile(
-    rf"part-\d{{5,}}\.({'|'.join(FORMATS)})|{re.escape(ERRORS_NAME)}|{re.escape(MANIFEST_NAME)}"
+    rf"part-\d{{5,}}\.({'|'.join(FORMATS)})|{re.escape(ERRORS_NAME)}|{re.escape(MONITOR_NAME)}|{re.escape(MANIFEST_NAME)}"
     r"|_running/[0-9a-f]{12}\.json|(_running/)?\.mnist-ann-\d+-[0-9a-f]{6}-[0-9a-f]{8}\.tmp"
 )
 
