@@ -32,7 +32,10 @@ def bench_monitoring(workdir: Path, env: dict[str, str], repeats: int) -> dict:
     np.save(arrays, test_images(100_000))
     write_pngs(pngs, 100_000)
     figures = {}
-    for name, inputs, runs in (("npy_100k", arrays, repeats), ("pngs_100k", pngs, max(1, repeats - 1))):
+    # Whole runs of 0.7 s (the array) and 3.3 s (the PNGs) vary by a tenth of a second or more from
+    # one run to the next on a shared machine: as much as the 5% this row checks. So many runs, in
+    # adjacent pairs, and the overhead is the median of the pairs' ratios.
+    for name, inputs, runs in (("npy_100k", arrays, 3 * repeats), ("pngs_100k", pngs, repeats + 2)):
         watched = predict_command(inputs, workdir / "m.csv")
         unwatched = [*predict_command(inputs, workdir / "u.csv")]
         unwatched[unwatched.index("--model") + 1] = str(plain)
@@ -42,10 +45,10 @@ def bench_monitoring(workdir: Path, env: dict[str, str], repeats: int) -> dict:
         for _ in range(runs):
             times["watched"].append(timed(watched, workdir, env)[0])
             times["unwatched"].append(timed(unwatched, workdir, env)[0])
-        medians = {k: statistics.median(v) for k, v in times.items()}
+        ratios = [w / u for w, u in zip(times["watched"], times["unwatched"])]
         figures[name] = {
             **{k: summary(v) for k, v in times.items()},
-            "overhead": round(medians["watched"] / medians["unwatched"] - 1, 3),
+            "overhead": round(statistics.median(ratios) - 1, 3),
         }
     return {**figures, **what_it_tells()}
 
@@ -127,7 +130,7 @@ def monitoring_rows(k: dict) -> list[tuple[str, str, str, str]]:
     rows = [
         (
             f"11{letter}. monitoring: `mnist-ann predict` on 100,000 {what}, the model with its reference (each batch "
-            "watched, monitor.json written) vs the same model without",
+            "watched, monitor.json written) vs the same model without (the median ratio of adjacent runs)",
             f"{k[name]['watched']['median_s']} s",
             f"{k[name]['unwatched']['median_s']} s",
             f"**{100 * k[name]['overhead']:+.1f}%** (target <= +5%)",
