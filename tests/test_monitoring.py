@@ -147,11 +147,11 @@ def test_past_its_first_images_a_batchs_residual_is_measured_on_a_sample_whoever
     pixels = _images(np.random.default_rng(9), FULLY_WATCHED + 3000)
     whole = watched(reference, pixels)
     expected = FULLY_WATCHED + len(range(FULLY_WATCHED, len(pixels))[::RESIDUAL_STRIDE])
-    assert whole.images == len(pixels) and whole.residual_images == expected
+    assert whole.images == len(pixels) and whole.sampled_images == expected
     cut = Watch(reference)
     for start in range(0, len(pixels), 700):
         cut.observe(pixels[start : start + 700], _model(pixels[start : start + 700]))
-    assert cut.residual_images == whole.residual_images
+    assert cut.sampled_images == whole.sampled_images
     # the same images: the same sums, but for BLAS's rounding of a product by its size (a residual
     # moves by about 1e-6, a rank by one step of the grid now and then)
     assert cut.rank_sums == pytest.approx(whole.rank_sums, abs=0.1)

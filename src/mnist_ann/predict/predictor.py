@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.files import file_sha256
 from ..core.mnist import IMAGE_SHAPE, NUM_CLASSES, NUM_PIXELS, preprocess
-from ..core.monitoring import Watch, residual_sampled
+from ..core.monitoring import Watch, in_sample
 from ..core.onnx_model import OnnxModel
 from .engine import score_array_file, score_decoded
 from .errors import InputError
@@ -82,7 +82,7 @@ class Predictor:
         watch = Watch(self.watching.reference)
         if scored:
             probabilities = np.stack([probability for probability, _ in scored])
-            sampled = residual_sampled(np.arange(len(scored)))  # as the command samples the same batch
+            sampled = in_sample(np.arange(len(scored)))  # as the command samples the same batch
             residuals = [residual for (_, residual), chosen in zip(scored, sampled) if chosen]
             if any(residual is None for residual in residuals):
                 raise ValueError("summary: predictions without a residual were not made by this Predictor")
