@@ -1,8 +1,10 @@
 """export stage: convert the trained Keras model to ONNX and let it through only if onnxruntime gives
-the same answers as Keras on the whole test set (the parity gate). Logs the figures and the ONNX
-model into the pipeline's MLflow run and registers it as a new model version, which becomes the
-champion if it passes the promotion gate against the current one (params.yaml's `promote`); a
-refused promotion is logged, not a failed stage."""
+the same answers as Keras on the whole test set (the parity gate). Writes the int8 model beside it
+when that passes its own gate against the float model (training/int8.py; refused: one line, the
+float export stands). Logs the figures and the ONNX model into the pipeline's MLflow run and
+registers it as a new model version (the int8 file with it), which becomes the champion if it passes
+the promotion gate against the current one (params.yaml's `promote`); a refused promotion is logged,
+not a failed stage."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from mnist_ann.training.data import load_split
 from mnist_ann.training.errors import ParityError
 from mnist_ann.training.evaluation.watch_reference import build_reference
 from mnist_ann.training.harness import stage, start_keras
+from mnist_ann.training.int8 import Int8Export, calibration_images, export_int8
 from mnist_ann.training.lineage import train_record
 from mnist_ann.training.params import Params, flatten
 from mnist_ann.training.trained import Trained, load_trained
@@ -35,7 +38,8 @@ log = logging.getLogger("export")
 
 def main(argv: Sequence[str] | None = None) -> None:
     paths = ("data", "model", "history", "metrics")
-    with stage("export", __doc__, argv, paths, own={"output": "the .onnx file to write"}) as harness:
+    own = {"output": "the .onnx file to write", "int8": "the folder of the int8 model (empty when its gate refuses it)"}
+    with stage("export", __doc__, argv, paths, own=own) as harness:
         _export(harness.args, harness.params)
 
 
@@ -79,8 +83,13 @@ def _export(args: argparse.Namespace, params: Params) -> None:
             figures["argmax_agreement"],
             figures["onnx_test_accuracy"],
         )
+        int8 = _int8(args, params, test, calibration_images(train_pixels))
+        write_json(args.metrics, {**export_metrics(figures, export.opset, export.atol), **int8.figures})
+        run.log_metrics(int8.figures)
         example = trained.x_test[:5]
         version_figures = {"test_accuracy": figures["onnx_test_accuracy"], **tracked_parity(figures)}
+        if int8.path is not None:  # the version's own tags say how its int8 model fared
+            version_figures |= {name: int8.figures[name] for name in ("int8_agreement", "int8_test_accuracy")}
         examples = (example, onnx_model.predict(example))
 
         decision = _promotion(params, trained, onnx_model) if run.run_id is not None else None
@@ -97,8 +106,36 @@ def _export(args: argparse.Namespace, params: Params) -> None:
             return card_files(replace(facts, title=f"{name} version {request.version}", lineage=lineage), ".", baseline)
 
         outcome = (decision.tag, decision.promoted) if decision else None
-        version = OnnxVersion(proto, examples, export.registered_model, version_figures, PROVIDERS, card, outcome)
+        version = OnnxVersion(
+            proto, examples, export.registered_model, version_figures, PROVIDERS, card, outcome, int8.path
+        )
         run.log_onnx_model(version)
+
+
+def _int8(args: argparse.Namespace, params: Params, test, calibration) -> Int8Export:
+    """The int8 model written into --int8 if it passes its gate against the float model just
+    written; one line either way."""
+    export = params.export
+    done = export_int8(
+        args.output,
+        args.int8,
+        calibration,
+        test,
+        min_agreement=export.int8_min_agreement,
+        max_accuracy_drop=export.int8_max_accuracy_drop,
+    )
+    figures = done.figures
+    if done.failures:
+        log.warning("int8 model not written: %s; the float model stands", "; ".join(done.failures))
+    else:
+        log.info(
+            "int8 model %s: argmax agreement %.4f with the float model, test accuracy %.4f, %.0f%% of its size",
+            done.path,
+            figures["int8_agreement"],
+            figures["int8_test_accuracy"],
+            100 * figures["int8_size_ratio"],
+        )
+    return done
 
 
 def _promotion(params: Params, trained: Trained, candidate: OnnxModel):

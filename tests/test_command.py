@@ -82,17 +82,55 @@ def _registry(exported, root):
     proto = onnx.load(str(model_path))
     example = font_digits()[:2].reshape(2, -1).astype(np.float32) / 255
     figures = {"test_accuracy": 0.5, "parity_max_abs_diff": 1e-7, "parity_argmax_agreement": 1.0}
+    root.mkdir(parents=True, exist_ok=True)
+    int8 = _int8_file(model_path, root / "int8.onnx")
     run_ids = []
-    for _ in range(2):
+    for number in (1, 2):  # the second with an int8 model, as export registers one that passed its gate
         with tracked_stage("exp-registry", stage="export", root=root) as run:
             examples = (example, keras_model.predict(example, verbose=0))
-            run.log_onnx_model(OnnxVersion(proto, examples, "mnist-ann", figures, PROVIDERS))
+            version = OnnxVersion(proto, examples, "mnist-ann", figures, PROVIDERS, int8=int8 if number == 2 else None)
+            run.log_onnx_model(version)
             assert run.failure is None
         run_ids.append(run.run_id)
     client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     client.set_registered_model_alias("mnist-ann", "champion", "2")
     np.save(root / "digits.npy", font_digits()[:5])
     return root, run_ids
+
+
+def _int8_file(model_path: Path, destination: Path) -> Path:
+    from mnist_ann.training.int8 import quantize
+
+    calibration = np.concatenate([font_digits()] * 5).reshape(-1, 784).astype(np.float32) / 255
+    destination.write_bytes(quantize(model_path, calibration).SerializeToString())
+    return destination
+
+
+def test_int8_scores_with_the_int8_model_of_a_registered_version_or_of_the_export(registry, exported):
+    """issue 40: --int8 with a version fetches the int8 file registered with it (checked against its
+    sha256); a version without one, or --int8 with a file, is one line; by default, the export's."""
+    root, _ = registry
+    env = _plain_env()
+    alone = predict_in(root, "digits.npy", "--model", root / "int8.onnx", "--output", "file.csv", env=env)
+    fetched = predict_in(
+        root, "digits.npy", "--model", "models:/mnist-ann@champion", "--int8", "--output", "r.csv", env=env
+    )
+    assert alone.returncode == fetched.returncode == 0, fetched.stderr[-2000:]
+    assert np.array_equal(probabilities(root / "r.csv"), probabilities(root / "file.csv"))
+    float_model = predict_in(root, "digits.npy", "--model", exported[1], "--output", "float.csv", env=env)
+    assert float_model.returncode == 0, float_model.stderr[-2000:]
+    int8, floats = probabilities(root / "r.csv"), probabilities(root / "float.csv")
+    assert not np.array_equal(int8, floats) and np.abs(int8 - floats).max() < 0.05  # its own answers, close
+    without = predict_in(root, "digits.npy", "--model", "models:/mnist-ann/1", "--int8", "--output", "n.csv", env=env)
+    assert without.returncode == 1 and without.stderr.strip().splitlines()[-1] == (
+        "error: models:/mnist-ann/1: has no int8 model (its export's int8 gate refused one, or it was registered "
+        "before export wrote them): score it without --int8"
+    )
+    named = predict_in(root, "digits.npy", "--model", exported[1], "--int8", "--output", "n.csv", env=env)
+    assert named.returncode == 1 and "to score an int8 file, name it with --model alone" in named.stderr
+    default = predict_in(root, "digits.npy", "--int8", "--output", "n.csv", env=env)
+    assert default.returncode == 1 and "there is no models/int8/model.int8.onnx here: run `dvc repro`" in default.stderr
+    assert not (root / "n.csv").exists()
 
 
 def test_registry_versions_aliases_and_runs_are_models(registry, exported):

@@ -78,6 +78,25 @@ def test_export_passes_the_gate_and_registers(trained):
         if m.source_run_id == run_id
     }
     assert {"model", "onnx_model"} <= logged
+    _assert_int8_exported(workdir, figures, client, run, version, card_text)
+
+
+def _assert_int8_exported(workdir, figures, client, run, version, card_text) -> None:
+    """issue 40: the int8 model, written where its gate passed, registered with the version, on the card."""
+    tags = version.tags
+    int8 = workdir / "models" / "int8" / "model.int8.onnx"
+    assert figures["int8_written"] == int(int8.exists()) and 0 <= figures["int8_agreement"] <= 1
+    assert {"int8_agreement", "int8_test_accuracy", "int8_max_abs_diff"} <= run.data.metrics.keys()
+    if int8.exists():
+        assert (
+            figures["int8_agreement"] >= 0.998 and figures["int8_test_accuracy"] >= figures["onnx_test_accuracy"] - 1e-3
+        )
+        model_id = version.source.removeprefix("models:/")
+        assert tags["onnx.int8.sha256"] == hashlib.sha256(int8.read_bytes()).hexdigest()
+        assert [a.path for a in client.list_logged_model_artifacts(model_id, "int8")] == ["int8/model.int8.onnx"]
+        assert "| int8 model (`int8/model.int8.onnx`): same answer as ONNX |" in card_text
+    else:
+        assert "onnx.int8.sha256" not in tags and "| int8 model | none: its gate refused it" in card_text
 
 
 def test_failed_gate_leaves_no_model(trained, tmp_path):

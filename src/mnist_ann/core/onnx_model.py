@@ -14,6 +14,9 @@ from .mnist import NUM_CLASSES, NUM_PIXELS
 INPUT_NAME = "pixels"  # float32 (batch, 784), values in [0, 1]
 OUTPUT_NAME = "probabilities"  # float32 (batch, 10)
 PROVIDERS = ["CPUExecutionProvider"]  # named explicitly: no silent fallback to another device
+# the int8 model's file (training/int8.py): in the export stage's models/int8/, and in a registered
+# version's int8/ folder beside its model.onnx
+INT8_NAME = "model.int8.onnx"
 
 
 class OnnxModel:

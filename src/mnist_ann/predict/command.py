@@ -7,7 +7,7 @@ import argparse
 import os
 
 from .inputs.images.preparation import BACKGROUNDS, FRAMINGS, Preparation
-from .model_source import DEFAULT_MODEL
+from .model_source import DEFAULT_INT8, DEFAULT_MODEL
 from .outputs.spec import FORMATS, STDOUT, OutputSpec, beside_names
 from .settings import DEFAULT_BATCH, BatchSettings
 
@@ -105,6 +105,13 @@ def _add_image_options(predict) -> None:
         "into DIR (a new or empty folder, which appears when the command ends): what the model saw",
     )
     predict.add_argument(
+        "--int8",
+        action="store_true",
+        help=f"score with the int8 model: the export's {DEFAULT_INT8}, or a registered version's (with --model "
+        "models:/...); about 2.5x the float model's speed on a CPU with VNNI, the same digit on >= 99.8%% of "
+        "MNIST's test set (docs/pipeline.md: The int8 model)",
+    )
+    predict.add_argument(
         "--fail-on-drift",
         action="store_true",
         help="exit 3 when the batch drifted from the images the model was checked on (the alarm in "
@@ -139,6 +146,7 @@ def run_predict(args: argparse.Namespace) -> int:
         args.ray,
         save_prepared=args.save_prepared,
         fail_on_drift=args.fail_on_drift,
+        int8=args.int8,
     )
     return run_job(job)
 

@@ -44,6 +44,7 @@ class Job:
     ray: str | None = None  # a Ray cluster's address (or auto); None: this machine
     save_prepared: str | None = None  # a new folder for the 28x28 digit of each image file
     fail_on_drift: bool = False  # exit EXIT_DRIFT on the monitoring's alarm
+    int8: bool = False  # the int8 model of the export, or of the registered version `model` names
 
     @property
     def to_folder(self) -> bool:
@@ -65,13 +66,13 @@ def run_job(job: Job) -> int:
         log.warning("skipped %s: %s", source, reason)
     # On this machine the image files start decoding now, on every core, while the model loads.
     decoding = start_decoding(inputs, job.settings) if job.ray is None else contextlib.nullcontext()
-    with decoding as decoder, model_file(job.model) as path:
+    with decoding as decoder, model_file(job.model, int8=job.int8) as path:
         if not job.to_folder:
             check_destination(job.output, [item.path for item in inputs], path, fmt=job.spec.fmt)
         preparation = job.settings.preparation
         predictor = Predictor(path, background=preparation.background, frame=preparation.frame)
         watch = watch_for(predictor.model)
-        model = model_description(predictor.model, job.model)
+        model = model_description(predictor.model, f"{job.model} --int8" if job.int8 and job.model else job.model)
         scorer = _Scorer(job, predictor, inputs, decoder, path.read_bytes() if job.ray is not None else b"", watch)
         outcome, errors_file, summary = _write(job, scorer, missing, model)
         summary_file = _summary_location(job)

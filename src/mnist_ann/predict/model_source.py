@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..core.errors import ModelError
+from ..core.onnx_model import INT8_NAME
 
 DEFAULT_MODEL = Path("models") / "model.onnx"  # the export stage's output, from the repository root
+DEFAULT_INT8 = Path("models") / "int8" / INT8_NAME  # its int8 model, where the int8 gate passed
 MODEL_URI_SCHEMES = ("models:/", "runs:/")  # MLflow's: models:/mnist-ann/3, models:/mnist-ann@champion, runs:/...
 log = logging.getLogger(__name__)
 
@@ -21,11 +23,24 @@ def is_model_uri(model: str | Path) -> bool:
 
 
 @contextlib.contextmanager
-def model_file(model: str | Path | None) -> Iterator[Path]:
-    """The .onnx file that `model` names, for the length of the block: a fetched model lives in a
-    temporary folder that the block's end removes (onnxruntime reads a model whole, so a session
-    made inside the block outlives it)."""
-    if model is None:
+def model_file(model: str | Path | None, *, int8: bool = False) -> Iterator[Path]:
+    """The .onnx file that `model` names (with `int8`, the int8 model of the pipeline's export or of
+    a registered version), for the length of the block: a fetched model lives in a temporary folder
+    that the block's end removes (onnxruntime reads a model whole, so a session made inside the
+    block outlives it)."""
+    if int8 and not (model is None or is_model_uri(model)):
+        raise ModelError(
+            f"--int8 picks the int8 model of the pipeline's export or of a registered version, not of {model}: "
+            "to score an int8 file, name it with --model alone"
+        )
+    if model is None and int8:
+        if not DEFAULT_INT8.is_file():
+            raise ModelError(
+                f"no model named and there is no {DEFAULT_INT8} here: run `dvc repro` (export writes it when the "
+                "int8 model passes its gate; metrics/export.json says whether it did)"
+            )
+        yield DEFAULT_INT8
+    elif model is None:
         if not DEFAULT_MODEL.is_file():
             raise ModelError(
                 f"no model named and there is no {DEFAULT_MODEL} here: run `dvc repro`, or name one (--model)"
@@ -37,6 +52,6 @@ def model_file(model: str | Path | None) -> Iterator[Path]:
 
         log.info("fetching %s from the MLflow store", model)
         with tempfile.TemporaryDirectory(prefix="mnist-ann-model-") as fetched:
-            yield fetch_onnx_model(str(model), repo_root(), Path(fetched))
+            yield fetch_onnx_model(str(model), repo_root(), Path(fetched), int8=int8)
     else:
         yield Path(model)

@@ -53,13 +53,17 @@ class Predictor:
     """An ONNX model and the way images are prepared for it.
 
     `model`: an .onnx file, or an MLflow URI (`models:/mnist-ann@champion`) fetched from the
-    pipeline's store; default `models/model.onnx`. `background` and `frame` are the command's
-    `--background` and `--frame`. A model that cannot be used is a ModelError, at once.
+    pipeline's store; default `models/model.onnx`. `int8`: the int8 model of the export (default
+    `models/int8/model.int8.onnx`) or of the registered version `model` names. `background` and
+    `frame` are the command's `--background` and `--frame`. A model that cannot be used is a
+    ModelError, at once.
     """
 
-    def __init__(self, model: str | Path | None = None, *, background: str = "auto", frame: str = "mnist"):
+    def __init__(
+        self, model: str | Path | None = None, *, int8: bool = False, background: str = "auto", frame: str = "mnist"
+    ):
         self.preparation = Preparation(background=background, frame=frame)
-        with model_file(model) as path:
+        with model_file(model, int8=int8) as path:
             self.model = OnnxModel(path)
             self.named = {"named": str(model) if model is not None else str(path), "sha256": file_sha256(path)}
         self.watching = watch_for(self.model)  # a Watch (its reference is what is used), or why there is none

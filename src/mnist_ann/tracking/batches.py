@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.errors import first_line
 from .bounds import WRITE_SECONDS, bounded_wait, deadline
-from .fetch import ONNX_SHA256
+from .fetch import ONNX_INT8_SHA256, ONNX_SHA256
 from .stage import find_experiment
 from .store import tracking_uri
 from .versions import VERSION_URI, open_store
@@ -61,9 +61,10 @@ def batch_runs(client: Any, name: str, version: str) -> list[Any]:
 
 
 def _scoring_version(client: Any, name: str, sha256: str) -> str:
-    """The version of `name` whose ONNX file has this sha256 (an alias may have moved since the fetch)."""
+    """The version of `name` whose ONNX file (or int8 model) has this sha256 (an alias may have moved
+    since the fetch)."""
     for version in client.search_model_versions(f"name='{name}'"):
-        if version.tags.get(ONNX_SHA256) == sha256:
+        if sha256 in (version.tags.get(ONNX_SHA256), version.tags.get(ONNX_INT8_SHA256)):
             return str(version.version)
     raise LookupError(f"no version of {name} has the ONNX file that scored the batch (sha256 {sha256[:12]}...)")
 

@@ -18,11 +18,14 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..core.errors import ModelError
+from ..core.onnx_model import INT8_NAME
 from .bounds import FETCH_SECONDS, bounded_wait, deadline, not_found_or_failed
 from .store import tracking_uri
 from .versions import VERSION_URI, open_store
 
 ONNX_SHA256 = "onnx.sha256"  # the tag, on a version and on its logged model, of model.onnx's sha256
+ONNX_INT8_SHA256 = "onnx.int8.sha256"  # the same of its int8 model, where export wrote one
+INT8_FOLDER = "int8"  # where a version's int8 model lies among its model's files
 _RUN_URI = re.compile(r"runs:/(?P<run_id>[0-9A-Za-z]+)/(?P<path>[\w./-]+)")
 _URI_FORMS = "models:/<name>/<version>, models:/<name>@<alias> or runs:/<run id>/<path in the run>"
 log = logging.getLogger("mnist_ann.tracking")
@@ -35,6 +38,7 @@ class ModelSource:
     location: str
     run_id: str | None
     sha256: str | None
+    int8_sha256: str | None = None
 
 
 def onnx_sha256(proto: Any) -> str:
@@ -42,10 +46,11 @@ def onnx_sha256(proto: Any) -> str:
     return hashlib.sha256(proto.SerializeToString()).hexdigest()
 
 
-def fetch_onnx_model(uri: str, root: Path, destination: Path) -> Path:
-    """Download the ONNX model `uri` names into the folder `destination` and return its file;
-    ModelError in one line for a URI of another form, an unknown name, version, alias or run, a
-    location outside the store, a model without an .onnx file, or one that is not the file registered."""
+def fetch_onnx_model(uri: str, root: Path, destination: Path, *, int8: bool = False) -> Path:
+    """Download the ONNX model `uri` names into the folder `destination` and return its file (with
+    `int8`, its int8 model's); ModelError in one line for a URI of another form, an unknown name,
+    version, alias or run, a location outside the store, a model without an .onnx file (or without
+    an int8 model), or one that is not the file registered."""
     if not (VERSION_URI.fullmatch(uri) or _safe_run_uri(uri)):
         raise ModelError(f"{uri}: not a model URI this command reads: {_URI_FORMS}, without '.' or '..' parts")
     mlflow, store = open_store(uri, root), tracking_uri(root)
@@ -59,6 +64,15 @@ def fetch_onnx_model(uri: str, root: Path, destination: Path) -> Path:
         raise
     except Exception as exc:  # MlflowException for unknown names; requests' or SQLAlchemy's for a dead store
         raise ModelError(not_found_or_failed(uri, store, exc)) from None
+    if int8:
+        model = local / INT8_FOLDER / INT8_NAME if local.is_dir() else local
+        if not model.is_file() or model.name != INT8_NAME:
+            raise ModelError(
+                f"{uri}: has no int8 model (its export's int8 gate refused one, or it was registered before "
+                "export wrote them): score it without --int8"
+            )
+        _verify(uri, model, source.int8_sha256)
+        return model
     model = _onnx_file(uri, local)
     _verify(uri, model, source.sha256)
     return model
@@ -80,7 +94,7 @@ def model_source(client: Any, uri: str) -> ModelSource:
             else client.get_model_version_by_alias(name, version_uri["alias"])
         )
         location = client.get_model_version_download_uri(name, found.version)
-        return ModelSource(location, found.run_id, found.tags.get(ONNX_SHA256))
+        return ModelSource(location, found.run_id, found.tags.get(ONNX_SHA256), found.tags.get(ONNX_INT8_SHA256))
     run_uri = _RUN_URI.fullmatch(uri)
     assert run_uri is not None  # fetch_onnx_model checked the URI
     run_id, path = run_uri["run_id"], run_uri["path"].rstrip("/")
@@ -91,7 +105,9 @@ def model_source(client: Any, uri: str) -> ModelSource:
     logged = [model for model in named if model.source_run_id == run_id]
     if logged:
         newest = max(logged, key=lambda model: model.creation_timestamp)
-        return ModelSource(_joined(newest.artifact_location, inside), run_id, newest.tags.get(ONNX_SHA256))
+        tags = newest.tags
+        location = _joined(newest.artifact_location, inside)
+        return ModelSource(location, run_id, tags.get(ONNX_SHA256), tags.get(ONNX_INT8_SHA256))
     return ModelSource(_joined(run.info.artifact_uri, path), run_id, None)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .tags import DVC_EXPERIMENT, GIT_COMMIT, GIT_DIRTY, NO_EXPERIMENT, VERSION_GIT_COMMIT
@@ -39,6 +40,9 @@ class OnnxVersion:
     # the promotion gate's decision (tracking/champion.py): its `promotion` tag, and whether the
     # version becomes the champion
     promotion: tuple[str, bool] | None = None
+    # the int8 model's file (training/int8.py), logged with the version's model under int8/; None
+    # where its gate refused it
+    int8: Path | None = None
 
 
 def log_card(mlflow: Any, version: str, files: Mapping[str, str]) -> list[str]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
+import tempfile
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -106,7 +108,9 @@ class TrackedRun:
         import mlflow.onnx
         from mlflow.models import infer_signature
 
-        from .fetch import ONNX_SHA256, onnx_sha256
+        from ..core.files import file_sha256
+        from ..core.onnx_model import INT8_NAME
+        from .fetch import INT8_FOLDER, ONNX_INT8_SHA256, ONNX_SHA256, onnx_sha256
         from .registry import CardRequest, describe_version, log_card
         from .versions import baseline_record
 
@@ -126,6 +130,12 @@ class TrackedRun:
         assert self.run_id is not None  # an UntrackedRun logs nothing
         # predict checks the file it fetches against this: a file replaced after registration is refused
         file_tags = {ONNX_SHA256: onnx_sha256(version.proto)}
+        if version.int8 is not None:  # beside model.onnx, under its own name whatever the file's: a version brings both
+            with tempfile.TemporaryDirectory(prefix="mnist-ann-int8-") as folder:
+                named = Path(folder) / INT8_NAME
+                shutil.copyfile(version.int8, named)
+                client.log_model_artifact(logged.model_id, str(named), INT8_FOLDER)
+            file_tags[ONNX_INT8_SHA256] = file_sha256(version.int8)
         client.set_logged_model_tags(logged.model_id, file_tags)
         cards = []
         if version.card:

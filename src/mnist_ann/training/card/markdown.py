@@ -111,6 +111,7 @@ def _figures(facts: CardFacts) -> str:
         ["ONNX test accuracy", _shown(facts.figure("export", "onnx_test_accuracy"))],
         ["ONNX parity: largest probability difference", _shown(facts.figure("export", "max_abs_diff"))],
         ["ONNX parity: same answer as Keras", _shown(facts.figure("export", "argmax_agreement"))],
+        *_int8_rows(facts),
     ]
     precision, recall = facts.per_digit("precision"), facts.per_digit("recall")
     digits = [[d, _shown(precision.get(d)), _shown(recall.get(d))] for d in DIGITS]
@@ -156,6 +157,20 @@ def _failures(facts: CardFacts) -> str:
 def _param(value: Any) -> str:
     """A param as params.yaml spells it (0.01, not a figure's 0.0100)."""
     return _shown(value) if value is None or isinstance(value, (list, tuple)) else _shown(str(value))
+
+
+def _int8_rows(facts: CardFacts) -> list[list[str]]:
+    """The int8 model export wrote beside the float one (the version's `int8/model.int8.onnx`), or why
+    there is none."""
+    written = facts.figure("export", "int8_written")
+    if written is None:
+        return [["int8 model", NOT_RECORDED]]
+    if not written:
+        return [["int8 model", "none: its gate refused it (the export's log and `metrics/export.json` say why)"]]
+    return [
+        ["int8 model (`int8/model.int8.onnx`): same answer as ONNX", _shown(facts.figure("export", "int8_agreement"))],
+        ["int8 model: test accuracy", _shown(facts.figure("export", "int8_test_accuracy"))],
+    ]
 
 
 def _shown(value: Any) -> str:

@@ -151,6 +151,10 @@ class ExportParams:
     registered_model: str = param(
         matching(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}", "letters, digits, . _ - (a model name)")
     )
+    # the int8 model's gate (training/int8.py): the share of the test set where it picks the float
+    # model's digit, at least; how far its test accuracy may fall below the float model's, at most
+    int8_min_agreement: float = param(number_between(0, 1))
+    int8_max_accuracy_drop: float = param(number_between(0, 1))
 
 
 @dataclass(frozen=True)
