@@ -34,3 +34,10 @@ def test_a_uri_without_a_store_is_one_line(tmp_path, monkeypatch):
     no_store = r"^models:/mnist-ann@champion: no MLflow store at .*mlflow\.db"
     with pytest.raises(ModelError, match=no_store), model_file("models:/mnist-ann@champion"):
         pass
+
+
+def test_the_default_int8_model_is_where_export_writes_it():
+    from mnist_ann.core.onnx_model import INT8_NAME
+    from mnist_ann.predict.model_source import DEFAULT_INT8
+
+    assert DEFAULT_INT8 == Path("models") / "int8" / INT8_NAME

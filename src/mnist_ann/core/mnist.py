@@ -27,7 +27,9 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     if np.issubdtype(flat.dtype, np.integer):
         if flat.dtype != np.uint8 and flat.size and (flat.min() < 0 or flat.max() > 255):
             raise DataError(f"integer pixels must be 0-255, got {flat.min()}..{flat.max()}")
-        return flat.astype(np.float32) / np.float32(255)
+        pixels = flat.astype(np.float32)
+        pixels /= np.float32(255)  # in place: a second (N, 784) float32 array cost as much as the division
+        return pixels
     if np.issubdtype(flat.dtype, np.floating):
         flat = flat.astype(np.float32, copy=False)
         if not np.isfinite(flat).all():

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..core.errors import ModelError
-from ..core.onnx_model import INT8_NAME
 
 DEFAULT_MODEL = Path("models") / "model.onnx"  # the export stage's output, from the repository root
-DEFAULT_INT8 = Path("models") / "int8" / INT8_NAME  # its int8 model, where the int8 gate passed
+# its int8 model, where the int8 gate passed (core/onnx_model.py's INT8_NAME, spelled out: that module
+# imports numpy, which `mnist-ann --help` must not, nor anything before cli.main sets BLAS's threads)
+DEFAULT_INT8 = Path("models") / "int8" / "model.int8.onnx"
 MODEL_URI_SCHEMES = ("models:/", "runs:/")  # MLflow's: models:/mnist-ann/3, models:/mnist-ann@champion, runs:/...
 log = logging.getLogger(__name__)
 

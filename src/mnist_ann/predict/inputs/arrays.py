@@ -120,7 +120,7 @@ class ArrayInput:
 
     def pixels(self, chunk: np.ndarray) -> np.ndarray:
         with input_errors():
-            return preprocess(chunk.astype(chunk.dtype.newbyteorder("=")))
+            return preprocess(chunk.astype(chunk.dtype.newbyteorder("="), copy=False))  # a copy only to swap bytes
 
     @property
     def splittable(self) -> bool:
