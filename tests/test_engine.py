@@ -109,3 +109,47 @@ def test_the_predictor_the_command_and_an_actor_give_the_same_answers(exported, 
     command_labels = [int(json.loads(line)["label"]) for line in lines]
     assert [p.label for p in scored] == command_labels == actor_labels
     assert [p.source for p in by_predictor if p.error] == [e[0] for e in outcome.errors] == [str(tmp_path / "3.png")]
+
+
+def test_chunks_are_scored_while_the_next_is_read_and_a_bad_one_ends_the_input_after_the_rest(exported):
+    """score_chunks submits a chunk before it takes the answer of the one before: the model has the
+    next call queued while this thread writes rows. The rows are those of one call at a time, in
+    order; a chunk that cannot be read comes after the rows of every chunk before it."""
+    import pytest
+
+    from mnist_ann.predict.engine import score_chunks
+    from mnist_ann.predict.errors import InputError
+
+    model = OnnxModel(exported[1])
+    pixels = preprocess(np.concatenate([font_digits()] * 3))
+    taken = []  # the order in which the engine read chunks and took answers
+
+    def chunks(fail_at=None):
+        for start in range(0, len(pixels), 25):
+            if start == fail_at:
+                raise InputError("cannot read: cut short")
+            taken.append(("read", start))
+            yield start, pixels[start : start + 25]
+
+    class Logged(Recorded):
+        def scored_array(self, path, start, probabilities):
+            taken.append(("rows", start))
+            super().scored_array(path, start, probabilities)
+
+    rows = Logged()
+    score_chunks(model, "a.npy", chunks(), rows)
+    assert [start for _, _, start, _ in rows.events] == list(range(0, 120, 25))
+    assert np.array_equal(np.concatenate([p for *_, p in rows.events]), model.predict(pixels))
+    assert taken[:4] == [("read", 0), ("read", 25), ("rows", 0), ("read", 50)]  # one chunk ahead
+    rows, taken[:] = Logged(), []
+    with pytest.raises(InputError):
+        score_chunks(model, "a.npy", chunks(fail_at=75), rows)
+    assert [start for _, _, start, _ in rows.events] == [0, 25, 50]
+
+
+def test_submitted_calls_are_answered_in_order_as_predict_answers_them(exported):
+    model = OnnxModel(exported[1])
+    batches = [preprocess(font_digits()[i : i + 10]) for i in range(0, 40, 10)]
+    answers = [model.submit(batch) for batch in batches]  # all four queued before any is taken
+    for batch, answer in zip(batches, answers):
+        assert np.array_equal(answer(), model.predict(batch))

@@ -40,4 +40,4 @@ def test_the_default_int8_model_is_where_export_writes_it():
     from mnist_ann.core.onnx_model import INT8_NAME
     from mnist_ann.predict.model_source import DEFAULT_INT8
 
-    assert DEFAULT_INT8 == Path("models") / "int8" / INT8_NAME
+    assert Path("models") / "int8" / INT8_NAME == DEFAULT_INT8

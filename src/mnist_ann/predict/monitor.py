@@ -4,6 +4,7 @@ file, every scored image watched on its way through the engine, and the summary 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,24 @@ class Watched:
         self.model, self.watch = model, watch
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
-        probabilities = self.model.predict(pixels)
-        self.watch.observe(pixels, probabilities)
-        return probabilities
+        return self.submit(pixels)()
+
+    def submit(self, pixels: np.ndarray) -> Callable[[], np.ndarray]:
+        """The model's `submit` where it has one; the images are watched when their answer is taken,
+        on the caller's thread, in the order the answers are taken."""
+        inner = getattr(self.model, "submit", None)
+        answer = inner(pixels) if inner is not None else _now(self.model.predict(pixels))
+
+        def watched() -> np.ndarray:
+            probabilities = answer()
+            self.watch.observe(pixels, probabilities)
+            return probabilities
+
+        return watched
+
+
+def _now(probabilities: np.ndarray) -> Callable[[], np.ndarray]:
+    return lambda: probabilities
 
 
 NO_REFERENCE = "the model carries no monitoring reference (exported before batches were monitored, or elsewhere)"
