@@ -30,6 +30,7 @@ from workload import BIN, REPO, predict_command, summary, test_images, timed, wr
 sys.path.insert(0, str(REPO / "src"))
 
 from cluster_bench import bench_cluster
+from int8_bench import bench_int8, int8_rows
 from monitoring_bench import bench_monitoring, monitoring_rows
 from sweep_bench import bench_sweep, sweep_rows
 
@@ -509,6 +510,7 @@ def markdown(results: dict) -> str:
     rows += cluster_rows(results["cluster"]) if "cluster" in results else []
     rows += sweep_rows(results["sweep"]) if "sweep" in results else []
     rows += monitoring_rows(results["monitoring"]) if "monitoring" in results else []
+    rows += int8_rows(results["int8"]) if "int8" in results else []
     header = (
         f"Measured by `make bench` on {m['cpu']}, {m['cores']} cores, {results['date']}; medians of {r} runs "
         "after a warm-up; " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "."
@@ -640,10 +642,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender (default 3)")
     parser.add_argument(
         "--only",
-        choices=("training", "augment", "inference", "cluster", "sweep", "images", "pipeline", "monitoring"),
+        choices=("training", "augment", "inference", "cluster", "sweep", "images", "pipeline", "monitoring", "int8"),
         help="run only these rows (training: rows 1-1b; augment: row 1c; cluster: `predict --ray`; sweep: the queued "
         "experiments; images: the PNG folders, rows 4-4c; inference: rows 2-3, 5 and 7, what the scoring code "
-        "moves; pipeline: row 6, the whole dvc repro; monitoring: row 11), keeping the other rows of "
+        "moves; pipeline: row 6, the whole dvc repro; monitoring: row 11; int8: row 12), keeping the other rows of "
         "benchmarks/results.json",
     )
     parser.add_argument(
@@ -697,6 +699,7 @@ def only_rows(only: str, workdir: Path, env: dict[str, str], repeats: int) -> di
         "cluster": lambda: {"cluster": bench_cluster(workdir, env, repeats)},
         "sweep": lambda: {"sweep": bench_sweep(workdir, env)},
         "monitoring": lambda: {"monitoring": bench_monitoring(workdir, env, repeats)},
+        "int8": lambda: {"int8": bench_int8(workdir, env, repeats)},
         "pipeline": lambda: {"pipeline": bench_pipeline(workdir, env, max(1, repeats - 1))},
         "inference": lambda: {
             "inference": bench_inference(workdir, env, repeats),
@@ -733,6 +736,7 @@ def all_benchmarks(workdir: Path, env: dict[str, str], repeats: int) -> dict:
         "cluster": bench_cluster(workdir, env, repeats),
         "sweep": bench_sweep(workdir, env),
         "monitoring": bench_monitoring(workdir, env, repeats),
+        "int8": bench_int8(workdir, env, repeats),
     }
 
 
