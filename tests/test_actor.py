@@ -110,14 +110,14 @@ def test_an_exception_on_a_worker_stops_the_job_by_its_input_and_cause(exported,
 def test_each_task_sends_back_what_its_images_looked_like_and_the_driver_merges_it(monitored, tmp_path):
     """A task's Watch sums ride in its first row (rows) or its summary (shards); merged, they are
     the watch of the whole batch, with the residual sampled by each image's place in its task."""
-    from mnist_ann.core.monitoring import FULLY_WATCHED, Watch
+    from mnist_ann.core.monitoring import Watch, in_sample
     from mnist_ann.predict.cluster.task_shards import ShardTarget
     from mnist_ann.predict.monitor import watch_for
     from mnist_ann.predict.outputs.spec import OutputSpec
 
     model = OnnxModel(monitored)
     reference = watch_for(model).reference
-    images = np.concatenate([font_digits()] * 60)  # 2,400: past FULLY_WATCHED in one go, not in halves
+    images = np.concatenate([font_digits()] * 60)  # 2,400: past FULLY_WATCHED in one go and in halves
     np.save(tmp_path / "a.npy", images)
     tasks = [
         json.dumps({"kind": "npy", "path": str(tmp_path / "a.npy"), "start": lo, "stop": lo + 1200, "number": n})
@@ -129,7 +129,7 @@ def test_each_task_sends_back_what_its_images_looked_like_and_the_driver_merges_
     pixels = preprocess(images)
     whole = Watch(reference)
     whole.observe(pixels, model.predict(pixels))
-    assert whole.sampled_images == FULLY_WATCHED + 400 // 16  # one batch on one machine
+    assert whole.sampled_images == in_sample(np.arange(2400)).sum()  # one batch on one machine
     by_task = Watch(reference)  # each task sampled from its own first image
     for lo in (0, 1200):
         task = Watch(reference)
@@ -142,7 +142,8 @@ def test_each_task_sends_back_what_its_images_looked_like_and_the_driver_merges_
             sent = [text for text in columns["watch"] if text]
             assert len(sent) == 1  # once per task, whatever its rows
             merged.merge_sums(json.loads(sent[0]))
-        assert merged.images == whole.images == 2400 and merged.sampled_images == 2400  # all, in tasks of 1,200
+        assert merged.images == whole.images == 2400  # each task sampled from its own first image:
+        assert merged.sampled_images == 2 * in_sample(np.arange(1200)).sum() > whole.sampled_images
         assert np.array_equal(merged.digits, whole.digits) and np.array_equal(merged.histogram, whole.histogram)
         assert merged.confidence_sum == pytest.approx(whole.confidence_sum, rel=1e-6)  # float32, summed in other runs
         assert merged.rank_sums == pytest.approx(by_task.rank_sums, rel=1e-6)

@@ -140,13 +140,13 @@ def test_ranks_are_each_images_mid_rank_among_its_digits_reference_values(refere
 
 
 def test_past_its_first_images_a_batchs_residual_is_measured_on_a_sample_whoever_cuts_it(reference):
-    """Every image's confidence counts; the residual of the first FULLY_WATCHED images and of every
-    RESIDUAL_STRIDE-th after them, by place in the batch: the same sample in calls of any size."""
+    """Every image counts in the estimate; the signals of the first FULLY_WATCHED images and of every
+    RESIDUAL_STRIDE-th after them are ranked, by place in the batch: the same sample in calls of any size."""
     from mnist_ann.core.monitoring import FULLY_WATCHED, RESIDUAL_STRIDE
 
     pixels = _images(np.random.default_rng(9), FULLY_WATCHED + 3000)
     whole = watched(reference, pixels)
-    expected = FULLY_WATCHED + len(range(FULLY_WATCHED, len(pixels))[::RESIDUAL_STRIDE])
+    expected = FULLY_WATCHED + sum(1 for i in range(FULLY_WATCHED, len(pixels)) if i % RESIDUAL_STRIDE == 0)
     assert whole.images == len(pixels) and whole.sampled_images == expected
     cut = Watch(reference)
     for start in range(0, len(pixels), 700):
