@@ -58,7 +58,8 @@ def start_stage() -> None:
     Ctrl-C, SIGTERM or SIGHUP exits 130, 143 or 129 with one word (core/process.py); without mnist_ann,
     the stage runs again with DVC's interpreter, or exits with one line."""
     try:
-        from mnist_ann.core.process import exit_on_signals_while_starting
+        from mnist_ann.core.process import exit_on_signals_while_starting, set_numpy_defaults
     except ModuleNotFoundError:  # DVC runs the `python` first on PATH: not the project's environment
         rerun_with_dvcs_python()
     exit_on_signals_while_starting()
+    set_numpy_defaults()  # before the stage's own imports load numpy

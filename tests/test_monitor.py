@@ -82,19 +82,3 @@ def test_predict_writes_the_summary_beside_the_output_and_fail_on_drift_exits_3(
     summary = json.loads((tmp_path / "plain.monitor.json").read_text())
     assert done.returncode == 0 and summary["monitored"] is False and summary["why"] == NO_REFERENCE
     assert f"nothing about this batch can be monitored: {NO_REFERENCE}" in done.stderr
-
-
-@pytest.mark.heavy  # processes
-def test_the_command_runs_numpys_blas_on_one_thread_unless_told_otherwise(monkeypatch):
-    """The monitoring's projection on OpenBLAS's thread per core took 13x as long beside predict's
-    decoding workers: the console script's main sets one thread before numpy is imported, and a
-    user's own setting stands."""
-    from helpers import run_script
-
-    probe = (
-        "import contextlib, os, sys\nfrom mnist_ann import cli\nwith contextlib.suppress(SystemExit):\n"
-        "    cli.main(['--version'])\nprint(os.environ['OPENBLAS_NUM_THREADS'], 'numpy' in sys.modules)"
-    )
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    assert run_script("-c", probe).stdout.split()[-2:] == ["1", "False"]
-    assert run_script("-c", probe, env={"OPENBLAS_NUM_THREADS": "2"}).stdout.split()[-2:] == ["2", "False"]

@@ -190,3 +190,29 @@ def test_a_stage_usage_error_exits_1_not_argparses_2(tmp_path):
     done = run_stage("preprocess", "--no-such-option", cwd=tmp_path)
     assert done.returncode == EXIT_ERROR, done.stderr
     assert done.stderr.splitlines()[-1].startswith("error: the following arguments are required: --input")
+
+
+@pytest.mark.heavy  # processes
+def test_the_command_and_the_stages_set_numpys_environment_unless_told_otherwise(monkeypatch):
+    """What numpy reads when it loads, set before it loads and only where the user set nothing:
+    OpenBLAS on one thread for the command (beside predict's decoding workers the monitoring's
+    projection took 13x as long on a thread per core), and no huge-page madvise for the command and
+    every stage (core/process.py: it cost the train stage about 1.5 s)."""
+    from helpers import run_script
+
+    probe = (
+        "import contextlib, os, sys\nfrom mnist_ann import cli\nwith contextlib.suppress(SystemExit):\n"
+        "    cli.main(['--version'])\nprint(os.environ['OPENBLAS_NUM_THREADS'], os.environ['NUMPY_MADVISE_HUGEPAGE'], "
+        "'numpy' in sys.modules)"
+    )
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    assert run_script("-c", probe).stdout.split()[-3:] == ["1", "0", "False"]
+    mine = {"OPENBLAS_NUM_THREADS": "2", "NUMPY_MADVISE_HUGEPAGE": "1"}
+    assert run_script("-c", probe, env=mine).stdout.split()[-3:] == ["2", "1", "False"]
+    # every stage too, before its imports load numpy (core/process.py: huge pages cost the train stage ~1.5 s)
+    stage = (
+        "import os, sys\nsys.path.insert(0, 'pipeline')\nimport stage_start\nstage_start.start_stage()\n"
+        "print(os.environ['NUMPY_MADVISE_HUGEPAGE'], 'numpy' in sys.modules)"
+    )
+    assert run_script("-c", stage).stdout.split()[-2:] == ["0", "False"]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .core.process import EXIT_CODES, ArgumentParser, run_main
+from .core.process import EXIT_CODES, ArgumentParser, run_main, set_numpy_defaults
 from .predict.command import add_predict_command
 
 
@@ -170,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # One thread, set before any command imports numpy (importing this module does not); a user's
     # own setting stands.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    set_numpy_defaults()
     run_main(_main, argv)
 
 

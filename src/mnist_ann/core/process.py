@@ -56,6 +56,23 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+# What numpy reads from the environment when it loads, for every process of the project (each stage,
+# and the command), set before numpy is imported; a user's own values stand.
+NUMPY_DEFAULTS = {
+    # numpy asks the kernel for huge pages on each large array (madvise). Where the kernel's THP
+    # `defrag` is `madvise` (the usual default), every such allocation first compacts memory: on the
+    # 2-core machine of docs/benchmarks.md, copying the 188 MB training set into TensorFlow took
+    # 1.0-1.5 s instead of 0.08 s, and the train stage's fit 8.5-10.3 s instead of 6.7-7.0 s.
+    "NUMPY_MADVISE_HUGEPAGE": "0",
+}
+
+
+def set_numpy_defaults(environ=os.environ) -> None:
+    """Put NUMPY_DEFAULTS into `environ` where it has no value of its own: before numpy loads."""
+    for name, value in NUMPY_DEFAULTS.items():
+        environ.setdefault(name, value)
+
+
 def _raise_terminated(signum, frame) -> NoReturn:
     raise Terminated(signum)
 
