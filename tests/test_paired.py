@@ -58,3 +58,26 @@ def test_mcnemars_exact_p_value_is_the_two_sided_binomial_tail():
     b, c = 3, 12  # two-sided: twice the lower tail P(X <= 3), X ~ Binomial(15, 1/2)
     assert mcnemar_exact(b, c) == pytest.approx(2 * sum(math.comb(15, k) for k in range(4)) / 2**15)
     assert mcnemar_exact(b, c) == mcnemar_exact(c, b)
+
+
+def test_two_models_are_timed_in_alternate_passes_each_by_its_fastest():
+    """The promotion gate's slowdown is a ratio of two timings: taken in turns, a change in the
+    machine's load falls on both models alike."""
+    import time
+
+    from mnist_ann.training.evaluation.paired import fastest_passes
+
+    calls = []
+
+    def model(name, seconds):
+        def predict(pixels):
+            calls.append(name)
+            time.sleep(seconds)
+            return pixels
+
+        return predict
+
+    pixels = np.zeros((100, 784), np.float32)
+    slow, fast = fastest_passes([model("a", 0.02), model("b", 0.005)], pixels, repeats=3)
+    assert calls == ["a", "b"] * 3
+    assert 0.02 / 100 <= slow < 0.2 / 100 and 0.005 / 100 <= fast < slow

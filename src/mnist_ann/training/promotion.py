@@ -21,13 +21,21 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import ModelError
-from .evaluation.paired import Measured, Predict, mcnemar_exact, mean_difference, measure
+from .evaluation.paired import (
+    TIMING_REPEATS,
+    Measured,
+    Predict,
+    fastest_passes,
+    mcnemar_exact,
+    mean_difference,
+    measure,
+)
 
 
 @dataclass(frozen=True)
@@ -132,8 +140,14 @@ def against_champion(
         if version == candidate_version:
             raise ModelError(f"promote: models:/{name}/{version} is the champion already")
         sets = variant_sets(as_digits(pixels), labels)
-        champion = measure(OnnxModel(onnx_file).predict, pixels, labels, sets)
-    return decide(measure(candidate, pixels, labels, sets), champion, rules, f"version {version}")
+        champion_model = OnnxModel(onnx_file)
+        champion = measure(champion_model.predict, pixels, labels, sets, timed=False)
+        measured = measure(candidate, pixels, labels, sets, timed=False)
+        # timed together, in alternate passes: the slowdown is a ratio of two timings
+        seconds = fastest_passes([candidate, champion_model.predict], pixels, TIMING_REPEATS + 2)
+    measured = replace(measured, seconds_per_image=seconds[0])
+    champion = replace(champion, seconds_per_image=seconds[1])
+    return decide(measured, champion, rules, f"version {version}")
 
 
 def promote_version(uri: str, root: Path, data: Path, rules: Rules, *, force: bool = False) -> Decision:

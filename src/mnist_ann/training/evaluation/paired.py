@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,17 +54,29 @@ class Measured:
         return variant_accuracies(self.variant_correct)
 
 
-def measure(predict: Predict, pixels: np.ndarray, labels: np.ndarray, sets: Mapping[str, VariantSet]) -> Measured:
+def measure(
+    predict: Predict, pixels: np.ndarray, labels: np.ndarray, sets: Mapping[str, VariantSet], *, timed: bool = True
+) -> Measured:
     """`predict` on the test set (pixels (n, 784)) and on the variant sets (uint8 digits; none: not
-    measured), and the fastest of TIMING_REPEATS passes over the test set, per image."""
+    measured), and (`timed`) the fastest of TIMING_REPEATS passes over the test set, per image; NaN
+    untimed, for a caller that times two models together (fastest_passes)."""
     probabilities = predict(pixels)
     variant_correct = correct_on(lambda digits: predict(preprocess(digits)), dict(sets))
-    timings = []
-    for _ in range(TIMING_REPEATS):
-        started = time.perf_counter()
-        predict(pixels)
-        timings.append((time.perf_counter() - started) / len(pixels))
-    return Measured(probabilities, labels, variant_correct, min(timings))
+    seconds = fastest_passes([predict], pixels)[0] if timed else math.nan
+    return Measured(probabilities, labels, variant_correct, seconds)
+
+
+def fastest_passes(predicts: Sequence[Predict], pixels: np.ndarray, repeats: int = TIMING_REPEATS) -> list[float]:
+    """Each of `predicts`' fastest pass over `pixels`, per image. The passes alternate between the
+    models, so that a change in the machine's load falls on all of them alike: timed one after the
+    other on a loaded machine, the same network once measured 3.2x slower than itself."""
+    fastest = [math.inf] * len(predicts)
+    for _ in range(repeats):
+        for i, predict in enumerate(predicts):
+            started = time.perf_counter()
+            predict(pixels)
+            fastest[i] = min(fastest[i], (time.perf_counter() - started) / len(pixels))
+    return fastest
 
 
 @dataclass(frozen=True)
