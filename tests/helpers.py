@@ -472,6 +472,16 @@ def with_monitoring(source: Path, destination: Path, reference_json: str) -> Pat
     return destination
 
 
+def int8_of(model: Path, destination: Path) -> Path:
+    """The int8 model of the ONNX file `model` (training/int8.py's quantizer), calibrated on the font
+    digits, written to `destination`."""
+    from mnist_ann.training.int8 import quantize
+
+    calibration = np.concatenate([font_digits()] * 5).reshape(-1, 784).astype(np.float32) / 255
+    destination.write_bytes(quantize(model, calibration).SerializeToString())
+    return destination
+
+
 class DenseNetwork:
     """The seed's kind of network (Dense layers, relu, softmax) in numpy, with seeded Glorot-uniform
     weights: the reference that predict's tests compare onnxruntime's answers with, and the source of

@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 import pytest
 
-from helpers import font_digits, popen_with_default_signals, read_rows, run_script, wait_for_mlflow_server
+from helpers import font_digits, int8_of, popen_with_default_signals, read_rows, run_script, wait_for_mlflow_server
 from mnist_ann.core.onnx_model import PROVIDERS
 from mnist_ann.predict.command import output_format
 from mnist_ann.tracking import OnnxVersion, tracked_stage
@@ -83,7 +83,7 @@ def _registry(exported, root):
     example = font_digits()[:2].reshape(2, -1).astype(np.float32) / 255
     figures = {"test_accuracy": 0.5, "parity_max_abs_diff": 1e-7, "parity_argmax_agreement": 1.0}
     root.mkdir(parents=True, exist_ok=True)
-    int8 = _int8_file(model_path, root / "int8.onnx")
+    int8 = int8_of(model_path, root / "int8.onnx")
     run_ids = []
     for number in (1, 2):  # the second with an int8 model, as export registers one that passed its gate
         with tracked_stage("exp-registry", stage="export", root=root) as run:
@@ -96,14 +96,6 @@ def _registry(exported, root):
     client.set_registered_model_alias("mnist-ann", "champion", "2")
     np.save(root / "digits.npy", font_digits()[:5])
     return root, run_ids
-
-
-def _int8_file(model_path: Path, destination: Path) -> Path:
-    from mnist_ann.training.int8 import quantize
-
-    calibration = np.concatenate([font_digits()] * 5).reshape(-1, 784).astype(np.float32) / 255
-    destination.write_bytes(quantize(model_path, calibration).SerializeToString())
-    return destination
 
 
 def test_int8_scores_with_the_int8_model_of_a_registered_version_or_of_the_export(registry, exported):

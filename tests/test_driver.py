@@ -23,6 +23,7 @@ from helpers import (
     S3_ENV,
     font_digits,
     idx_bytes,
+    int8_of,
     lying_model,
     popen_with_default_signals,
     predict,
@@ -392,11 +393,7 @@ def test_rays_own_errors_become_the_cause_in_one_line(two_nodes):
 @pytest.mark.slow
 def test_an_int8_model_scores_under_ray_as_on_one_machine(exported, tmp_path, two_nodes):
     """issue 40: the int8 model is an ONNX file like the float one: every actor builds its session from it."""
-    from mnist_ann.training.int8 import quantize
-
-    model = tmp_path / "model.int8.onnx"
-    calibration = np.concatenate([font_digits()] * 5).reshape(-1, 784).astype(np.float32) / 255
-    model.write_bytes(quantize(exported[1], calibration).SerializeToString())
+    model = int8_of(exported[1], tmp_path / "model.int8.onnx")
     np.save(tmp_path / "a.npy", np.concatenate([font_digits()] * 5))
     alone = predict("--model", model, tmp_path / "a.npy", "--output", tmp_path / "one.csv")
     joined = predict(

@@ -12,6 +12,7 @@ import numpy as np
 from ..core.files import file_sha256
 from ..core.monitoring import METADATA_KEY, Reference, Watch
 from ..core.onnx_model import OnnxModel
+from .engine import submitted
 
 
 class Watched:
@@ -26,8 +27,7 @@ class Watched:
     def submit(self, pixels: np.ndarray) -> Callable[[], np.ndarray]:
         """The model's `submit` where it has one; the images are watched when their answer is taken,
         on the caller's thread, in the order the answers are taken."""
-        inner = getattr(self.model, "submit", None)
-        answer = inner(pixels) if inner is not None else _now(self.model.predict(pixels))
+        answer = submitted(self.model, pixels)
 
         def watched() -> np.ndarray:
             probabilities = answer()
@@ -35,10 +35,6 @@ class Watched:
             return probabilities
 
         return watched
-
-
-def _now(probabilities: np.ndarray) -> Callable[[], np.ndarray]:
-    return lambda: probabilities
 
 
 NO_REFERENCE = "the model carries no monitoring reference (exported before batches were monitored, or elsewhere)"
