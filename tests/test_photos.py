@@ -39,3 +39,18 @@ def test_placed_fits_the_ink_on_the_page(side):
 def test_every_light_is_drawn():
     drawn = {LIGHTS[np.random.default_rng(seed).integers(len(LIGHTS))] for seed in range(30)}
     assert drawn == set(LIGHTS)
+
+
+@pytest.mark.parametrize("paper", ["ruled", "squared"])
+def test_lined_paper_has_lines_across_it_and_keeps_the_digit(paper):
+    from mnist_ann.training.evaluation.photos import lined
+
+    ink = np.zeros((56, 56), np.float32)
+    ink[18:38, 26:29] = 1
+    for seed in range(10):
+        page = lined(ink, np.random.default_rng(seed), paper, 20)
+        assert np.array_equal(page[ink > 0], ink[ink > 0])
+        rows_with_line = (page[:, :20] > 0).mean(axis=1) > 0.5  # left of the digit: lines only
+        assert 1 <= rows_with_line.sum() <= 12  # 2 or 3 lines of 1-2 pixels at 14-32 apart
+        columns_with_line = (page[:18] > 0).mean(axis=0) > 0.5  # above the digit
+        assert columns_with_line.any() == (paper == "squared")

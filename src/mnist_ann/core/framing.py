@@ -17,6 +17,7 @@ import numpy as np
 
 from .ground import flatten_ground, uneven_grounds
 from .mnist import IMAGE_SHAPE
+from .page_marks import page_marks_removed
 
 BOX = 20  # MNIST's digits fit a 20x20 box ...
 CENTRE = 14.0  # ... with their centre of mass here (row and column) in the 28x28 image
@@ -24,12 +25,21 @@ INK = 0.1  # a pixel is ink, for the bounding box, above this share of the ink's
 NOISE_SIGMAS = 6  # the ground's noise reaches this many robust standard deviations above its median:
 # past 6, not one pixel of a 1000x1000 scan with Gaussian noise is taken for ink
 MIN_CONTRAST = 32  # grey levels from the ground (and its noise) to the strongest ink; less: blank
+FAINT_CONTRAST = 12  # the same on the second look, judged against the noise of the paper itself
+SMOOTH_FROM = 56  # on the second look, pictures this many pixels or more on their shorter side are
+# smoothed (a Gaussian of sigma 1 pixel) before their ink is measured: a photo's noise, multiplied
+# on the dark side of its paper when the light is divided out, set a floor of 40-60 grey levels
+# that faint ink never reached; smoothed, about a quarter of that. A pen's stroke is 3 pixels or
+# more at that size and keeps most of its strength.
 BLANK = "blank image"  # how a refusal for want of ink begins
+SPECK = "not a digit: the ink is a speck"  # ... and one for too little of it
 MAX_INK_SHARE = 0.85  # more of the picture than this is ink: not a digit (MNIST's most is 0.33, a
 # bold digit cropped tight 0.76)
 MIN_INK_PIXELS = 6  # fewer strong ink pixels, or a strong ink box under MIN_EXTENT pixels long: a
 MIN_EXTENT = 4  # speck, not a digit (one white pixel was framed to a full digit and read "8" at
 # 0.985; MNIST's digits have 20 such pixels or more, scikit-learn's 8x8 digits span 6 pixels or more)
+SCATTERED = 0.5  # under this share of the strong ink pixels with two strong neighbours or more: noise
+# (a pen's stroke is 2 pixels wide or more, or a line, and nearly every pixel of it has two)
 MAX_ASPECT = 20  # a picture longer than this many times its width (1x20000) holds no one digit
 
 
@@ -50,12 +60,16 @@ def prepare(greys: np.ndarray, background: str, frame: str) -> tuple[np.ndarray,
         light = np.full(len(greys), background == "light")
     uneven = uneven_grounds(ring, light)
     greys, ink, reasons = _measured(greys, light, uneven)
-    # Just under UNEVEN, a gentle gradient can still lift the noise floor over the ink: a picture
-    # called blank on a ground left as it was gets a second look with the ground flattened. A blank
-    # ground stays blank once flat (and keeps its first reason); only refused pictures pay for it.
-    again = np.flatnonzero([reason is not None and reason.startswith(BLANK) for reason in reasons] & ~uneven)
+    # A picture called blank, or a speck, gets a second look, its ink judged against the paper it lies on: the
+    # ground flattened (just under UNEVEN, a gentle gradient can still lift the floor over the ink),
+    # a large picture smoothed (SMOOTH_FROM), the noise taken where it is least, and FAINT_CONTRAST
+    # above it enough. A blank ground stays blank (and keeps its first reason); only refused
+    # pictures pay for it, and the pictures read on the first look are framed as they always were.
+    again = np.flatnonzero([reason is not None and reason.startswith((BLANK, SPECK)) for reason in reasons])
     if len(again):
-        flat_greys, flat_ink, second = _measured(original[again], light[again], np.ones(len(again), bool))
+        flat_greys, flat_ink, second = _measured(
+            original[again], light[again], np.ones(len(again), bool), second_look=True
+        )
         found = np.array([reason is None for reason in second])
         if found.any():
             greys = greys.copy() if greys is original else greys  # never write into the caller's array
@@ -70,19 +84,33 @@ def prepare(greys: np.ndarray, background: str, frame: str) -> tuple[np.ndarray,
 
 
 def _measured(
-    greys: np.ndarray, light: np.ndarray, uneven: np.ndarray
+    greys: np.ndarray, light: np.ndarray, uneven: np.ndarray, second_look: bool = False
 ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     """The greys with the `uneven` grounds flattened and the `light` ones inverted (light ink on
-    dark), each pixel's ink strength, and why each image cannot be a digit (None when it can)."""
+    dark), each pixel's ink strength, and why each image cannot be a digit (None when it can).
+    `second_look`: a large picture smoothed, and the ink judged as on prepare's second look."""
     if uneven.any():  # photos of paper: the ground's light flattened before the ink is measured
         greys = greys.copy()
         for i in np.flatnonzero(uneven):
             greys[i] = flatten_ground(greys[i], paper=bool(light[i]))
+    if second_look and min(greys.shape[1:]) >= SMOOTH_FROM:
+        greys = _smoothed(greys)
     ring = _borders(greys)
     if light.any():  # most folders are one kind: the dark ones need no copy
         greys = np.where(light[:, None, None], 255 - greys, greys)
         ring = np.where(light[:, None], 255 - ring, ring)
-    return greys, *_ink_strengths(greys, ring)
+    return greys, *_ink_strengths(greys, ring, second_look)
+
+
+def _smoothed(greys: np.ndarray) -> np.ndarray:
+    """An (n, h, w) stack blurred by the binomial kernel 1-4-6-4-1 (a Gaussian of sigma 1) along
+    each axis, edges repeated: each pixel's noise down to 0.27 of itself."""
+    weights = np.array([1, 4, 6, 4, 1], np.float32) / 16
+    for axis in (1, 2):
+        padded = np.pad(greys, [(2, 2) if a == axis else (0, 0) for a in range(3)], mode="edge")
+        length = greys.shape[axis]
+        greys = sum(w * padded.take(range(k, k + length), axis=axis) for k, w in enumerate(weights))
+    return np.asarray(greys, np.float32)
 
 
 def _borders(greys: np.ndarray) -> np.ndarray:
@@ -90,24 +118,46 @@ def _borders(greys: np.ndarray) -> np.ndarray:
     return np.concatenate([greys[:, 0], greys[:, -1], greys[:, 1:-1, 0], greys[:, 1:-1, -1]], axis=1)
 
 
-def _ink_strengths(greys: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+def _ink_strengths(
+    greys: np.ndarray, ring: np.ndarray, second_look: bool = False
+) -> tuple[np.ndarray, list[str | None]]:
     """Each pixel's share of the ink's full strength, in [0, 1], for greys that are light ink on a
     dark ground: the ground (the border's median) and its noise (NOISE_SIGMAS robust standard deviations)
     become 0, the strongest ink 1. Also, per image, why it cannot be a digit: blank, or ink nearly
-    everywhere."""
+    everywhere. `second_look`: the noise is the smaller of the border's spread and the whole
+    picture's, each of which overstates it its own way (a flattened photo's border keeps what is
+    left of the light at its edges; a digit cropped tight is mostly ink), and FAINT_CONTRAST is
+    contrast enough."""
     level = np.median(ring, axis=1)
-    floor = level + NOISE_SIGMAS * 1.4826 * np.median(np.abs(ring - level[:, None]), axis=1)
-    contrast = greys.reshape(len(greys), -1).max(axis=1) - floor
+    flat = greys.reshape(len(greys), -1)
+    spread = np.median(np.abs(ring - level[:, None]), axis=1)
+    if second_look:
+        spread = np.minimum(spread, np.median(np.abs(flat - np.median(flat, axis=1)[:, None]), axis=1))
+    floor = level + NOISE_SIGMAS * 1.4826 * spread
+    contrast = flat.max(axis=1) - floor
+    least = FAINT_CONTRAST if second_look else MIN_CONTRAST
     ink = greys - floor[:, None, None]  # then in place: a task's batch is ~1 MB, a new copy per step costs
     ink /= np.maximum(contrast, 1)[:, None, None]
     np.clip(ink, 0, 1, out=ink)
+    if max(ink.shape[1:]) > max(IMAGE_SHAPE):  # a picture larger than MNIST's may show the page too
+        inked = np.count_nonzero((ink > 0.5).reshape(len(ink), -1), axis=1) / ink[0].size
+        for i in np.flatnonzero((contrast >= least) & (inked <= MAX_INK_SHARE)):  # all ink: refused as such
+            ink[i] = page_marks_removed(ink[i])
+            strongest = ink[i].max()  # a black ruled line was the strongest ink: the digit's is now
+            contrast[i] *= strongest
+            if strongest > 0:
+                ink[i] /= strongest
     mask = ink > 0.5
     strong = np.count_nonzero(mask.reshape(len(greys), -1), axis=1)
     extent = np.maximum(_span(mask.any(axis=2)).sum(axis=1), _span(mask.any(axis=1)).sum(axis=1))
     speck = (strong < MIN_INK_PIXELS) | (extent < MIN_EXTENT)
+    if max(ink.shape[1:]) > max(IMAGE_SHAPE):  # MNIST's size: nothing to tell apart, and the most pictures
+        coherent = np.count_nonzero((mask & (_neighbours(mask) >= 2)).reshape(len(greys), -1), axis=1)
+        contrast[(coherent < SCATTERED * strong) & ~speck] = 0  # a noisy sheet's brightest pixels: no digit stands out
     height, width = greys.shape[1:]
     shape = _Picture(width, height, max(height, width) > MAX_ASPECT * min(height, width))
-    reasons = [_refusal(c, n, bool(s), shape) for c, n, s in zip(contrast.tolist(), strong.tolist(), speck)]
+    figures = zip(contrast.tolist(), strong.tolist(), speck)
+    reasons = [_refusal(c, n, bool(s), shape, least=least) for c, n, s in figures]
     return ink, reasons
 
 
@@ -119,16 +169,16 @@ class _Picture(NamedTuple):
     strip: bool
 
 
-def _refusal(contrast: float, strong: int, speck: bool, shape: _Picture) -> str | None:
+def _refusal(contrast: float, strong: int, speck: bool, shape: _Picture, *, least: float) -> str | None:
     """Why an image whose ink was measured so (`strong`: its pixels of strong ink) cannot be a
-    digit, or None when it can."""
+    digit, or None when it can; `least`: the contrast that is enough."""
     if shape.strip:  # first: its border is most of it, so its ground cannot be told from its ink
         size = f"{shape.width}x{shape.height}"
         return f"not a digit: a {size} picture is a strip, more than {MAX_ASPECT} times as long as wide"
-    if contrast < MIN_CONTRAST:
+    if contrast < least:
         return f"{BLANK}: no digit stands out from the background (contrast {max(contrast, 0):.0f} of 255)"
     if speck:
-        return f"not a digit: the ink is a speck of {strong} pixel{'s' if strong != 1 else ''}"
+        return f"{SPECK} of {strong} pixel{'s' if strong != 1 else ''}"
     share = strong / (shape.width * shape.height)
     if share > MAX_INK_SHARE:
         return f"not a digit: {share:.0%} of the image is ink after background handling"
@@ -176,6 +226,14 @@ def _boxed_in_place(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     longer = np.maximum(inside_rows.sum(axis=1), inside_cols.sum(axis=1))
     fits = (longer == BOX) & (np.rint(CENTRE - centre_row) == 0) & (np.rint(CENTRE - centre_col) == 0)
     return boxed, fits
+
+
+def _neighbours(mask: np.ndarray) -> np.ndarray:
+    """For an (n, h, w) stack of booleans, how many of each pixel's 8 neighbours are True."""
+    padded = np.pad(mask, ((0, 0), (1, 1), (1, 1))).astype(np.uint8)
+    height, width = mask.shape[1:]
+    total = sum(padded[:, dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3))
+    return total - mask
 
 
 def _span(hits: np.ndarray) -> np.ndarray:

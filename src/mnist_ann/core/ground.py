@@ -57,10 +57,13 @@ def flatten_ground(grey: np.ndarray, paper: bool) -> np.ndarray:
 
 
 def _extreme(image: np.ndarray, window: int, reduce) -> np.ndarray:
-    """The minimum or maximum over a square window around each pixel (separable; edges repeated)."""
+    """The minimum or maximum over a square window around each pixel (separable; edges point-reflected)."""
     half = window // 2
     for axis in (0, 1):
-        padded = np.pad(image, [(half, half) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        # Edges extended by point reflection, which continues a gradient: repeated, the edge value
+        # made the ground at the dark edge of a lit page too bright, and its paper looked like ink.
+        widths = [(half, half) if a == axis else (0, 0) for a in (0, 1)]
+        padded = np.pad(image, widths, mode="reflect", reflect_type="odd")
         image = reduce(np.lib.stride_tricks.sliding_window_view(padded, window, axis=axis), axis=-1)
     return image
 

@@ -36,3 +36,25 @@ def placed(ink: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
     top, left = rng.integers(0, side - ink.shape[0] + 1), rng.integers(0, side - ink.shape[1] + 1)
     page[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
     return page
+
+
+PAPERS = ("ruled", "squared")
+LINE_INKS = {"blue-grey": (0.25, 0.45), "black": (0.75, 1.0)}  # a line's ink, as a share of the pen's
+
+
+def lined(ink: np.ndarray, rng: np.random.Generator, paper: str, digit_height: float) -> np.ndarray:
+    """`ink` (h, w) on ruled or squared `paper`: lines 1-2 pixels thick, tilted by up to 1.5
+    degrees, spaced 0.7-1.6 times `digit_height` (the pixels the digit stands) apart at an offset
+    drawn at random, so that lines pass through the digit and beside it; of a blue-grey or a black
+    ink (LINE_INKS), drawn per picture. The digit's ink stays where it is darker."""
+    height, width = ink.shape
+    low, high = LINE_INKS[list(LINE_INKS)[rng.integers(len(LINE_INKS))]]
+    strength, thickness = rng.uniform(low, high), int(rng.integers(1, 3))
+    spacing = rng.uniform(0.7, 1.6) * digit_height
+    tilt = np.tan(np.radians(rng.uniform(-1.5, 1.5)))
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
+    lines = np.zeros_like(ink)
+    for across, along in ((rows, cols), (cols, rows))[: 2 if paper == "squared" else 1]:
+        position = (across + along * tilt - rng.uniform(0, spacing)) % spacing  # from the nearest line
+        lines = np.maximum(lines, (position < thickness).astype(np.float32) * strength)
+    return np.maximum(ink, lines)

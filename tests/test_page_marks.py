@@ -1,0 +1,98 @@
+"""core/page_marks.py: what the page adds to a picture of a digit (ruled and squared lines, its edge, a
+punched hole, stray specks) is taken out of the ink before framing; the digit's own strokes stay,
+where a line crosses them too, and a digit's own bar is not taken for a line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnist_ann.core.page_marks import page_marks_removed
+
+
+def digit_ink(side: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """A "4"-like digit of 3-pixel strokes in the middle of a (side, side) picture: its ink and its mask."""
+    ink = np.zeros((side, side), np.float32)
+    middle = side // 2
+    ink[middle - 30 : middle + 30, middle + 10 : middle + 13] = 1  # the upright
+    ink[middle - 30 : middle + 5, middle - 20 : middle - 17] = 1  # the left arm
+    ink[middle + 2 : middle + 5, middle - 20 : middle + 18] = 1  # the bar (short: ends with the digit)
+    return ink, ink > 0
+
+
+def with_lines(ink: np.ndarray, spacing: int, strength: float, squared: bool = False, tilt: float = 0) -> np.ndarray:
+    side = ink.shape[0]
+    rows, cols = np.mgrid[0:side, 0:side].astype(np.float32)
+    lined = np.zeros_like(ink)
+    for across, along in ((rows, cols), (cols, rows))[: 2 if squared else 1]:
+        lined = np.maximum(lined, ((across + along * np.tan(np.radians(tilt)) - 7) % spacing < 2) * strength)
+    return np.maximum(ink, lined).astype(np.float32)
+
+
+@pytest.mark.parametrize("strength", [0.35, 1.0], ids=["blue-grey", "black"])
+@pytest.mark.parametrize("squared", [False, True], ids=["ruled", "squared"])
+@pytest.mark.parametrize("tilt", [0, 2])
+def test_lines_go_and_the_digit_stays(strength, squared, tilt):
+    ink, digit = digit_ink()
+    lined = with_lines(ink, 23, strength, squared, tilt)
+    assert (lined > 0).sum() > 1.5 * digit.sum()  # the lines are there, through the digit and beside it
+    cleaned = page_marks_removed(lined)
+    # The strokes stay, where the lines cross them too. A line tilted along a stroke (here the 4's
+    # bar and upright, 2 degrees off them) is not told from it where they overlap: part of it goes.
+    assert cleaned[digit].mean() > (0.6 if tilt else 0.9)
+    assert cleaned[~digit].sum() < 0.05 * lined[~digit].sum()  # the lines go, but where strokes cross them
+    near = np.zeros_like(digit)
+    near[25:95, 35:85] = True
+    assert not (cleaned[~near] > 0.1).any()  # nothing is left to widen the digit's box
+
+
+def test_a_digit_cropped_tight_keeps_its_bar():
+    """A 7 cropped to its ink: its bar runs from edge to edge, and is the digit's."""
+    seven = np.zeros((60, 40), np.float32)
+    seven[0:4, :] = 1
+    for row in range(4, 60):
+        column = int(39 - (row - 4) * 25 / 56)
+        seven[row, max(0, column - 2) : column + 1] = 1
+    assert np.array_equal(page_marks_removed(seven), seven)
+
+
+def test_a_bold_digits_bars_are_not_lines():
+    three = np.zeros((50, 40), np.float32)
+    for top in (0, 22, 44):
+        three[top : top + 6, :] = 1
+    three[:, 34:] = 1
+    assert np.array_equal(page_marks_removed(three), three)
+
+
+def test_the_pages_edge_a_shadows_corner_a_hole_and_specks_go():
+    ink, _ = digit_ink()
+    marks = ink.copy()
+    marks[:, :3] = 0.8  # the page's edge along the left
+    marks[:8, -10:] = 0.7  # a shadow's residue in a corner
+    rows, cols = np.mgrid[0:120, 0:120]
+    marks[(rows - 60) ** 2 + (cols - 12) ** 2 <= 36] = 1  # a punched hole beside the digit
+    marks[100, 100] = marks[20, 100] = 1  # specks
+    cleaned = page_marks_removed(marks)
+    assert np.array_equal(cleaned, ink)
+
+
+def test_the_digit_alone_is_left_as_it_is():
+    ink, _ = digit_ink()
+    assert np.array_equal(page_marks_removed(ink), ink)
+
+
+def test_mnist_sized_pictures_are_left_alone():
+    ink = np.zeros((28, 28), np.float32)
+    ink[3, :] = 1  # a line, were this a page
+    ink[10:20, 12:15] = 1
+    assert np.array_equal(page_marks_removed(ink), ink)
+
+
+def test_a_large_picture_is_cleaned_as_a_small_one():
+    """Studied shrunk (STUDIED): the lines of an 800-pixel picture go, its digit stays."""
+    ink, digit = digit_ink()
+    large_ink = np.kron(with_lines(ink, 23, 1.0), np.ones((7, 7), np.float32))
+    large_digit = np.kron(digit, np.ones((7, 7), bool))
+    cleaned = page_marks_removed(large_ink)
+    assert cleaned[large_digit].mean() > 0.9
+    assert cleaned[~large_digit].sum() < 0.05 * large_ink[~large_digit].sum()
