@@ -90,7 +90,7 @@ ui: setup
 # val_accuracy is test_accuracy: the seed validates on the test set), and of the robustness figures
 # their mean (the variants are in metrics/robustness.json, `dvc metrics diff` and MLflow).
 # The per-digit figures stay in metrics/evaluate.json and MLflow, the int8 model's in metrics/export.json.
-EXPS_DROPPED := 'Created|State|Executor|val_accuracy|(shift|rotate|scale|thick|thin|blur|noise|photo_gradient|rendered)|.*/|precision|recall|download|(epoch|accuracy|loss|val_loss|images|opset|atol|atol_ppm|max_abs_diff|keras_test_accuracy|onnx_test_accuracy|argmax_agreement|int8_[a-z_]+)$$'
+EXPS_DROPPED := 'Created|State|Executor|val_accuracy|(shift|rotate|scale|thick|thin|blur|noise|photo_[a-z]+|rendered)|.*/|precision|recall|download|(epoch|accuracy|loss|val_loss|images|opset|atol|atol_ppm|max_abs_diff|keras_test_accuracy|onnx_test_accuracy|argmax_agreement|int8_[a-z_]+)$$'
 
 # The named experiment for people's digits (docs/predict.md, "Which model"): a wider Dense-only
 # network, 30 epochs of a cosine-decayed Adam 0.001, and every distortion of train.augment. --temp

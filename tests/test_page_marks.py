@@ -43,7 +43,9 @@ def test_lines_go_and_the_digit_stays(strength, squared, tilt):
     assert cleaned[~digit].sum() < 0.05 * lined[~digit].sum()  # the lines go, but where strokes cross them
     near = np.zeros_like(digit)
     near[25:95, 35:85] = True
-    assert not (cleaned[~near] > 0.1).any()  # nothing is left to widen the digit's box
+    # Nothing is left to widen the digit's box; of a tilted line, a pixel's sliver here and there
+    # (its band is fitted as thin as the line, so that a stroke along it keeps what lies beside it).
+    assert (cleaned[~near] > 0.1).sum() <= (30 if tilt else 0)
 
 
 def test_a_digit_cropped_tight_keeps_its_bar():
@@ -96,3 +98,39 @@ def test_a_large_picture_is_cleaned_as_a_small_one():
     cleaned = page_marks_removed(large_ink)
     assert cleaned[large_digit].mean() > 0.9
     assert cleaned[~large_digit].sum() < 0.05 * large_ink[~large_digit].sum()
+
+
+@pytest.mark.parametrize(("paper", "least"), [("ruled", 0.95), ("squared", 0.9)])
+def test_handwriting_on_ruled_and_squared_paper_is_prepared_as_on_plain_paper(paper, least):
+    """Issue 41: the lines widened the ink's box, and a digit on ruled paper reached the model 10-12
+    pixels tall. The same hand (tests/drawn_digits.py) photographed on plain and on lined paper,
+    light and noise alike (photos.py), through predict's preparation: the two 28x28 digits agree."""
+    from PIL import Image
+
+    from drawn_digits import drawn_digits
+    from mnist_ann.core.framing import prepare
+    from mnist_ann.training.evaluation.photos import lined, on_paper, placed
+
+    alike = []
+    for k, (_, picture) in enumerate(drawn_digits(100, seed=7)):
+        drawn = np.asarray(picture.resize((48, 48), Image.Resampling.LANCZOS), np.float32)
+        ink = np.clip((drawn.max() - drawn) / max(np.ptp(drawn), 1), 0, 1)
+        rng = np.random.default_rng(k)
+        page = placed(ink, 96, rng)
+        seed = int(rng.integers(1 << 30))
+        plain, on_lines = (
+            on_paper(page, np.random.default_rng(seed)),
+            on_paper(lined(page, rng, paper, 34), np.random.default_rng(seed)),
+        )
+        digits, _, reasons = prepare(np.stack([plain, on_lines]), "auto", "mnist")
+        assert reasons == [None, None]
+        alike.append(_distance(digits[1].astype(np.float32), digits[0].astype(np.float32)) < 15)
+    assert np.mean(alike) >= least
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two 28x28 digits at the better of their alignments within a pixel."""
+    padded = np.pad(b, 1)
+    return min(
+        float(np.abs(a - padded[1 + dy : 29 + dy, 1 + dx : 29 + dx]).mean()) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+    )

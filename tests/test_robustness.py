@@ -50,9 +50,9 @@ def test_thin_strokes_are_the_cross_erosion_and_stay_unbroken():
 def test_accuracies_name_every_figure_and_their_mean():
     digits, labels = font_digits(), np.arange(40) % 10
     zeros = accuracies(lambda images: np.eye(10)[np.zeros(len(images), int)], digits, labels)  # always "0"
-    assert list(zeros) == [*variants(digits[:1]), "photo_gradient", "rendered", "mean"]
+    assert list(zeros) == [*variants(digits[:1]), "photo_gradient", "photo_ruled", "photo_squared", "rendered", "mean"]
     assert zeros["rendered"] == pytest.approx(0.1)  # 30 zeros among 300, none refused
-    assert all(0 < value <= 0.1 for value in zeros.values())
+    assert all(0 < value <= 0.1 + 1e-9 for value in zeros.values())  # the mean of twelve 0.1s is 0.1 and a last bit
     assert zeros["mean"] == pytest.approx(np.mean([v for name, v in zeros.items() if name != "mean"]))
 
 

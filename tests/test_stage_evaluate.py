@@ -31,7 +31,7 @@ def test_evaluate_outputs(trained):
     # issue 24: accuracy on each fixed variant of the test set, as a metric, a plot and in MLflow
     robust = json.loads((workdir / "metrics" / "robustness.json").read_text())
     names = ["shift_3px", "rotate_20deg", "scale_0.7", "scale_1.3", "thick", "thin", "blur", "noise"]
-    names += ["photo_gradient", "rendered"]  # through predict's own preparation
+    names += ["photo_gradient", "photo_ruled", "photo_squared", "rendered"]  # through predict's own preparation
     assert list(robust) == [*names, "mean"] and all(0 <= robust[n] <= 1 for n in names)
     assert robust["mean"] == pytest.approx(sum(robust[n] for n in names) / len(names))
     with open(workdir / "metrics" / "robustness.csv") as fp:

@@ -22,6 +22,7 @@ from .page_marks import page_marks_removed
 BOX = 20  # MNIST's digits fit a 20x20 box ...
 CENTRE = 14.0  # ... with their centre of mass here (row and column) in the 28x28 image
 INK = 0.1  # a pixel is ink, for the bounding box, above this share of the ink's full strength
+BOX_INK, FAINT_EDGE = 0.3, 2  # firm ink; the box ends this many pixels past it at most (_extent)
 NOISE_SIGMAS = 6  # the ground's noise reaches this many robust standard deviations above its median:
 # past 6, not one pixel of a 1000x1000 scan with Gaussian noise is taken for ink
 MIN_CONTRAST = 32  # grey levels from the ground (and its noise) to the strongest ink; less: blank
@@ -38,6 +39,7 @@ MAX_INK_SHARE = 0.85  # more of the picture than this is ink: not a digit (MNIST
 MIN_INK_PIXELS = 6  # fewer strong ink pixels, or a strong ink box under MIN_EXTENT pixels long: a
 MIN_EXTENT = 4  # speck, not a digit (one white pixel was framed to a full digit and read "8" at
 # 0.985; MNIST's digits have 20 such pixels or more, scikit-learn's 8x8 digits span 6 pixels or more)
+LAG = 3  # pixels apart: past the smoothing's reach, well within the light's (see _pixel_to_pixel)
 SCATTERED = 0.5  # under this share of the strong ink pixels with two strong neighbours or more: noise
 # (a pen's stroke is 2 pixels wide or more, or a line, and nearly every pixel of it has two)
 MAX_ASPECT = 20  # a picture longer than this many times its width (1x20000) holds no one digit
@@ -130,9 +132,13 @@ def _ink_strengths(
     contrast enough."""
     level = np.median(ring, axis=1)
     flat = greys.reshape(len(greys), -1)
-    spread = np.median(np.abs(ring - level[:, None]), axis=1)
+    # The noise from the ground's side of its level only: ink (and a ruled page's lines, a tenth of
+    # its border) lies on the other side, and widens a two-sided spread by half again.
+    spread = _median_below(ring, level)
     if second_look:
         spread = np.minimum(spread, np.median(np.abs(flat - np.median(flat, axis=1)[:, None]), axis=1))
+    if max(greys.shape[1:]) > max(IMAGE_SHAPE):
+        spread = np.minimum(spread, _pixel_to_pixel(greys))
     floor = level + NOISE_SIGMAS * 1.4826 * spread
     contrast = flat.max(axis=1) - floor
     least = FAINT_CONTRAST if second_look else MIN_CONTRAST
@@ -159,6 +165,30 @@ def _ink_strengths(
     figures = zip(contrast.tolist(), strong.tolist(), speck)
     reasons = [_refusal(c, n, bool(s), shape, least=least) for c, n, s in figures]
     return ink, reasons
+
+
+def _pixel_to_pixel(greys: np.ndarray) -> np.ndarray:
+    """Per image of an (n, h, w) stack, its noise from how pixels LAG apart differ, on the scale
+    of a median absolute deviation: what is left of the light after flattening (a corner 16 grey
+    levels darker) spreads the border's greys, not the difference of near pixels. Ink edges and
+    ruled lines are a minority of those differences."""
+    across = np.abs(greys[:, :, LAG:] - greys[:, :, :-LAG]).reshape(len(greys), -1)
+    down = np.abs(greys[:, LAG:] - greys[:, :-LAG]).reshape(len(greys), -1)
+    return np.median(np.concatenate([across, down], axis=1), axis=1) / np.sqrt(2)
+
+
+def _median_below(values: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Per row of `values` (n, k), the median of how far its values under `level` (n,) lie under
+    it; 0 where none do."""
+    under = values < level[:, None]
+    count = np.count_nonzero(under, axis=1)
+    spread = np.zeros(len(values), np.float32)
+    some = np.flatnonzero(count)  # MNIST's borders are all 0: nothing to sort
+    if len(some):
+        deviations = np.sort(np.where(under[some], level[some, None] - values[some], 0), axis=1)  # under ones last
+        middle = values.shape[1] - count[some] + count[some] // 2
+        spread[some] = deviations[np.arange(len(some)), middle]
+    return spread
 
 
 class _Picture(NamedTuple):
@@ -241,11 +271,21 @@ def _span(hits: np.ndarray) -> np.ndarray:
     return np.logical_or.accumulate(hits, axis=1) & np.logical_or.accumulate(hits[:, ::-1], axis=1)[:, ::-1]
 
 
+def _extent(strongest: np.ndarray) -> tuple[int, int]:
+    """The first and last place along one axis with ink (`strongest`: the ink's maximum across the
+    other axis), less faint tails: a digit's faint edge is a pixel or two before its firm ink
+    (BOX_INK) begins; what runs on faint past that (a faint line's remains, rising above the noise
+    here and there) is not the digit's, and must not stretch the box across the page."""
+    ink, firm = np.flatnonzero(strongest > INK), np.flatnonzero(strongest > BOX_INK)
+    if len(firm) == 0:
+        return int(ink[0]), int(ink[-1])
+    return max(int(ink[0]), int(firm[0]) - FAINT_EDGE), min(int(ink[-1]), int(firm[-1]) + FAINT_EDGE)
+
+
 def _frame_one(ink: np.ndarray) -> np.ndarray:
     from PIL import Image
 
-    rows = np.flatnonzero((ink > INK).any(axis=1))
-    cols = np.flatnonzero((ink > INK).any(axis=0))
+    rows, cols = _extent(ink.max(axis=1)), _extent(ink.max(axis=0))
     box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height, width = box.shape
     scale = BOX / max(height, width)

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
+MIN_SPACING = 6  # pixels: lines closer than this are no ruling
+INK_ALONG = 0.3  # a ruling's line where it falls: this share of its band is ink
 STUDIED = 160  # pixels a side: a larger picture's marks are found on it shrunk to about this
 INK = 0.1  # a pixel is ink above this share of the ink's full strength (as framing's box takes it)
 STRONG = 0.5  # a hole is filled with pixels this strong ...
-FAINT = 0.25  # ... and a line of pixels this strong: a blue-grey line is fainter than a pen's ink
+OVER_LINE = 1.6
+FAINT = 0.1  # ... and a line of pixels this strong: a blue-grey line is fainter than a pen's ink
 LINE_SHARE = 0.6  # a line runs this share of the picture's width (height) or more ...
 PAST = 0.04  # ... goes on past the digit's ink by this share of the side, on both sides, to within
 # this share of both edges of the picture ...
@@ -32,6 +35,8 @@ TILTS = (-3, -1.5, 0, 1.5, 3)  # degrees: a photo of a page is seldom level
 EDGE_SMALL = 0.25  # a mark on the border smaller than this share of the shorter side both ways
 EDGE_THIN = 0.06  # a strip along the border thinner than this share of the side, and longer than
 EDGE_LONG = 0.2  # this share of it
+DASHES, DASHES_LONG = 0.35, 0.3  # a mark of ink this faint on average, this share of the picture long
+FAR, LIGHT = 0.3, 0.25  # a mark this far from the digit (of its size), this light (of its ink): stray
 SPECK_SHARE = 0.05  # a mark with less ink than this share of the largest mark's
 BLOB_FILL, BLOB_ROUND = 0.6, 0.75  # a hole: its box this full of ink, and about square
 
@@ -57,7 +62,8 @@ def page_marks_removed(ink: np.ndarray) -> np.ndarray:
 
 def _lines_removed(ink: np.ndarray) -> np.ndarray:
     faint = ink > FAINT
-    level, upright = _line_bands(faint), [(band.T, span) for band, span in _line_bands(faint.T)]
+    level = _line_bands(faint, ink)
+    upright = [(band.T, span) for band, span in _line_bands(faint.T, ink.T)]
     if not level and not upright:
         return ink
     everything = np.zeros_like(faint)
@@ -68,6 +74,9 @@ def _lines_removed(ink: np.ndarray) -> np.ndarray:
     page = np.zeros_like(faint)
     columns, rows = np.flatnonzero(rest.any(axis=0)), np.flatnonzero(rest.any(axis=1))
     for bands, ink_span, side in ((level, columns, width), (upright, rows, height)):
+        # A family of lines, one of them from edge to edge, is ruled paper: its other lines may
+        # fade before one edge where the light is poor. (The sides of a 0 cropped tight reach no edge.)
+        ruled = any(start <= PAST * side and stop >= (1 - PAST) * side for _, (start, stop) in bands)
         for band, span in bands:
             # One of a family of lines (ruled or squared paper) is the page's; a line alone only
             # where it goes on past the digit on both sides (a 7's bar in a tight crop does not).
@@ -75,17 +84,17 @@ def _lines_removed(ink: np.ndarray) -> np.ndarray:
                 page |= band
                 continue
             past = span[0] <= ink_span[0] - PAST * side and span[1] > ink_span[-1] + PAST * side
-            # A family's lines at least span the digit: the sides of a 0 cropped tight do not.
-            spans = span[0] <= ink_span[0] and span[1] > ink_span[-1]
-            if past or (len(bands) > 1 and spans):
-                page |= band
+            if past or (len(bands) > 1 and ruled):
+                # ink much darker than the line's own is a pen's stroke over a faint line: it stays
+                page |= band & (ink <= OVER_LINE * np.median(ink[band]))
     return np.where(page & ~_crossings(rest, page), 0, ink).astype(ink.dtype)
 
 
-def _line_bands(faint: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int]]]:
+def _line_bands(faint: np.ndarray, ink: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int]]]:
     """The level lines of `faint`, each as the band of pixels along the straight line fitted
     through it, across the whole picture (a line fades where the light is poor), and the columns
-    it was found in. Only thin lines, reaching from edge to edge."""
+    it was found in. Only thin lines, reaching an edge. Where a family of them (one from edge to
+    edge) gives the ruling's spacing, its other lines too, found faint in `ink` where they fall."""
     from scipy import ndimage
 
     found = _level_lines(faint)
@@ -94,7 +103,7 @@ def _line_bands(faint: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int]]]:
     height, width = faint.shape
     labels, _ = ndimage.label(found, np.ones((3, 3)))
     rows, columns = np.mgrid[0:height, 0:width]
-    bands = []
+    bands, fits = [], []
     for number, where in enumerate(ndimage.find_objects(labels), 1):
         line = labels == number
         across = where[1]
@@ -105,9 +114,36 @@ def _line_bands(faint: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int]]]:
             continue
         x, y = columns[line].astype(np.float64), rows[line].astype(np.float64)
         slope = ((x - x.mean()) * (y - y.mean())).sum() / max(((x - x.mean()) ** 2).sum(), 1e-9)
-        band = np.abs(rows - (y.mean() + slope * (columns - x.mean()))) <= thickness / 2 + 1
+        away = np.abs(rows - (y.mean() + slope * (columns - x.mean())))
+        band = away <= thickness / 2  # no wider: a stroke along the line keeps what lies beside it
         bands.append((band, (across.start, across.stop)))  # all of it: a line fades below FAINT at places
-    return bands
+        fits.append(
+            (y.mean() - slope * x.mean(), slope, thickness, across.stop - across.start >= (1 - 2 * PAST) * width)
+        )
+    return bands + _rest_of_the_ruling(fits, ink)
+
+
+def _rest_of_the_ruling(fits: list[tuple[float, float, float, bool]], ink: np.ndarray) -> list:
+    """The bands of a ruling's lines that were not found whole, from the lines that were (their
+    row at column 0, slope, thickness, and whether they run edge to edge): where the spacing
+    between found lines says a line falls and INK_ALONG of the band is ink, the band is a line."""
+    if len(fits) < 2 or not any(whole for *_, whole in fits):
+        return []
+    height, width = ink.shape
+    starts = np.sort([start for start, *_ in fits])
+    spacing = float(np.diff(starts).min())
+    if spacing < MIN_SPACING:
+        return []
+    slope, thickness = float(np.median([f[1] for f in fits])), float(np.median([f[2] for f in fits]))
+    rows, columns = np.mgrid[0:height, 0:width]
+    found = []
+    for start in np.arange(starts[0] % spacing - spacing, height + abs(slope) * width + spacing, spacing):
+        if np.abs(starts - start).min() < spacing / 3:
+            continue
+        band = np.abs(rows - (start + slope * columns)) <= thickness / 2 + 1  # a pixel more: the spacing drifts
+        if band.any() and np.mean(ink[band] > INK) >= INK_ALONG:
+            found.append((band, (0, width)))
+    return found
 
 
 def _level_lines(faint: np.ndarray) -> np.ndarray:
@@ -158,6 +194,7 @@ def _stray_marks_removed(ink: np.ndarray) -> np.ndarray:
     numbers = np.arange(1, count + 1)
     masses = ndimage.sum_labels(ink, labels, numbers)
     strong = ndimage.sum_labels(ink > STRONG, labels, numbers)
+    inked = ndimage.sum_labels(ink > INK, labels, numbers)
     height, width = ink.shape
     side, heaviest = min(height, width), masses.max()
     stray = np.zeros(count + 1, bool)
@@ -172,13 +209,42 @@ def _stray_marks_removed(ink: np.ndarray) -> np.ndarray:
             left_or_right and wide < EDGE_THIN * side <= tall
         )
         corner = (top_or_bottom or left_or_right) and max(tall, wide) < EDGE_SMALL * side
-        if corner or (strip and max(tall, wide) > EDGE_LONG * side) or masses[number - 1] < SPECK_SHARE * heaviest:
+        # what a faint line leaves where it rises above the noise: a thin, long row of faint dashes
+        dashes = masses[number - 1] < DASHES * inked[number - 1] and (
+            (tall <= max(3, LINE_THIN * height) and wide >= DASHES_LONG * width)
+            or (wide <= max(3, LINE_THIN * width) and tall >= DASHES_LONG * height)
+        )
+        if (
+            corner
+            or dashes
+            or (strip and max(tall, wide) > EDGE_LONG * side)
+            or masses[number - 1] < SPECK_SHARE * heaviest
+        ):
             stray[number] = True
         elif _filled_round(strong[number - 1], strong_boxes[number - 1]):
             stray[number] = (masses >= SPECK_SHARE * heaviest).sum() > 1  # a hole beside other ink
+    stray |= _far_and_light(ndimage.find_objects(labels), masses, stray)
     if not stray.any():
         return ink
     return np.where(stray[labels], 0, ink).astype(ink.dtype)
+
+
+def _far_and_light(boxes: list, masses: np.ndarray, stray: np.ndarray) -> np.ndarray:
+    """Which marks lie apart from the heaviest one left (by FAR of its size) and weigh under LIGHT
+    of it: what is left of a line where two crossed, a stray stroke. A digit's own pieces (a 5's
+    bar, a 4 in two strokes) lie close to it."""
+    far = np.zeros_like(stray)
+    kept = [number for number in range(1, len(boxes) + 1) if not stray[number]]
+    if len(kept) < 2:
+        return far
+    main = max(kept, key=lambda number: masses[number - 1])
+    down, across = boxes[main - 1]
+    reach = FAR * max(down.stop - down.start, across.stop - across.start)
+    for number in kept:
+        d, a = boxes[number - 1]
+        gap = max(d.start - down.stop, down.start - d.stop, a.start - across.stop, across.start - a.stop, 0)
+        far[number] = gap > reach and masses[number - 1] < LIGHT * masses[main - 1]
+    return far
 
 
 def _filled_round(strong: float, box: tuple[slice, slice] | None) -> bool:

@@ -1,9 +1,10 @@
 """Variants of the MNIST test set as people's digits differ from MNIST's: moved, turned, larger or
-smaller, bolder or thinner strokes, blurred, noisy, and photographed dark on unevenly lit paper;
-and a set of rendered digits that MNIST did not make. Each is made with a fixed seed (the same
-pictures on every run and machine), so that the evaluate stage's accuracy on each one says how an
-experiment reads digits that are not in MNIST's exact form (issue 24). The photos and the rendered
-set reach the model through `predict`'s own preparation (framing.py), as users' images do.
+smaller, bolder or thinner strokes, blurred, noisy, and photographed dark on unevenly lit paper
+(plain, ruled and squared: issue 41); and a set of rendered digits that MNIST did not make. Each
+is made with a fixed seed (the same pictures on every run and machine), so that the evaluate
+stage's accuracy on each one says how an experiment reads digits that are not in MNIST's exact
+form (issue 24). The photos and the rendered set reach the model through `predict`'s own
+preparation (framing.py), as users' images do.
 
 numpy and Pillow only, on uint8 (n, 28, 28) digits, light ink on black as MNIST's."""
 
@@ -102,16 +103,27 @@ def variants(images: np.ndarray) -> dict[str, np.ndarray]:
 
 PHOTOS = 2000  # test digits photographed: enough for a figure to 0.01, in about a second
 PAGE = 56  # the photo's side: the digit anywhere on a page twice its size
+MNIST_HEIGHT = 20  # pixels an MNIST digit stands: the ruled lines are spaced from it
 
 
-def photographed(images: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+LINED_PHOTOS = 1000  # test digits photographed on each of ruled and squared paper
+
+
+def photographed(
+    images: np.ndarray, rng: np.random.Generator, paper: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The first PHOTOS digits written dark on grey paper, lit unevenly by up to 120 grey levels,
     with sensor noise (photos.py), then prepared as `predict` prepares a picture; and which
-    of them preparation refused (scored as wrong)."""
+    of them preparation refused (scored as wrong). `paper`: ruled or squared, its lines through
+    and beside the digit (the first LINED_PHOTOS digits); plain paper when None."""
     from ...core.framing import prepare
-    from .photos import on_paper, placed
+    from .photos import lined, on_paper, placed
 
-    pages = np.stack([on_paper(placed(image / 255.0, PAGE, rng), rng) for image in images[:PHOTOS]])
+    def page(image: np.ndarray) -> np.ndarray:
+        ink = placed(image / 255.0, PAGE, rng)
+        return on_paper(ink if paper is None else lined(ink, rng, paper, MNIST_HEIGHT), rng)
+
+    pages = np.stack([page(image) for image in images[: PHOTOS if paper is None else LINED_PHOTOS]])
     digits, _, reasons = prepare(pages, "auto", "mnist")
     return digits, np.array([reason is not None for reason in reasons])
 
@@ -149,6 +161,9 @@ def variant_sets(images: np.ndarray, labels: np.ndarray) -> dict[str, VariantSet
     sets: dict[str, VariantSet] = {name: (variant, labels, None) for name, variant in variants(images).items()}
     photos, refused = photographed(images, np.random.default_rng([SEED, 1]))
     sets["photo_gradient"] = (photos, labels[: len(photos)], refused)
+    for number, paper in enumerate(("ruled", "squared"), 2):
+        photos, refused = photographed(images, np.random.default_rng([SEED, number]), paper)
+        sets[f"photo_{paper}"] = (photos, labels[: len(photos)], refused)
     sets["rendered"] = rendered()
     return sets
 
