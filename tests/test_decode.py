@@ -170,9 +170,9 @@ def test_images_of_many_sizes_wait_no_more_than_the_budget_in_all(tmp_path, monk
         waiting[0] -= greys.size
         return real_prepare(greys, background, frame)
 
-    real_decode, real_prepare = images._decode, images.prepare
+    real_decode, real_prepare = images._decode, images.prepare_counted
     monkeypatch.setattr(images, "_decode", decoded)
-    monkeypatch.setattr(images, "prepare", prepared)
+    monkeypatch.setattr(images, "prepare_counted", prepared)
     digits, positions, _, failed = decode_images(paths, Preparation())
     assert failed == [] and positions == list(range(12)) and len(digits) == 12 and waiting[0] == 0
     assert PENDING_PIXELS <= most[0] < PENDING_PIXELS + side * side * 1.1, most[0]  # per size: 12 images' worth
@@ -201,3 +201,20 @@ def test_a_photo_stored_sideways_with_an_exif_orientation_is_read_upright(tmp_pa
 def _saved(image, path) -> str:
     image.save(path)
     return str(path)
+
+
+def test_a_picture_of_several_digits_says_so_in_how_it_was_prepared(tmp_path):
+    """Issue 41 (3): what the command's `prepared` column and the Predictor's answers carry."""
+    from helpers import font_glyph
+
+    one, two = (np.asarray(font_glyph(d, "DejaVuSans.ttf", 48, 2, 0), np.float32) / 255 for d in (1, 2))
+    ink = np.zeros((68, one.shape[1] + two.shape[1] + 26), np.float32)
+    ink[10 : 10 + one.shape[0], 10 : 10 + one.shape[1]] = one
+    ink[10 : 10 + two.shape[0], 16 + one.shape[1] : 16 + one.shape[1] + two.shape[1]] = two
+    paper = np.clip(225 - 190 * ink, 0, 255).astype(np.uint8)
+    Image.fromarray(paper).save(tmp_path / "twelve.png")
+    Image.fromarray(paper[:, : 16 + one.shape[1]]).save(tmp_path / "one.png")
+    paths = [str(tmp_path / "twelve.png"), str(tmp_path / "one.png")]
+    _, positions, applied, failed = decode_images(paths, Preparation())
+    assert failed == [] and positions == [0, 1]
+    assert applied == ["mnist/light/2-marks", "mnist/light"]

@@ -93,7 +93,7 @@ def _skipped(stderr: str) -> list[str]:
 @pytest.mark.slow
 def test_a_local_cluster_gives_the_rows_errors_summary_and_exit_code_of_one_machine(monitored, tmp_path):
     model = monitored
-    inputs = _inputs(tmp_path / "in")
+    inputs = [*_inputs(tmp_path / "in"), _twelve(tmp_path)]
     alone = predict("--model", model, *inputs, tmp_path / "gone.png", "--output", tmp_path / "one.csv")
     env = {**QUIET_RAY, "RAY_ADDRESS": ""}  # auto: no cluster named, so a local one is started
     args = ("-m", "mnist_ann.cli", "predict", "--model", model, *inputs, tmp_path / "gone.png", "--ray")
@@ -105,6 +105,25 @@ def test_a_local_cluster_gives_the_rows_errors_summary_and_exit_code_of_one_mach
     assert _skipped(on_ray.stderr) == _skipped(alone.stderr)
     assert "Traceback" not in on_ray.stderr and "images per Ray node:" in on_ray.stderr
     _assert_same_summary(json.loads((tmp_path / "ray.monitor.json").read_text()), _read(tmp_path / "one.monitor.json"))
+    assert SEVERAL_LINE in alone.stderr and SEVERAL_LINE in on_ray.stderr  # issue 41 (3): twelve.png
+
+
+SEVERAL_LINE = "1 picture held more than one digit-sized mark"
+
+
+def _twelve(folder: Path) -> Path:
+    """A picture of "12": read as one digit, it says it holds two digit-sized marks."""
+    from PIL import Image
+
+    from helpers import font_glyph
+
+    one, two = (np.asarray(font_glyph(d, "DejaVuSans.ttf", 48, 2, 0), np.float32) / 255 for d in (1, 2))
+    ink = np.zeros((68, one.shape[1] + two.shape[1] + 26), np.float32)
+    ink[10 : 10 + one.shape[0], 10 : 10 + one.shape[1]] = one
+    ink[10 : 10 + two.shape[0], 16 + one.shape[1] : 16 + one.shape[1] + two.shape[1]] = two
+    path = folder / "twelve.png"
+    Image.fromarray(np.clip(225 - 190 * ink, 0, 255).astype(np.uint8)).save(path)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +159,7 @@ def _per_node(stderr: str) -> list[int]:
 @pytest.mark.slow
 def test_two_nodes_share_the_work_into_an_output_folder(monitored, tmp_path, two_nodes):
     model = monitored
-    inputs = _inputs(tmp_path / "in", images=300)
+    inputs = [*_inputs(tmp_path / "in", images=300), _twelve(tmp_path)]
     alone = predict("--model", model, *inputs, "--output", tmp_path / "one.csv")
     args = ("-m", "mnist_ann.cli", "predict", "--model", model, *inputs, "--ray", "--batch-size", "16")
     # Ray Data hands blocks to whichever actor is free: on a job this small, one node's actor can
@@ -153,8 +172,9 @@ def test_two_nodes_share_the_work_into_an_output_folder(monitored, tmp_path, two
         assert _folder_rows(out) == (tmp_path / "one.csv").read_bytes()  # the workers' shards, in input order
         assert (out / "errors.csv").read_bytes() == (tmp_path / "one.errors.csv").read_bytes()
         _assert_same_summary(_read(out / "monitor.json"), _read(tmp_path / "one.monitor.json"))
+        assert SEVERAL_LINE in alone.stderr and SEVERAL_LINE in joined.stderr  # counted in the workers' shards
         per_node = _per_node(joined.stderr)
-        assert sum(per_node) == 300 + 200 + 7 + 9
+        assert sum(per_node) == 300 + 200 + 7 + 9 + 1
         if len(per_node) == 2 and min(per_node) > 0:
             break
     assert len(per_node) == 2 and min(per_node) > 0, per_node

@@ -32,6 +32,7 @@ def test_a_task_writes_its_scored_rows_as_runs_and_reports_its_failures(tmp_path
         "rows": 9,
         "errors": json.dumps([["bad.npy", "not an array file"]]),
         "stop": "",
+        "several": 0,  # pictures of several digit-sized marks (none here)
     }
     expected = io.BytesIO()
     writer = PredictionWriter(expected, OutputSpec("csv", True))

@@ -17,7 +17,7 @@ import numpy as np
 
 from .ground import flatten_ground, uneven_grounds
 from .mnist import IMAGE_SHAPE
-from .page_marks import page_marks_removed
+from .page_marks import digit_sized_marks, page_marks_removed
 
 BOX = 20  # MNIST's digits fit a 20x20 box ...
 CENTRE = 14.0  # ... with their centre of mass here (row and column) in the 28x28 image
@@ -46,9 +46,18 @@ MAX_ASPECT = 20  # a picture longer than this many times its width (1x20000) hol
 
 
 def prepare(greys: np.ndarray, background: str, frame: str) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """prepare_counted without the count of marks: (digits, which were light, reasons)."""
+    digits, light, reasons, _ = prepare_counted(greys, background, frame)
+    return digits, light, reasons
+
+
+def prepare_counted(
+    greys: np.ndarray, background: str, frame: str
+) -> tuple[np.ndarray, np.ndarray, list[str | None], list[int]]:
     """(n, h, w) grey images (float32, 0-255, any background) as model-ready digits: (n, 28, 28)
     uint8 light on dark, which of them were light backgrounds (and so inverted), and per image why
-    it cannot be a digit (None when it can). `background`: dark, light or auto (decided per image);
+    it cannot be a digit (None when it can), and how many digit-sized marks stand side by side in
+    it (page_marks.digit_sized_marks; 0 for a refused one). `background`: dark, light or auto (decided per image);
     `frame`: mnist (MNIST's framing) or none (resized whole to 28x28, as given). A ground lit
     unevenly (a photo of paper) is flattened first (ground.py), so that ink is measured against the
     paper around it."""
@@ -82,7 +91,8 @@ def prepare(greys: np.ndarray, background: str, frame: str) -> tuple[np.ndarray,
     digits = np.zeros((len(greys), *IMAGE_SHAPE), np.uint8)  # no digit for the images that have none
     if usable.any():
         digits[usable] = frame_mnist(ink[usable]) if frame == "mnist" else _resized(greys[usable])
-    return digits, light, reasons
+    marks = [digit_sized_marks(ink[i]) if use else 0 for i, use in enumerate(usable.tolist())]
+    return digits, light, reasons, marks
 
 
 def _measured(

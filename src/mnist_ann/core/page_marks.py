@@ -37,6 +37,7 @@ EDGE_THIN = 0.06  # a strip along the border thinner than this share of the side
 EDGE_LONG = 0.2  # this share of it
 DASHES, DASHES_LONG = 0.35, 0.3  # a mark of ink this faint on average, this share of the picture long
 FAR, LIGHT = 0.3, 0.25  # a mark this far from the digit (of its size), this light (of its ink): stray
+HALF_AS_TALL, QUARTER_AS_HEAVY = 0.5, 0.25  # a digit-sized mark, against the largest (digit_sized_marks)
 SPECK_SHARE = 0.05  # a mark with less ink than this share of the largest mark's
 BLOB_FILL, BLOB_ROUND = 0.6, 0.75  # a hole: its box this full of ink, and about square
 
@@ -253,3 +254,47 @@ def _filled_round(strong: float, box: tuple[slice, slice] | None) -> bool:
         return False
     tall, wide = box[0].stop - box[0].start, box[1].stop - box[1].start
     return strong >= BLOB_FILL * tall * wide and min(tall, wide) >= BLOB_ROUND * max(tall, wide)
+
+
+def digit_sized_marks(ink: np.ndarray) -> int:
+    """How many digit-sized marks stand side by side in one picture's (h, w) ink strengths (its
+    page's marks taken out): marks grouped as _stray_marks_removed groups them (digits 2 pixels
+    apart or less are one), those whose columns overlap (a 4 in two strokes, a 5's bar above its
+    body) taken as one, and counted where they are at least HALF_AS_TALL as the tallest and weigh
+    at least a QUARTER_AS_HEAVY as the heaviest (a dot, a stray stroke, a comma are not). 1 for a
+    picture of MNIST's size, 0 for one without ink."""
+    from scipy import ndimage
+
+    if ink.shape[0] <= 28 and ink.shape[1] <= 28:
+        return 1
+    labels, count = ndimage.label(ndimage.binary_dilation(ink > INK, np.ones((3, 3))), np.ones((3, 3)))
+    if count == 0:
+        return 0
+    masses = ndimage.sum_labels(ink, labels, np.arange(1, count + 1))
+    marks = sorted(
+        (
+            [box[1].start, box[1].stop, box[0].start, box[0].stop, mass]
+            for box, mass in zip(ndimage.find_objects(labels), masses)
+        ),
+        key=lambda mark: mark[0],
+    )
+    clusters = [marks[0]]
+    for left, right, top, bottom, mass in marks[1:]:
+        last = clusters[-1]
+        overlap = min(right, last[1]) - max(left, last[0])
+        if overlap > 0.5 * min(right - left, last[1] - last[0]):  # one above the other: one digit's parts
+            clusters[-1] = [
+                min(left, last[0]),
+                max(right, last[1]),
+                min(top, last[2]),
+                max(bottom, last[3]),
+                last[4] + mass,
+            ]
+        else:
+            clusters.append([left, right, top, bottom, mass])
+    tallest = max(bottom - top for _, _, top, bottom, _ in clusters)
+    heaviest = max(mass for *_, mass in clusters)
+    return sum(
+        bottom - top >= HALF_AS_TALL * tallest and mass >= QUARTER_AS_HEAVY * heaviest
+        for _, _, top, bottom, mass in clusters
+    )

@@ -42,7 +42,8 @@ def add_predict_command(commands) -> None:
         type=_share,
         metavar="P",
         help="add a column `uncertain`: 1 (true in JSON Lines) for rows whose confidence is below P (0-1), "
-        "to send those to a person; no row is dropped",
+        "or whose picture holds several digit-sized marks (prepared ends -marks), to send those to a "
+        "person; no row is dropped",
     )
     _add_image_options(predict)
     predict.add_argument("--key", help="array to read from .npz files (default: x, else x_test, else the only one)")

@@ -79,6 +79,7 @@ def run_job(job: Job) -> int:
     errors = missing + outcome.errors
     written = "standard output" if job.output == STDOUT else job.output
     log.info("scored %d images from %d inputs into %s", outcome.scored, len(inputs), written)
+    _said_several(outcome.several)
     if errors:
         listed = f"in {errors_file}" if errors_file else "above"
         log.warning("%d inputs could not be scored; listed %s", len(errors), listed)
@@ -91,6 +92,17 @@ def run_job(job: Job) -> int:
     if drifted and job.fail_on_drift:
         return EXIT_DRIFT
     return EXIT_SOME_FAILED if errors else EXIT_OK
+
+
+def _said_several(several: int) -> None:
+    """One line where pictures held more than one digit-sized mark (a number, not a digit)."""
+    if several:
+        log.warning(
+            "%d picture%s held more than one digit-sized mark, and each was read as one digit: their "
+            "`prepared` ends -marks (and --min-confidence marks them uncertain)",
+            several,
+            "s" if several != 1 else "",
+        )
 
 
 def _summary_location(job: Job) -> str | Path | None:

@@ -18,6 +18,7 @@ import numpy as np
 from .engine import Model, score_array_file, score_decoded
 from .inputs.discovery import Input
 from .inputs.images.pool import ImageDecoder, runs_by_kind
+from .inputs.images.preparation import several_marks
 from .outputs.prepared import PreparedFolder
 from .outputs.writers import PredictionWriter
 from .settings import BatchSettings
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 class Outcome:
     scored: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    several: int = 0  # pictures of several digit-sized marks, each read as one digit
 
     def fail(self, source: str, reason: str) -> None:
         log.warning("skipped %s: %s", source, reason)
@@ -89,6 +91,7 @@ class _Scorer:
     def scored(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
         self.writer.write(sources, probabilities, prepared)
         self.outcome.scored += len(sources)
+        self.outcome.several += several_marks(prepared)
 
     def scored_array(self, path: str, start: int, probabilities: np.ndarray) -> None:
         self.writer.write_array_rows(path, start, probabilities)

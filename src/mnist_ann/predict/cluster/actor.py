@@ -122,8 +122,8 @@ def scored_batch(
         summaries.append({**summary, "watch": json.dumps(watch.sums()) if watch is not None else ""})
     names = ("shard", "errors", "stop", "watch")
     columns = {name: np.array([s[name] for s in summaries], dtype=object) for name in names}
-    rows_written = np.array([s["rows"] for s in summaries], np.int64)
-    return {**columns, "rows": rows_written, "node": np.array([node] * len(summaries), dtype=object)}
+    counts = {name: np.array([s[name] for s in summaries], np.int64) for name in ("rows", "several")}
+    return {**columns, **counts, "node": np.array([node] * len(summaries), dtype=object)}
 
 
 def _run_tasks(tasks: Sequence[str], model, settings: BatchSettings, node: str) -> TaskRows:

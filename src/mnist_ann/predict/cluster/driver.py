@@ -30,6 +30,7 @@ from ..errors import ClusterError, InputError, from_record
 from ..inputs.arrays import ArrayInput
 from ..inputs.discovery import Input
 from ..inputs.images.pool import runs_by_kind
+from ..inputs.images.preparation import several_marks
 from ..inputs.object_arrays import object_array_ranges
 from ..outputs.shards import ShardRecord
 from ..scoring import Outcome
@@ -154,6 +155,7 @@ def _write_batch(batch: dict, writer, outcome: ClusterOutcome) -> int:
         outcome.fail(source, reason)
     scored = {name: column[~failed] for name, column in batch.items()}
     outcome.scored += write_scored(writer, scored)
+    outcome.several += several_marks(scored["prepared"])
     outcome.images_by_node.update(scored["node"].tolist())
     return len(batch["source"])
 
@@ -162,6 +164,7 @@ def _record_shards(batch: dict, shards, outcome: ClusterOutcome) -> int:
     """Tasks' summaries: their shards, already written by the workers, recorded in input order."""
     _stop_if_asked(batch)
     accounted = 0
+    outcome.several += int(batch["several"].sum())
     for shard, rows, errors, node in zip(batch["shard"], batch["rows"], batch["errors"], batch["node"]):
         for source, reason in json.loads(errors):
             outcome.fail(source, reason)

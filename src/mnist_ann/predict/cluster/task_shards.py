@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import objects
+from ..inputs.images.preparation import several_marks
 from ..outputs.destinations import prediction_output
 from ..outputs.spec import OutputSpec
 
@@ -60,4 +61,11 @@ def task_summary(columns: dict, stop: str, number: int, target: ShardTarget) -> 
         with prediction_output(objects.join(target.folder, name), target.spec) as writer:
             write_scored(writer, scored)
     errors = [[str(s), str(r)] for s, r in zip(columns["source"][failed], columns["error"][failed])]
-    return {"shard": name, "rows": len(scored["source"]), "errors": json.dumps(errors), "stop": stop}
+    several = several_marks(scored["prepared"])
+    return {
+        "shard": name,
+        "rows": len(scored["source"]),
+        "errors": json.dumps(errors),
+        "stop": stop,
+        "several": several,
+    }

@@ -18,6 +18,7 @@ from ...core.mnist import NUM_CLASSES
 from .csv_bytes import decimal
 from .names import printable
 from .spec import OutputSpec
+from .uncertain import several_rows, uncertain_rows
 
 ROW_GROUP = 128 * 1024  # rows buffered per row group: about 6 MB of columns, read back a group at a time
 
@@ -39,14 +40,17 @@ class ParquetRows:
         )
         self._sources: list[Texts] = []
         self._prepared: list[Texts] = []
+        self._several: list[np.ndarray] = []  # per row: a picture of several digit-sized marks
         self._probabilities: list[np.ndarray] = []
         self._buffered = 0
 
     def write(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
+        self._several.append(several_rows(prepared))
         self._append(_encoded([printable(source) for source in sources]), probabilities, _encoded(prepared))
 
     def write_array_rows(self, path: str, start: int, probabilities: np.ndarray, prepared: str) -> None:
         n = len(probabilities)
+        self._several.append(np.zeros(n, bool))
         self._append(_numbered(printable(path) + "#", start, n), probabilities, _repeated(prepared, n))
 
     def _append(self, sources: Texts, probabilities: np.ndarray, prepared: Texts) -> None:
@@ -71,10 +75,11 @@ class ParquetRows:
             columns += [_numbers(self._pa, probabilities[:, d]) for d in range(NUM_CLASSES)]
         columns.append(_strings(self._pa, self._prepared))
         if self.min_confidence is not None:
-            columns.append(_flags(self._pa, top < self.min_confidence))
+            columns.append(_flags(self._pa, uncertain_rows(top, self.min_confidence, np.concatenate(self._several))))
         table = self._pa.Table.from_arrays(columns, schema=self.schema)
         self._writer.write_table(table, row_group_size=ROW_GROUP)
         self._sources, self._prepared, self._probabilities, self._buffered = [], [], [], 0
+        self._several = []
 
     def close(self) -> None:
         """The last rows and the footer: without it the file is not Parquet."""

@@ -24,6 +24,7 @@ from .csv_bytes import DECIMALS, decimal, flags, numeric_columns
 from .names import csv_field, error_rows, printable
 from .parquet_rows import ParquetRows
 from .spec import OutputSpec, errors_name
+from .uncertain import several_rows, uncertain_rows
 
 ARRAY_ROWS = "as-is"  # rows of array files: MNIST-framed already, never reframed
 
@@ -41,20 +42,21 @@ class PredictionWriter:
         if spec.fmt == "csv":
             fp.write((",".join(spec.header()) + "\n").encode())
 
-    def _ends(self, probabilities: np.ndarray, end: str) -> np.ndarray:
+    def _ends(self, probabilities: np.ndarray, end: str, prepared: Sequence[str] = ()) -> np.ndarray:
         """Each row's last column(s) and line end: `end`, and the uncertain flag when asked for."""
         if self.min_confidence is None:
             return np.broadcast_to(np.frombuffer(f"{end}\n".encode(), np.uint8), (len(probabilities), len(end) + 1))
         return np.concatenate(
             [
                 np.broadcast_to(np.frombuffer(end.encode(), np.uint8), (len(probabilities), len(end))),
-                flags(self._uncertain(probabilities), b"\n"),
+                flags(self._uncertain(probabilities, prepared), b"\n"),
             ],
             axis=1,
         )
 
-    def _uncertain(self, probabilities: np.ndarray) -> np.ndarray:
-        return probabilities.max(axis=1) < self.min_confidence
+    def _uncertain(self, probabilities: np.ndarray, prepared: Sequence[str] = ()) -> np.ndarray:
+        several = several_rows(prepared) if len(prepared) else None
+        return uncertain_rows(probabilities.max(axis=1), self.min_confidence, several)
 
     def write(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
         """Rows for images named one by one (image files), with what was done to each."""
@@ -66,7 +68,7 @@ class PredictionWriter:
             self._write_jsonl(sources, probabilities, prepared)
             return
         numeric = numeric_columns(probabilities, self.with_probabilities, b",")
-        ends = self._ends(probabilities, "")
+        ends = self._ends(probabilities, "", prepared)
         rows = zip(sources, numeric, prepared, ends)
         self.fp.write(
             b"".join(csv_field(s).encode() + row.tobytes() + p.encode() + end.tobytes() for s, row, p, end in rows)
@@ -123,7 +125,7 @@ class PredictionWriter:
                 record["probabilities"] = [round(p, DECIMALS) for p in row.tolist()]
             record["prepared"] = applied
             if self.min_confidence is not None:
-                record["uncertain"] = bool(row.max() < self.min_confidence)
+                record["uncertain"] = bool(self._uncertain(row[None], [applied])[0])
             lines.append(json.dumps(record) + "\n")
         self.fp.write("".join(lines).encode())
         self.rows += len(sources)

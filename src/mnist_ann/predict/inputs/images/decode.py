@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from ....core.files import EMPTY_FILE, unreadable_reason
-from ....core.framing import prepare
+from ....core.framing import prepare_counted
 from ....core.mnist import IMAGE_SHAPE
 from ... import objects
 from ...errors import InputError
@@ -176,8 +176,8 @@ def _prepared(
         greys = members[0][1].astype(np.float32, copy=False)[None]
     else:
         greys = np.stack([grey for _, grey in members], dtype=np.float32)
-    digits, light, reasons = prepare(greys, preparation.background, preparation.frame)
+    digits, light, reasons, marks = prepare_counted(greys, preparation.background, preparation.frame)
     return {
-        position: reason if reason is not None else (digit, preparation.label(is_light))
-        for (position, _), digit, is_light, reason in zip(members, digits, light, reasons)
+        position: reason if reason is not None else (digit, preparation.label(is_light, count))
+        for (position, _), digit, is_light, reason, count in zip(members, digits, light, reasons, marks)
     }

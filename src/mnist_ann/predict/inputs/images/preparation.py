@@ -20,6 +20,17 @@ class Preparation:
         if self.frame not in FRAMINGS:
             raise ValueError(f"frame must be one of {', '.join(FRAMINGS)}, got {self.frame!r}")
 
-    def label(self, light: bool) -> str:
-        """What was applied to one image, as the `prepared` column says it: mnist/light, none/dark, ..."""
-        return f"{self.frame}/{'light' if light else 'dark'}"
+    def label(self, light: bool, marks: int = 1) -> str:
+        """What was applied to one image, as the `prepared` column says it: mnist/light, none/dark,
+        ...; and where the picture holds `marks` digit-sized marks side by side, more than one,
+        that too: mnist/light/2-marks (the label is still the most likely single digit)."""
+        several = f"/{marks}{SEVERAL}" if marks > 1 else ""
+        return f"{self.frame}/{'light' if light else 'dark'}{several}"
+
+
+SEVERAL = "-marks"  # how a `prepared` value ends for a picture of several digit-sized marks
+
+
+def several_marks(prepared) -> int:
+    """How many of the rows' `prepared` values say their picture holds several digit-sized marks."""
+    return sum(str(applied).endswith(SEVERAL) for applied in prepared)
