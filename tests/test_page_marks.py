@@ -180,3 +180,15 @@ def test_predict_flags_a_picture_of_several_digits_and_says_how_many(exported, t
     assert rows["twelve.png"]["prepared"] == "mnist/light/2-marks" and rows["twelve.png"]["uncertain"] == "1"
     assert rows["two.png"]["prepared"] == "mnist/light" and rows["two.png"]["uncertain"] == "0"
     assert "1 picture held more than one digit-sized mark" in result.stderr
+
+
+@pytest.mark.parametrize(("height", "width"), [(160, 160), (1000, 750), (333, 1001)])
+def test_a_large_picture_is_studied_at_each_blocks_strongest_ink(height, width):
+    from mnist_ann.core.page_marks import STUDIED, _studied
+
+    ink = np.random.default_rng(height).random((height, width)).astype(np.float32)
+    factor, small = _studied(ink)
+    assert factor == -(-max(height, width) // STUDIED) and max(small.shape) <= STUDIED
+    rows, cols = -(-height // factor) * factor, -(-width // factor) * factor
+    padded = np.pad(ink, ((0, rows - height), (0, cols - width)))
+    assert np.array_equal(small, padded.reshape(rows // factor, factor, cols // factor, factor).max(axis=(1, 3)))

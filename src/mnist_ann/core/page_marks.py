@@ -47,18 +47,39 @@ def page_marks_removed(ink: np.ndarray) -> np.ndarray:
     height, width = ink.shape
     if height <= 28 and width <= 28:
         return ink
-    factor = -(-max(height, width) // STUDIED)
+    factor, small = _studied(ink)
     if factor == 1:
         return _stray_marks_removed(_lines_removed(ink))
-    # A large picture is studied at about STUDIED pixels a side: each block's strongest ink, which
-    # keeps a line one pixel thin; what is taken out there is taken out of its blocks here.
-    rows, cols = -(-height // factor) * factor, -(-width // factor) * factor
-    padded = np.zeros((rows, cols), ink.dtype)
-    padded[:height, :width] = ink
-    small = padded.reshape(rows // factor, factor, cols // factor, factor).max(axis=(1, 3))
+    # What is taken out of the shrunk picture is taken out of its blocks here.
     kept = _stray_marks_removed(_lines_removed(small)) > 0
     blocks = np.repeat(np.repeat(kept, factor, axis=0), factor, axis=1)[:height, :width]
     return np.where(blocks, ink, 0).astype(ink.dtype)
+
+
+def _studied(ink: np.ndarray) -> tuple[int, np.ndarray]:
+    """A large picture is studied at about STUDIED pixels a side: the factor, and each factor x
+    factor block's strongest ink, which keeps a line one pixel thin. (1, ink) for a small one."""
+    height, width = ink.shape
+    factor = -(-max(height, width) // STUDIED)
+    if factor == 1:
+        return 1, ink
+    rows, cols = -(-height // factor) * factor, -(-width // factor) * factor
+    padded = np.pad(ink, ((0, rows - height), (0, cols - width))) if (rows, cols) != ink.shape else ink
+    return factor, _block_max(padded, factor)
+
+
+def _block_max(picture: np.ndarray, factor: int) -> np.ndarray:
+    """The maximum of each factor x factor block, as `factor` elementwise maxima each way: numpy's
+    reduction over the blocks' strided axes took 5.5 ms for a 1000x1000 picture, this 0.3 ms."""
+    rows = picture.reshape(picture.shape[0] // factor, factor, picture.shape[1])
+    tall = rows[:, 0].copy()
+    for k in range(1, factor):
+        np.maximum(tall, rows[:, k], out=tall)
+    columns = tall.reshape(tall.shape[0], -1, factor)
+    small = columns[:, :, 0].copy()
+    for k in range(1, factor):
+        np.maximum(small, columns[:, :, k], out=small)
+    return small
 
 
 def _lines_removed(ink: np.ndarray) -> np.ndarray:
@@ -156,6 +177,11 @@ def _level_lines(faint: np.ndarray) -> np.ndarray:
     height, width = faint.shape
     length = max(3, int(LINE_SHARE * width))
     if length >= width or height < 3:
+        return np.zeros_like(faint)
+    # A line leaves ink in `length` columns within a band of rows as tall as its tilt's drift: where
+    # no band has that many, there is no line (most pictures), and the shears below are not needed.
+    drift = int(np.ceil(width * np.tan(np.radians(max(TILTS))))) + 3
+    if np.count_nonzero(ndimage.maximum_filter1d(faint, drift, axis=0), axis=1).max() < length:
         return np.zeros_like(faint)
     slack = ndimage.maximum_filter1d(faint, 3, axis=0)  # a line 1 pixel thin, tilted, fills this band
     found = np.zeros_like(faint)
@@ -267,6 +293,7 @@ def digit_sized_marks(ink: np.ndarray) -> int:
 
     if ink.shape[0] <= 28 and ink.shape[1] <= 28:
         return 1
+    _, ink = _studied(ink)  # a phone's photo counted at full size took half of its preparation
     labels, count = ndimage.label(ndimage.binary_dilation(ink > INK, np.ones((3, 3))), np.ones((3, 3)))
     if count == 0:
         return 0
