@@ -1,6 +1,7 @@
 """Digits from pictures that MNIST did not make: the background decided, the ink measured, and the
-digit framed as MNIST's are. numpy and Pillow only; batch-first, so that a folder of small images
-costs a few numpy calls per batch rather than per image.
+digit framed as MNIST's are. numpy and Pillow (and scipy for the page's marks, page_marks.py);
+batch-first, so that a folder of small images costs a few numpy calls per batch rather than per
+image.
 
 MNIST's framing: the ink's bounding box scaled (aspect ratio kept, anti-aliased) to fit a 20x20
 box, placed in the 28x28 image so that its centre of mass is at pixel (14, 14) (as measured on
@@ -56,12 +57,12 @@ def prepare_counted(
     greys: np.ndarray, background: str, frame: str
 ) -> tuple[np.ndarray, np.ndarray, list[str | None], list[int]]:
     """(n, h, w) grey images (float32, 0-255, any background) as model-ready digits: (n, 28, 28)
-    uint8 light on dark, which of them were light backgrounds (and so inverted), and per image why
-    it cannot be a digit (None when it can), and how many digit-sized marks stand side by side in
-    it (page_marks.digit_sized_marks; 0 for a refused one). `background`: dark, light or auto (decided per image);
-    `frame`: mnist (MNIST's framing) or none (resized whole to 28x28, as given). A ground lit
-    unevenly (a photo of paper) is flattened first (ground.py), so that ink is measured against the
-    paper around it."""
+    uint8 light on dark, which of them were light backgrounds (and so inverted), per image why it
+    cannot be a digit (None when it can), and how many digit-sized marks stand side by side in it
+    (page_marks.digit_sized_marks; 0 for a refused one). `background`: dark, light or auto (decided
+    per image); `frame`: mnist (MNIST's framing) or none (resized whole to 28x28, as given). A
+    ground lit unevenly (a photo of paper) is flattened first (ground.py), and the page's marks
+    are taken out (page_marks.py), so that ink is measured against the paper around it."""
     original, ring = greys, _borders(greys)
     if background == "auto":
         flat = greys.reshape(len(greys), -1)

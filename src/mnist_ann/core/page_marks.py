@@ -5,41 +5,51 @@ they widen its box, and a digit on ruled paper reached the model 10-12 pixels ta
 
 `page_marks_removed` takes them out of a picture's ink strengths:
 - lines: straight runs of ink across most of the picture, level or upright (a photo's tilt of a
-  few degrees included), that go on past the digit on both sides. Where a stroke crosses a line, the
-  stroke's pixels are kept. A digit's own bar (a 7's, a 5's) ends with the digit and stays.
-- marks on the border: small ones, and thin strips along it (a page's edge, a shadow's residue).
-- blobs: a filled round mark (a punched hole) beside other ink.
-- specks: marks under a twentieth of the largest mark's ink.
-What remains is the digit's ink. Pictures of MNIST's 28x28 size are left alone (nothing there is
-page), so that MNIST's digits come out of framing as they went in.
+  few degrees included), thin, reaching an edge. One of a family with a line from edge to edge is
+  the ruling's (and so are its other lines where its spacing puts them); a line alone only where it
+  goes on past the digit on both sides: a digit's own bar (a 7's, a 5's) ends with the digit. Where
+  a stroke crosses a line, or is much darker than it, the stroke's pixels are kept.
+- marks on the border: small ones (a shadow's residue in a corner), and thin strips along it (a
+  page's edge, a line's end).
+- a filled round mark (a punched hole) beside other ink; the faint dashes a line leaves where it
+  rises above the noise; specks; light marks far from the digit.
+What remains is the digit's ink. `digit_sized_marks` counts the digits side by side in it. Pictures
+of MNIST's 28x28 size are left alone (nothing there is page), so that MNIST's digits come out of
+framing as they went in; larger ones than STUDIED are studied shrunk.
 
-numpy and scipy.ndimage (labelling and running minima/maxima); a few milliseconds a 300x300 photo."""
+numpy and scipy.ndimage (labelling, running minima and maxima)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-MIN_SPACING = 6  # pixels: lines closer than this are no ruling
-INK_ALONG = 0.3  # a ruling's line where it falls: this share of its band is ink
-STUDIED = 160  # pixels a side: a larger picture's marks are found on it shrunk to about this
 INK = 0.1  # a pixel is ink above this share of the ink's full strength (as framing's box takes it)
-STRONG = 0.5  # a hole is filled with pixels this strong ...
-OVER_LINE = 1.6
-FAINT = 0.1  # ... and a line of pixels this strong: a blue-grey line is fainter than a pen's ink
-LINE_SHARE = 0.6  # a line runs this share of the picture's width (height) or more ...
-PAST = 0.04  # ... goes on past the digit's ink by this share of the side, on both sides, to within
-# this share of both edges of the picture ...
+STRONG = 0.5  # a hole is filled with pixels this strong
+STUDIED = 160  # pixels a side: a larger picture's marks are found on it shrunk to about this
+
+# Lines
+FAINT = 0.1  # a line's pixels are this strong or more: a blue-grey line is fainter than a pen's ink
+LINE_SHARE = 0.6  # a line runs this share of the picture's width (height) or more, ...
+PAST = 0.04  # ... reaches within this share of the side of an edge (a single line: goes on past the
+# digit's ink by this share of the side, on both sides), ...
 LINE_THIN = 0.05  # ... and is no thicker than this share of the picture across it (or 4 pixels): a
 # bold digit's bar in a picture cropped tight is long too, but thick
 TILTS = (-3, -1.5, 0, 1.5, 3)  # degrees: a photo of a page is seldom level
+OVER_LINE = 1.6  # ink this many times the line's own (its band's median) is a pen's stroke over it
+MIN_SPACING = 6  # pixels: lines closer than this are no ruling
+INK_ALONG = 0.3  # a ruling's line where its spacing puts it: this share of its band is ink
+
+# Stray marks
 EDGE_SMALL = 0.25  # a mark on the border smaller than this share of the shorter side both ways
 EDGE_THIN = 0.06  # a strip along the border thinner than this share of the side, and longer than
 EDGE_LONG = 0.2  # this share of it
 DASHES, DASHES_LONG = 0.35, 0.3  # a mark of ink this faint on average, this share of the picture long
-FAR, LIGHT = 0.3, 0.25  # a mark this far from the digit (of its size), this light (of its ink): stray
-HALF_AS_TALL, QUARTER_AS_HEAVY = 0.5, 0.25  # a digit-sized mark, against the largest (digit_sized_marks)
+FAR, LIGHT = 0.3, 0.25  # a mark this far from the digit (of its size), this light (of its ink)
 SPECK_SHARE = 0.05  # a mark with less ink than this share of the largest mark's
 BLOB_FILL, BLOB_ROUND = 0.6, 0.75  # a hole: its box this full of ink, and about square
+
+# Digits side by side
+HALF_AS_TALL, QUARTER_AS_HEAVY = 0.5, 0.25  # a digit-sized mark, against the tallest and heaviest
 
 
 def page_marks_removed(ink: np.ndarray) -> np.ndarray:
