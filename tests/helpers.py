@@ -123,6 +123,19 @@ def write_params(path: Path, changes: Mapping[str, Any], base: Path | None = Non
 # --- mnist-ann predict ----------------------------------------------------------------------------
 
 
+def font_number(digits: str, gap: int) -> np.ndarray:
+    """A number, `digits` as DejaVu Sans glyphs side by side `gap` pixels apart, dark ink on light
+    paper with a little noise: a uint8 picture."""
+    glyphs = [np.asarray(font_glyph(int(d), "DejaVuSans.ttf", 48, 2, 0), np.float32) / 255 for d in digits]
+    height = max(glyph.shape[0] for glyph in glyphs)
+    ink = np.zeros((height + 20, sum(g.shape[1] for g in glyphs) + gap * (len(glyphs) - 1) + 20), np.float32)
+    left = 10
+    for glyph in glyphs:
+        ink[10 : 10 + glyph.shape[0], left : left + glyph.shape[1]] = glyph
+        left += glyph.shape[1] + gap
+    return np.clip(225 - 190 * ink + np.random.default_rng(gap).normal(0, 4, ink.shape), 0, 255).astype(np.uint8)
+
+
 def font_glyph(digit: int, font: str, size: int, stroke: int, angle: float):
     """`digit` drawn in white on black with one of the fonts matplotlib ships, turned by `angle`,
     cropped to its ink (the library's rendered-set glyph, unslanted): a Pillow "L" image."""

@@ -205,15 +205,10 @@ def _saved(image, path) -> str:
 
 def test_a_picture_of_several_digits_says_so_in_how_it_was_prepared(tmp_path):
     """Issue 41 (3): what the command's `prepared` column and the Predictor's answers carry."""
-    from helpers import font_glyph
+    from helpers import font_number
 
-    one, two = (np.asarray(font_glyph(d, "DejaVuSans.ttf", 48, 2, 0), np.float32) / 255 for d in (1, 2))
-    ink = np.zeros((68, one.shape[1] + two.shape[1] + 26), np.float32)
-    ink[10 : 10 + one.shape[0], 10 : 10 + one.shape[1]] = one
-    ink[10 : 10 + two.shape[0], 16 + one.shape[1] : 16 + one.shape[1] + two.shape[1]] = two
-    paper = np.clip(225 - 190 * ink, 0, 255).astype(np.uint8)
-    Image.fromarray(paper).save(tmp_path / "twelve.png")
-    Image.fromarray(paper[:, : 16 + one.shape[1]]).save(tmp_path / "one.png")
+    Image.fromarray(font_number("12", 6)).save(tmp_path / "twelve.png")
+    Image.fromarray(font_number("1", 0)).save(tmp_path / "one.png")
     paths = [str(tmp_path / "twelve.png"), str(tmp_path / "one.png")]
     _, positions, applied, failed = decode_images(paths, Preparation())
     assert failed == [] and positions == [0, 1]

@@ -115,14 +115,10 @@ def _twelve(folder: Path) -> Path:
     """A picture of "12": read as one digit, it says it holds two digit-sized marks."""
     from PIL import Image
 
-    from helpers import font_glyph
+    from helpers import font_number
 
-    one, two = (np.asarray(font_glyph(d, "DejaVuSans.ttf", 48, 2, 0), np.float32) / 255 for d in (1, 2))
-    ink = np.zeros((68, one.shape[1] + two.shape[1] + 26), np.float32)
-    ink[10 : 10 + one.shape[0], 10 : 10 + one.shape[1]] = one
-    ink[10 : 10 + two.shape[0], 16 + one.shape[1] : 16 + one.shape[1] + two.shape[1]] = two
     path = folder / "twelve.png"
-    Image.fromarray(np.clip(225 - 190 * ink, 0, 255).astype(np.uint8)).save(path)
+    Image.fromarray(font_number("12", 6)).save(path)
     return path
 
 

@@ -136,26 +136,14 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
     )
 
 
-def _number_on_paper(glyphs: list[np.ndarray], gap: int) -> np.ndarray:
-    """Font glyphs (white on black, cropped) written side by side `gap` pixels apart, dark on paper."""
-    height = max(glyph.shape[0] for glyph in glyphs)
-    ink = np.zeros((height + 20, sum(g.shape[1] for g in glyphs) + gap * (len(glyphs) - 1) + 20), np.float32)
-    left = 10
-    for glyph in glyphs:
-        ink[10 : 10 + glyph.shape[0], left : left + glyph.shape[1]] = glyph / 255.0
-        left += glyph.shape[1] + gap
-    return np.clip(225 - 190 * ink + np.random.default_rng(gap).normal(0, 4, ink.shape), 0, 255).astype(np.uint8)
-
-
 def test_a_picture_of_several_digits_is_counted_and_one_digit_is_not():
-    from helpers import font_glyph
+    from helpers import font_number
     from mnist_ann.core.framing import prepare_counted
 
-    one, two, four = (np.asarray(font_glyph(d, "DejaVuSans.ttf", 48, 2, 0), np.float32) for d in (1, 2, 4))
-    pictures = [_number_on_paper([one, two], 6), _number_on_paper([one, two, four], 4), _number_on_paper([four], 0)]
+    pictures = [font_number("12", 6), font_number("124", 4), font_number("4", 0)]
     counts = [prepare_counted(p.astype(np.float32)[None], "auto", "mnist")[3][0] for p in pictures]
     assert counts == [2, 3, 1]
-    dotted = _number_on_paper([four], 0)
+    dotted = font_number("4", 0)
     dotted[-14:-10, -12:-8] = 20  # a full stop after it: not a digit
     assert prepare_counted(dotted.astype(np.float32)[None], "auto", "mnist")[3][0] == 1
 
@@ -166,14 +154,13 @@ def test_predict_flags_a_picture_of_several_digits_and_says_how_many(exported, t
     its `prepared` ends -marks, --min-confidence marks it uncertain, and stderr counts such pictures."""
     from PIL import Image
 
-    from helpers import font_glyph, predict, read_rows
+    from helpers import font_number, predict, read_rows
 
     _, model_path = exported
     folder = tmp_path / "in"
     folder.mkdir()
-    one, two = (np.asarray(font_glyph(d, "DejaVuSans.ttf", 48, 2, 0), np.float32) for d in (1, 2))
-    Image.fromarray(_number_on_paper([one, two], 6)).save(folder / "twelve.png")
-    Image.fromarray(_number_on_paper([two], 0)).save(folder / "two.png")
+    Image.fromarray(font_number("12", 6)).save(folder / "twelve.png")
+    Image.fromarray(font_number("2", 0)).save(folder / "two.png")
     result = predict("--model", model_path, folder, "--output", tmp_path / "out.csv", "--min-confidence", "0")
     assert result.returncode == 0, result.stderr
     rows = {row["source"].rsplit("/", 1)[1]: row for row in read_rows(tmp_path / "out.csv")}

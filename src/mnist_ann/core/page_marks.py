@@ -219,17 +219,23 @@ def _crossings(stroke: np.ndarray, lines: np.ndarray) -> np.ndarray:
     return crossed & lines
 
 
-def _stray_marks_removed(ink: np.ndarray) -> np.ndarray:
-    """`ink` less the marks that are not the digit's. A mark is ink grouped with what lies within a
-    pixel of it (a faint or noisy stroke comes apart into pieces at any one strength), weighed by
-    its ink."""
+def _marks(ink: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """The marks of `ink`: ink grouped with what lies within a pixel of it (a faint or noisy stroke
+    comes apart into pieces at any one strength), as labels, their count, and each one's ink."""
     from scipy import ndimage
 
     labels, count = ndimage.label(ndimage.binary_dilation(ink > INK, np.ones((3, 3))), np.ones((3, 3)))
+    return labels, count, ndimage.sum_labels(ink, labels, np.arange(1, count + 1))
+
+
+def _stray_marks_removed(ink: np.ndarray) -> np.ndarray:
+    """`ink` less the marks (_marks) that are not the digit's."""
+    from scipy import ndimage
+
+    labels, count, masses = _marks(ink)
     if count == 0:
         return ink
     numbers = np.arange(1, count + 1)
-    masses = ndimage.sum_labels(ink, labels, numbers)
     strong = ndimage.sum_labels(ink > STRONG, labels, numbers)
     inked = ndimage.sum_labels(ink > INK, labels, numbers)
     height, width = ink.shape
@@ -304,10 +310,9 @@ def digit_sized_marks(ink: np.ndarray) -> int:
     if ink.shape[0] <= 28 and ink.shape[1] <= 28:
         return 1
     _, ink = _studied(ink)  # a phone's photo counted at full size took half of its preparation
-    labels, count = ndimage.label(ndimage.binary_dilation(ink > INK, np.ones((3, 3))), np.ones((3, 3)))
+    labels, count, masses = _marks(ink)
     if count == 0:
         return 0
-    masses = ndimage.sum_labels(ink, labels, np.arange(1, count + 1))
     marks = sorted(
         (
             [box[1].start, box[1].stop, box[0].start, box[0].stop, mass]
