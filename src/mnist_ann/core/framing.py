@@ -149,7 +149,8 @@ def _ink_strengths(
     spread = _median_below(ring, level)
     if second_look:
         spread = np.minimum(spread, np.median(np.abs(flat - np.median(flat, axis=1)[:, None]), axis=1))
-    if max(greys.shape[1:]) > max(IMAGE_SHAPE):
+    larger = max(greys.shape[1:]) > max(IMAGE_SHAPE)  # than MNIST's: the page may show, and its noise
+    if larger:
         spread = np.minimum(spread, _pixel_to_pixel(greys))
     floor = level + NOISE_SIGMAS * 1.4826 * spread
     contrast = flat.max(axis=1) - floor
@@ -157,7 +158,7 @@ def _ink_strengths(
     ink = greys - floor[:, None, None]  # then in place: a task's batch is ~1 MB, a new copy per step costs
     ink /= np.maximum(contrast, 1)[:, None, None]
     np.clip(ink, 0, 1, out=ink)
-    if max(ink.shape[1:]) > max(IMAGE_SHAPE):  # a picture larger than MNIST's may show the page too
+    if larger:  # the page's marks out before the ink is judged
         inked = np.count_nonzero((ink > 0.5).reshape(len(ink), -1), axis=1) / ink[0].size
         for i in np.flatnonzero((contrast >= least) & (inked <= MAX_INK_SHARE)):  # all ink: refused as such
             ink[i] = page_marks_removed(ink[i])
@@ -169,7 +170,7 @@ def _ink_strengths(
     strong = np.count_nonzero(mask.reshape(len(greys), -1), axis=1)
     extent = np.maximum(_span(mask.any(axis=2)).sum(axis=1), _span(mask.any(axis=1)).sum(axis=1))
     speck = (strong < MIN_INK_PIXELS) | (extent < MIN_EXTENT)
-    if max(ink.shape[1:]) > max(IMAGE_SHAPE):  # MNIST's size: nothing to tell apart, and the most pictures
+    if larger:  # (at MNIST's size, the most pictures, there is nothing to tell apart)
         coherent = np.count_nonzero((mask & (_neighbours(mask) >= 2)).reshape(len(greys), -1), axis=1)
         contrast[(coherent < SCATTERED * strong) & ~speck] = 0  # a noisy sheet's brightest pixels: no digit stands out
     height, width = greys.shape[1:]

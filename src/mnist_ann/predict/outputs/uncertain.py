@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..inputs.images.preparation import SEVERAL
+from ..inputs.images.preparation import holds_several
 
 
 def uncertain_rows(
@@ -20,4 +20,4 @@ def uncertain_rows(
 
 def several_rows(prepared: Sequence[str]) -> np.ndarray:
     """Which rows' `prepared` values say their picture holds several digit-sized marks (end -marks)."""
-    return np.fromiter((applied.endswith(SEVERAL) for applied in prepared), bool, len(prepared))
+    return np.fromiter(map(holds_several, prepared), bool, len(prepared))

@@ -31,6 +31,11 @@ class Preparation:
 SEVERAL = "-marks"  # how a `prepared` value ends for a picture of several digit-sized marks
 
 
+def holds_several(prepared: str) -> bool:
+    """Whether a row's `prepared` value says its picture holds several digit-sized marks."""
+    return str(prepared).endswith(SEVERAL)
+
+
 def several_marks(prepared) -> int:
     """How many of the rows' `prepared` values say their picture holds several digit-sized marks."""
-    return sum(str(applied).endswith(SEVERAL) for applied in prepared)
+    return sum(map(holds_several, prepared))
