@@ -45,7 +45,7 @@ def _image_variants(folder):
 
 def test_image_files_in_any_mode_give_the_digits_that_were_saved(tmp_path):
     saved = _image_variants(tmp_path / "images")
-    digits, positions, applied, failed = decode_images([str(path) for path, _ in saved], Preparation())
+    digits, positions, applied, failed, _ = decode_images([str(path) for path, _ in saved], Preparation())
     assert failed == [] and positions == list(range(len(saved))) and set(applied) == {"mnist/dark"}
     for (path, digit), decoded in zip(saved, digits):
         assert np.array_equal(decoded, digit), path
@@ -58,10 +58,10 @@ def test_resize_invert_and_animation(tmp_path):
     big.save(tmp_path / "big.png")
     frames = [Image.fromarray(digit), Image.fromarray(font_digits()[1])]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
-    inverted, _, applied, _ = decode_images([str(tmp_path / "scan.png")], Preparation(background="light"))
+    inverted, _, applied, _, _ = decode_images([str(tmp_path / "scan.png")], Preparation(background="light"))
     assert np.array_equal(inverted[0], digit) and applied == ["mnist/light"]
     unframed = Preparation(background="dark", frame="none")  # the whole image resized
-    plain, _, applied, failed = decode_images([str(tmp_path / "big.png"), str(tmp_path / "anim.gif")], unframed)
+    plain, _, applied, failed, _ = decode_images([str(tmp_path / "big.png"), str(tmp_path / "anim.gif")], unframed)
     assert failed == [] and applied == ["none/dark", "none/dark"]
     resized = np.asarray(big.resize((28, 28), Image.Resampling.LANCZOS))
     first_frame = np.asarray(Image.open(tmp_path / "anim.gif").convert("L"))
@@ -141,7 +141,7 @@ def test_a_task_of_large_images_holds_about_one_of_them_and_gives_each_its_own_d
     alone = [decode_images([path], preparation) for path in paths]
     _, one_peak = _measured_peak(paths[:1], preparation)
     together, peak = _measured_peak(paths, preparation)
-    digits, positions, applied, failed = together
+    digits, positions, applied, failed, _ = together
     assert failed == [] and positions == list(range(len(paths)))
     assert all((digit == single[0][0]).all() for digit, single in zip(digits, alone))
     assert applied == [single[2][0] for single in alone] and "mnist/light" in applied and "mnist/dark" in applied
@@ -173,7 +173,7 @@ def test_images_of_many_sizes_wait_no_more_than_the_budget_in_all(tmp_path, monk
     real_decode, real_prepare = images._decode, images.prepare_counted
     monkeypatch.setattr(images, "_decode", decoded)
     monkeypatch.setattr(images, "prepare_counted", prepared)
-    digits, positions, _, failed = decode_images(paths, Preparation())
+    digits, positions, _, failed, _ = decode_images(paths, Preparation())
     assert failed == [] and positions == list(range(12)) and len(digits) == 12 and waiting[0] == 0
     assert PENDING_PIXELS <= most[0] < PENDING_PIXELS + side * side * 1.1, most[0]  # per size: 12 images' worth
 
@@ -210,6 +210,6 @@ def test_a_picture_of_several_digits_says_so_in_how_it_was_prepared(tmp_path):
     Image.fromarray(font_number("12", 6)).save(tmp_path / "twelve.png")
     Image.fromarray(font_number("1", 0)).save(tmp_path / "one.png")
     paths = [str(tmp_path / "twelve.png"), str(tmp_path / "one.png")]
-    _, positions, applied, failed = decode_images(paths, Preparation())
+    _, positions, applied, failed, _ = decode_images(paths, Preparation())
     assert failed == [] and positions == [0, 1]
     assert applied == ["mnist/light/2-marks", "mnist/light"]

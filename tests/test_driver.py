@@ -27,6 +27,7 @@ from helpers import (
     lying_model,
     popen_with_default_signals,
     predict,
+    read_rows,
     run_script,
     upload_folder,
     write_bad_inputs,
@@ -417,3 +418,40 @@ def test_an_int8_model_scores_under_ray_as_on_one_machine(exported, tmp_path, tw
     )
     assert alone.returncode == joined.returncode == 0, joined.stderr
     assert _folder_rows(tmp_path / "ray") == (tmp_path / "one.csv").read_bytes()
+
+
+@pytest.mark.slow
+def test_numbers_under_ray_are_read_as_on_one_machine(monitored, tmp_path, two_nodes):
+    """Issue 41 (2): --digits many under --ray gives the single machine's rows, whether the driver
+    writes them (a file) or the workers do (a folder of shards), with array rows and errors in place."""
+    from helpers import font_number
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for text in ("2024", "7", "31", "658413"):
+        Image.fromarray(font_number(text, 3)).save(folder / f"n{text}.png")
+    (folder / "blank.png").write_bytes(_png_of(np.full((40, 90), 200, np.uint8)))
+    np.save(tmp_path / "u8.npy", font_digits()[:5])
+    inputs = (folder, tmp_path / "u8.npy")
+    common = ("--model", monitored, "--digits", "many", "--batch-size", "4")
+    alone = predict(*common, *inputs, "--output", tmp_path / "one.csv")
+    assert alone.returncode == 2, alone.stderr
+    rows = read_rows(tmp_path / "one.csv")
+    assert [row["digits"] for row in rows] == ["4", "2", "6", "1", "1", "1", "1", "1", "1"]  # blank.png: an error
+    env = {"RAY_ADDRESS": two_nodes}
+    args = ("-m", "mnist_ann.cli", "predict", *common, *inputs, "--ray")
+    to_file = run_script(*args, "--output", tmp_path / "ray.csv", env=env, timeout=300)
+    assert to_file.returncode == 2, to_file.stderr
+    assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    to_folder = run_script(*args, "--output", f"{tmp_path / 'out'}/", env=env, timeout=300)
+    assert to_folder.returncode == 2, to_folder.stderr
+    assert _folder_rows(tmp_path / "out") == (tmp_path / "one.csv").read_bytes()
+    assert (tmp_path / "out" / "errors.csv").read_bytes() == (tmp_path / "one.errors.csv").read_bytes()
+
+
+def _png_of(pixels: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -38,5 +38,5 @@ def test_a_float_image_with_nan_pixels_is_that_files_error(tmp_path):
     with pytest.raises(InputError, match="a float image with NaN or infinite pixels"):
         as_grey(Image.fromarray(pixels), "auto")
     Image.fromarray(pixels).save(tmp_path / "nan.tiff")
-    _, positions, _, failed = decode_images([str(tmp_path / "nan.tiff")], Preparation())
+    _, positions, _, failed, _ = decode_images([str(tmp_path / "nan.tiff")], Preparation())
     assert positions == [] and failed == [(str(tmp_path / "nan.tiff"), "a float image with NaN or infinite pixels")]

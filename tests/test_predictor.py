@@ -233,3 +233,40 @@ def test_its_summary_of_a_list_of_predictions_is_the_watch_over_their_images(wat
 def test_a_model_without_a_reference_summarises_that_it_cannot(predictor):
     summary = predictor.summary(predictor.predict(font_digits()[:5]))
     assert summary["monitored"] is False and summary["images"] == 5 and "no monitoring reference" in summary["why"]
+
+
+@pytest.mark.heavy
+def test_numbers_are_read_alike_by_the_predictor_and_the_command(exported, tmp_path):
+    """Issue 41 (2): `Predictor(digits="many")` and `predict --digits many` give the same numbers, a
+    digit each for an array's rows; --save-prepared writes one image per digit, numbered left to
+    right, each the digit the model scored; the model's answer for each is the row's."""
+    from helpers import font_number
+    from mnist_ann import NumberPrediction
+
+    texts = ("2024", "7", "31", "658413")
+    paths = []
+    for text in texts:
+        paths.append(str(tmp_path / f"n{text}.png"))
+        Image.fromarray(font_number(text, 2)).save(paths[-1])
+    result = predict("--model", exported[1], *paths, "--digits", "many", "--output", tmp_path / "out.csv",
+                     "--save-prepared", tmp_path / "seen", "--min-confidence", "0.5")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = read_rows(tmp_path / "out.csv")
+    answers = Predictor(exported[1], digits="many").predict(paths)
+    assert all(isinstance(answer, NumberPrediction) for answer in answers)
+    assert [row["digits"] for row in rows] == [str(len(text)) for text in texts]
+    for text, row, answer in zip(texts, rows, answers):
+        assert answer.label == row["label"] and len(answer.digits) == len(text) == answer.probabilities.shape[0]
+        assert row["digit_labels"] == " ".join(map(str, answer.digits))
+        assert f"{answer.confidence:.6f}" == row["confidence"] == min(row["digit_confidences"].split())
+        assert row["uncertain"] == str(int(answer.confidence < 0.5))
+
+        names = sorted(p.name for p in (tmp_path / "seen").glob(f"*n{text}.png.*.png"))
+        assert len(names) == len(text), names
+        seen = np.stack([np.asarray(Image.open(tmp_path / "seen" / name)) for name in names])
+        model = exported[0]
+        assert model.predict(preprocess(seen)).argmax(axis=1).tolist() == answer.digits
+    single = Predictor(exported[1]).predict(paths[:1])[0]  # the default: one digit per picture
+    assert isinstance(single, Prediction) and single.prepared.endswith("-marks")  # (2 px apart: some grouped)
+    refused = predict("--model", exported[1], *paths, "--digits", "many", "--frame", "none", "--output", "-")
+    assert refused.returncode == 1 and "--digits many" in refused.stderr and "--frame none" in refused.stderr

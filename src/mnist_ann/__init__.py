@@ -5,11 +5,11 @@ imported on first use, so that a stage importing any module of the package pays 
 """
 
 __version__ = "0.1.0"
-__all__ = ["Prediction", "Predictor", "__version__"]
+__all__ = ["NumberPrediction", "Prediction", "Predictor", "__version__"]
 
 
 def __getattr__(name: str):
-    if name in ("Predictor", "Prediction"):
+    if name in ("Predictor", "Prediction", "NumberPrediction"):
         from .predict import predictor
 
         return getattr(predictor, name)

@@ -9,4 +9,6 @@ npy         .npy and .npz files read safely (headers checked, never unpickled) a
 onnx_model  the exported model run by onnxruntime (`OnnxModel`): never imports TensorFlow
 framing     a user's digit image brought to MNIST's form: background, no-digit check, framing
 ground      the ground of a photo of paper, flattened before the ink is measured
+page_marks  what the page adds (ruled and squared lines, its edge, holes, specks), taken out of the ink
+number_split  a number's picture cut into its digits, left to right
 """

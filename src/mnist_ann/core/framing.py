@@ -18,6 +18,7 @@ import numpy as np
 
 from .ground import flatten_ground, uneven_grounds
 from .mnist import IMAGE_SHAPE
+from .number_split import number_digits
 from .page_marks import digit_sized_marks, page_marks_removed
 
 BOX = 20  # MNIST's digits fit a 20x20 box ...
@@ -28,7 +29,7 @@ NOISE_SIGMAS = 6  # the ground's noise reaches this many robust standard deviati
 # past 6, not one pixel of a 1000x1000 scan with Gaussian noise is taken for ink
 MIN_CONTRAST = 32  # grey levels from the ground (and its noise) to the strongest ink; less: blank
 FAINT_CONTRAST = 12  # the same on the second look, judged against the noise of the paper itself
-SMOOTH_FROM = 56  # on the second look, pictures this many pixels or more on their shorter side are
+SMOOTH_FROM = 29  # on the second look, pictures this many pixels or more on their shorter side are
 # smoothed (a Gaussian of sigma 1 pixel) before their ink is measured: a photo's noise, multiplied
 # on the dark side of its paper when the light is divided out, set a floor of 40-60 grey levels
 # that faint ink never reached; smoothed, about a quarter of that. A pen's stroke is 3 pixels or
@@ -60,9 +61,38 @@ def prepare_counted(
     uint8 light on dark, which of them were light backgrounds (and so inverted), per image why it
     cannot be a digit (None when it can), and how many digit-sized marks stand side by side in it
     (page_marks.digit_sized_marks; 0 for a refused one). `background`: dark, light or auto (decided
-    per image); `frame`: mnist (MNIST's framing) or none (resized whole to 28x28, as given). A
-    ground lit unevenly (a photo of paper) is flattened first (ground.py), and the page's marks
-    are taken out (page_marks.py), so that ink is measured against the paper around it."""
+    per image); `frame`: mnist (MNIST's framing) or none (resized whole to 28x28, as given)."""
+    greys, ink, light, reasons = _inked(greys, background)
+    usable = np.array([reason is None for reason in reasons])
+    digits = np.zeros((len(greys), *IMAGE_SHAPE), np.uint8)  # no digit for the images that have none
+    if usable.any():
+        digits[usable] = frame_mnist(ink[usable]) if frame == "mnist" else _resized(greys[usable])
+    marks = [digit_sized_marks(ink[i]) if use else 0 for i, use in enumerate(usable.tolist())]
+    return digits, light, reasons, marks
+
+
+def prepare_numbers(greys: np.ndarray, background: str) -> tuple[list[np.ndarray], np.ndarray, list[str | None]]:
+    """(n, h, w) grey images as prepare_counted takes them, each read as a number: per image its
+    digits left to right (number_split.py), each framed as MNIST's, as a (k, 28, 28) uint8 stack (k = 0
+    for a refused image); which were light; why each cannot be read (None when it can)."""
+    greys, ink, light, reasons = _inked(greys, background, number=True)
+    numbers = []
+    for i, reason in enumerate(reasons):
+        digits = number_digits(ink[i]) if reason is None else []
+        numbers.append(
+            np.stack([_frame_one(digit) for digit in digits]) if digits else np.zeros((0, *IMAGE_SHAPE), np.uint8)
+        )
+    return numbers, light, reasons
+
+
+def _inked(
+    greys: np.ndarray, background: str, *, number: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
+    """The greys as light on dark, each pixel's ink strength, which images were light (and so
+    inverted), and why each cannot be a digit (None when it can). A ground lit unevenly (a photo of
+    paper) is flattened first (ground.py), and the page's marks are taken out (page_marks.py), so
+    that ink is measured against the paper around it. `number`: the picture may hold several digits
+    (page_marks_removed's `number`)."""
     original, ring = greys, _borders(greys)
     if background == "auto":
         flat = greys.reshape(len(greys), -1)
@@ -72,7 +102,7 @@ def prepare_counted(
     else:
         light = np.full(len(greys), background == "light")
     uneven = uneven_grounds(ring, light)
-    greys, ink, reasons = _measured(greys, light, uneven)
+    greys, ink, reasons = _measured(greys, light, uneven, number=number)
     # A picture called blank, or a speck, gets a second look, its ink judged against the paper it lies on: the
     # ground flattened (just under UNEVEN, a gentle gradient can still lift the floor over the ink),
     # a large picture smoothed (SMOOTH_FROM), the noise taken where it is least, and FAINT_CONTRAST
@@ -81,7 +111,7 @@ def prepare_counted(
     again = np.flatnonzero([reason is not None and reason.startswith((BLANK, SPECK)) for reason in reasons])
     if len(again):
         flat_greys, flat_ink, second = _measured(
-            original[again], light[again], np.ones(len(again), bool), second_look=True
+            original[again], light[again], np.ones(len(again), bool), second_look=True, number=number
         )
         found = np.array([reason is None for reason in second])
         if found.any():
@@ -89,20 +119,16 @@ def prepare_counted(
             greys[again[found]], ink[again[found]] = flat_greys[found], flat_ink[found]
             for i in again[found]:
                 reasons[i] = None
-    usable = np.array([reason is None for reason in reasons])
-    digits = np.zeros((len(greys), *IMAGE_SHAPE), np.uint8)  # no digit for the images that have none
-    if usable.any():
-        digits[usable] = frame_mnist(ink[usable]) if frame == "mnist" else _resized(greys[usable])
-    marks = [digit_sized_marks(ink[i]) if use else 0 for i, use in enumerate(usable.tolist())]
-    return digits, light, reasons, marks
+    return greys, ink, light, reasons
 
 
 def _measured(
-    greys: np.ndarray, light: np.ndarray, uneven: np.ndarray, second_look: bool = False
+    greys: np.ndarray, light: np.ndarray, uneven: np.ndarray, *, second_look: bool = False, number: bool = False
 ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     """The greys with the `uneven` grounds flattened and the `light` ones inverted (light ink on
     dark), each pixel's ink strength, and why each image cannot be a digit (None when it can).
-    `second_look`: a large picture smoothed, and the ink judged as on prepare's second look."""
+    `second_look`: a large picture smoothed, and the ink judged as on prepare's second look;
+    `number`: as _inked's."""
     if uneven.any():  # photos of paper: the ground's light flattened before the ink is measured
         greys = greys.copy()
         for i in np.flatnonzero(uneven):
@@ -113,7 +139,7 @@ def _measured(
     if light.any():  # most folders are one kind: the dark ones need no copy
         greys = np.where(light[:, None, None], 255 - greys, greys)
         ring = np.where(light[:, None], 255 - ring, ring)
-    return greys, *_ink_strengths(greys, ring, second_look)
+    return greys, *_ink_strengths(greys, ring, second_look=second_look, number=number)
 
 
 def _smoothed(greys: np.ndarray) -> np.ndarray:
@@ -133,7 +159,7 @@ def _borders(greys: np.ndarray) -> np.ndarray:
 
 
 def _ink_strengths(
-    greys: np.ndarray, ring: np.ndarray, second_look: bool = False
+    greys: np.ndarray, ring: np.ndarray, *, second_look: bool = False, number: bool = False
 ) -> tuple[np.ndarray, list[str | None]]:
     """Each pixel's share of the ink's full strength, in [0, 1], for greys that are light ink on a
     dark ground: the ground (the border's median) and its noise (NOISE_SIGMAS robust standard deviations)
@@ -161,7 +187,7 @@ def _ink_strengths(
     if larger:  # the page's marks out before the ink is judged
         inked = np.count_nonzero((ink > 0.5).reshape(len(ink), -1), axis=1) / ink[0].size
         for i in np.flatnonzero((contrast >= least) & (inked <= MAX_INK_SHARE)):  # all ink: refused as such
-            ink[i] = page_marks_removed(ink[i])
+            ink[i] = page_marks_removed(ink[i], number=number)
             strongest = ink[i].max()  # a black ruled line was the strongest ink: the digit's is now
             contrast[i] *= strongest
             if strongest > 0:

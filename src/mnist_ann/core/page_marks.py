@@ -52,16 +52,18 @@ BLOB_FILL, BLOB_ROUND = 0.6, 0.75  # a hole: its box this full of ink, and about
 HALF_AS_TALL, QUARTER_AS_HEAVY = 0.5, 0.25  # a digit-sized mark, against the tallest and heaviest
 
 
-def page_marks_removed(ink: np.ndarray) -> np.ndarray:
-    """One picture's (h, w) ink strengths in [0, 1] with the page's marks taken out (zeros)."""
+def page_marks_removed(ink: np.ndarray, *, number: bool = False) -> np.ndarray:
+    """One picture's (h, w) ink strengths in [0, 1] with the page's marks taken out (zeros).
+    `number`: the picture may hold several digits, so a light mark far from the heaviest one may
+    be a digit of its own (a thin 1 beside a bold 8), and stays."""
     height, width = ink.shape
     if height <= 28 and width <= 28:
         return ink
     factor, small = _studied(ink)
     if factor == 1:
-        return _stray_marks_removed(_lines_removed(ink))
+        return _stray_marks_removed(_lines_removed(ink), keep_far=number)
     # What is taken out of the shrunk picture is taken out of its blocks here.
-    kept = _stray_marks_removed(_lines_removed(small)) > 0
+    kept = _stray_marks_removed(_lines_removed(small), keep_far=number) > 0
     blocks = np.repeat(np.repeat(kept, factor, axis=0), factor, axis=1)[:height, :width]
     return np.where(blocks, ink, 0).astype(ink.dtype)
 
@@ -228,8 +230,9 @@ def _marks(ink: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     return labels, count, ndimage.sum_labels(ink, labels, np.arange(1, count + 1))
 
 
-def _stray_marks_removed(ink: np.ndarray) -> np.ndarray:
-    """`ink` less the marks (_marks) that are not the digit's."""
+def _stray_marks_removed(ink: np.ndarray, *, keep_far: bool = False) -> np.ndarray:
+    """`ink` less the marks (_marks) that are not the digit's; `keep_far`: light marks far from the
+    heaviest one stay (a number's digits)."""
     from scipy import ndimage
 
     labels, count, masses = _marks(ink)
@@ -266,7 +269,8 @@ def _stray_marks_removed(ink: np.ndarray) -> np.ndarray:
             stray[number] = True
         elif _filled_round(strong[number - 1], strong_boxes[number - 1]):
             stray[number] = (masses >= SPECK_SHARE * heaviest).sum() > 1  # a hole beside other ink
-    stray |= _far_and_light(ndimage.find_objects(labels), masses, stray)
+    if not keep_far:
+        stray |= _far_and_light(ndimage.find_objects(labels), masses, stray)
     if not stray.any():
         return ink
     return np.where(stray[labels], 0, ink).astype(ink.dtype)

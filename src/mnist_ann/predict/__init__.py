@@ -11,7 +11,7 @@ No pipeline stage imports this package, and nothing in it imports TensorFlow, Ke
   objects       s3:// objects and prefixes through pyarrow's S3 filesystem
   errors        predict's own errors, and an error as data across a process boundary
   inputs/       what is read: discovery, arrays, object_arrays, images/
-  outputs/      what is written: spec, writers, csv_bytes, names, parquet_rows, destinations, shards,
-                object_shards, prepared
+  outputs/      what is written: spec, writers, csv_bytes, names, parquet_rows, number_rows, destinations,
+                shards, object_shards, prepared
   cluster/      the same job on a Ray cluster (--ray): driver, actor, connection, task_shards
 """

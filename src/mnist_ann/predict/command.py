@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .inputs.images.preparation import BACKGROUNDS, FRAMINGS, Preparation
+from .inputs.images.preparation import BACKGROUNDS, DIGITS, FRAMINGS, Preparation
 from .model_source import DEFAULT_INT8, DEFAULT_MODEL
 from .outputs.spec import FORMATS, STDOUT, OutputSpec, beside_names
 from .settings import DEFAULT_BATCH, BatchSettings
@@ -120,6 +120,15 @@ def _add_image_options(predict) -> None:
         "the alarm is one warning on stderr",
     )
     predict.add_argument(
+        "--digits",
+        choices=DIGITS,
+        default="one",
+        help="image files: one (default) = each picture is one digit; many = each is a number, its digits "
+        "read left to right: label is the digit string (2024), confidence the lowest of its digits', with "
+        "columns digits, digit_labels and digit_confidences instead of the probabilities, and "
+        "--save-prepared writes one image per digit (docs/predict.md: Numbers)",
+    )
+    predict.add_argument(
         "--frame",
         choices=FRAMINGS,
         default="mnist",
@@ -134,10 +143,18 @@ def run_predict(args: argparse.Namespace) -> int:
     from .job import Job, run_job
 
     background = "light" if args.invert else args.background
-    settings = BatchSettings(
-        args.batch_size, Preparation(background=background, frame=args.frame), args.key, args.workers
+    if args.digits == "many" and args.frame != "mnist":
+        from ..core.errors import MnistAnnError
+
+        raise MnistAnnError("--digits many frames each digit as MNIST's: it cannot be used with --frame none")
+    preparation = Preparation(background=background, frame=args.frame, digits=args.digits)
+    settings = BatchSettings(args.batch_size, preparation, args.key, args.workers)
+    spec = OutputSpec(
+        args.format or output_format(args.output),
+        not args.no_probabilities,
+        args.min_confidence,
+        numbers=preparation.numbers,
     )
-    spec = OutputSpec(args.format or output_format(args.output), not args.no_probabilities, args.min_confidence)
     job = Job(
         args.inputs,
         args.output,

@@ -23,6 +23,7 @@ from .errors import InputError
 from .inputs.arrays import ArrayInput
 from .inputs.discovery import Input
 from .inputs.images.decode import Decoded
+from .outputs.number_rows import digit_starts
 from .settings import BatchSettings
 
 
@@ -45,9 +46,17 @@ def submitted(model: Model, pixels: np.ndarray) -> Callable[[], np.ndarray]:
 
 class Rows(Protocol):
     """Where scored rows go, in input order: rows of images named one by one, rows of an array file
-    (named by the file and their index), and inputs that could not be scored."""
+    (named by the file and their index), and inputs that could not be scored. Rows of numbers
+    (--digits many) come with `counts`: row i's digits are the next counts[i] rows of
+    `probabilities`, left to right."""
 
-    def scored(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None: ...
+    def scored(
+        self,
+        sources: Sequence[str],
+        probabilities: np.ndarray,
+        prepared: Sequence[str],
+        counts: Sequence[int] | None = None,
+    ) -> None: ...
 
     def scored_array(self, path: str, start: int, probabilities: np.ndarray) -> None: ...
 
@@ -56,11 +65,14 @@ class Rows(Protocol):
 
 def score_decoded(model: Model, sources: Sequence[str], decoded: Decoded, rows: Rows) -> None:
     """A run of image inputs, decoded and prepared (`decoded`, in the order of `sources`), scored in
-    one model call; each input's row or failure goes to `rows` in the order of `sources`."""
-    digits, ok, prepared, failed = decoded
-    probabilities = model.predict(preprocess(digits)) if ok else None
-    reasons = iter(failed)  # in the order of `sources`, as the scored ones are
-    scored, run = set(ok), 0  # run: the scored rows handed on so far
+    one model call; each input's row or failure goes to `rows` in the order of `sources`. A number's
+    digits are all in that call, and its row gets them all."""
+    ok, counts = decoded.ok, decoded.counts
+    probabilities = model.predict(preprocess(decoded.digits)) if len(decoded.digits) else None
+    # where each scored input's digits begin among the probabilities (one each, but for numbers)
+    starts = digit_starts(counts if counts is not None else [1] * len(ok))
+    reasons = iter(decoded.failed)  # in the order of `sources`, as the scored ones are
+    scored, run = set(ok), 0  # run: the scored inputs handed on so far
     position = 0
     while position < len(sources):
         if position not in scored:
@@ -72,7 +84,12 @@ def score_decoded(model: Model, sources: Sequence[str], decoded: Decoded, rows: 
             end += 1
         count = end - position
         assert probabilities is not None  # some input was scored
-        rows.scored(sources[position:end], probabilities[run : run + count], prepared[run : run + count])
+        digits = probabilities[starts[run] : starts[run + count]]
+        prepared = decoded.prepared[run : run + count]
+        if counts is None:
+            rows.scored(sources[position:end], digits, prepared)
+        else:
+            rows.scored(sources[position:end], digits, prepared, counts[run : run + count])
         run, position = run + count, end
 
 

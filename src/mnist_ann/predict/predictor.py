@@ -25,6 +25,7 @@ from .inputs.images.decode import Decoded, decode_images, prepare_pil_images
 from .inputs.images.preparation import Preparation
 from .model_source import model_file
 from .monitor import unmonitored, watch_for
+from .outputs.number_rows import digit_starts
 from .outputs.writers import ARRAY_ROWS
 from .settings import DEFAULT_BATCH, BatchSettings
 
@@ -49,20 +50,51 @@ class Prediction:
         return None if self.probabilities is None else float(self.probabilities.max())
 
 
+@dataclass(frozen=True)
+class NumberPrediction:
+    """One picture read as a number (`Predictor(digits="many")`): its digits left to right as one
+    string (`label`, "2024"), each digit's label and ten probabilities, and what preparation did; or,
+    for a picture that could not be read, the reason (`error`) and no digits."""
+
+    source: str
+    label: str | None
+    digits: list[int]  # each digit's label, left to right
+    probabilities: np.ndarray | None  # float32 (k, 10): each digit's
+    prepared: str | None
+    error: str | None = None
+    residuals: list[float | None] | None = None  # each digit's distance from MNIST's pixels, as Prediction's
+
+    @property
+    def confidence(self) -> float | None:
+        """The lowest of its digits' confidences: the number is as sure as its least sure digit."""
+        return None if self.probabilities is None else float(self.probabilities.max(axis=1).min())
+
+    @property
+    def digit_confidences(self) -> list[float]:
+        return [] if self.probabilities is None else self.probabilities.max(axis=1).tolist()
+
+
 class Predictor:
     """An ONNX model and the way images are prepared for it.
 
     `model`: an .onnx file, or an MLflow URI (`models:/mnist-ann@champion`) fetched from the
     pipeline's store; default `models/model.onnx`. `int8`: the int8 model of the export (default
     `models/int8/model.int8.onnx`) or of the registered version `model` names. `background` and
-    `frame` are the command's `--background` and `--frame`. A model that cannot be used is a
-    ModelError, at once.
+    `frame` are the command's `--background` and `--frame`; `digits="many"` reads each picture as a
+    number (the command's `--digits many`), and `predict` answers with NumberPredictions. A model
+    that cannot be used is a ModelError, at once.
     """
 
     def __init__(
-        self, model: str | Path | None = None, *, int8: bool = False, background: str = "auto", frame: str = "mnist"
+        self,
+        model: str | Path | None = None,
+        *,
+        int8: bool = False,
+        background: str = "auto",
+        frame: str = "mnist",
+        digits: str = "one",
     ):
-        self.preparation = Preparation(background=background, frame=frame)
+        self.preparation = Preparation(background=background, frame=frame, digits=digits)
         with model_file(model, int8=int8) as path:
             self.model = OnnxModel(path)
             self.named = {"named": str(model) if model is not None else str(path), "sha256": file_sha256(path)}
@@ -80,7 +112,7 @@ class Predictor:
     def summary(self, predictions: Sequence[Prediction]) -> dict[str, Any]:
         """The batch summary of `predictions` (theirs, from this Predictor), as `mnist-ann predict`
         writes it beside its output: drift, an estimated accuracy, the counts (docs/predict.md)."""
-        scored = [(p.probabilities, p.residual) for p in predictions if p.probabilities is not None]
+        scored = [pair for p in predictions for pair in _digit_pairs(p)]
         if isinstance(self.watching, str):
             return unmonitored(len(scored), self.named, self.watching)
         watch = Watch(self.watching.reference)
@@ -104,8 +136,9 @@ class Predictor:
         """Image files decoded and prepared in this process, as the command's workers do it."""
         return decode_images(paths, self.preparation)
 
-    def predict(self, images: Any) -> list[Prediction]:
-        """One Prediction per image, in order. `images`: an image file's path, a PIL image, or an
+    def predict(self, images: Any) -> list[Any]:
+        """One Prediction per image, in order (a NumberPrediction with `digits="many"`). `images`:
+        an image file's path, a PIL image, or an
         array of shape (28, 28), (N, 28, 28) or (N, 784) (uint8 0-255, float 0-1, or bool with True
         for ink; taken in MNIST's form as it is, as the command takes array files); or a list of paths
         (image or array files, or folders of them, found as the command finds them), PIL images and
@@ -113,7 +146,7 @@ class Predictor:
         Image files and PIL images are prepared first.
         An input that cannot be scored gets its `error`; the others are scored all the same."""
         self._residuals = []
-        answers = _Answers(self._take_residuals)
+        answers = _Answers(self._take_residuals, self.preparation.numbers)
         if isinstance(images, np.ndarray):
             names = [f"[{i}]" for i in range(_count(images))]
             answers.scored(names, self.probabilities(_pixels(images, "the array")), [ARRAY_ROWS] * len(names))
@@ -157,21 +190,37 @@ class _Answers:
     """The engine's rows as Predictions, in input order. An array file is scored whole or not at
     all: a file that fails after some of its rows were read (it shrank) leaves only its error."""
 
-    def __init__(self, residuals: Callable[[int], list[float | None]]) -> None:
-        self.predictions: list[Prediction] = []
+    def __init__(self, residuals: Callable[[int], list[float | None]], numbers: bool = False) -> None:
+        self.predictions: list[Any] = []  # Predictions, or NumberPredictions for `numbers`
         self._array: tuple[str, int] | None = None  # the array file being read, and where its rows start
         self._residuals = residuals  # those of the next n scored images, in order
+        self._numbers = numbers
 
     def begin(self, array_file: str | None) -> None:
         """A new run of inputs starts: an array file (its rows start here), or anything else."""
         self._array = None if array_file is None else (array_file, len(self.predictions))
 
-    def scored(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
-        residuals = self._residuals(len(sources))
-        self.predictions += [
-            Prediction(s, int(p.argmax()), p, how, residual=r)
-            for s, p, how, r in zip(sources, probabilities, prepared, residuals)
-        ]
+    def scored(
+        self,
+        sources: Sequence[str],
+        probabilities: np.ndarray,
+        prepared: Sequence[str],
+        counts: Sequence[int] | None = None,
+    ) -> None:
+        residuals = self._residuals(len(probabilities))
+        if not self._numbers:
+            self.predictions += [
+                Prediction(s, int(p.argmax()), p, how, residual=r)
+                for s, p, how, r in zip(sources, probabilities, prepared, residuals)
+            ]
+            return
+        starts = digit_starts(counts if counts is not None else [1] * len(sources))
+        for source, how, start, end in zip(sources, prepared, starts, starts[1:]):
+            digits = probabilities[start:end].argmax(axis=1).tolist()
+            label = "".join(map(str, digits))
+            self.predictions.append(
+                NumberPrediction(source, label, digits, probabilities[start:end], how, residuals=residuals[start:end])
+            )
 
     def scored_array(self, path: str, start: int, probabilities: np.ndarray) -> None:
         self.scored(_row_names(path, start, len(probabilities)), probabilities, [ARRAY_ROWS] * len(probabilities))
@@ -179,7 +228,20 @@ class _Answers:
     def failed(self, source: str, reason: str) -> None:
         if self._array is not None and self._array[0] == source:
             del self.predictions[self._array[1] :]
-        self.predictions.append(Prediction(source, None, None, None, reason))
+        if self._numbers:
+            self.predictions.append(NumberPrediction(source, None, [], None, None, reason))
+        else:
+            self.predictions.append(Prediction(source, None, None, None, reason))
+
+
+def _digit_pairs(prediction: Any) -> list[tuple[np.ndarray, float | None]]:
+    """(probabilities, residual) of each digit a prediction scored: one for a Prediction, one per
+    digit for a NumberPrediction, none for a failed one."""
+    if prediction.probabilities is None:
+        return []
+    if isinstance(prediction, NumberPrediction):
+        return list(zip(prediction.probabilities, prediction.residuals or [None] * len(prediction.digits)))
+    return [(prediction.probabilities, prediction.residual)]
 
 
 def _found(items: list) -> list[tuple[int, Any]]:

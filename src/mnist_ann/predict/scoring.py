@@ -83,13 +83,18 @@ class _Scorer:
     def score_images(self, paths: Sequence[str]) -> None:
         for task, decoded in self.decoder.decoded(paths):
             score_decoded(self.model, task, decoded, self)
-            digits, ok = decoded[0], decoded[1]
-            if self.prepared is not None and ok:
-                self.prepared.save([task[i] for i in ok], digits)
+            if self.prepared is not None and decoded.ok:
+                self.prepared.save([task[i] for i in decoded.ok], decoded.digits, decoded.counts)
             self.progress(len(task))
 
-    def scored(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
-        self.writer.write(sources, probabilities, prepared)
+    def scored(
+        self,
+        sources: Sequence[str],
+        probabilities: np.ndarray,
+        prepared: Sequence[str],
+        counts: Sequence[int] | None = None,
+    ) -> None:
+        self.writer.write(sources, probabilities, prepared, counts)
         self.outcome.scored += len(sources)
         self.outcome.several += several_marks(prepared)
 

@@ -6,6 +6,7 @@ the task's Watch sums travel back with its rows, and the driver merges them."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from ..inputs.discovery import Input
 from ..inputs.images.decode import decode_images
 from ..inputs.object_arrays import object_rows
 from ..monitor import Watched, watch_for
+from ..outputs.number_rows import digit_starts
 from ..outputs.writers import ARRAY_ROWS
 from ..settings import BatchSettings
 from .task_shards import ShardTarget, task_summary
@@ -32,19 +34,24 @@ from .task_shards import ShardTarget, task_summary
 class TaskRows:
     """What an actor returns for its tasks: scored rows, and rows that carry an input's error. A row
     of an array file has the file as its source and its index (-1 for other rows): the driver then
-    writes a run of them as one block (outputs/writers.py), not name by name."""
+    writes a run of them as one block (outputs/writers.py), not name by name. Rows of numbers
+    (`numbers`, --digits many) carry each row's digits' probabilities instead (`digit_probabilities`,
+    ten per digit, left to right) and their count (`digits`)."""
 
+    numbers: bool = False
     sources: list[str] = field(default_factory=list)
     indices: list[int] = field(default_factory=list)
     probabilities: list = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)  # each row's digits: 1, but for numbers
     prepared: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stop: str = ""  # the error that stops the whole job (errors.error_record as JSON), or nothing
 
-    def scored(self, sources: Sequence[str], probabilities, prepared: Sequence[str]) -> None:
+    def scored(self, sources: Sequence[str], probabilities, prepared: Sequence[str], counts=None) -> None:
         self.sources += sources
         self.indices += [-1] * len(sources)
         self.probabilities.append(probabilities)
+        self.counts += list(counts) if counts is not None else [1] * len(sources)
         self.prepared += prepared
         self.errors += [""] * len(sources)
 
@@ -63,7 +70,13 @@ class TaskRows:
         stops = [self.stop] * len(self.sources)
         text = {"source": self.sources, "prepared": self.prepared, "error": self.errors, "node": nodes, "stop": stops}
         columns = {name: np.array(values, dtype=object) for name, values in text.items()}
-        return {**columns, "index": np.array(self.indices, np.int64), "probabilities": probabilities}
+        columns["index"] = np.array(self.indices, np.int64)
+        if not self.numbers:
+            return {**columns, "probabilities": probabilities}
+        starts = digit_starts(self.counts)
+        digits = np.empty(len(self.counts), dtype=object)  # a row's digits' probabilities, flat: ten per digit
+        digits[:] = [probabilities[a:b].ravel() for a, b in itertools.pairwise(starts)]
+        return {**columns, "digit_probabilities": digits, "digits": np.array(self.counts, np.int64)}
 
 
 def run_task(task: dict, model, settings: BatchSettings, rows: TaskRows) -> None:
@@ -135,6 +148,7 @@ def _run_tasks(tasks: Sequence[str], model, settings: BatchSettings, node: str) 
     try:
         for text in tasks:
             task = json.loads(text)
+            rows.numbers = settings.preparation.numbers
             run_task(task, model, settings, rows)
     except MnistAnnError as exc:
         rows.failed("", "stopped")

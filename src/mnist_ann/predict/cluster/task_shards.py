@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...core.mnist import NUM_CLASSES
 from .. import objects
 from ..inputs.images.preparation import several_marks
 from ..outputs.destinations import prediction_output
+from ..outputs.number_rows import digit_starts
 from ..outputs.spec import OutputSpec
 
 
@@ -36,17 +38,26 @@ def shard_name(number: int, fmt: str) -> str:
 def write_scored(writer, scored: dict) -> int:
     """The rows of `scored` (a task's columns, failed inputs left out) into `writer`: image rows by
     name, and each run of consecutive rows of one array file as one block. Returns the rows."""
-    sources, indices, probabilities = scored["source"], scored["index"], scored["probabilities"]
+    sources, indices = scored["source"], scored["index"]
+    counts = scored.get("digits")  # rows of numbers: each row's digits' probabilities, flat
+    if counts is not None:
+        flat = [np.asarray(row, np.float32).reshape(-1, NUM_CLASSES) for row in scored["digit_probabilities"]]
+        probabilities = np.concatenate(flat) if flat else np.zeros((0, NUM_CLASSES), np.float32)
+        starts = digit_starts(counts)
+    else:
+        probabilities, starts = scored["probabilities"], list(range(len(sources) + 1))
     breaks = (indices[1:] != indices[:-1] + 1) | (sources[1:] != sources[:-1])
     breaks &= (indices[1:] >= 0) | (indices[:-1] >= 0)
     bounds = [0, *(np.flatnonzero(breaks) + 1).tolist(), len(sources)]
     for lo, hi in itertools.pairwise(bounds):
         if lo == hi:
             continue
+        digits = probabilities[starts[lo] : starts[hi]]
         if indices[lo] < 0:
-            writer.write(list(sources[lo:hi]), probabilities[lo:hi], list(scored["prepared"][lo:hi]))
+            numbers = None if counts is None else counts[lo:hi].tolist()
+            writer.write(list(sources[lo:hi]), digits, list(scored["prepared"][lo:hi]), numbers)
         else:
-            writer.write_array_rows(sources[lo], int(indices[lo]), probabilities[lo:hi])
+            writer.write_array_rows(sources[lo], int(indices[lo]), digits)
     return len(sources)
 
 

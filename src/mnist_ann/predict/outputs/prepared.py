@@ -20,6 +20,7 @@ from pathlib import Path, PurePath
 import numpy as np
 
 from ...core.errors import OutputError
+from .number_rows import digit_starts
 
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME = 120  # characters of a name before its suffix: within every file system's limit
@@ -41,11 +42,21 @@ class PreparedFolder:
     def __init__(self, staging: Path):
         self.staging, self.taken = staging, set[str]()
 
-    def save(self, sources: Sequence[str], digits: np.ndarray) -> None:
+    def save(self, sources: Sequence[str], digits: np.ndarray, counts: Sequence[int] | None = None) -> None:
+        """One PNG per source; for numbers (`counts`: how many of `digits` are each source's, in
+        order), one per digit, numbered left to right: `2024.jpg.1.png` ... `2024.jpg.4.png`."""
+        if counts is None:
+            self._write(zip(map(self._name, sources), digits))
+            return
+        starts = digit_starts(counts)
+        for source, start, end in zip(sources, starts, starts[1:]):
+            stem = _stem(source)
+            self._write((self._unique(f"{stem}.{k}"), digits[i]) for k, i in enumerate(range(start, end), 1))
+
+    def _write(self, named) -> None:
         from PIL import Image
 
-        for source, digit in zip(sources, digits):
-            name = self._name(source)
+        for name, digit in named:
             descriptor = os.open(self.staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             with os.fdopen(descriptor, "wb") as fp:
                 Image.fromarray(digit, "L").save(fp, format="PNG")
@@ -53,14 +64,20 @@ class PreparedFolder:
     def _name(self, source: str) -> str:
         """The input's path as one safe file name (`scans/a/3.jpg` -> `scans_a_3.jpg.png`), with
         `-2`, `-3`, ... where two sources reduce to the same name."""
-        parts = [part for part in PurePath(source).parts if part not in ("/", ".", "..")]
-        stem = UNSAFE.sub("_", "_".join(parts))[-MAX_NAME:].lstrip(".-_") or "image"
+        return self._unique(_stem(source))
+
+    def _unique(self, stem: str) -> str:
         name, count = f"{stem}.png", 1
         while name in self.taken:
             count += 1
             name = f"{stem}-{count}.png"
         self.taken.add(name)
         return name
+
+
+def _stem(source: str) -> str:
+    parts = [part for part in PurePath(source).parts if part not in ("/", ".", "..")]
+    return UNSAFE.sub("_", "_".join(parts))[-MAX_NAME:].lstrip(".-_") or "image"
 
 
 @contextlib.contextmanager

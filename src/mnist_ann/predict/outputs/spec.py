@@ -27,11 +27,15 @@ OURS = re.compile(
 @dataclass(frozen=True)
 class OutputSpec:
     """How rows are written: `fmt` (csv, jsonl or parquet), the ten probabilities or not, and
-    `min_confidence`, below which a row says it is uncertain (a column), for a person to check."""
+    `min_confidence`, below which a row says it is uncertain (a column), for a person to check.
+    `numbers` (--digits many): a row is a number, its label the digits read left to right, its
+    confidence the lowest of theirs, with the count and each digit's label and confidence; the
+    probabilities are not written (ten per digit)."""
 
     fmt: str = "csv"
     with_probabilities: bool = True
     min_confidence: float | None = None
+    numbers: bool = False
 
     @property
     def flags_uncertain(self) -> bool:
@@ -41,9 +45,14 @@ class OutputSpec:
         """The columns, in order (a CSV's header; the keys of a JSON line; Parquet's columns)."""
         from ...core.mnist import NUM_CLASSES  # numpy's import, paid by writers only
 
-        probabilities = [f"prob_{d}" for d in range(NUM_CLASSES)] if self.with_probabilities else []
         uncertain = ["uncertain"] if self.flags_uncertain else []
+        if self.numbers:
+            return ["source", "label", "confidence", *NUMBER_COLUMNS, "prepared", *uncertain]
+        probabilities = [f"prob_{d}" for d in range(NUM_CLASSES)] if self.with_probabilities else []
         return ["source", "label", "confidence", *probabilities, "prepared", *uncertain]
+
+
+NUMBER_COLUMNS = ("digits", "digit_labels", "digit_confidences")  # a number's count, and each digit's
 
 
 def errors_name(output_name: str) -> str:

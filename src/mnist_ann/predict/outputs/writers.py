@@ -22,6 +22,7 @@ import numpy as np
 from ...core.files import atomic_path, write_csv
 from .csv_bytes import DECIMALS, decimal, flags, numeric_columns
 from .names import csv_field, error_rows, printable
+from .number_rows import csv_lines, json_lines, read_numbers
 from .parquet_rows import ParquetRows
 from .spec import OutputSpec, errors_name
 from .uncertain import several_rows, uncertain_rows
@@ -58,8 +59,19 @@ class PredictionWriter:
         several = several_rows(prepared) if len(prepared) else None
         return uncertain_rows(probabilities.max(axis=1), self.min_confidence, several)
 
-    def write(self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str]) -> None:
-        """Rows for images named one by one (image files), with what was done to each."""
+    def write(
+        self,
+        sources: Sequence[str],
+        probabilities: np.ndarray,
+        prepared: Sequence[str],
+        counts: Sequence[int] | None = None,
+    ) -> None:
+        """Rows for images named one by one (image files), with what was done to each; for rows of
+        numbers (the spec's `numbers`), how many digits each has (`counts`: their probabilities are
+        `probabilities`' rows, in order; None: one each)."""
+        if self.spec.numbers:
+            self._write_numbers(sources, probabilities, prepared, counts)
+            return
         if self._parquet is not None:
             self._parquet.write(sources, probabilities, prepared)
             self.rows += len(sources)
@@ -77,6 +89,10 @@ class PredictionWriter:
 
     def write_array_rows(self, path: str, start: int, probabilities: np.ndarray) -> None:
         """Rows for images `start`, `start + 1`, ... of the array file `path`, named `path#i`."""
+        if self.spec.numbers:  # each row a number of one digit: the columns are the file's columns
+            sources = [f"{path}#{i}" for i in range(start, start + len(probabilities))]
+            self._write_numbers(sources, probabilities, [ARRAY_ROWS] * len(sources), None)
+            return
         if self._parquet is not None:
             self._parquet.write_array_rows(path, start, probabilities, ARRAY_ROWS)
             self.rows += len(probabilities)
@@ -108,6 +124,21 @@ class PredictionWriter:
             block.append(numeric[lo:hi])
             self.fp.write(np.concatenate(block, axis=1).tobytes())
         self.rows += len(probabilities)
+
+    def _write_numbers(
+        self, sources: Sequence[str], probabilities: np.ndarray, prepared: Sequence[str], counts: Sequence[int] | None
+    ) -> None:
+        numbers = read_numbers(probabilities, counts if counts is not None else [1] * len(sources))
+        uncertain = None
+        if self.min_confidence is not None:
+            uncertain = uncertain_rows(numbers.confidences, self.min_confidence)
+        if self._parquet is not None:
+            self._parquet.write_numbers(sources, numbers, prepared, uncertain)
+        elif self.fmt == "jsonl":
+            self.fp.write(json_lines(sources, numbers, prepared, uncertain))
+        else:
+            self.fp.write(csv_lines(sources, numbers, prepared, uncertain))
+        self.rows += len(sources)
 
     def finish(self) -> None:
         if self._parquet is not None:

@@ -14,11 +14,12 @@ import contextlib
 import io
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from ....core.files import EMPTY_FILE, unreadable_reason
-from ....core.framing import prepare_counted
+from ....core.framing import BLANK, prepare_counted, prepare_numbers
 from ....core.mnist import IMAGE_SHAPE
 from ... import objects
 from ...errors import InputError
@@ -32,8 +33,19 @@ from .preparation import Preparation
 # so a task's memory is bounded by this and by its largest image, not by the sum of its images: eight
 # 107 KB PNGs of 6000x6000 held 4.5 GB, and a task of 256 such files would have exhausted any machine.
 PENDING_PIXELS = 1 << 22
-# What decoding gives: (digits, positions that gave one, how each was prepared, (name, reason) failures).
-Decoded = tuple[np.ndarray, list[int], list[str], list[tuple[str, str]]]
+
+
+class Decoded(NamedTuple):
+    """What decoding gives, in the order of the inputs: the digits, the positions that gave one (a
+    number: its digits), how each was prepared, (name, reason) for those that failed, and for
+    numbers (--digits many) how many digits each scored position gave, one after the other in
+    `digits`; None when each gave one."""
+
+    digits: np.ndarray
+    ok: list[int]
+    prepared: list[str]
+    failed: list[tuple[str, str]]
+    counts: list[int] | None = None
 
 
 @contextlib.contextmanager
@@ -133,7 +145,7 @@ def _as_grey(image, background: str) -> np.ndarray | str:
 def _prepared_in_order(names: Sequence[str], greys: Iterator[np.ndarray | str], preparation: Preparation) -> Decoded:
     """Each grey image (or the reason there is none) prepared, images of one size together, with no
     more than PENDING_PIXELS waiting; the outcome as decode_images gives it, in the order of `names`."""
-    outcomes: dict[int, tuple[np.ndarray, str] | str] = {}  # position -> (digit, applied) or a reason
+    outcomes: dict[int, tuple[np.ndarray, str] | str] = {}  # position -> (digit(s), applied) or a reason
     # Images of one size are prepared together: a folder of 28x28 PNGs costs a few numpy calls a task.
     by_shape: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
     waiting = 0  # pixels in by_shape
@@ -152,8 +164,16 @@ def _prepared_in_order(names: Sequence[str], greys: Iterator[np.ndarray | str], 
     done = [(position, outcomes[position]) for position in sorted(outcomes)]
     scored = [(position, outcome) for position, outcome in done if not isinstance(outcome, str)]
     failed = [(names[position], outcome) for position, outcome in done if isinstance(outcome, str)]
-    digits = np.stack([digit for _, (digit, _) in scored]) if scored else np.empty((0, *IMAGE_SHAPE), np.uint8)
-    return digits, [position for position, _ in scored], [applied for _, (_, applied) in scored], failed
+    positions, applied = [position for position, _ in scored], [how for _, (_, how) in scored]
+    if preparation.numbers:  # each a (k, 28, 28) stack of a number's digits
+        digits = np.concatenate([number for _, (number, _) in scored]) if scored else _NO_DIGITS
+        return Decoded(digits, positions, applied, failed, [len(number) for _, (number, _) in scored])
+    digits = np.stack([digit for _, (digit, _) in scored]) if scored else _NO_DIGITS
+    return Decoded(digits, positions, applied, failed)
+
+
+_NO_DIGITS = np.empty((0, *IMAGE_SHAPE), np.uint8)
+NO_DIGIT = f"{BLANK}: no digit-sized mark in it"  # a number's picture whose marks are all too small
 
 
 def _prepared_by_shape(
@@ -176,6 +196,14 @@ def _prepared(
         greys = members[0][1].astype(np.float32, copy=False)[None]
     else:
         greys = np.stack([grey for _, grey in members], dtype=np.float32)
+    if preparation.numbers:
+        numbers, light, reasons = prepare_numbers(greys, preparation.background)
+        outcomes: dict[int, tuple[np.ndarray, str] | str] = {}
+        for (position, _), number, is_light, reason in zip(members, numbers, light, reasons):
+            if reason is None and not len(number):
+                reason = NO_DIGIT
+            outcomes[position] = reason if reason is not None else (number, preparation.label(is_light))
+        return outcomes
     digits, light, reasons, marks = prepare_counted(greys, preparation.background, preparation.frame)
     return {
         position: reason if reason is not None else (digit, preparation.label(is_light, count))
