@@ -635,3 +635,20 @@ def run_of_model_file(client, model: Path):
     )
     assert found, f"no run is tagged with the sha256 of {model}"
     return found[0]
+
+
+def mnist_numbers(digits: np.ndarray, labels: np.ndarray, count: int, seed: int) -> list[tuple[str, Any]]:
+    """`count` numbers of 2 to 4 of MNIST's handwritten `digits` (uint8 28x28, light on black; their
+    `labels`), each 0.8-1.3 of MNIST's size and slanted, 1-8 pixels apart (written_numbers.py),
+    photographed on plain paper as mnist_photos' digits are: (the number's text, a Pillow "L" image)."""
+    from PIL import Image
+
+    from mnist_ann.training.evaluation.photos import on_paper
+    from mnist_ann.training.evaluation.written_numbers import number_ink
+
+    rng, numbers = np.random.default_rng(seed), []
+    for _ in range(count):
+        chosen = rng.integers(0, len(digits), int(rng.integers(2, 5)))
+        photo = on_paper(number_ink(list(digits[chosen]), rng), rng)
+        numbers.append(("".join(str(int(d)) for d in labels[chosen]), Image.fromarray(np.rint(photo).astype(np.uint8))))
+    return numbers

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -18,6 +19,7 @@ from mnist_ann.core.process import EXIT_CODES
 DOCS = REPO / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
 README = REPO / "README.md"
+sys.path.insert(0, str(REPO / "tools"))  # docs_pictures
 
 
 def code_blocks(path: Path, language: str) -> list[str]:
@@ -59,17 +61,34 @@ def test_the_python_examples_run(exported, tmp_path):
     (tmp_path / "scans").mkdir()
     Image.fromarray(255 - font_digits()[3]).save(tmp_path / "scans" / "0001.png")
     Image.fromarray(255 - font_digits()[4]).save(tmp_path / "scans" / "0002.jpg", quality=95)
+    (tmp_path / "docs" / "images").mkdir(parents=True)
+    (tmp_path / "docs" / "images" / "number.png").write_bytes((DOCS / "images" / "number.png").read_bytes())
     examples = code_blocks(DOCS / "predict.md", "python") + code_blocks(README, "python")
-    assert len(examples) == 3
+    assert len(examples) == 4
     outputs = [
         subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True) for code in examples
     ]
-    assert [o.returncode for o in outputs] == [0, 0, 0], [o.stderr[-1000:] for o in outputs]
-    first, summary, second = outputs[0].stdout.splitlines(), outputs[1].stdout.split(), outputs[2].stdout.split()
+    assert [o.returncode for o in outputs] == [0, 0, 0, 0], [o.stderr[-1000:] for o in outputs]
+    first, summary, second = outputs[0].stdout.splitlines(), outputs[2].stdout.split(), outputs[3].stdout.split()
+    # the numbers' example: this tiny model's digits may be wrong, but there are four, as in the photo
+    source, label, *_ = outputs[1].stdout.split()
+    assert source == "docs/images/number.png" and len(label) == 4 and label.isdigit(), outputs[1].stdout
     assert summary == ["2", "False"]  # this model carries no monitoring reference
     assert [line.split()[0] for line in first] == ["scans/0001.png", "scans/0002.jpg"]
     assert all(line.split()[3] == "mnist/light" and line.split()[4] == "None" for line in first)
     assert second == [first[0].split()[1]]  # the README's label is the page's
+
+
+def test_the_pictures_of_numbers_are_what_predict_prepares_today():
+    """docs/predict.md shows a photo of a number and the digits predict prepared from it, in both
+    modes (tools/docs_pictures.py made them): a change to the preparation must show there."""
+    import docs_pictures
+
+    photo = np.asarray(Image.open(DOCS / "images" / "number.png"))
+    for name, picture in docs_pictures.prepared_pictures(photo).items():
+        shown = np.asarray(Image.open(DOCS / "images" / name))
+        assert np.array_equal(shown, picture), f"docs/images/{name}: run tools/docs_pictures.py"
+    assert docs_pictures.prepared_pictures(photo)["number-digits.png"].shape[1] == 4 * 28 * 4 + 3 * 8  # four digits
 
 
 def test_every_command_in_the_docs_is_exercised_by_a_test_or_make():

@@ -35,6 +35,7 @@ PAST = 0.04  # ... reaches within this share of the side of an edge (a single li
 LINE_THIN = 0.05  # ... and is no thicker than this share of the picture across it (or 4 pixels): a
 # bold digit's bar in a picture cropped tight is long too, but thick
 TILTS = (-3, -1.5, 0, 1.5, 3)  # degrees: a photo of a page is seldom level
+NUMBER_LINE = 1.5  # a level line this many times as long as a number is tall crosses it: not a bar
 OVER_LINE = 1.6  # ink this many times the line's own (its band's median) is a pen's stroke over it
 MIN_SPACING = 6  # pixels: lines closer than this are no ruling
 INK_ALONG = 0.3  # a ruling's line where its spacing puts it: this share of its band is ink
@@ -61,9 +62,9 @@ def page_marks_removed(ink: np.ndarray, *, number: bool = False) -> np.ndarray:
         return ink
     factor, small = _studied(ink)
     if factor == 1:
-        return _stray_marks_removed(_lines_removed(ink), keep_far=number)
+        return _stray_marks_removed(_lines_removed(ink, number), keep_far=number)
     # What is taken out of the shrunk picture is taken out of its blocks here.
-    kept = _stray_marks_removed(_lines_removed(small), keep_far=number) > 0
+    kept = _stray_marks_removed(_lines_removed(small, number), keep_far=number) > 0
     blocks = np.repeat(np.repeat(kept, factor, axis=0), factor, axis=1)[:height, :width]
     return np.where(blocks, ink, 0).astype(ink.dtype)
 
@@ -94,7 +95,9 @@ def _block_max(picture: np.ndarray, factor: int) -> np.ndarray:
     return small
 
 
-def _lines_removed(ink: np.ndarray) -> np.ndarray:
+def _lines_removed(ink: np.ndarray, number: bool = False) -> np.ndarray:
+    """`ink` less the page's lines; `number`: the ink may be a number, whose digits a level line
+    crosses all of (no digit's bar is NUMBER_LINE times as long as the number is tall)."""
     faint = ink > FAINT
     level = _line_bands(faint, ink)
     upright = [(band.T, span) for band, span in _line_bands(faint.T, ink.T)]
@@ -118,7 +121,8 @@ def _lines_removed(ink: np.ndarray) -> np.ndarray:
                 page |= band
                 continue
             past = span[0] <= ink_span[0] - PAST * side and span[1] > ink_span[-1] + PAST * side
-            if past or (len(bands) > 1 and ruled):
+            across = number and side == width and len(rows) and span[1] - span[0] >= NUMBER_LINE * np.ptp(rows)
+            if past or across or (len(bands) > 1 and ruled):
                 # ink much darker than the line's own is a pen's stroke over a faint line: it stays
                 page |= band & (ink <= OVER_LINE * np.median(ink[band]))
     return np.where(page & ~_crossings(rest, page), 0, ink).astype(ink.dtype)
