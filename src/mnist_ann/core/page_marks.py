@@ -249,7 +249,8 @@ def _stray_marks_removed(ink: np.ndarray, *, keep_far: bool = False) -> np.ndarr
     side, heaviest = min(height, width), masses.max()
     stray = np.zeros(count + 1, bool)
     strong_boxes = ndimage.find_objects(np.where(ink > STRONG, labels, 0), count)  # a hole's own box
-    for number, found in enumerate(ndimage.find_objects(labels), 1):
+    boxes = ndimage.find_objects(labels)
+    for number, found in enumerate(boxes, 1):
         down, across = found
         tall, wide = down.stop - down.start, across.stop - across.start
         top_or_bottom = down.start == 0 or down.stop == height
@@ -272,7 +273,10 @@ def _stray_marks_removed(ink: np.ndarray, *, keep_far: bool = False) -> np.ndarr
         ):
             stray[number] = True
         elif _filled_round(strong[number - 1], strong_boxes[number - 1]):
-            stray[number] = (masses >= SPECK_SHARE * heaviest).sum() > 1  # a hole beside other ink
+            # a hole beside other ink; in a number, not one in line with the other marks (a bold 8)
+            stray[number] = (masses >= SPECK_SHARE * heaviest).sum() > 1 and not (
+                keep_far and _in_line(found, boxes, masses >= SPECK_SHARE * heaviest)
+            )
     if not keep_far:
         stray |= _far_and_light(ndimage.find_objects(labels), masses, stray)
     if not stray.any():
@@ -296,6 +300,19 @@ def _far_and_light(boxes: list, masses: np.ndarray, stray: np.ndarray) -> np.nda
         gap = max(d.start - down.stop, down.start - d.stop, a.start - across.stop, across.start - a.stop, 0)
         far[number] = gap > reach and masses[number - 1] < LIGHT * masses[main - 1]
     return far
+
+
+def _in_line(box: tuple[slice, slice], boxes: list, large: np.ndarray) -> bool:
+    """Whether another large mark of `boxes` stands beside `box`, their rows overlapping by half
+    the shorter's height: digits of one number do, a punched hole in the margin does not."""
+    down = box[0]
+    for other, is_large in zip(boxes, large):
+        if other is box or not is_large:
+            continue
+        overlap = min(down.stop, other[0].stop) - max(down.start, other[0].start)
+        if overlap > 0.5 * min(down.stop - down.start, other[0].stop - other[0].start):
+            return True
+    return False
 
 
 def _filled_round(strong: float, box: tuple[slice, slice] | None) -> bool:
