@@ -35,6 +35,7 @@ PAST = 0.04  # ... reaches within this share of the side of an edge (a single li
 LINE_THIN = 0.05  # ... and is no thicker than this share of the picture across it (or 4 pixels): a
 # bold digit's bar in a picture cropped tight is long too, but thick
 TILTS = (-3, -1.5, 0, 1.5, 3)  # degrees: a photo of a page is seldom level
+ONE_SIDE = 0.25  # a single line this share of the side past the digit on one side is the page's
 NUMBER_LINE = 1.5  # a level line this many times as long as a number is tall crosses it: not a bar
 OVER_LINE = 1.6  # ink this many times the line's own (its band's median) is a pen's stroke over it
 MIN_SPACING = 6  # pixels: lines closer than this are no ruling
@@ -121,6 +122,8 @@ def _lines_removed(ink: np.ndarray, number: bool = False) -> np.ndarray:
                 page |= band
                 continue
             past = span[0] <= ink_span[0] - PAST * side and span[1] > ink_span[-1] + PAST * side
+            # ... or far past it on one side: a line fading where the light is poor ends by the digit
+            past |= span[0] <= ink_span[0] - ONE_SIDE * side or span[1] >= ink_span[-1] + ONE_SIDE * side
             across = number and side == width and len(rows) and span[1] - span[0] >= NUMBER_LINE * np.ptp(rows)
             if past or across or (len(bands) > 1 and ruled):
                 # ink much darker than the line's own is a pen's stroke over a faint line: it stays
@@ -199,7 +202,9 @@ def _level_lines(faint: np.ndarray) -> np.ndarray:
     drift = int(np.ceil(width * np.tan(np.radians(max(TILTS))))) + 3
     if np.count_nonzero(ndimage.maximum_filter1d(faint, drift, axis=0), axis=1).max() < length:
         return np.zeros_like(faint)
-    slack = ndimage.maximum_filter1d(faint, 3, axis=0)  # a line 1 pixel thin, tilted, fills this band
+    # a line 1 pixel thin, tilted, fills this band; a faint one, broken by the noise into dashes
+    # 1-2 pixels apart, is joined along itself
+    slack = ndimage.maximum_filter(faint, 3)
     found = np.zeros_like(faint)
     columns = np.arange(width)
     for degrees in TILTS:
