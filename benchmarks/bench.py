@@ -25,13 +25,14 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from workload import BIN, REPO, predict_command, summary, test_images, timed, write_pngs, write_tiled_npy
+from workload import BIN, REPO, predict_command, summary, test_images, timed, timed_in_turn, write_pngs, write_tiled_npy
 
 sys.path.insert(0, str(REPO / "src"))
 
 from cluster_bench import bench_cluster
 from int8_bench import bench_int8, int8_rows
 from monitoring_bench import bench_monitoring, monitoring_rows
+from photo_bench import bench_photos, photo_rows
 from sweep_bench import bench_sweep, sweep_rows
 
 from mnist_ann.training.provenance import cpu_model
@@ -237,12 +238,7 @@ def bench_image_folder(
     ours = predict_command(folder, workdir / "png.csv")
     without_framing = predict_command(folder, workdir / "png.csv", "--frame", "none", "--background", "dark")
     commands = {"pillow_loop": loop, "predict_cli": ours, **({"predict_unframed": without_framing} if unframed else {})}
-    for command in commands.values():
-        timed(command, workdir, env)
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(repeats):
-        for name, command in commands.items():
-            times[name].append(timed(command, workdir, env)[0])
+    times = timed_in_turn(commands, workdir, env, repeats)
     medians = {name: statistics.median(values) for name, values in times.items()}
     shutil.rmtree(folder)
     return {
@@ -511,6 +507,7 @@ def markdown(results: dict) -> str:
     rows += sweep_rows(results["sweep"]) if "sweep" in results else []
     rows += monitoring_rows(results["monitoring"]) if "monitoring" in results else []
     rows += int8_rows(results["int8"]) if "int8" in results else []
+    rows += photo_rows(results["photos"]) if "photos" in results else []
     header = (
         f"Measured by `make bench` on {m['cpu']}, {m['cores']} cores, {results['date']}; medians of {r} runs "
         "after a warm-up; " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "."
@@ -642,11 +639,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender (default 3)")
     parser.add_argument(
         "--only",
-        choices=("training", "augment", "inference", "cluster", "sweep", "images", "pipeline", "monitoring", "int8"),
+        choices=(
+            "training",
+            "augment",
+            "inference",
+            "cluster",
+            "sweep",
+            "images",
+            "pipeline",
+            "monitoring",
+            "int8",
+            "photos",
+        ),
         help="run only these rows (training: rows 1-1b; augment: row 1c; cluster: `predict --ray`; sweep: the queued "
         "experiments; images: the PNG folders, rows 4-4c; inference: rows 2-3, 5 and 7, what the scoring code "
-        "moves; pipeline: row 6, the whole dvc repro; monitoring: row 11; int8: row 12), keeping the other rows of "
-        "benchmarks/results.json",
+        "moves; pipeline: row 6, the whole dvc repro; monitoring: row 11; int8: row 12; photos: row 13), keeping the "
+        "other rows of benchmarks/results.json",
     )
     parser.add_argument(
         "--sweep-before",
@@ -700,6 +708,7 @@ def only_rows(only: str, workdir: Path, env: dict[str, str], repeats: int) -> di
         "sweep": lambda: {"sweep": bench_sweep(workdir, env)},
         "monitoring": lambda: {"monitoring": bench_monitoring(workdir, env, repeats)},
         "int8": lambda: {"int8": bench_int8(workdir, env, repeats)},
+        "photos": lambda: {"photos": bench_photos(workdir, env, repeats)},
         "pipeline": lambda: {"pipeline": bench_pipeline(workdir, env, max(1, repeats - 1))},
         "inference": lambda: {
             "inference": bench_inference(workdir, env, repeats),
@@ -737,6 +746,7 @@ def all_benchmarks(workdir: Path, env: dict[str, str], repeats: int) -> dict:
         "sweep": bench_sweep(workdir, env),
         "monitoring": bench_monitoring(workdir, env, repeats),
         "int8": bench_int8(workdir, env, repeats),
+        "photos": bench_photos(workdir, env, repeats),
     }
 
 

@@ -61,6 +61,20 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, st
     return seconds, result.stdout
 
 
+def timed_in_turn(
+    commands: dict[str, list[str]], cwd: Path, env: dict[str, str], repeats: int
+) -> dict[str, list[float]]:
+    """Each command's seconds over `repeats` rounds, the commands taking turns within a round, after
+    one warm-up run each (the file cache, the imports)."""
+    for command in commands.values():
+        timed(command, cwd, env)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            times[name].append(timed(command, cwd, env)[0])
+    return times
+
+
 def summary(seconds: list[float]) -> dict:
     return {
         "median_s": round(statistics.median(seconds), 2),

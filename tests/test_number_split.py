@@ -24,8 +24,9 @@ def test_marks_side_by_side_are_digits_left_to_right():
     ink = _strokes((10, 50, 70, 74), (10, 50, 20, 24), (10, 50, 45, 49))  # three 1s, given out of order
     digits = number_digits(ink)
     assert len(digits) == 3
-    assert [int(np.flatnonzero(d.any(axis=0))[0]) for d in digits] == [20, 45, 70]
-    assert sum(d.sum() for d in digits) == ink.sum()  # every stroke goes to one digit, none to two
+    assert [d.left + int(np.flatnonzero(d.ink.any(axis=0))[0]) for d in digits] == [20, 45, 70]
+    assert [(d.top, d.left) for d in digits] == [(10, 20), (10, 43), (10, 68)]  # 2 pixels past, within all the ink
+    assert sum(d.ink.sum() for d in digits) == ink.sum()  # every stroke goes to one digit, none to two
 
 
 def test_digits_one_pixel_apart_come_apart():
@@ -45,7 +46,7 @@ def test_a_dot_a_comma_and_a_dash_are_not_digits():
     ink = _strokes((10, 50, 20, 40), (45, 50, 44, 48), (26, 29, 52, 62), (10, 50, 66, 86))  # 8 . - 8
     digits = number_digits(ink)
     assert len(digits) == 2
-    assert sum(d.sum() for d in digits) == ink[:, :42].sum() + ink[:, 64:].sum()  # the marks' ink is nobody's
+    assert sum(d.ink.sum() for d in digits) == ink[:, :42].sum() + ink[:, 64:].sum()  # the marks' ink is nobody's
 
 
 def test_a_thin_digit_beside_a_bold_one_is_a_digit():
@@ -58,7 +59,8 @@ def test_faint_ink_goes_with_the_digit_whose_columns_it_lies_in():
     ink = _strokes((10, 50, 20, 30), (10, 50, 60, 70))
     ink[5:55, 15:35] = np.maximum(ink[5:55, 15:35], 0.05)  # a soft edge, under the marks' strength
     left, right = number_digits(ink)
-    assert left[5:55, 15:35].min() == pytest.approx(0.05) and not right[:, :40].any()
+    assert left.ink.min() == pytest.approx(0.05)  # all of its box is its strokes or their soft edge
+    assert right.ink[right.ink > 0].min() == 1  # and none of that edge is its neighbour's
 
 
 def test_touching_digits_are_one_mark():

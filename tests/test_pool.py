@@ -40,7 +40,7 @@ def test_each_run_decodes_in_order_as_one_process_would(inputs, workers, monkeyp
         for paths in image_runs(inputs):
             got = list(decoder.decoded(paths))
             assert [task for task, _ in got] == [paths[i : i + 4] for i in range(0, len(paths), 4)]
-            for task, (digits, ok, prepared, failed) in got:
+            for task, (digits, ok, prepared, failed, _) in got:
                 want = decode_images(task, preparation)
                 np.testing.assert_array_equal(digits, want[0])
                 assert (ok, prepared, failed) == (want[1], want[2], want[3])

@@ -80,7 +80,7 @@ def prepare_numbers(greys: np.ndarray, background: str) -> tuple[list[np.ndarray
     for i, reason in enumerate(reasons):
         digits = number_digits(ink[i]) if reason is None else []
         numbers.append(
-            np.stack([_frame_one(digit) for digit in digits]) if digits else np.zeros((0, *IMAGE_SHAPE), np.uint8)
+            np.stack([_frame_one(digit.ink) for digit in digits]) if digits else np.zeros((0, *IMAGE_SHAPE), np.uint8)
         )
     return numbers, light, reasons
 

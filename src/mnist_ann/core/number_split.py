@@ -24,6 +24,8 @@ import numpy as np
 
 from .page_marks import INK
 
+FAINT_EDGE = 2  # framing's box ends this many pixels past a digit's marks at most (framing.FAINT_EDGE)
+
 OVERLAP = 0.5  # marks whose columns overlap by more than this share of the narrower's are one digit
 AS_TALL = 0.35  # a digit stands at least this share of the tallest one's height
 
@@ -39,12 +41,27 @@ class _Digit(NamedTuple):
     mass: float
 
 
-def number_digits(ink: np.ndarray) -> list[np.ndarray]:
-    """One picture's (h, w) ink strengths as its digits, left to right: per digit, the picture's
-    ink with everything but that digit's marks cleared (so that framing takes its box and centre
-    from its own strokes). [] for a picture without ink."""
+class DigitInk(NamedTuple):
+    """One digit's ink, in its own box (its marks' and FAINT_EDGE pixels around it: framing's box
+    ends there, framing._extent), everything else in that box cleared; where the box lies."""
+
+    ink: np.ndarray
+    top: int
+    left: int
+
+
+def number_digits(ink: np.ndarray) -> list[DigitInk]:
+    """One picture's (h, w) ink strengths as its digits, left to right: per digit, its marks' ink
+    and the faint ink around them in its box, everything else cleared (so that framing takes its box
+    and centre from its own strokes). [] for a picture without ink."""
     from scipy import ndimage
 
+    # Studied in the box of all its ink: a phone's photo is mostly paper.
+    inked_rows, inked_cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if len(inked_rows) == 0:
+        return []
+    top, left = int(inked_rows[0]), int(inked_cols[0])
+    ink = ink[top : inked_rows[-1] + 1, left : inked_cols[-1] + 1]
     labels, count = ndimage.label(ink > INK, np.ones((3, 3)))
     if count == 0:
         return []
@@ -70,16 +87,22 @@ def number_digits(ink: np.ndarray) -> list[np.ndarray]:
     for k, digit in enumerate(kept):
         owner[digit.marks] = k
     owner[0] = -1
-    marked = owner[labels]
     # Ink too faint to be in a mark (a stroke's soft edge, the faint half of a loop) goes with the
     # digit whose columns it lies in; between two digits, the nearer one's.
     columns = np.zeros(ink.shape[1], int)
     for k in range(1, len(kept)):
         columns[(kept[k - 1].right + kept[k].left) // 2 :] = k
-    faint = labels == 0
-    return [
-        np.where((marked == k) | (faint & (columns == k)[None, :]), ink, 0).astype(ink.dtype) for k in range(len(kept))
-    ]
+    digit_of = np.where(labels > 0, owner[labels], columns[None, :])  # each pixel's digit, or -1
+    inks = [_digit_ink(ink, digit_of, k, digit) for k, digit in enumerate(kept)]
+    return [DigitInk(found.ink, found.top + top, found.left + left) for found in inks]
+
+
+def _digit_ink(ink: np.ndarray, digit_of: np.ndarray, k: int, digit: _Digit) -> DigitInk:
+    """Digit k's DigitInk, from each pixel's digit (`digit_of`). Not a picture-size copy per digit:
+    a phone's photo of four digits made four of a million pixels each."""
+    top, left = max(0, digit.top - FAINT_EDGE), max(0, digit.left - FAINT_EDGE)
+    rows, cols = slice(top, digit.bottom + FAINT_EDGE), slice(left, digit.right + FAINT_EDGE)
+    return DigitInk(np.where(digit_of[rows, cols] == k, ink[rows, cols], 0).astype(ink.dtype), top, left)
 
 
 def _merged(digit: _Digit, mark: _Digit) -> _Digit:

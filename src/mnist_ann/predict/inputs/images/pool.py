@@ -58,7 +58,9 @@ class ImageDecoder:
         if at_once:
             for worker in list((self._pool._processes or {}).values()):  # 3.14 names it terminate_workers()
                 worker.kill()
-        self._pool.shutdown(wait=not at_once, cancel_futures=True)
+        # Waited for even when killed (then at once): the pool's thread, still tidying up as the
+        # interpreter ended, printed a traceback after the command's one-line error.
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> ImageDecoder:
         return self
