@@ -24,6 +24,7 @@ from .page_marks import digit_sized_marks, page_marks_removed
 BOX = 20  # MNIST's digits fit a 20x20 box ...
 CENTRE = 14.0  # ... with their centre of mass here (row and column) in the 28x28 image
 INK = 0.1  # a pixel is ink, for the bounding box, above this share of the ink's full strength
+FIRM_TOTAL = 0.8  # ... and, in a picture larger than MNIST's, this much ink across it
 BOX_INK, FAINT_EDGE = 0.3, 2  # firm ink; the box ends this many pixels past it at most (_extent)
 NOISE_SIGMAS = 6  # the ground's noise reaches this many robust standard deviations above its median:
 # past 6, not one pixel of a 1000x1000 scan with Gaussian noise is taken for ink
@@ -314,12 +315,15 @@ def _span(hits: np.ndarray) -> np.ndarray:
     return np.logical_or.accumulate(hits, axis=1) & np.logical_or.accumulate(hits[:, ::-1], axis=1)[:, ::-1]
 
 
-def _extent(strongest: np.ndarray) -> tuple[int, int]:
+def _extent(strongest: np.ndarray, total: np.ndarray | None = None) -> tuple[int, int]:
     """The first and last place along one axis with ink (`strongest`: the ink's maximum across the
     other axis), less faint tails: a digit's faint edge is a pixel or two before its firm ink
     (BOX_INK) begins; what runs on faint past that (a faint line's remains, rising above the noise
     here and there) is not the digit's, and must not stretch the box across the page."""
     ink, firm = np.flatnonzero(strongest > INK), np.flatnonzero(strongest > BOX_INK)
+    if total is not None:  # a thin line's remains: firm ink, but a pixel or two of it across
+        solid = np.flatnonzero((strongest > BOX_INK) & (total > FIRM_TOTAL))
+        firm = solid if len(solid) else firm
     if len(firm) == 0:
         return int(ink[0]), int(ink[-1])
     return max(int(ink[0]), int(firm[0]) - FAINT_EDGE), min(int(ink[-1]), int(firm[-1]) + FAINT_EDGE)
@@ -328,7 +332,9 @@ def _extent(strongest: np.ndarray) -> tuple[int, int]:
 def _frame_one(ink: np.ndarray) -> np.ndarray:
     from PIL import Image
 
-    rows, cols = _extent(ink.max(axis=1)), _extent(ink.max(axis=0))
+    larger = max(ink.shape) > max(IMAGE_SHAPE)
+    rows = _extent(ink.max(axis=1), ink.sum(axis=1) if larger else None)
+    cols = _extent(ink.max(axis=0), ink.sum(axis=0) if larger else None)
     box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height, width = box.shape
     scale = BOX / max(height, width)
