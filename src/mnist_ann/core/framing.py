@@ -18,14 +18,14 @@ import numpy as np
 
 from .ground import flatten_ground, uneven_grounds
 from .mnist import IMAGE_SHAPE
-from .number_split import number_digits
+from .number_split import FAINT_EDGE, number_digits
 from .page_marks import digit_sized_marks, page_marks_removed
 
 BOX = 20  # MNIST's digits fit a 20x20 box ...
 CENTRE = 14.0  # ... with their centre of mass here (row and column) in the 28x28 image
 INK = 0.1  # a pixel is ink, for the bounding box, above this share of the ink's full strength
-FIRM_TOTAL = 0.8  # ... and, in a picture larger than MNIST's, this much ink across it
-BOX_INK, FAINT_EDGE = 0.3, 2  # firm ink; the box ends this many pixels past it at most (_extent)
+BOX_INK = 0.3  # firm ink; the box ends FAINT_EDGE pixels past it at most (_extent; number_split.py)
+FIRM_TOTAL = 0.8  # ... and, in a picture larger than MNIST's, this much ink across its row or column
 NOISE_SIGMAS = 6  # the ground's noise reaches this many robust standard deviations above its median:
 # past 6, not one pixel of a 1000x1000 scan with Gaussian noise is taken for ink
 MIN_CONTRAST = 32  # grey levels from the ground (and its noise) to the strongest ink; less: blank

@@ -24,21 +24,20 @@ import numpy as np
 
 from .page_marks import INK
 
-FAINT_EDGE = 2  # framing's box ends this many pixels past a digit's marks at most (framing.FAINT_EDGE)
+FAINT_EDGE = 2  # framing's box ends this many pixels past a digit's firm ink at most (framing._extent)
 
 OVERLAP = 0.5  # marks whose columns overlap by more than this share of the narrower's are one digit
 AS_TALL = 0.35  # a digit stands at least this share of the tallest one's height
 
 
 class _Digit(NamedTuple):
-    """A digit's marks, its columns [left, right), rows [top, bottom) and ink."""
+    """A digit's marks, its columns [left, right) and rows [top, bottom)."""
 
     marks: list[int]
     left: int
     right: int
     top: int
     bottom: int
-    mass: float
 
 
 class DigitInk(NamedTuple):
@@ -65,11 +64,10 @@ def number_digits(ink: np.ndarray) -> list[DigitInk]:
     labels, count = ndimage.label(ink > INK, np.ones((3, 3)))
     if count == 0:
         return []
-    masses = ndimage.sum_labels(ink, labels, np.arange(1, count + 1))
     marks = sorted(
         (
-            _Digit([number], box[1].start, box[1].stop, box[0].start, box[0].stop, float(mass))
-            for number, (box, mass) in enumerate(zip(ndimage.find_objects(labels), masses), 1)
+            _Digit([number], box[1].start, box[1].stop, box[0].start, box[0].stop)
+            for number, box in enumerate(ndimage.find_objects(labels), 1)
         ),
         key=lambda mark: mark.left,
     )
@@ -112,5 +110,4 @@ def _merged(digit: _Digit, mark: _Digit) -> _Digit:
         max(digit.right, mark.right),
         min(digit.top, mark.top),
         max(digit.bottom, mark.bottom),
-        digit.mass + mark.mass,
     )
