@@ -179,3 +179,21 @@ def test_a_large_picture_is_studied_at_each_blocks_strongest_ink(height, width):
     rows, cols = -(-height // factor) * factor, -(-width // factor) * factor
     padded = np.pad(ink, ((0, rows - height), (0, cols - width)))
     assert np.array_equal(small, padded.reshape(rows // factor, factor, cols // factor, factor).max(axis=(1, 3)))
+
+
+def test_a_numbers_digits_are_not_taken_for_stray_marks_or_holes():
+    """--digits many: a thin 1 far from a bold 8 is a digit, not a light stray mark; a bold 0 filled
+    in by a wide pen, in line with the other digits, is not a punched hole. In one digit's picture
+    both go, as before; and a level line across a number is the page's though it ends with the ink."""
+    ink = np.zeros((80, 200), np.float32)
+    ink[20:60, 20:50] = 1  # a bold 8, its loops filled
+    ink[20:60, 160:162] = 1  # a thin 1, far from it: under a quarter of its ink
+    ink[25:55, 90:120] = 1  # a filled round blob in line with them (a bold 0), or a hole
+    number = page_marks_removed(ink, number=True)
+    assert number[20:60, 160:162].all() and number[25:55, 90:120].all()
+    single = page_marks_removed(ink)
+    assert not single[20:60, 160:162].any() or not single[25:55, 90:120].any()
+    lined = ink.copy()
+    lined[40:42, 0:164] = 0.4  # a faint line from the left edge to the 1: not past the ink on its right
+    kept = page_marks_removed(lined, number=True)
+    assert kept[40:42, 52:88].max() == 0 and kept[20:60, 160:162].all()  # the line went, the 1 stayed

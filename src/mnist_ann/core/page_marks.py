@@ -107,7 +107,7 @@ def _lines_removed(ink: np.ndarray, number: bool = False) -> np.ndarray:
     everything = np.zeros_like(faint)
     for band, _ in level + upright:
         everything |= band
-    rest = _stray_marks_removed(np.where(everything, 0, ink)) > STRONG  # the digit: the lines pass its box
+    rest = _stray_marks_removed(np.where(everything, 0, ink), keep_far=number) > STRONG  # the digit (number)
     height, width = ink.shape
     page = np.zeros_like(faint)
     columns, rows = np.flatnonzero(rest.any(axis=0)), np.flatnonzero(rest.any(axis=1))
@@ -127,7 +127,7 @@ def _lines_removed(ink: np.ndarray, number: bool = False) -> np.ndarray:
             across = number and side == width and len(rows) and span[1] - span[0] >= NUMBER_LINE * np.ptp(rows)
             if past or across or (len(bands) > 1 and ruled):
                 # ink much darker than the line's own is a pen's stroke over a faint line: it stays
-                page |= band & (ink <= OVER_LINE * np.median(ink[band]))
+                page |= band & (ink <= OVER_LINE * np.median(ink[band & faint]))
     return np.where(page & ~_crossings(rest, page), 0, ink).astype(ink.dtype)
 
 
