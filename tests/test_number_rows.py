@@ -85,3 +85,24 @@ def test_parquet_rows_of_numbers():
     assert rows[0]["digit_labels"] == [2, 0, 2, 4] and rows[0]["digits"] == 4
     assert rows[0]["digit_confidences"] == pytest.approx([0.99, 0.6, 0.98, 0.97])
     assert rows[0]["confidence"] == pytest.approx(0.6)
+
+
+def test_a_number_of_hundreds_of_digits_is_written_in_every_format():
+    """A tight crop of 296 strokes is a number of 296 ones: more than a uint8 holds (Parquet's
+    `digits` once stopped the run with a traceback)."""
+    import pyarrow.parquet as pq
+
+    count = 296
+    probabilities = _one_hot([1] * count, [0.9] * count)
+    for fmt in ("csv", "jsonl", "parquet"):
+        buffer = io.BytesIO()
+        writer = PredictionWriter(buffer, OutputSpec(fmt, numbers=True))
+        writer.write(["ones.png"], probabilities, ["mnist/light"], [count])
+        writer.finish()
+        if fmt == "parquet":
+            row = pq.read_table(io.BytesIO(buffer.getvalue())).to_pylist()[0]
+        elif fmt == "jsonl":
+            row = json.loads(buffer.getvalue())
+        else:
+            row = next(csv.DictReader(io.StringIO(buffer.getvalue().decode())))
+        assert int(row["digits"]) == count and row["label"] == "1" * count, fmt

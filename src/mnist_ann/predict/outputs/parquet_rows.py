@@ -34,7 +34,7 @@ class ParquetRows:
         self._pa, self.with_probabilities, self.min_confidence = pa, spec.with_probabilities, spec.min_confidence
         types = {"source": pa.string(), "label": pa.uint8(), "prepared": pa.string(), "uncertain": pa.bool_()}
         if spec.numbers:  # a number's label is its digits as text; each digit's, lists
-            types |= {"label": pa.string(), "digits": pa.uint8()}
+            types |= {"label": pa.string(), "digits": pa.uint16()}  # a tight crop of 1s holds hundreds
             types |= {"digit_labels": pa.list_(pa.uint8()), "digit_confidences": pa.list_(pa.float32())}
         self.schema = pa.schema([(name, types.get(name, pa.float32())) for name in spec.header()])
         # Measured on 32k rows of model output: snappy with dictionaries tried on every column took
