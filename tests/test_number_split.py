@@ -170,3 +170,21 @@ def test_printed_numbers_photographed_come_apart(paper, least):
         numbers, _, reasons = prepare_numbers(on_paper(ink, rng)[None], "auto")
         right += reasons == [None] and len(numbers[0]) == len(text)
     assert right >= least * 100, f"{right} of 100 counted right"
+
+
+def test_a_long_number_cropped_tight_is_read_though_a_digit_that_long_is_a_strip():
+    """40 digits in a row, cropped to their ink: more than 20 times as long as tall, which one digit
+    never is (refused as a strip), and a number may be (up to NUMBER_ASPECT)."""
+    from mnist_ann.core.framing import MAX_ASPECT, NUMBER_ASPECT
+
+    text = "0123456789" * 4
+    picture = font_number(text, 2).astype(np.float32)
+    inked = np.flatnonzero((picture < 128).any(axis=1))
+    tight = picture[inked[0] - 1 : inked[-1] + 2]
+    assert MAX_ASPECT < tight.shape[1] / tight.shape[0] < NUMBER_ASPECT
+    numbers, _, reasons = prepare_numbers(tight[None], "auto")
+    assert reasons == [None] and len(numbers[0]) == len(text)
+    _, _, refused = prepare(tight[None], "auto", "mnist")
+    assert refused[0].startswith("not a digit:") and "strip" in refused[0]
+    _, _, line = prepare_numbers(np.full((1, 2, 2000), 230, np.float32), "auto")
+    assert line[0] == f"not a digit: a 2000x2 picture is a strip, more than {NUMBER_ASPECT} times as long as wide"

@@ -47,6 +47,7 @@ LAG = 3  # pixels apart: past the smoothing's reach, well within the light's (se
 SCATTERED = 0.5  # under this share of the strong ink pixels with two strong neighbours or more: noise
 # (a pen's stroke is 2 pixels wide or more, or a line, and nearly every pixel of it has two)
 MAX_ASPECT = 20  # a picture longer than this many times its width (1x20000) holds no one digit
+NUMBER_ASPECT = 200  # ... nor a number (a tight crop of a 20-digit serial is 20 times as long)
 
 
 def prepare(greys: np.ndarray, background: str, frame: str) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
@@ -201,7 +202,8 @@ def _ink_strengths(
         coherent = np.count_nonzero((mask & (_neighbours(mask) >= 2)).reshape(len(greys), -1), axis=1)
         contrast[(coherent < SCATTERED * strong) & ~speck] = 0  # a noisy sheet's brightest pixels: no digit stands out
     height, width = greys.shape[1:]
-    shape = _Picture(width, height, max(height, width) > MAX_ASPECT * min(height, width))
+    aspect = NUMBER_ASPECT if number else MAX_ASPECT
+    shape = _Picture(width, height, aspect if max(height, width) > aspect * min(height, width) else 0)
     figures = zip(contrast.tolist(), strong.tolist(), speck)
     reasons = [_refusal(c, n, bool(s), shape, least=least) for c, n, s in figures]
     return ink, reasons
@@ -236,11 +238,11 @@ def _median_below(values: np.ndarray, level: np.ndarray) -> np.ndarray:
 
 
 class _Picture(NamedTuple):
-    """A batch's picture size, and whether it is a strip (MAX_ASPECT)."""
+    """A batch's picture size, and whether it is a strip: the aspect it exceeds, else 0."""
 
     width: int
     height: int
-    strip: bool
+    strip: int
 
 
 def _refusal(contrast: float, strong: int, speck: bool, shape: _Picture, *, least: float) -> str | None:
@@ -248,7 +250,7 @@ def _refusal(contrast: float, strong: int, speck: bool, shape: _Picture, *, leas
     digit, or None when it can; `least`: the contrast that is enough."""
     if shape.strip:  # first: its border is most of it, so its ground cannot be told from its ink
         size = f"{shape.width}x{shape.height}"
-        return f"not a digit: a {size} picture is a strip, more than {MAX_ASPECT} times as long as wide"
+        return f"not a digit: a {size} picture is a strip, more than {shape.strip} times as long as wide"
     if contrast < least:
         return f"{BLANK}: no digit stands out from the background (contrast {max(contrast, 0):.0f} of 255)"
     if speck:
