@@ -29,7 +29,8 @@ class Recorded:
     def __init__(self):
         self.events = []
 
-    def scored(self, sources, probabilities, prepared):
+    def scored(self, sources, probabilities, prepared, counts=None):  # the engine.Rows protocol
+        assert counts is None  # (one digit per picture here)
         self.events.append(("scored", list(sources), np.asarray(probabilities), list(prepared)))
 
     def scored_array(self, path, start, probabilities):

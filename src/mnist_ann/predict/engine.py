@@ -85,11 +85,8 @@ def score_decoded(model: Model, sources: Sequence[str], decoded: Decoded, rows: 
         count = end - position
         assert probabilities is not None  # some input was scored
         digits = probabilities[starts[run] : starts[run + count]]
-        prepared = decoded.prepared[run : run + count]
-        if counts is None:
-            rows.scored(sources[position:end], digits, prepared)
-        else:
-            rows.scored(sources[position:end], digits, prepared, counts[run : run + count])
+        numbers = None if counts is None else counts[run : run + count]
+        rows.scored(sources[position:end], digits, decoded.prepared[run : run + count], numbers)
         run, position = run + count, end
 
 
