@@ -107,13 +107,13 @@ def test_a_single_digit_is_one_digit_in_either_mode():
 
 
 @pytest.mark.network
-@pytest.mark.parametrize(("paper", "least"), [("clean", 0.97), ("plain", 0.96), ("ruled", 0.88)])
+@pytest.mark.parametrize(("paper", "least"), [("clean", 0.97), ("plain", 0.96), ("ruled", 0.93), ("squared", 0.92)])
 def test_numbers_of_mnist_test_digits_come_apart(mnist_cache, paper, least):
     """200 numbers of 2-4 of MNIST's handwritten test digits, each 0.8-1.3 of MNIST's size and
     slanted, 1-8 pixels apart: written dark on white (clean), or photographed (light uneven by up to
-    120 grey levels, noise) on plain or ruled paper. The count of digits is right for `least` of them
-    (measured on 300 others: 0.986 clean, 0.983 plain, 0.92 ruled). What the robust model then reads is
-    test_robust_experiment's."""
+    120 grey levels, noise) on plain, ruled or squared paper. The count of digits is right for `least`
+    of them (measured here: 0.995 clean, 0.985 plain, 0.965 ruled, 0.955 squared; on 500 others 0.998,
+    0.994, 0.962, 0.936). What the robust model then reads is test_robust_experiment's."""
     from helpers import REPO
     from mnist_ann.training.download.sources import download_mnist
     from mnist_ann.training.evaluation.photos import lined, on_paper
@@ -126,8 +126,8 @@ def test_numbers_of_mnist_test_digits_come_apart(mnist_cache, paper, least):
     for _ in range(200):
         count = int(rng.integers(2, 5))
         ink = number_ink(list(x_test[rng.integers(0, len(x_test), count)]), rng)
-        if paper == "ruled":
-            ink = lined(ink, rng, "ruled", 0.6 * ink.shape[0])
+        if paper in ("ruled", "squared"):
+            ink = lined(ink, rng, paper, 0.6 * ink.shape[0])
         picture = 255 - 230 * ink if paper == "clean" else on_paper(ink, rng)
         numbers, _, reasons = prepare_numbers(picture.astype(np.float32)[None], "auto")
         right += reasons == [None] and len(numbers[0]) == count
@@ -153,11 +153,12 @@ def _printed_number(text: str, rng: np.random.Generator) -> np.ndarray:
     return ink
 
 
-@pytest.mark.parametrize(("paper", "least"), [("plain", 0.97), ("ruled", 0.88)])
+@pytest.mark.parametrize(("paper", "least"), [("plain", 0.97), ("ruled", 0.93), ("squared", 0.85)])
 def test_printed_numbers_photographed_come_apart(paper, least):
     """100 numbers of 2 to 6 printed digits (fonts, sizes, slants, pens of 1-3 pixels, a pixel apart
-    or more), photographed (light uneven, noise) on plain or ruled paper: the count of digits is right
-    for `least` of them (measured: 100 plain, 92 ruled; a bold 8 was once taken for a punched hole)."""
+    or more), photographed (light uneven, noise) on plain, ruled or squared paper: the count of digits
+    is right for `least` of them (measured: 100 plain, 97 ruled, 88 squared; a bold 8 was once taken
+    for a punched hole)."""
     from mnist_ann.training.evaluation.photos import lined, on_paper
 
     rng = np.random.default_rng(6)
@@ -165,8 +166,8 @@ def test_printed_numbers_photographed_come_apart(paper, least):
     for _ in range(100):
         text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 7))))
         ink = _printed_number(text, rng)
-        if paper == "ruled":
-            ink = lined(ink, rng, "ruled", ink.shape[0] - 24)
+        if paper != "plain":
+            ink = lined(ink, rng, paper, ink.shape[0] - 24)
         numbers, _, reasons = prepare_numbers(on_paper(ink, rng)[None], "auto")
         right += reasons == [None] and len(numbers[0]) == len(text)
     assert right >= least * 100, f"{right} of 100 counted right"

@@ -181,8 +181,10 @@ def test_make_robust_registers_a_model_that_reads_photographed_digits(seed_repo,
     assert figures["rendered"] >= 0.95, figures
     lined = ("photo_ruled", "photo_squared")
     assert min(v for name, v in figures.items() if name not in ("rendered", "mean", *lined)) >= 0.93, figures
-    # issue 41 (measured here: ruled 0.960, squared 0.912; plain photos 0.986)
-    assert figures["photo_ruled"] >= 0.94 and figures["photo_squared"] >= 0.88, figures
+    # issue 41: the same digits on lined paper as on plain paper, give or take the lines that hide a
+    # stroke (measured here: ruled 0.980, squared 0.963; plain photos 0.986)
+    assert figures["photo_ruled"] >= figures["photo_gradient"] - 0.03, figures
+    assert figures["photo_squared"] >= figures["photo_gradient"] - 0.045, figures
     # issue 25: the robust version's card compares it with the default one and shows the gain
     done = run_script(
         "-m", "mnist_ann.cli", "card", "models:/mnist-ann/2", "--output", tmp_path / "robust.md", cwd=repo

@@ -42,6 +42,7 @@ MAX_INK_SHARE = 0.85  # more of the picture than this is ink: not a digit (MNIST
 MIN_INK_PIXELS = 6  # fewer strong ink pixels, or a strong ink box under MIN_EXTENT pixels long: a
 MIN_EXTENT = 4  # speck, not a digit (one white pixel was framed to a full digit and read "8" at
 # 0.985; MNIST's digits have 20 such pixels or more, scikit-learn's 8x8 digits span 6 pixels or more)
+FRAME_SHARE = 0.07  # the ground is sampled this deep into the picture from its edges (_frame)
 NOISE_SAMPLE = 10_000  # pixels a picture's noise is measured on (see _pixel_to_pixel)
 LAG = 3  # pixels apart: past the smoothing's reach, well within the light's (see _pixel_to_pixel)
 SCATTERED = 0.5  # under this share of the strong ink pixels with two strong neighbours or more: noise
@@ -98,9 +99,9 @@ def _inked(
     original, ring = greys, _borders(greys)
     if background == "auto":
         flat = greys.reshape(len(greys), -1)
-        # The border is mostly ground even where the digit touches it: its median against the
-        # middle of the image's range of greys.
-        light = np.median(ring, axis=1) > (flat.min(axis=1) + flat.max(axis=1)) / 2
+        # The border is mostly ground even where the digit touches it (or a line runs along it):
+        # its median against the middle of the image's range of greys.
+        light = np.median(_frame(greys), axis=1) > (flat.min(axis=1) + flat.max(axis=1)) / 2
     else:
         light = np.full(len(greys), background == "light")
     uneven = uneven_grounds(ring, light)
@@ -137,7 +138,7 @@ def _measured(
             greys[i] = flatten_ground(greys[i], paper=bool(light[i]))
     if second_look and min(greys.shape[1:]) >= SMOOTH_FROM:
         greys = _smoothed(greys)
-    ring = _borders(greys)
+    ring = _frame(greys)
     if light.any():  # most folders are one kind: the dark ones need no copy
         greys = np.where(light[:, None, None], 255 - greys, greys)
         ring = np.where(light[:, None], 255 - ring, ring)
@@ -155,6 +156,18 @@ def _smoothed(greys: np.ndarray) -> np.ndarray:
     return np.asarray(greys, np.float32)
 
 
+def _frame(greys: np.ndarray) -> np.ndarray:
+    """The ground's sample of each image in an (n, h, w) stack: its outermost ring and, in a picture
+    larger than MNIST's, two more rings within FRAME_SHARE of its side, as (n, k). A ruled page's
+    line along the border, darker than half the ring, made the page's ground look dark."""
+    height, width = greys.shape[1:]
+    depth = int(FRAME_SHARE * min(height, width))
+    if depth < 2:
+        return _borders(greys)
+    rings = sorted({0, depth // 2, depth - 1})  # three rings at most: a phone's photo stays cheap
+    return np.concatenate([_borders(greys[:, d : height - d, d : width - d]) for d in rings], axis=1)
+
+
 def _borders(greys: np.ndarray) -> np.ndarray:
     """The outermost ring of pixels of each image in an (n, h, w) stack, as (n, 2h + 2w - 4)."""
     return np.concatenate([greys[:, 0], greys[:, -1], greys[:, 1:-1, 0], greys[:, 1:-1, -1]], axis=1)
@@ -164,7 +177,7 @@ def _ink_strengths(
     greys: np.ndarray, ring: np.ndarray, *, second_look: bool = False, number: bool = False
 ) -> tuple[np.ndarray, list[str | None]]:
     """Each pixel's share of the ink's full strength, in [0, 1], for greys that are light ink on a
-    dark ground: the ground (the border's median) and its noise (NOISE_SIGMAS robust standard deviations)
+    dark ground: the ground (its frame's median, _frame) and its noise (NOISE_SIGMAS robust standard deviations)
     become 0, the strongest ink 1. Also, per image, why it cannot be a digit: blank, or ink nearly
     everywhere. `second_look`: the noise is the smaller of the border's spread and the whole
     picture's, each of which overstates it its own way (a flattened photo's border keeps what is
