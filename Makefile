@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 help:
 	@echo "make repro      set up .venv from $(LOCK), then run the DVC pipeline (dvc repro)"
-	@echo "make robust     the named experiment 'robust': a model trained for people's digits (~3 min in all)"
+	@echo "make robust     the named experiment 'robust': a model trained for people's digits (~6 min on 2 cores)"
 	@echo "make test       set up .venv from $(LOCK), then run the whole test suite (on 2 workers: TEST_WORKERS=N)"
 	@echo "make test-fast  the tests without the slow end-to-end runs and the registry download"
 	@echo "make check      the fast tier, after each change: lint, types, and the unit tests (no TensorFlow,"
@@ -24,7 +24,7 @@ help:
 	@echo "make setup      only set up .venv from $(LOCK) (make repro and make test do it first)"
 	@echo "make format     ruff: format the whole tree and apply safe lint fixes"
 	@echo "make bench      measure the pipeline against the seed tutorial (writes benchmarks/results.*)"
-	@echo "make exps       dvc exp show, narrowed to the columns that compare experiments (fits 120 columns)"
+	@echo "make exps       the experiments side by side: the params that differ, the figures (fits 120 columns)"
 	@echo "make ui         browse the MLflow runs at http://127.0.0.1:5000, or PORT= (loopback only: no authentication)"
 	@echo "make audit      check requirements.lock against known vulnerabilities (needs the advisory database online)"
 	@echo "make lock       re-resolve $(LOCK) from pyproject.toml (needs the package registry)"
@@ -85,13 +85,9 @@ ui: setup
 	@echo "MLflow UI: open http://127.0.0.1:$(PORT)/#/experiments?workflowType=machine_learning (the Model training view)"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
 
-# `dvc exp show` lists every param, dep hash and per-digit figure (hundreds of columns); this keeps the
-# params that differ between the experiments shown, and test accuracy, loss and parity (in millionths;
-# val_accuracy is test_accuracy: the seed validates on the test set), and of the robustness figures
-# their mean (the variants are in metrics/robustness.json, `dvc metrics diff` and MLflow).
-# The per-digit figures stay in metrics/evaluate.json and MLflow, the int8 model's in metrics/export.json.
-EXPS_DROPPED := 'Created|State|Executor|val_accuracy|(shift|rotate|scale|thick|thin|blur|noise|photo_[a-z]+|rendered)|.*/|precision|recall|download|(epoch|accuracy|loss|val_loss|images|opset|atol|atol_ppm|max_abs_diff|keras_test_accuracy|onnx_test_accuracy|argmax_agreement|int8_[a-z_]+)$$'
-
+# `dvc exp show` lists every param, dep hash and per-digit figure (hundreds of columns; over 260
+# with the robust experiment's eleven params even when narrowed): tools/exps_table.py turns it round,
+# one column per experiment, a row per param that differs and per figure that compares them.
 # The named experiment for people's digits (docs/predict.md, "Which model"): a wider Dense-only
 # network, 30 epochs of a cosine-decayed Adam 0.001, and every distortion of train.augment. --temp
 # runs it in a copy, so params.yaml and models/ stay as they are; `dvc exp apply robust` brings it in.
@@ -103,7 +99,7 @@ robust: setup
 	$(BIN)/dvc exp run --temp -n robust --force $(ROBUST_PARAMS)
 
 exps: setup
-	$(BIN)/dvc exp show --only-changed --drop $(EXPS_DROPPED)
+	$(BIN)/python tools/exps_table.py
 
 # pip-audit asks an online vulnerability database (PyPI's or OSV); machines that reach only a
 # package registry cannot run it. uv fetches the pinned pip-audit on first use.

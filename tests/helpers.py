@@ -348,6 +348,19 @@ def _wait_for_queue(process: subprocess.Popen, repo: Path, timeout: float) -> tu
             dvc(repo, "queue", "stop", timeout=60)
 
 
+def make_exps(repo: Path) -> subprocess.CompletedProcess:
+    """`make exps` in `repo` (its Makefile, this environment's venv), on a 120-column terminal."""
+    venv = VENV_BIN.parent
+    return subprocess.run(
+        ["make", "-s", "-o", f"{venv}/.synced", "exps", f"VENV={venv}"],
+        cwd=repo,
+        env={**os.environ, "COLUMNS": "120", "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def git(repo: Path, *args: str) -> str:
     identity = ["-c", "user.name=test", "-c", "user.email=test@localhost", "-c", "init.defaultBranch=main"]
     return subprocess.run(["git", *identity, *args], cwd=repo, check=True, capture_output=True, text=True).stdout

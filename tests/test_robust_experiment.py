@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_docs_figures import as_shown
 
 from drawn_digits import drawn_digits
 from helpers import REPO, copy_of_this_repo, dvc, font_photos, mnist_numbers, mnist_photos, read_rows, run_script
@@ -24,6 +25,38 @@ def robust_command() -> list[str]:
     params = re.search(r"^ROBUST_PARAMS = (.*)$", makefile, re.M).group(1)
     recipe = re.search(r"^robust: setup\n\t\$\(BIN\)/(dvc .*)$", makefile, re.M).group(1)
     return shlex.split(recipe.replace("$(ROBUST_PARAMS)", params))
+
+
+def robust_column(page: str, figures: dict) -> dict[str, str]:
+    """The `make robust` column of docs/predict.md's table of sets, by variant: each row naming
+    variants in backticks, its last cell's bold figures in the same order ("**0.983 / 0.990**")."""
+    quoted = {}
+    for line in page.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if not line.startswith("| ") or len(cells) != 3 or not cells[2].startswith("**"):
+            continue
+        variants = [name for name in re.findall(r"`([^`]+)`", cells[0]) if name in figures]
+        shown = cells[2].strip("*").split(" / ")
+        if variants and len(variants) == len(shown):
+            quoted.update(zip(variants, shown))
+    return quoted
+
+
+def assert_the_docs_quote(figures: dict, test_accuracy: float) -> None:
+    """docs/predict.md's `make robust` column holds `figures` and `test_accuracy`, as rounded there."""
+    page = REPO / "docs" / "predict.md"
+    quoted = robust_column(page.read_text(), figures)
+    assert set(quoted) >= set(figures) - {"mean"}, quoted
+    for variant, shown in quoted.items():
+        assert as_shown(figures[variant], shown) == shown, (variant, shown, figures[variant])
+    shown = quoted_test_accuracy(page)
+    assert as_shown(test_accuracy, shown) == shown, (shown, test_accuracy)
+
+
+def quoted_test_accuracy(page: Path) -> str:
+    """The `make robust` figure of the table's "MNIST's test set" row."""
+    row = next(line for line in page.read_text().splitlines() if line.startswith("| MNIST's test set |"))
+    return row.rstrip(" |").rsplit("|", 1)[1].strip(" *")
 
 
 def test_the_docs_show_the_command_make_robust_runs():
@@ -185,6 +218,8 @@ def test_make_robust_registers_a_model_that_reads_photographed_digits(seed_repo,
     # stroke (measured here: ruled 0.980, squared 0.963; plain photos 0.986)
     assert figures["photo_ruled"] >= figures["photo_gradient"] - 0.03, figures
     assert figures["photo_squared"] >= figures["photo_gradient"] - 0.045, figures
+    # the robust column of docs/predict.md's "Which model" table is this run's figures (issue 42)
+    assert_the_docs_quote(figures, evaluated["test_accuracy"])
     # issue 25: the robust version's card compares it with the default one and shows the gain
     done = run_script(
         "-m", "mnist_ann.cli", "card", "models:/mnist-ann/2", "--output", tmp_path / "robust.md", cwd=repo

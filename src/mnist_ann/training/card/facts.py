@@ -92,7 +92,7 @@ def workspace_facts(
     root = Path(root)
     stages = _mapping(_mapping(_read_yaml(root / "dvc.lock")).get("stages"))
     if params is None:
-        params = _flat(_mapping(_mapping(_mapping(stages.get("train")).get("params")).get("params.yaml")))
+        params = dotted_names(_mapping(_mapping(_mapping(stages.get("train")).get("params")).get("params.yaml")))
     metrics = {name: _figures(_read_json(root / "metrics" / f"{name}.json")) for name in METRICS}
     return CardFacts(
         title=title,
@@ -169,11 +169,13 @@ def _text_or_none(value: Any) -> str | int | float | None:
     return value if isinstance(value, str) or _is_number(value) else None
 
 
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def dotted_names(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested params as dvc.lock and `dvc exp show` hold them, by dotted name: {"train": {"epochs": 5}}
+    -> {"train.epochs": 5}; lists stay lists."""
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
+            flat.update(dotted_names(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
