@@ -15,7 +15,9 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from html import unescape
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -29,6 +31,7 @@ from helpers import (
     all_runs,
     dvc,
     git,
+    make_exps,
     popen_with_default_signals,
     ran,
     run_queue,
@@ -131,8 +134,8 @@ def test_plots_make_html_with_curves_and_confusion(two_runs, tmp_path, command):
         "Accuracy on variants of the test set",
     ):
         assert title in html
-    assert "val_accuracy" in html and "predicted" in html
-    assert list((tmp_path / "plots").rglob("*.png"))  # the PNG figures are embedded too
+    # each figure once (issue 42): the curves and the confusion matrix are charts, not PNGs as well
+    assert {png.name for png in (tmp_path / "plots").rglob("*.png")} == {"predictions.png"}
     # offline (issue 13): vega, vega-lite and vega-embed are in the page, not fetched from a CDN, and
     # test_predictions.csv is drawn as the confusion matrix, not as a meaningless 10,000-step line
     assert "<script src=" not in html and 'data-package="vega-embed@' in html
@@ -141,16 +144,41 @@ def test_plots_make_html_with_curves_and_confusion(two_runs, tmp_path, command):
     assert '"rect"' in predictions_spec and '"line"' not in predictions_spec
     charts = rendered_charts(tmp_path / "plots" / "index.html", tmp_path / "chromium")
     # issue 23: one chart per file; DVC drew the history a second time, against a `step` axis
-    assert charts == {"metrics_test_predictions_csv", "metrics_train_history_csv", "metrics_robustness_csv"}, charts
+    assert set(charts) == {"metrics_test_predictions_csv", "metrics_train_history_csv", "metrics_robustness_csv"}
     assert '"field": "step"' not in html
+    # issue 42: drawn (marks, not a blank frame), each revision named in the legend and drawn in its own
+    # colour, the true digit on rows as in the card, the variants in the evaluation's order, mean apart
+    revisions = ["workspace"] if command == ["plots", "show"] else ["main", "workspace"]
+    history, confusion, variants = (
+        charts[f"metrics_{n}_csv"] for n in ("train_history", "test_predictions", "robustness")
+    )
+    assert all(chart.marks > 10 for chart in charts.values()), charts
+    assert revisions_named(history.texts, revisions) and revisions_named(variants.texts, revisions)
+    assert {"training (solid)", "validation on the test set (dashed)"} <= set(history.texts)
+    assert {"actual", "predicted", *revisions} <= set(confusion.texts)  # a matrix per revision, named
+    assert re.findall(r'"(x|y)": \{"field": "(\w+)"', predictions_spec)[:2] == [("x", "predicted"), ("y", "actual")]
+    order = list(json.loads((repo / "metrics" / "robustness.json").read_text()))
+    labels = [text for text in variants.texts if text in order]
+    assert labels[: len(order)] == order and {"each variant", "their mean"} <= set(variants.texts)
     if command == ["plots", "show"]:  # without -o, into dvc_plots/, which git ignores
         assert dvc(repo, "plots", "show").returncode == 0 and (repo / "dvc_plots" / "index.html").exists()
         assert "dvc_plots" not in git(repo, "status", "--porcelain", "--untracked-files=all")
 
 
-def rendered_charts(page: Path, profile: Path) -> set[str]:
-    """The ids of the charts that vega-embed drew on `page`, as headless Chromium runs it with every
-    host name unresolvable (no network), its DOM dumped once the page's scripts have run."""
+def revisions_named(texts: list[str], revisions: list[str]) -> bool:
+    """Whether a chart's legend (its title "revision", then one label per revision) names them all."""
+    return "revision" in texts and all(revision in texts for revision in revisions)
+
+
+class Chart(NamedTuple):
+    texts: list[str]  # every text of the chart's SVG, in document order: titles, axes, legends
+    marks: int  # its paths: lines, points, bars and cells (a blank chart has its axes' few)
+
+
+def rendered_charts(page: Path, profile: Path) -> dict[str, Chart]:
+    """The charts that vega-embed drew on `page` (as SVG: .dvc/plots/offline.html asks for it), by
+    id, as headless Chromium runs it with every host name unresolvable (no network), its DOM
+    dumped once the page's scripts have run."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium): the page is not rendered")
@@ -163,9 +191,15 @@ def rendered_charts(page: Path, profile: Path) -> set[str]:
         text=True,
         timeout=120,
     ).stdout
-    # vega-embed gives each chart's div the class vega-embed and draws its marks on a canvas in it
-    drawn = re.findall(r'<div id="([^"]+)" class="vega-embed[^"]*"><div class="chart-wrapper"[^>]*><canvas [^>]*', dom)
-    return set(drawn)
+    drawn = re.finditer(
+        r'<div id="([^"]+)" class="vega-embed[^"]*"><div class="chart-wrapper"[^>]*>(<svg.*?</svg>)', dom, re.S
+    )
+    return {
+        match[1]: Chart(
+            [unescape(t) for t in re.findall(r"<text[^>]*>([^<]+)</text>", match[2])], match[2].count("<path")
+        )
+        for match in drawn
+    }
 
 
 def _free_port() -> int:
@@ -320,20 +354,13 @@ def test_four_parallel_experiments_land_in_the_main_store(repo):
         assert run.data.tags["params.changed"] == f"train.learning_rate={run.data.params['train.learning_rate']}"
 
     # `make exps`: the experiments on a 120-column terminal, with the param they differ in
-    venv = VENV_BIN.parent
-    exps = subprocess.run(
-        ["make", "-s", "-o", f"{venv}/.synced", "exps", f"VENV={venv}"],
-        cwd=repo,
-        env={**os.environ, "COLUMNS": "120", "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"},
-        capture_output=True,
-        text=True,
-    )
+    exps = make_exps(repo)
     assert exps.returncode == 0, exps.stderr
     lines = exps.stdout.splitlines()
-    assert max(len(line) for line in lines) <= 120 and "…" not in exps.stdout, exps.stdout
-    columns = ("Experiment", "test_accuracy", "mean", "max_abs_diff_ppm", "train.learning_rate")
-    assert all(column in lines[1] for column in columns) and "shift_3px" not in lines[1], lines[1]
-    assert all(name in exps.stdout for name in by_experiment), exps.stdout
+    assert max(len(line) for line in lines) <= 120, exps.stdout
+    assert set(lines[0].split()) == {"workspace", "main", *by_experiment}, exps.stdout  # one column each
+    rows = [line.split()[0] for line in lines[2:] if line]
+    assert rows == ["train.learning_rate", "test_accuracy", "test_loss", "parity", "robustness"], exps.stdout
 
     applied = dvc(repo, "exp", "apply", "slow-lr")
     assert applied.returncode == 0, applied.stderr

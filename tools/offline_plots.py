@@ -51,6 +51,12 @@ PAGE = """<!DOCTYPE html>
     <title>DVC Plot</title>
     <!-- Written by tools/offline_plots.py: {packages}, inlined so that the page needs no network. -->
 {scripts}
+    <script>
+        // Every chart as SVG rather than on a canvas: its legends and axes are then text, which a
+        // reader's tools (find, copy, a screen reader) and the tests can read
+        const embedOnCanvas = vegaEmbed;
+        vegaEmbed = (element, spec, options) => embedOnCanvas(element, spec, {{renderer: "svg", ...options}});
+    </script>
     <style>
         table {{
             border-spacing: 15px;
