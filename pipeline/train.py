@@ -10,15 +10,17 @@ from stage_start import start_stage
 start_stage()  # first: Ctrl-C during the imports below exits 130, no traceback
 
 import argparse
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 
 import numpy as np
 
 from mnist_ann.core.files import file_sha256, write_csv, write_json
 from mnist_ann.core.process import run_main
+from mnist_ann.core.terminal import progress_bar
 from mnist_ann.tracking import TrackedRun, tracked_stage
 from mnist_ann.tracking.tags import MODEL_SHA256
 from mnist_ann.training.augment import Distortions, epoch_distorter
@@ -67,18 +69,33 @@ def _fit(params: Params, splits: tuple[tuple[np.ndarray, np.ndarray], ...], run:
     )
     report = [ann.EpochEnd(lambda m, epoch: log.info("epoch %d: %s", epoch, _format(m))), ann.EpochEnd(run.log_metrics)]
     started = time.perf_counter()
-    history = ann.fit(
-        model,
-        training,
-        validation,
-        batch_size=train.batch_size,
-        epochs=train.epochs,
-        validation_freq=train.validation_freq,
-        callbacks=report,
-        distort=epoch_distorter(Distortions(**asdict(train.augment)), params.seed),
-        seed=params.seed,
-    )
+    with _epochs_shown(train.epochs) as advance:
+        history = ann.fit(
+            model,
+            training,
+            validation,
+            batch_size=train.batch_size,
+            epochs=train.epochs,
+            validation_freq=train.validation_freq,
+            callbacks=[*report, ann.EpochEnd(advance)],
+            distort=epoch_distorter(Distortions(**asdict(train.augment)), params.seed),
+            seed=params.seed,
+        )
     return model, ann.epoch_table(history, train.validation_freq), time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def _epochs_shown(epochs: int) -> Iterator[Callable[[dict, int], None]]:
+    """A bar of the epochs, with the time left, on stderr when it is a terminal (`dvc repro` run
+    from one), the epochs' log lines above it; yields what moves it on (nothing off a terminal)."""
+    bar = progress_bar(epochs, "epoch", "training")
+    if bar is None:
+        yield lambda metrics, epoch: None
+        return
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with bar, logging_redirect_tqdm():
+        yield lambda metrics, epoch: bar.update(1)
 
 
 def _write_outputs(args: argparse.Namespace, run: TrackedRun, model, epochs: list[dict]) -> None:

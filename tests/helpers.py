@@ -348,6 +348,22 @@ def _wait_for_queue(process: subprocess.Popen, repo: Path, timeout: float) -> tu
             dvc(repo, "queue", "stop", timeout=60)
 
 
+def terminal_output(leader: int) -> bytes:
+    """All that a process wrote to the terminal whose leader end is `leader` (a pty), until it closed;
+    the leader is closed after."""
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    return shown
+
+
 def make_exps(repo: Path) -> subprocess.CompletedProcess:
     """`make exps` in `repo` (its Makefile, this environment's venv), on a 120-column terminal."""
     venv = VENV_BIN.parent

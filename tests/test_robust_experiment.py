@@ -23,7 +23,7 @@ def robust_command() -> list[str]:
     """`make robust`'s dvc command, read from the Makefile (its continuation lines joined)."""
     makefile = (REPO / "Makefile").read_text().replace("\\\n", " ")
     params = re.search(r"^ROBUST_PARAMS = (.*)$", makefile, re.M).group(1)
-    recipe = re.search(r"^robust: setup\n\t\$\(BIN\)/(dvc .*)$", makefile, re.M).group(1)
+    recipe = re.search(r"^robust: setup\n(?:\t@echo .*\n)*\t\$\(BIN\)/(dvc .*)$", makefile, re.M).group(1)
     return shlex.split(recipe.replace("$(ROBUST_PARAMS)", params))
 
 

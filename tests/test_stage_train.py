@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import REPO, STAGE_ARGS, popen_with_default_signals, write_params
+from helpers import REPO, STAGE_ARGS, popen_with_default_signals, terminal_output, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -169,3 +169,23 @@ def test_params_edited_while_training_leave_no_outputs_to_record(stage_workdir, 
     assert lines[-1].startswith("error: params.yaml: changed while the stage ran; nothing written"), lines[-3:]
     assert "Traceback" not in "".join(lines)
     assert not (workdir / "models" / "model.keras").exists() and not (workdir / "metrics" / "train.json").exists()
+
+
+def test_on_a_terminal_the_epochs_show_as_a_bar_with_the_time_left(stage_workdir, tmp_path):
+    """Issue 42: `make robust` trained 30 epochs in silence. On a terminal (DVC runs a stage on the
+    caller's), the epochs are a bar with a total and the time left, the epochs' log lines above it;
+    off a terminal the log stays plain lines (test_stage_logs_are_plain_lines)."""
+    import pty
+
+    workdir = Path(shutil.copytree(stage_workdir, tmp_path / "work"))
+    write_params(workdir / "params.yaml", {"train.epochs": 3})
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MNIST_ANN_TRACKING")}
+    leader, follower = pty.openpty()
+    command = [sys.executable, str(REPO / "pipeline" / "train.py"), *STAGE_ARGS["train"]]
+    process = popen_with_default_signals(command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    shown = terminal_output(leader)
+    text = shown.decode(errors="replace")
+    assert process.wait(120) == 0, text[-3000:]
+    assert "training: 100%" in text and "3/3 [" in text, text[-3000:]
+    assert "<00:00" in text and "INFO train: epoch 3:" in text, text[-3000:]

@@ -4,6 +4,7 @@
 errors      the errors both families raise; `first_line` and `shown` for one-line messages
 files       atomic writes (a temporary name, renamed into place) and the writer-pid check
 process     an entry point's life: logging, exit codes, signals, `run_main`, `end_process`
+terminal    progress bars on stderr when it is a terminal, nothing otherwise
 mnist       MNIST's shape and classes, and `preprocess`: images to model input for both families
 npy         .npy and .npz files read safely (headers checked, never unpickled) and written atomically
 onnx_model  the exported model run by onnxruntime (`OnnxModel`): never imports TensorFlow

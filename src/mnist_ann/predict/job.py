@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from .outputs.prepared import PreparedFolder, check_prepared_folder, prepared_fo
 from .outputs.shards import is_folder_output, shard_folder
 from .outputs.spec import ERRORS_NAME, MONITOR_NAME, STDOUT, OutputSpec
 from .predictor import Predictor
-from .progress import ProgressBar
+from .progress import ProgressBar, expected_images
 from .scoring import Outcome, score_inputs, start_decoding
 from .settings import BatchSettings
 
@@ -160,7 +161,8 @@ def _write(
     """Score into the output and the files beside it: the outcome, where the errors were listed,
     and the batch's summary (empty where none was made)."""
     watch = scorer.watch
-    with ProgressBar(len(scorer.inputs)) as progress:
+    images = expected_images(scorer.inputs, job.settings.npz_key) if sys.stderr.isatty() else None
+    with ProgressBar(len(scorer.inputs), images) as progress:
         if job.to_folder:
             sources = [item.path for item in scorer.inputs]
             with shard_folder(job.output, job.spec, sources) as (shards, errors):
