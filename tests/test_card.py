@@ -472,3 +472,27 @@ def test_the_workspace_cards_lineage_is_the_training_runs_found_by_the_models_sh
         "| mlflow_run_id | none (no run of this store trained models/model.keras): the lineage is the"
         in (tmp_path / "d.md").read_text()
     )
+
+
+def test_each_image_is_shown_in_the_section_it_illustrates(workspace):
+    """Issue 42: every image came after Lineage, the page's last section. The curves, the confusion
+    matrix and the sample go in Figures, the most confident mistakes in Where it fails; an image of
+    another caption (a card stored by an older version) at the end."""
+    from mnist_ann.training.card.html import IMAGE_SECTIONS
+
+    png = io.BytesIO()
+    Image.new("L", (4, 4), 128).save(png, format="PNG")
+    images = {caption: png.getvalue() for caption in [*IMAGE_SECTIONS, "A figure of an older card"]}
+    page = render_html(render_markdown(workspace_facts(workspace[0])), images)
+    headings = [(m.start(), m.group(1)) for m in re.finditer(r"<h2>([^<]+)</h2>", page)]
+
+    def section_at(position: int) -> str:
+        return [name for start, name in headings if start < position][-1]
+
+    for caption in images:
+        (at,) = [m.start() for m in re.finditer(f'<img alt="{re.escape(caption)}"', page)]
+        expected = IMAGE_SECTIONS.get(caption, headings[-1][1])
+        assert section_at(at) == expected, (caption, section_at(at))
+    # at the end of its section: no block of the section's own text after the figures
+    figures_end = page.index("</div>", page.index('<img alt="Accuracy per epoch"'))
+    assert page.index("<h2>Where it fails</h2>") > figures_end > page.index("<h2>Figures</h2>")

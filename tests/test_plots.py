@@ -4,6 +4,7 @@ change when nothing changed), and epochs that were not validated are left out of
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from helpers import REPO, font_digits
 from mnist_ann.training.plots import plot_confusion, plot_curves, plot_predictions
@@ -82,3 +83,17 @@ def test_only_wrong_predictions_are_framed_and_labelled_in_red(tmp_path):
     assert rows.size and rows.min() > height / 2  # the tenth digit: second row of eight
     assert columns.max() - columns.min() < width / 8  # one cell: its label and frame
     assert (red("right.png")[2][..., 0] > 200).sum() > 10 * 50  # white ink of ten digits
+
+
+@pytest.mark.parametrize("count", [2, 5, 30, 200])
+def test_the_epochs_axis_reads_at_any_count(count):
+    """Issue 42: a tick per epoch ran 30 epochs' labels together ("1011121314..."). Whole epochs, at
+    most about ten of them, every epoch inside the axis."""
+    from mnist_ann.training.plots import curves_figure
+
+    rows = [{"epoch": e, "loss": 1 / e, "val_loss": 1.1 / e} for e in range(1, count + 1)]
+    axes = curves_figure(rows, "loss").axes[0]
+    low, high = axes.get_xlim()
+    ticks = [t for t in axes.get_xticks() if low <= t <= high]
+    assert 2 <= len(ticks) <= 11 and all(float(t).is_integer() for t in ticks), ticks
+    assert low <= 1 and high >= count

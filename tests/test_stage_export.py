@@ -56,7 +56,9 @@ def test_export_passes_the_gate_and_registers(trained):
     cards = {a.path for a in client.list_artifacts(run_id, folder)}
     assert cards == {f"{folder}/{name}" for name in ("model_card.md", "model_card.html", "card_facts.json")}
     assert version.description.endswith(f"{folder}/model_card.html")
-    assert f"model card: {run.info.artifact_uri}/{folder}/model_card.md" in version.description
+    # a link the MLflow UI follows to its view of the file (issue 42), then the file's URI as text
+    ui = f"#/experiments/{run.info.experiment_id}/runs/{run_id}/artifactPath/{folder}/model_card.md"
+    assert f"model card: [model_card.md]({ui}) {run.info.artifact_uri}/{folder}/model_card.md" in version.description
     card_text = Path(client.download_artifacts(run_id, f"{folder}/model_card.md", str(workdir))).read_text()
     evaluated = json.loads((workdir / "metrics" / "evaluate.json").read_text())
     front = yaml.safe_load(card_text.split("---\n", 2)[1])

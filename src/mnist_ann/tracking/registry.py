@@ -54,6 +54,14 @@ def log_card(mlflow: Any, version: str, files: Mapping[str, str]) -> list[str]:
     return [f"{mlflow.get_artifact_uri()}/{folder}/{file}" for file in files if file.endswith((".md", ".html"))]
 
 
+def _card_link(uri: str, run: Any) -> str:
+    """A card file as a Markdown link to the MLflow UI's view of it (the page renders a version's
+    description as Markdown, and a browser follows no file:// link from an http:// page), then its
+    URI as text, for the command line."""
+    path = uri.removeprefix(f"{run.artifact_uri}/")
+    return f"[{path.rsplit('/', 1)[-1]}](#/experiments/{run.experiment_id}/runs/{run.run_id}/artifactPath/{path}) {uri}"
+
+
 def describe_version(
     client: Any,
     name: str,
@@ -79,10 +87,11 @@ def describe_version(
     }
     for key, value in carried.items():
         client.set_model_version_tag(name, str(version), key, value)
+    run = client.get_run(run_id).info
     description = (
         f"test accuracy {figures['test_accuracy']:.4f}; parity max |diff| {figures['parity_max_abs_diff']:.2g}, "
         f"argmax agreement {figures['parity_argmax_agreement']:.4f}; commit {carried['git.commit'][:12]}"
         f"{' (dirty)' if carried['git.dirty'] == 'true' else ''}; experiment {carried['dvc.experiment']}"
-        + "".join(f"; model card: {uri}" for uri in cards)
+        + "".join(f"; model card: {_card_link(uri, run)}" for uri in cards)
     )
     client.update_model_version(name, str(version), description=description)

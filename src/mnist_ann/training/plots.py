@@ -11,6 +11,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure  # not pyplot: files only, no display, and 0.6 s less to import
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from ..core.files import atomic_path
 
@@ -29,6 +30,11 @@ def _save(figure: Figure, path: str | Path) -> None:
 def plot_curves(epochs: Sequence[Mapping[str, Any]], metric: str, path: str | Path) -> None:
     """Training vs validation `metric` per epoch, as the seed's figures, from one row per epoch (as
     model.epoch_table makes them); epochs that were not validated have None and are left out."""
+    _save(curves_figure(epochs, metric), path)
+
+
+def curves_figure(epochs: Sequence[Mapping[str, Any]], metric: str) -> Figure:
+    """plot_curves' figure, before it is written."""
     figure = Figure(figsize=(6, 4))
     axes = figure.subplots()
     numbers = [row["epoch"] for row in epochs]
@@ -37,10 +43,11 @@ def plot_curves(epochs: Sequence[Mapping[str, Any]], metric: str, path: str | Pa
     if validated:
         axes.plot(*zip(*validated), marker="o", label=f"Validation {metric}")
     axes.set(title=f"Training and Validation {metric.capitalize()}", xlabel="epoch", ylabel=metric)
-    axes.set_xticks(numbers)
+    # whole epochs, at most about ten labels: one per epoch ran together at 30 ("1011121314...")
+    axes.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
     axes.legend()
     axes.grid(alpha=0.3)
-    _save(figure, path)
+    return figure
 
 
 def plot_confusion(matrix: np.ndarray, path: str | Path) -> None:

@@ -19,21 +19,39 @@ th{background:#f3f3f3}code{background:#f3f3f3;padding:0 .2em}img{max-width:100%;
 .figures{display:flex;flex-wrap:wrap;gap:1em}.figures figure{margin:0;max-width:28em}"""
 
 
+# Where each of the pipeline's images goes: at the end of the section it illustrates (an image of
+# another caption, from a card stored before this, goes at the end of the page)
+IMAGE_SECTIONS = {
+    "Accuracy per epoch": "Figures",
+    "Loss per epoch": "Figures",
+    "Confusion matrix on the test set": "Figures",
+    "Sample predictions (mistakes in red)": "Figures",
+    "Most confident mistakes on the test set": "Where it fails",
+}
+
+
 def render_html(markdown: str, images: Mapping[str, bytes] = {}) -> str:
     """`markdown` (render_markdown's card, its YAML front matter dropped) as a whole page, with
-    `images` (caption -> PNG bytes) shown after its figures."""
+    `images` (caption -> PNG bytes) at the end of their sections (IMAGE_SECTIONS)."""
     # The front matter ends at the first line that is `---` itself (a `---` inside a line is text).
     front = re.match(r"---\n.*?\n---\n", markdown, re.S)
     body = markdown[front.end() :] if front else markdown
     title = next((line[2:] for line in body.splitlines() if line.startswith("# ")), "Model card")
-    parts = _blocks(body)
-    if images:
-        shown = "".join(
-            f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-            for caption, png in images.items()
-        )
-        parts.append(f'<div class="figures">{shown}</div>')
+    parts: list[str] = []
+    for block in _blocks(body):
+        if block.startswith("<h2>"):  # the section before it ends: its images
+            ended = _section_of(parts)
+            parts += _figures({c: png for c, png in images.items() if ended and IMAGE_SECTIONS.get(c) == ended})
+        parts.append(block)
+    headings = {_section_of([part]) for part in parts if part.startswith("<h2>")}
+    last = _section_of(parts)
+    parts += _figures(
+        {
+            c: png
+            for c, png in images.items()
+            if IMAGE_SECTIONS.get(c) in (last, None) or IMAGE_SECTIONS[c] not in headings
+        }
+    )
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">'
@@ -41,6 +59,24 @@ def render_html(markdown: str, images: Mapping[str, bytes] = {}) -> str:
         + "\n".join(parts)
         + "\n</body></html>\n"
     )
+
+
+def _section_of(parts: list[str]) -> str | None:
+    """The title of the last second-level section opened among `parts` (HTML blocks)."""
+    opened = next((part for part in reversed(parts) if part.startswith("<h2>")), None)
+    return html.unescape(re.sub("<[^>]+>", "", opened)) if opened else None
+
+
+def _figures(images: Mapping[str, bytes]) -> list[str]:
+    """`images` (caption -> PNG bytes) as one block of figures, inlined; none for no images."""
+    if not images:
+        return []
+    shown = "".join(
+        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for caption, png in images.items()
+    )
+    return [f'<div class="figures">{shown}</div>']
 
 
 def _blocks(text: str) -> list[str]:
