@@ -6,6 +6,7 @@ import os
 import pty
 import sys
 
+from helpers import terminal_output
 from mnist_ann.core.terminal import progress_bar
 
 
@@ -24,8 +25,7 @@ def test_on_a_terminal_a_bar_with_its_total_and_the_time_left(monkeypatch):
         assert bar is not None
         bar.update(2)
         bar.close()
-    shown = os.read(leader, 65536).decode()
-    os.close(leader)
+    shown = terminal_output(leader).decode()
     assert "training:" in shown and "2/4 [" in shown and "<" in shown.split("2/4 [", 1)[1], shown
 
 
@@ -36,6 +36,5 @@ def test_without_a_total_it_counts(monkeypatch):
         bar = progress_bar(None, "img", "3 inputs")
         bar.update(7)
         bar.close()
-    shown = os.read(leader, 65536).decode()
-    os.close(leader)
+    shown = terminal_output(leader).decode()
     assert "3 inputs:" in shown and "7" in shown, shown
