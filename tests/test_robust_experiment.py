@@ -214,10 +214,10 @@ def test_make_robust_registers_a_model_that_reads_photographed_digits(seed_repo,
     assert figures["rendered"] >= 0.95, figures
     lined = ("photo_ruled", "photo_squared")
     assert min(v for name, v in figures.items() if name not in ("rendered", "mean", *lined)) >= 0.93, figures
-    # issue 41: the same digits on lined paper as on plain paper, give or take the lines that hide a
-    # stroke (measured here: ruled 0.980, squared 0.963; plain photos 0.986)
+    # issue 41: the same digits on ruled and squared paper read within 3 points of plain paper
+    # (measured here: ruled 0.980, squared 0.963; plain photos 0.986)
     assert figures["photo_ruled"] >= figures["photo_gradient"] - 0.03, figures
-    assert figures["photo_squared"] >= figures["photo_gradient"] - 0.045, figures
+    assert figures["photo_squared"] >= figures["photo_gradient"] - 0.03, figures
     # the robust column of docs/predict.md's "Which model" table is this run's figures (issue 42)
     assert_the_docs_quote(figures, evaluated["test_accuracy"])
     # issue 25: the robust version's card compares it with the default one and shows the gain
