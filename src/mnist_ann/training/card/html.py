@@ -37,21 +37,16 @@ def render_html(markdown: str, images: Mapping[str, bytes] = {}) -> str:
     front = re.match(r"---\n.*?\n---\n", markdown, re.S)
     body = markdown[front.end() :] if front else markdown
     title = next((line[2:] for line in body.splitlines() if line.startswith("# ")), "Model card")
+    by_section: dict[str | None, dict[str, bytes]] = {}
+    for caption, png in images.items():
+        by_section.setdefault(IMAGE_SECTIONS.get(caption), {})[caption] = png
     parts: list[str] = []
     for block in _blocks(body):
-        if block.startswith("<h2>"):  # the section before it ends: its images
-            ended = _section_of(parts)
-            parts += _figures({c: png for c, png in images.items() if ended and IMAGE_SECTIONS.get(c) == ended})
+        ended = _section_of(parts) if block.startswith("<h2>") else None  # the section this heading ends
+        if ended is not None:
+            parts += _figures(by_section.pop(ended, {}))
         parts.append(block)
-    headings = {_section_of([part]) for part in parts if part.startswith("<h2>")}
-    last = _section_of(parts)
-    parts += _figures(
-        {
-            c: png
-            for c, png in images.items()
-            if IMAGE_SECTIONS.get(c) in (last, None) or IMAGE_SECTIONS[c] not in headings
-        }
-    )
+    parts += _figures({caption: png for group in by_section.values() for caption, png in group.items()})  # the rest
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">'
