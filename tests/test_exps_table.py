@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -93,3 +94,13 @@ def test_make_exps_fits_120_columns_with_and_without_the_robust_experiment(tmp_p
         assert shown[name][0] == shown[name][1] != shown[name][-1]  # the workspace is main's again
     main_accuracy = json.loads((REPO / "metrics" / "evaluate.json").read_text())["test_accuracy"]
     assert shown["test_accuracy"] == [f"{main_accuracy:.5g}"] * 2 + ["0.9908"]
+
+
+@pytest.mark.heavy
+def test_outside_a_dvc_repository_it_says_so_in_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "exps_table.py")], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: dvc exp show failed: ") and "not inside of a DVC repository" in line, line

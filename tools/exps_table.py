@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     dvc = Path(sys.executable).with_name("dvc")  # the venv's, as `make` runs it
     shown = subprocess.run([str(dvc), "exp", "show", "--json"], capture_output=True, text=True)
     if shown.returncode != 0:
-        print(f"dvc exp show failed: {shown.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        said = shown.stderr.strip().splitlines() or [f"exit {shown.returncode}"]
+        print(f"error: dvc exp show failed: {said[-1]}", file=sys.stderr)
         return 1
     print("\n".join(blocks(rows(experiments(json.loads(shown.stdout))), args.width)))
     return 0
