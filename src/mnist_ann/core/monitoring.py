@@ -94,7 +94,8 @@ class Reference:
 
     def residuals(self, pixels: np.ndarray) -> np.ndarray:
         """Each image's distance from the reference's pixel space: the root mean square, over its
-        pixels, of what projection on the components leaves."""
+        pixels, of what projection on the components leaves. Float64 pixels are measured in float64
+        throughout (the reference's own); float32 pixels (predict's) in float32 where it costs."""
         # |x - mean|^2 - |(x - mean) V|^2, without the (n, 784) array x - mean: one product of x with
         # [V | mean] gives x V and x . mean (this costs about a third of what centring did)
         product = pixels @ self._projection
@@ -107,13 +108,16 @@ class Reference:
     def _projection(self) -> np.ndarray:
         return np.ascontiguousarray(np.column_stack([self.components, self.mean]), dtype=np.float32)
 
+    # In float64: the export stage measures the reference's own residuals in float64 (see
+    # watch_reference.py), and a float32 product's last bits depend on the BLAS kernel and threads.
     @functools.cached_property
     def _projected_mean(self) -> np.ndarray:
-        return (self.mean @ self.components).astype(np.float32)
+        return self.mean.astype(np.float64) @ self.components.astype(np.float64)
 
     @functools.cached_property
     def _mean_squared(self) -> float:
-        return float(self.mean @ self.mean)
+        mean = self.mean.astype(np.float64)
+        return float(mean @ mean)
 
     def rank(self, name: str, values: np.ndarray, digits: np.ndarray) -> np.ndarray:
         """Each value's mid-rank u in [0, 1] among the reference values of signal `name` for the digit

@@ -25,6 +25,7 @@ REFERENCE_IMAGES = slice(0, None, 2)  # of the test images: the even-numbered ha
 PCA_IMAGES = slice(0, None, 3)  # of the training images: 20,000 of 60,000 (seconds, not tens)
 COMPONENTS = 32  # principal components: MNIST's digits lie close to a few dozen directions
 QUANTILES = 101  # per digit and signal: enough for a rank to 0.01
+TEMPERATURE_DECIMALS = 4
 
 
 def build_reference(
@@ -35,17 +36,26 @@ def build_reference(
     pixels, labels = test[0][REFERENCE_IMAGES], test[1][REFERENCE_IMAGES]
     probabilities = predict(pixels)
     temperature = fit_temperature(probabilities, labels)
-    fitted = train_pixels[PCA_IMAGES].astype(np.float32)
-    mean = fitted.mean(axis=0, dtype=np.float64).astype(np.float32)
+    fitted = train_pixels[PCA_IMAGES].astype(np.float64)
+    mean = fitted.mean(axis=0)
     centred = fitted - mean
     _, vectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues: the last are the leading
-    components = vectors[:, ::-1][:, :COMPONENTS]
+    components = _signed(vectors[:, ::-1][:, :COMPONENTS])
     # stored as float16: the quantiles are those of the stored arrays, so that a batch is measured
-    # exactly as the reference was
-    as_stored = {name: a.astype(np.float16).astype(np.float32) for name, a in (("m", mean), ("c", components))}
+    # exactly as the reference was. + 0: a pixel MNIST never inks has components of about 1e-17 of
+    # either sign, which round to -0 or +0 by the machine; -0 + 0 is +0.
+    as_stored = {name: a.astype(np.float16).astype(np.float32) + 0 for name, a in (("m", mean), ("c", components))}
     empty = {name: np.zeros((NUM_CLASSES, 2)) for name in SIGNALS}
     draft = Reference(temperature, as_stored["m"], as_stored["c"], empty, len(pixels), "")
-    signals = draft.signals(pixels, probabilities)
+    # Measured in float64, and calibrated by `calibrate` rather than predict's float32 shortcut: in
+    # float32 a sum's last bits depend on the BLAS kernel the CPU gets and on its thread count, and
+    # they reached the stored quantiles (the committed model.onnx differed between two machines).
+    digits = probabilities.argmax(axis=1)
+    signals = {
+        "digit": digits,
+        "confidence": calibrate(probabilities, temperature)[np.arange(len(digits)), digits],
+        "residual": draft.residuals(pixels.astype(np.float64)),
+    }
     grid = np.linspace(0, 1, QUANTILES)
     quantiles = {}
     for name in SIGNALS:
@@ -81,4 +91,13 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
             high = b
         else:
             low = a
-    return math.exp((low + high) / 2)
+    # Rounded: near the optimum two losses differ by less than a libm's last bit, and which side the
+    # search keeps there is the machine's; a tenth of a thousandth changes no calibrated figure shown.
+    return round(math.exp((low + high) / 2), TEMPERATURE_DECIMALS)
+
+
+def _signed(components: np.ndarray) -> np.ndarray:
+    """Each column with its largest entry positive: an eigenvector's sign is arbitrary, and LAPACK's
+    choice need not be the same for sums rounded differently."""
+    rows = np.abs(components).argmax(axis=0)
+    return components * np.sign(components[rows, np.arange(components.shape[1])])
