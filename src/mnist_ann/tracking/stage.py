@@ -18,6 +18,7 @@ from .lookup import end_runs_of_dead_stages, existing_run, owner_tags, run_of_mo
 from .runs import TrackedRun, UntrackedRun
 from .store import MLFLOW_DEFAULTS, relocate_copied_store, repo_root, tracking_enabled, tracking_uri
 from .tags import MODEL_SHA256, completed
+from .views import write_runs_view
 
 log = logging.getLogger("mnist_ann.tracking")
 
@@ -201,7 +202,8 @@ def _relocate(root: Path) -> None:
 
 
 def find_experiment(mlflow: Any, name: str, root: Path, uri: str) -> str:
-    """The id of experiment `name`, created (artifacts under `root`, the model-training kind) where new."""
+    """The id of experiment `name`, created (artifacts under `root`, the model-training kind) where
+    new, with this project's saved view of its runs table (views.py)."""
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         # Anchor a local store's artifacts at the repo root too, whatever folder the stage runs in.
@@ -215,6 +217,7 @@ def find_experiment(mlflow: Any, name: str, root: Path, uri: str) -> str:
     kind = experiment.tags.get(EXPERIMENT_KIND, "")
     if kind in ("", "no_inferred_type") or kind.endswith("_inferred"):
         mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+    write_runs_view(mlflow.MlflowClient(), experiment)
     return experiment.experiment_id
 
 
