@@ -15,6 +15,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+import yaml
 
 from helpers import REPO
 
@@ -86,3 +87,15 @@ def test_figures_are_written_as_the_file_holds_them():
     assert as_shown(0.7765, "0.777") == "0.777"  # half up, as the file writes it (the float is below)
     assert as_shown(15.24, "15") == "15"
     assert as_shown(9.96e-06, "1.0e-5") == "1.0e-5"
+
+
+def test_the_reading_figures_were_measured_on_the_committed_model():
+    """docs/figures/reading.json (tools/reading_figures.py) holds the default model's figures for the
+    sets no pipeline file measures: a model exported anew (retrained, or its file changed) must be
+    measured anew, or the page quotes another model's figures. test_make_robust measures two of its
+    sets again, with both models."""
+    reading = json.loads((REPO / "docs" / "figures" / "reading.json").read_text())
+    export = yaml.safe_load((REPO / "dvc.lock").read_text())["stages"]["export"]["outs"]
+    (onnx,) = [out for out in export if out["path"] == "models/model.onnx"]
+    assert reading["default"]["model_md5"] == onnx["md5"], "run tools/reading_figures.py (its docstring says how)"
+    assert set(reading) >= {"default", "robust", "measured"} and "core" in reading["measured"]["machine"]
