@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 help:
 	@echo "make repro      set up .venv from $(LOCK), then run the DVC pipeline (dvc repro)"
-	@echo "make robust     the named experiment 'robust': a model trained for people's digits (~6 min on 2 cores)"
+	@echo "make robust     the named experiment 'robust': a model trained for people's digits (2-6 min on 2 cores)"
 	@echo "make test       set up .venv from $(LOCK), then run the whole test suite (on 2 workers: TEST_WORKERS=N)"
 	@echo "make test-fast  the tests without the slow end-to-end runs and the registry download"
 	@echo "make check      the fast tier, after each change: lint, types, and the unit tests (no TensorFlow,"
@@ -25,7 +25,8 @@ help:
 	@echo "make format     ruff: format the whole tree and apply safe lint fixes"
 	@echo "make bench      measure the pipeline against the seed tutorial (writes benchmarks/results.*)"
 	@echo "make exps       the experiments side by side: the params that differ, the figures (fits 120 columns)"
-	@echo "make ui         browse the MLflow runs at http://127.0.0.1:5000, or PORT= (loopback only: no authentication)"
+	@echo "make ui         the MLflow UI on 127.0.0.1:5000 (or PORT=), loopback only (no authentication); prints the"
+	@echo "                address of the runs table with the project's columns"
 	@echo "make audit      check requirements.lock against known vulnerabilities (needs the advisory database online)"
 	@echo "make lock       re-resolve $(LOCK) from pyproject.toml (needs the package registry)"
 
@@ -97,7 +98,7 @@ ROBUST_PARAMS = -S 'train.hidden_units=[512,256,128]' -S train.learning_rate=0.0
 	-S train.augment.shear=15 -S train.augment.shift=3 -S train.augment.stroke=0.6 \
 	-S train.augment.blur=0.3 -S train.augment.noise=30
 robust: setup
-	@echo "make robust: the pipeline in a copy of the repository, training 30 epochs of augmented digits (6.4 minutes on a loaded 2-core AMD EPYC)"
+	@echo "make robust: the pipeline in a copy of the repository, training 30 epochs of augmented digits (2 minutes on an idle 2-core AMD EPYC, 6.4 on a loaded one)"
 	$(BIN)/dvc exp run --temp -n robust --force $(ROBUST_PARAMS)
 
 exps: setup
