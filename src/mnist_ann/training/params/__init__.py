@@ -214,5 +214,9 @@ def flatten(params: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _plain(value: object) -> object:
-    """A params value as plain data: a dataclass instance (a download source) as a dict."""
+    """A params value as plain data: a download source as params.yaml writes it (`{"url": ...,
+    "sha256": ...}`), another dataclass instance as a dict."""
+    if isinstance(value, Source):
+        given = {"sha256": value.sha256, "member": value.member}
+        return {value.kind: value.location, **{name: v for name, v in given.items() if v is not None}}
     return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
