@@ -99,6 +99,44 @@ def test_a_signal_mid_run_ends_the_command_with_its_word_and_status(sig):
     assert (process.returncode, stderr) == (STOPPED_BY[sig][1], STOPPED_BY[sig][0] + "\n")
 
 
+# A command whose signal (argv[1]) arrives while a finalizer runs, where Python cannot raise: it
+# prints "finished" if it runs to its end.
+SIGNALLED_IN_A_FINALIZER = """
+import signal, sys, time
+from mnist_ann.core.process import exit_on_signals_while_starting, run_main
+exit_on_signals_while_starting()
+
+class Freed:
+    def __del__(self):
+        signal.raise_signal(int(sys.argv[1]))
+        sum(range(1000))  # the signal's exception is raised here, inside the finalizer
+
+def main(argv):
+    Freed()
+    if sys.argv[2] == "working":  # still at work when the signal is sent again
+        time.sleep(2)
+    print("finished", file=sys.stderr)
+
+run_main(main)
+"""
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("when", ["working", "ending"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_that_lands_in_a_finalizer_still_stops_the_command(sig, when):
+    """A KeyboardInterrupt raised inside __del__ or a weakref callback is printed and dropped by
+    Python: an export stage interrupted while tf2onnx's objects were freed ran to its end (CI,
+    test_faults). The command is stopped all the same, with its word and status: mid-work, or as it
+    ends, before the signal is sent again."""
+    command = [sys.executable, "-c", SIGNALLED_IN_A_FINALIZER, str(int(sig)), when]
+    process = popen_with_default_signals(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stderr.splitlines()[-1]) == (STOPPED_BY[sig][1], STOPPED_BY[sig][0]), stderr
+    assert "Exception ignored" not in stderr
+    assert ("finished" in stderr) == (when == "ending")  # at work, the work was cut short
+
+
 @pytest.mark.heavy
 def test_a_sighup_that_nohup_ignores_stays_ignored():
     result = subprocess.run(

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -173,18 +174,71 @@ def _not_installed(module: str) -> str:
     return f"this command needs {package}, which is not installed: pip install 'mnist-ann[{extra}]'"
 
 
+_unraisable_before: list[Callable] = []  # the hook _stop_again stands in front of
+RESEND_SECONDS = 0.05
+_resent: list[tuple[int, threading.Timer]] = []  # stops a finalizer swallowed: (signal, its resending)
+
+
+def _stop_again(unraisable) -> None:
+    """Python cannot raise from a finalizer or a weakref callback: a Ctrl-C, SIGTERM or SIGHUP whose
+    exception lands in one is printed ("Exception ignored ... KeyboardInterrupt") and lost, and the
+    command would go on as if never stopped (seen: an export stage interrupted while tf2onnx's
+    objects were being freed converted, registered and recorded its model). The signal is sent
+    again, from a thread a moment later (raised at once, its exception would land in this hook and
+    be lost too): it lands in the code that was running, or in another finalizer and here again.
+    A command that ends before it lands still ends as stopped (_swallowed_stop)."""
+    stop = unraisable.exc_value
+    if isinstance(stop, KeyboardInterrupt):
+        signum = getattr(stop, "signum", signal.SIGINT)
+        again = threading.Timer(RESEND_SECONDS, os.kill, (os.getpid(), signum))
+        again.daemon = True
+        _resent.append((signum, again))
+        again.start()
+        return
+    _unraisable_before[-1](unraisable)
+
+
+def _swallowed_stop() -> int | None:
+    """The signal of a stop a finalizer swallowed whose resending has not landed yet, if any: its
+    resending is called off (the command is ending)."""
+    signums = []
+    while _resent:
+        signum, again = _resent.pop()
+        again.cancel()
+        signums.append(signum)
+    return signums[0] if signums else None
+
+
+def _take_over_signals() -> None:
+    """While `main` runs, a stop raises where the command is (run_main says what happens next)."""
+    _handle_unless_ignored(signal.SIGTERM, _raise_terminated)
+    _handle_unless_ignored(signal.SIGHUP, _raise_terminated)
+    if signal.getsignal(signal.SIGINT) is _exit_at_once:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if sys.unraisablehook is not _stop_again:
+        _unraisable_before.append(sys.unraisablehook)
+        sys.unraisablehook = _stop_again
+
+
+def _raise_swallowed_stop() -> None:
+    """The stop a finalizer swallowed and whose resending has not landed, raised as it would have been."""
+    stopped = _swallowed_stop()
+    if stopped == signal.SIGINT:
+        raise KeyboardInterrupt
+    if stopped is not None:
+        raise Terminated(stopped)
+
+
 def _exit_code(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None) -> int:
     try:
         configure_logging()
     except MnistAnnError as exc:
         print(f"error: {shown(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
-    _handle_unless_ignored(signal.SIGTERM, _raise_terminated)
-    _handle_unless_ignored(signal.SIGHUP, _raise_terminated)
-    if signal.getsignal(signal.SIGINT) is _exit_at_once:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    _take_over_signals()
     try:
         code = main(argv)
+        _raise_swallowed_stop()
     except MnistAnnError as exc:
         print(f"error: {shown(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
@@ -204,6 +258,7 @@ def _exit_code(main: Callable[[Sequence[str] | None], int | None], argv: Sequenc
         print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM or SIGHUP as Terminated
+        _swallowed_stop()  # a resending still on its way is not a second stop
         word, code = STOPPED_BY[getattr(stop, "signum", signal.SIGINT)]
         print(word, file=sys.stderr)
         return code
