@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from servers import misbehaving_server
 
-from helpers import run_script
+from helpers import REPO, run_script
 from mnist_ann.core.errors import TrackingError
 from mnist_ann.core.process import Terminated
 from mnist_ann.tracking import (
@@ -529,3 +529,17 @@ def test_a_store_that_cannot_be_reached_costs_the_batch_one_warning_not_the_run(
     assert done.stdout.strip() == "None"
     (line,) = [line for line in done.stderr.splitlines() if "not recorded" in line]
     assert line.startswith("the batch was not recorded in MLflow (http://127.0.0.1:")
+
+
+def test_make_ui_before_any_run_points_at_the_experiments_and_creates_no_store(tmp_path, capsys):
+    """tools/ui_address.py, `make ui`'s first line, before the first `make repro`: the list of
+    experiments in the model-training view; opening the store would have created it."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import ui_address
+
+    store = tmp_path / "mlflow.db"
+    params = REPO / "params.yaml"
+    assert ui_address.main(["--store", f"sqlite:///{store}", "--port", "5050", "--params", str(params)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("MLflow UI: open http://127.0.0.1:5050/#/experiments?workflowType=machine_learning ")
+    assert not store.exists()
