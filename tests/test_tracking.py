@@ -543,3 +543,16 @@ def test_make_ui_before_any_run_points_at_the_experiments_and_creates_no_store(t
     printed = capsys.readouterr().out
     assert printed.startswith("MLflow UI: open http://127.0.0.1:5050/#/experiments?workflowType=machine_learning ")
     assert not store.exists()
+
+
+def test_make_ui_on_a_store_that_is_not_one_says_so_in_one_line(tmp_path, capsys):
+    """A damaged mlflow.db: one line naming the store and the cause, exit 1, before the UI starts."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import ui_address
+
+    store = tmp_path / "mlflow.db"
+    store.write_text("not a database")
+    code = ui_address.main(["--store", f"sqlite:///{store}", "--port", "5050", "--params", str(REPO / "params.yaml")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: the MLflow store sqlite:///{store} cannot be read: ") and "not a database" in err

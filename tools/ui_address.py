@@ -9,11 +9,13 @@ does not open by itself.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import yaml
 
+from mnist_ann.tracking.bounds import store_problem
 from mnist_ann.tracking.views import MODEL_TRAINING_VIEW, VIEW_NAME, ui_address
 
 
@@ -29,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     if store.scheme == "sqlite" and not Path(store.path).is_file():  # no runs yet; opening it would create it
         print(f"MLflow UI: open {base}/#/experiments?{MODEL_TRAINING_VIEW} (no runs yet: make repro records one)")
         return 0
-    address = ui_address(base, args.store, experiment)
+    try:
+        address = ui_address(base, args.store, experiment)
+    except Exception as exc:  # whatever the store raises (SQLite, SQLAlchemy, MLflow): the UI could not read it either
+        print(f"error: the MLflow store {args.store} cannot be read: {store_problem(exc)}", file=sys.stderr)
+        return 1
     in_view = "viewStateShareKey" in address
     shown = f'the runs table, in the view "{VIEW_NAME}"' if in_view else "the Model training view"
     print(f"MLflow UI: open {address} ({shown})")
