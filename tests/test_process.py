@@ -115,6 +115,12 @@ def main(argv):
     Freed()
     if sys.argv[2] == "working":  # still at work when the signal is sent again
         time.sleep(2)
+    if sys.argv[2] == "handling":  # the command deals with the stop itself
+        try:
+            time.sleep(2)
+        except KeyboardInterrupt:
+            print("handled", file=sys.stderr)
+            return 5
     print("finished", file=sys.stderr)
 
 run_main(main)
@@ -122,7 +128,7 @@ run_main(main)
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("when", ["working", "ending"])
+@pytest.mark.parametrize("when", ["working", "ending", "handling"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_that_lands_in_a_finalizer_still_stops_the_command(sig, when):
     """A KeyboardInterrupt raised inside __del__ or a weakref callback is printed and dropped by
@@ -132,8 +138,11 @@ def test_a_signal_that_lands_in_a_finalizer_still_stops_the_command(sig, when):
     command = [sys.executable, "-c", SIGNALLED_IN_A_FINALIZER, str(int(sig)), when]
     process = popen_with_default_signals(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, stderr = process.communicate(timeout=60)
-    assert (process.returncode, stderr.splitlines()[-1]) == (STOPPED_BY[sig][1], STOPPED_BY[sig][0]), stderr
     assert "Exception ignored" not in stderr
+    if when == "handling":  # raised once, where the command caught it: not raised again as it ends
+        assert (process.returncode, stderr.splitlines()[-1]) == (5, "handled"), stderr
+        return
+    assert (process.returncode, stderr.splitlines()[-1]) == (STOPPED_BY[sig][1], STOPPED_BY[sig][0]), stderr
     assert ("finished" in stderr) == (when == "ending")  # at work, the work was cut short
 
 

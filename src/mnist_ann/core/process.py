@@ -199,14 +199,14 @@ def _stop_again(unraisable) -> None:
 
 
 def _swallowed_stop() -> int | None:
-    """The signal of a stop a finalizer swallowed whose resending has not landed yet, if any: its
-    resending is called off (the command is ending)."""
-    signums = []
-    while _resent:
-        signum, again = _resent.pop()
+    """The signal of a stop a finalizer swallowed and whose resending has not gone out, if any; the
+    resendings still to come are called off (the command is ending). One that went out was raised
+    in the command, which dealt with it."""
+    pending = [signum for signum, again in _resent if not again.finished.is_set()]
+    for _, again in _resent:
         again.cancel()
-        signums.append(signum)
-    return signums[0] if signums else None
+    _resent.clear()
+    return pending[0] if pending else None
 
 
 def _take_over_signals() -> None:
