@@ -81,3 +81,28 @@ def test_two_models_are_timed_in_alternate_passes_each_by_its_fastest():
     slow, fast = fastest_passes([model("a", 0.02), model("b", 0.005)], pixels, repeats=3)
     assert calls == ["a", "b"] * 3
     assert 0.02 / 100 <= slow < 0.2 / 100 and 0.005 / 100 <= fast < slow
+
+
+def test_in_cpu_time_a_pass_that_waits_costs_nothing_and_one_that_computes_does():
+    """The promotion gate times in the process's CPU time (time.process_time): what the machine's
+    other work takes from a pass, waiting for a core, is not the model's cost. A pass that sleeps
+    (all of it waiting) measures next to nothing; one that computes measures its work."""
+    import time
+
+    from mnist_ann.training.evaluation.paired import fastest_passes
+
+    def waiting(pixels):
+        time.sleep(0.02)
+        return pixels
+
+    def computing(pixels):
+        started = time.process_time()
+        while time.process_time() - started < 0.02:
+            pass
+        return pixels
+
+    pixels = np.zeros((100, 784), np.float32)
+    waited, computed = fastest_passes([waiting, computing], pixels, repeats=2, clock=time.process_time)
+    assert waited < 0.005 / 100 and computed >= 0.02 / 100, (waited, computed)
+    waited_wall, _ = fastest_passes([waiting, computing], pixels, repeats=2)
+    assert waited_wall >= 0.02 / 100  # by the wall clock, the wait is counted
