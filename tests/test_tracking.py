@@ -556,3 +556,17 @@ def test_make_ui_on_a_store_that_is_not_one_says_so_in_one_line(tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1, err
     assert err.startswith(f"error: the MLflow store sqlite:///{store} cannot be read: ") and "not a database" in err
+
+
+def test_make_ui_with_a_params_yaml_that_names_no_experiment_says_so_in_one_line(tmp_path, capsys):
+    """params.yaml is read as the stages read it: a wrong one is their one line, exit 1."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import ui_address
+
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO / "params.yaml").read_text().replace("experiment_name: mnist-ann", "experiment_name: ''"))
+    code = ui_address.main(
+        ["--store", f"sqlite:///{tmp_path / 'mlflow.db'}", "--port", "5050", "--params", str(params)]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and err.startswith("error: ") and "experiment_name" in err, err

@@ -18,7 +18,6 @@ import datetime
 import hashlib
 import json
 import os
-import platform
 import sys
 import tempfile
 from collections.abc import Callable
@@ -116,10 +115,10 @@ def measure(model: str, x_test: np.ndarray, y_test: np.ndarray) -> dict[str, Any
 
 
 def machine() -> str:
-    """The CPU this ran on, as the docs name it."""
-    lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
-    cpu = next((line.split(":", 1)[1].strip() for line in lines if "model name" in line), platform.processor())
-    return f"{os.cpu_count()}-core {cpu}"
+    """The CPU this ran on, as the docs name it (its model as run records name it)."""
+    from mnist_ann.training.provenance import cpu_model
+
+    return f"{os.cpu_count()}-core {cpu_model()}"
 
 
 def main(argv: list[str] | None = None) -> int:

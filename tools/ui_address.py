@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-import yaml
-
+from mnist_ann.core.errors import MnistAnnError
 from mnist_ann.tracking.bounds import store_problem
 from mnist_ann.tracking.views import MODEL_TRAINING_VIEW, VIEW_NAME, ui_address
+from mnist_ann.training.params import load_params
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml", help="where the experiment's name is")
     args = parser.parse_args(argv)
     base = f"http://127.0.0.1:{args.port}"
-    experiment = yaml.safe_load(Path(args.params).read_text())["mlflow"]["experiment_name"]
+    try:
+        experiment = load_params(args.params).mlflow.experiment_name
+    except MnistAnnError as exc:  # params.yaml missing or wrong: the stages' own one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     store = urlparse(args.store)
     if store.scheme == "sqlite" and not Path(store.path).is_file():  # no runs yet; opening it would create it
         print(f"MLflow UI: open {base}/#/experiments?{MODEL_TRAINING_VIEW} (no runs yet: make repro records one)")
